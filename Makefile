@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each creates .venv when missing.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+VALIDATION ?= ../shared/validation
+
+.PHONY: demo test bench lint clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null 2>&1 || { echo "python 3.11 is required (set PY=...)"; exit 2; }
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/chipplan catalog list accelerators
+	$(BIN)/chipplan model llama-3.1-405b
+	@if [ -d $(VALIDATION) ]; then $(BIN)/chipplan validate $(VALIDATION)/training_calibration.csv --by-group; fi
+	@if [ -d $(VALIDATION) ]; then $(BIN)/chipplan validate $(VALIDATION)/inference_calibration.csv --by-group; fi
+	$(BIN)/chipplan train --model llama-3.1-405b --hardware h100-sxm-80gb --gpus 16384 --tokens 15.6e12
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q -n 2
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -1,0 +1,47 @@
+"""Refit the per-family efficiencies of catalog/data/efficiency.yaml on a validation table.
+
+Only the few named global parameters of a family are free; the objective is the median absolute
+percentage error plus half the 90th percentile over all rows of that family, so no single row or source
+can pull a constant its way. Run: ``python -m benchmarks.calibrate_efficiency [CSV]``; it prints the
+values to copy into efficiency.yaml (it does not edit the file).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from scipy.optimize import minimize
+
+from chipplan import catalog
+from chipplan.table import read_table, validate_frame
+
+FREE = {
+    "ampere": ["matmul_fraction", "attention_fraction", "kernel_overhead_s", "matmul_half_dim"],
+    "hopper": ["matmul_fraction", "matmul_fraction_fp8", "attention_fraction", "kernel_overhead_s",
+               "matmul_half_dim"],
+}
+FAMILY_OF = {"a100": "ampere", "h100": "hopper"}
+
+
+def main(path: str = "../shared/validation/training_calibration.csv") -> None:
+    df = read_table(path)
+    eff = catalog.load().efficiency
+    for fam, names in FREE.items():
+        sub = df[df["hardware_id"].str.split("-").str[0].map(FAMILY_OF) == fam].reset_index(drop=True)
+        x0 = np.log([eff[fam][n] for n in names])
+
+        def loss(x: np.ndarray, fam: str = fam, names: list[str] = names, sub=sub) -> float:
+            for n, v in zip(names, np.exp(x), strict=True):
+                eff[fam][n] = float(min(v, 1.0)) if "fraction" in n else float(v)
+            r = validate_frame(sub)["overall"]["tokens_per_s_per_gpu"]
+            return r["median_ape"] + 0.5 * r["p90_ape"]
+
+        res = minimize(loss, x0, method="Nelder-Mead", options={"maxfev": 120, "xatol": 0.01, "fatol": 1e-4})
+        loss(res.x)
+        print(fam, f"loss={res.fun:.4f}", {n: round(float(v), 6) for n, v in zip(names, np.exp(res.x),
+                                                                                   strict=True)})
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

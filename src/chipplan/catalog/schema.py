@@ -1,0 +1,168 @@
+"""File-boundary schema of the catalog YAML (pydantic). Friendly units here; SI after ``to_spec``.
+
+Every entry carries ``source`` (document, organisation, year; URL where public) covering its numbers,
+and ``field_sources`` for any field that comes from somewhere else or is an estimate
+(``{estimate: true, reasoning: ...}``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chipplan.specs import FAMILIES, Accelerator, Model, System
+from chipplan.units import GB, GIB, MB, TERA, gbps_to_bytes_per_s
+
+Pos = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PosInt = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+
+
+class Estimate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    estimate: Literal[True]
+    reasoning: str = Field(min_length=10)
+
+
+class Sourced(BaseModel):
+    """A number's provenance: either a source text or a marked estimate."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str | None = None
+    field_sources: dict[str, str | Estimate] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _has_provenance(self) -> Sourced:
+        if not self.source or len(self.source.strip()) < 10:
+            raise ValueError("source: every catalog entry needs a source (document, organisation, year)")
+        known = set(type(self).model_fields) - {"source", "field_sources"}
+        unknown = set(self.field_sources) - known
+        if unknown:
+            raise ValueError(f"field_sources: names fields that do not exist: {sorted(unknown)}")
+        return self
+
+
+class PeakTflops(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    fp32: NonNeg = 0.0
+    tf32: NonNeg = 0.0
+    bf16: NonNeg = 0.0
+    fp16: NonNeg = 0.0
+    fp8: NonNeg = 0.0
+    int8: NonNeg = 0.0
+    fp4: NonNeg = 0.0
+    int4: NonNeg = 0.0
+
+
+class ScaleUp(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    technology: str
+    gb_per_s_per_direction: Pos
+    domain_size: PosInt
+
+
+class AcceleratorEntry(Sourced):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    vendor: str
+    family: str
+    aliases: list[str] = Field(default_factory=list)
+    peak_tflops: PeakTflops
+    hbm_gb: Pos
+    hbm_tb_per_s: Pos
+    hbm_stacks: NonNegInt = 0
+    hbm_generation: str = ""
+    sram_mb: NonNeg = 0.0
+    scale_up: ScaleUp
+    scale_out_gbps: Pos = Field(description="scale-out line rate per accelerator, Gbit/s per direction")
+    tdp_w: NonNeg = 0.0
+    process_node: str = ""
+    die_area_mm2: NonNeg = 0.0
+    n_dies: PosInt = 1
+    launch_year: Annotated[int, Field(ge=2010, le=2035)]
+    price_usd: NonNeg = 0.0
+    notes: str = ""
+
+    @field_validator("family")
+    @classmethod
+    def _family(cls, v: str) -> str:
+        if v not in FAMILIES:
+            raise ValueError(f"must be one of {', '.join(FAMILIES)}")
+        return v
+
+    def to_spec(self, id_: str) -> Accelerator:
+        pk = self.peak_tflops
+        return Accelerator(
+            id=id_, name=self.name, vendor=self.vendor, family=self.family,
+            **{f"peak_{k}_flops_per_s": getattr(pk, k) * TERA for k in type(pk).model_fields},
+            hbm_bytes=self.hbm_gb * GIB, hbm_bw_bytes_per_s=self.hbm_tb_per_s * 1e12,
+            hbm_stacks=self.hbm_stacks, hbm_generation=self.hbm_generation, sram_bytes=self.sram_mb * MB,
+            scale_up_tech=self.scale_up.technology,
+            scale_up_bw_bytes_per_s=self.scale_up.gb_per_s_per_direction * GB,
+            scale_up_domain=self.scale_up.domain_size,
+            scale_out_bw_bytes_per_s=gbps_to_bytes_per_s(self.scale_out_gbps),
+            tdp_w=self.tdp_w, process_node=self.process_node, die_area_mm2=self.die_area_mm2,
+            n_dies=self.n_dies, launch_year=self.launch_year, price_usd=self.price_usd,
+            aliases=tuple(self.aliases),
+        )
+
+
+class SystemEntry(Sourced):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    accelerator: str
+    aliases: list[str] = Field(default_factory=list)
+    accelerators_per_node: PosInt
+    scale_up_domain: PosInt
+    nics_per_node: NonNegInt = 0
+    nic_gbps: NonNeg = 0.0
+    node_power_kw: NonNeg = 0.0
+    price_usd: NonNeg = 0.0
+    notes: str = ""
+
+    def to_spec(self, id_: str) -> System:
+        return System(
+            id=id_, name=self.name, accelerator=self.accelerator,
+            accelerators_per_node=self.accelerators_per_node, scale_up_domain=self.scale_up_domain,
+            nics_per_node=self.nics_per_node, nic_bw_bytes_per_s=gbps_to_bytes_per_s(self.nic_gbps),
+            node_power_w=self.node_power_kw * 1e3, price_usd=self.price_usd, aliases=tuple(self.aliases),
+        )
+
+
+class ModelEntry(Sourced):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    family: str = ""
+    n_layers: PosInt
+    d_model: PosInt
+    n_heads: PosInt
+    n_kv_heads: NonNegInt = 0
+    head_dim: NonNegInt = 0
+    d_ff: PosInt
+    vocab_size: PosInt
+    max_seq_len: PosInt = 4096
+    attention: Literal["", "mha", "gqa", "mqa", "mla"] = ""
+    gated_mlp: bool = True
+    tied_embeddings: bool = False
+    learned_pos_emb: bool = False
+    n_experts: NonNegInt = 0
+    top_k: NonNegInt = 0
+    n_shared_experts: NonNegInt = 0
+    first_dense_layers: NonNegInt = 0
+    dense_d_ff: NonNegInt = 0
+    q_lora_rank: NonNegInt = 0
+    kv_lora_rank: NonNegInt = 0
+    qk_nope_head_dim: NonNegInt = 0
+    qk_rope_head_dim: NonNegInt = 0
+    v_head_dim: NonNegInt = 0
+    published_params: NonNeg = 0.0
+    published_active_params: NonNeg = 0.0
+    notes: str = ""
+
+    def to_spec(self, id_: str) -> Model:
+        skip = {"source", "field_sources", "family", "notes", "aliases", "name"}
+        kw = {k: v for k, v in self.model_dump().items() if k not in skip}
+        return Model(name=id_, aliases=tuple(self.aliases), **kw)

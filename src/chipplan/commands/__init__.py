@@ -1,0 +1,1 @@
+"""Command-line sub-commands, one module per topic; ``chipplan.cli`` wires them into one app."""

@@ -1,0 +1,1 @@
+"""Performance engines: model arithmetic, memory, collectives, training and inference time."""

@@ -1,0 +1,83 @@
+"""Named global efficiencies per hardware family (catalog/data/efficiency.yaml), validated on load.
+
+Each parameter is one number per family, never per run or per source:
+
+``matmul_fraction``        achievable share of the dense 16-bit matrix peak on large GEMMs
+``matmul_fraction_fp8``    the same for FP8 GEMMs, as a share of the FP8 peak (0: no FP8)
+``matmul_half_dim``        GEMM size (smallest of M, N, K) at which the share falls to half
+``attention_fraction``     share of the 16-bit peak reached by fused (flash) attention kernels
+``hbm_fraction``           achievable share of HBM bandwidth for element-wise and optimizer kernels
+``scale_up_fraction``      achievable share of scale-up link bandwidth in collectives
+``scale_out_fraction``     achievable share of scale-out (NIC) bandwidth in collectives
+``collective_latency_s``   α, the latency of one collective step
+``tp_overlap``             share of tensor-parallel communication hidden behind GEMMs
+``dp_overlap``             share of the backward pass usable to hide data-parallel communication
+``kernel_overhead_s``      fixed launch/synchronisation cost per layer and micro-batch pass
+``uncertainty_log_sd``     standard deviation of log(measured/predicted), for the 80 % intervals
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chipplan import catalog
+from chipplan.catalog import pydantic_message
+from chipplan.errors import CatalogError
+from chipplan.perf.columns import Columns
+from chipplan.specs import FAMILIES
+
+Frac = float
+
+
+class FamilyEfficiency(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    matmul_fraction: float = Field(gt=0, le=1)
+    matmul_fraction_fp8: float = Field(ge=0, le=1)
+    matmul_half_dim: float = Field(ge=0)
+    attention_fraction: float = Field(gt=0, le=1)
+    hbm_fraction: float = Field(gt=0, le=1)
+    scale_up_fraction: float = Field(gt=0, le=1)
+    scale_out_fraction: float = Field(gt=0, le=1)
+    collective_latency_s: float = Field(ge=0)
+    tp_overlap: float = Field(ge=0, le=1)
+    dp_overlap: float = Field(ge=0, le=1)
+    kernel_overhead_s: float = Field(ge=0)
+    uncertainty_log_sd: float = Field(gt=0)
+    calibrated: bool
+    source: str = Field(min_length=10)
+
+
+PARAMS = [k for k in FamilyEfficiency.model_fields if k not in ("source", "calibrated")]
+
+
+def family_table() -> dict[str, FamilyEfficiency]:
+    """All families' efficiencies, validated."""
+    raw = catalog.load().efficiency
+    out = {}
+    for fam, body in raw.items():
+        if fam not in FAMILIES:
+            raise CatalogError(f"efficiency.{fam}: unknown family; allowed: {', '.join(FAMILIES)}")
+        try:
+            out[fam] = FamilyEfficiency.model_validate(body)
+        except ValidationError as e:
+            raise CatalogError(pydantic_message(f"efficiency.{fam}", e)) from None
+    missing = set(FAMILIES) - set(out)
+    if missing:
+        raise CatalogError(f"efficiency: no entry for families {sorted(missing)}")
+    return out
+
+
+def for_families(families: Any, overrides: dict[str, float] | None = None) -> Columns:
+    """Efficiency parameters as columns aligned with an array of family names."""
+    fams = np.atleast_1d(np.asarray(families, dtype=object))
+    table = family_table()
+    cols = {p: np.array([getattr(table[f], p) for f in fams], dtype=float) for p in PARAMS}
+    cols["calibrated"] = np.array([float(table[f].calibrated) for f in fams])
+    for k, v in (overrides or {}).items():
+        if k not in cols:
+            raise CatalogError(f"efficiency override {k!r}: unknown; allowed: {', '.join(PARAMS)}")
+        cols[k] = np.broadcast_to(np.asarray(v, dtype=float), cols[k].shape).copy()
+    return Columns(cols)

@@ -1,0 +1,40 @@
+"""Accelerator (and system) specs → the hardware columns the engines read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chipplan.perf.columns import Columns
+from chipplan.specs import Accelerator, System
+
+HW_FIELDS = ("peak16_flops_per_s", "peak_mm_flops_per_s", "fp8", "hbm_bw_bytes_per_s", "hbm_bytes",
+             "scale_up_bw_bytes_per_s", "scale_up_domain", "scale_out_bw_bytes_per_s")
+
+
+def hardware_row(acc: Accelerator, precision: str, system: System | None = None) -> dict[str, Any]:
+    """One configuration's hardware columns. Raises FieldError when the chip lacks ``precision``."""
+    domain = acc.scale_up_domain
+    out_bw = acc.scale_out_bw_bytes_per_s
+    if system is not None:
+        domain = system.scale_up_domain
+        if system.nics_per_node and system.nic_bw_bytes_per_s:
+            out_bw = system.nics_per_node * system.nic_bw_bytes_per_s / system.accelerators_per_node
+    return {
+        "peak16_flops_per_s": acc.peak_flops_per_s("bf16"),
+        "peak_mm_flops_per_s": acc.peak_flops_per_s(precision),
+        "fp8": float(precision in ("fp8", "fp4", "int8", "int4")),
+        "hbm_bw_bytes_per_s": acc.hbm_bw_bytes_per_s,
+        "hbm_bytes": acc.hbm_bytes,
+        "scale_up_bw_bytes_per_s": acc.scale_up_bw_bytes_per_s,
+        "scale_up_domain": float(domain),
+        "scale_out_bw_bytes_per_s": out_bw,
+        "family": acc.family,
+    }
+
+
+def hardware_columns(rows: list[dict[str, Any]]) -> tuple[Columns, np.ndarray]:
+    """Stack ``hardware_row`` dicts; returns numeric columns and the family name per row."""
+    fam = np.array([r["family"] for r in rows], dtype=object)
+    return Columns({k: [r[k] for r in rows] for k in HW_FIELDS}), fam

@@ -1,0 +1,152 @@
+"""Training memory per accelerator: weights, gradients, optimizer states, activations. Vectorised.
+
+Activation bytes follow Korthikanti et al. 2022, "Reducing Activation Recomputation in Large Transformer
+Models" (arXiv 2205.05198), §4: per layer, ``s·b·h·(34 + 5·a·s/h)`` bytes with 16-bit activations and
+dropout, generalised here from a tensor inventory so that GQA/MLA, gated MLPs, ``d_ff ≠ 4h``, MoE top-k,
+flash attention (no ``s²`` terms) and no-dropout training are covered. With ``d_ff = 4h``, MHA, dropout
+and no flash attention the inventory reproduces the paper's 34 and 5 exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chipplan.perf.arithmetic import dense_d_ff, layer_counts, param_counts, qk_head_dim, v_head_dim
+from chipplan.perf.columns import as_columns
+
+A = Any
+
+# Mixed-precision Adam, Megatron-LM convention (Narayanan et al. 2021 §3.5; Rajbhandari et al. 2020
+# §3.1 count 16 with 16-bit gradients): 16-bit weights, fp32 gradient accumulation buffer, and fp32
+# master weights + two fp32 Adam moments.
+WEIGHT_BYTES_PER_PARAM = 2.0
+GRAD_BYTES_PER_PARAM = 4.0
+OPTIMIZER_BYTES_PER_PARAM = 12.0
+ACT_BYTES = 2.0  # 16-bit activations
+LOGIT_BYTES = 6.0  # 16-bit logits plus the fp32 copy taken by the cross-entropy loss
+RECOMPUTE_CODE = {"none": 0, "selective": 1, "full": 2}
+
+
+def layer_activation_terms(model: Any, seq_len: A, micro_batch: A, *, flash: A = True, dropout: A = False,
+                           moe: bool = False) -> dict[str, A]:
+    """Activation bytes stored for backward by one layer, split by how tensor parallelism divides them.
+
+    Returns ``shardable`` (divided by ``tp`` always), ``seq_shardable`` (the layer-norm/dropout/
+    linear-input tensors that only sequence parallelism divides), ``score`` (the ``s²`` attention
+    tensors, zero with flash attention) and ``layer_input`` (what full recompute keeps).
+    ``seq_len`` is the local sequence on this rank (divide by ``cp`` before calling).
+    """
+    m = as_columns(model)
+    s = np.asarray(seq_len, dtype=float)
+    b = np.asarray(micro_batch, dtype=float)
+    sb = s * b
+    h = m.d_model
+    drop = np.asarray(dropout, dtype=float)
+    qdim = m.n_heads * qk_head_dim(m)
+    kdim = np.where(m.is_mla > 0, m.n_heads * qk_head_dim(m), m.n_kv_heads * m.head_dim)
+    vdim = np.where(m.is_mla > 0, m.n_heads * v_head_dim(m), m.n_kv_heads * m.head_dim)
+    odim = m.n_heads * v_head_dim(m)
+    # Attention: Q, K, V kept for backward, the attention output (input of the output projection);
+    # 1-byte dropout mask after the output projection.
+    attn_shard = ACT_BYTES * sb * (qdim + kdim + vdim + odim)
+    # MLP: fc1 output(s) and the activation output that feeds fc2.
+    if moe:
+        width = m.d_ff
+        k = m.top_k + m.n_shared_experts
+    else:
+        width = dense_d_ff(m)
+        k = 1.0
+    n_in = np.where(np.asarray(m.gated_mlp) > 0, 2.0, 1.0)
+    mlp_shard = ACT_BYTES * sb * width * (n_in + 1) * k
+    # Replicated without sequence parallelism: two layer-norm inputs, the two linear inputs (LN outputs)
+    # and two dropout masks (1 byte each).
+    seq_shard = ACT_BYTES * sb * h * 4 + drop * 2 * sb * h
+    # Without flash attention: softmax output (2 B), dropout mask (1 B) and dropout output (2 B) per score.
+    score = np.where(np.asarray(flash, dtype=bool), 0.0, (2 + drop * 3) * m.n_heads * s * sb)
+    return {"shardable": attn_shard + mlp_shard, "seq_shardable": seq_shard, "score": score,
+            "layer_input": ACT_BYTES * sb * h}
+
+
+def activation_bytes_per_layer(model: Any, seq_len: A, micro_batch: A, tp: A = 1, *, sequence_parallel: A = True,
+                               recompute: A = 0, flash: A = True, dropout: A = False, moe: bool = False) -> A:
+    """Bytes one layer keeps for backward on one rank (Korthikanti et al. 2022, Table 2 generalised).
+
+    ``recompute``: 0 none, 1 selective (drop the ``s²`` score tensors), 2 full (keep the layer input only).
+    """
+    t = layer_activation_terms(model, seq_len, micro_batch, flash=flash, dropout=dropout, moe=moe)
+    tp = np.asarray(tp, dtype=float)
+    sp = np.asarray(sequence_parallel, dtype=bool)
+    rc = np.asarray(recompute)
+    seq = np.where(sp, t["seq_shardable"] / tp, t["seq_shardable"])
+    full_keep = np.where(sp, t["layer_input"] / tp, t["layer_input"])
+    none = t["shardable"] / tp + seq + t["score"] / tp
+    selective = t["shardable"] / tp + seq
+    return np.where(rc == 2, full_keep, np.where(rc == 1, selective, none))
+
+
+def inflight_microbatches(pp: A, n_micro: A, vpp: A = 1) -> A:
+    """Micro-batches whose activations the first pipeline stage holds at the peak of 1F1B.
+
+    ``min(pp, n_micro)`` for plain 1F1B; interleaving multiplies by ``1 + (pp − 1)/(pp·vpp)``
+    (Korthikanti et al. 2022 §4.2.3).
+    """
+    pp = np.asarray(pp, dtype=float)
+    vpp = np.asarray(vpp, dtype=float)
+    base = np.minimum(pp, np.asarray(n_micro, dtype=float))
+    return base * np.where(vpp > 1, 1 + (pp - 1) / (pp * vpp), 1.0)
+
+
+def training_memory(model: Any, *, seq_len: A, micro_batch: A, n_micro: A, tp: A = 1, pp: A = 1, dp: A = 1,
+                    cp: A = 1, ep: A = 1, vpp: A = 1, zero_stage: A = 1, recompute: A = 0,
+                    sequence_parallel: A = True, flash: A = True, dropout: A = False,
+                    weight_bytes: A = WEIGHT_BYTES_PER_PARAM) -> dict[str, A]:
+    """Peak bytes per accelerator on the most loaded (first) pipeline stage.
+
+    Weights and gradients of non-expert layers are divided by ``tp·pp``; routed experts by ``ep·tp·pp``.
+    ZeRO stage 1 shards optimizer states over the data-parallel group ``dp·cp``; stage 2 also gradients;
+    stage 3 (FSDP) also weights. The first stage holds the embedding, the last the LM head; with
+    ``pp = 1`` one rank holds both. Logits for the loss are counted on the last stage.
+    """
+    m = as_columns(model)
+    tp, pp, dp, cp, ep = (np.asarray(x, dtype=float) for x in (tp, pp, dp, cp, ep))
+    zs = np.asarray(zero_stage)
+    p = param_counts(m)
+    n_dense, n_moe = layer_counts(m)
+    expert = p["expert"]
+    non_expert_layers = p["total"] - p["embedding"] - expert
+    emb_in = m.vocab_size * m.d_model + m.learned_pos_emb * m.max_seq_len * m.d_model
+    emb_out = p["embedding"] - emb_in
+    # First stage: its share of layers plus the input embedding (and the head when pp == 1 or tied).
+    stage_emb = emb_in + np.where(pp == 1, emb_out, 0.0)
+    params_dense_rank = (non_expert_layers / pp + stage_emb) / tp
+    params_expert_rank = expert / (pp * ep * tp)
+    dp_group = dp * cp
+    edp_group = np.maximum(dp * cp * tp / (ep * tp), 1.0)
+
+    def sharded(n: A, group: A, stage_min: int) -> A:
+        return np.where(zs >= stage_min, n / group, n)
+
+    weights = (sharded(params_dense_rank, dp_group, 3) + sharded(params_expert_rank, edp_group, 3)) * weight_bytes
+    grads = (sharded(params_dense_rank, dp_group, 2) + sharded(params_expert_rank, edp_group, 2)) \
+        * GRAD_BYTES_PER_PARAM
+    optim = (sharded(params_dense_rank, dp_group, 1) + sharded(params_expert_rank, edp_group, 1)) \
+        * OPTIMIZER_BYTES_PER_PARAM
+    s_local = np.asarray(seq_len, dtype=float) / cp
+    kw = {"sequence_parallel": sequence_parallel, "recompute": recompute, "flash": flash, "dropout": dropout}
+    act_dense = activation_bytes_per_layer(m, s_local, micro_batch, tp, **kw)
+    act_moe = activation_bytes_per_layer(m, s_local, micro_batch, tp, moe=True, **kw)
+    layers_per_stage_dense = n_dense / pp
+    layers_per_stage_moe = n_moe / pp
+    per_micro = layers_per_stage_dense * act_dense + layers_per_stage_moe * act_moe
+    act = per_micro * inflight_microbatches(pp, n_micro, vpp)
+    # Full recompute re-materialises one layer at a time on top of the stored inputs.
+    one_layer = activation_bytes_per_layer(m, s_local, micro_batch, tp, sequence_parallel=sequence_parallel,
+                                           recompute=0, flash=flash, dropout=dropout)
+    act = act + np.where(np.asarray(recompute) == 2, one_layer, 0.0)
+    logits = LOGIT_BYTES * s_local * np.asarray(micro_batch, dtype=float) * m.vocab_size / tp
+    logits = np.where(pp == 1, logits, 0.0)  # on a separate last stage it is smaller than stage 0's load
+    total = weights + grads + optim + act + logits
+    return {"weights": weights, "gradients": grads, "optimizer": optim, "activations": act, "logits": logits,
+            "total": total}

@@ -1,0 +1,248 @@
+"""Training step time from physics, vectorised over arrays of configurations.
+
+One micro-batch on one pipeline stage runs, per layer, a forward and a backward pass of
+
+* GEMMs at ``peak · matmul_fraction · n/(n + matmul_half_dim)`` where ``n`` is the GEMM's smallest
+  dimension (small matrices cannot fill the matrix units);
+* fused attention at ``peak₁₆ · attention_fraction`` (FP8 runs keep attention in BF16, as Transformer
+  Engine does);
+* element-wise work (norms, residuals, RoPE, activation functions, FP8 casts) at
+  ``HBM bandwidth · hbm_fraction``;
+* a fixed ``kernel_overhead_s``.
+
+Backward costs twice the forward GEMMs and 2.5× the forward attention (FlashAttention's backward
+re-computes the scores). Recompute adds a forward (full) or the attention forward (selective).
+Communication per layer: tensor-parallel all-gather/reduce-scatter (or all-reduce) of the activations
+over the TP group, partly hidden (``tp_overlap``); ring-attention exchange of K/V over the CP group,
+hidden behind attention; expert all-to-all (dispatch and combine) over the EP group. The pipeline runs
+``n_micro + (pp − 1)/vpp`` micro-batch slots (1F1B with the interleaved bubble of Narayanan et al. 2021,
+§2.2), plus point-to-point sends between stages. Data-parallel gradient reduce-scatter / all-reduce and
+parameter all-gather follow the ZeRO stage and hide behind the last micro-batch's passes
+(``dp_overlap``); ZeRO-3 (FSDP) gathers parameters for every micro-batch. The optimizer step is
+memory-bound. Collectives are costed in ``chipplan.perf.collectives``.
+
+Definitions: MFU = model FLOP (3 × forward, causal attention) per second ÷ dense peak of the matmul
+precision; HFU adds the recomputed forward work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chipplan.perf import collectives as col
+from chipplan.perf.arithmetic import (
+    attention_params_per_layer,
+    dense_d_ff,
+    forward_flops_per_token,
+    layer_counts,
+    mlp_params,
+    param_counts,
+    qk_head_dim,
+    v_head_dim,
+)
+from chipplan.perf.columns import Columns
+from chipplan.perf.memory import training_memory
+
+A = Any
+
+# Bytes per element exchanged: activations travel in 16 bits; Megatron reduces gradients in fp32 (its
+# default main-grad buffer); FSDP (ZeRO-3) gathers 16-bit parameters and reduces 16-bit gradients.
+ACT_COMM_BYTES = 2.0
+GRAD_REDUCE_BYTES = 4.0
+FSDP_BYTES = 2.0
+# Optimizer step traffic per fp32 master parameter: read grad (4), read/write master, m, v (24),
+# write the 16-bit copy (2).
+OPTIMIZER_BYTES_PER_PARAM = 30.0
+# Share of HBM the framework can give to tensors (CUDA context, allocator fragmentation, NCCL buffers).
+MEMORY_USABLE_FRACTION = 0.92
+MEMORY_RESERVED_BYTES = 1.5e9
+# FlashAttention backward ≈ 2.5 × its forward FLOP (five GEMM-like products vs two, Dao 2023 §3.1).
+ATTN_BWD_FACTOR = 2.5
+
+
+def _gemm_eff(frac: A, half: A, *dims: A) -> A:
+    n = dims[0]
+    for x in dims[1:]:
+        n = np.minimum(n, x)
+    return frac * n / (n + half)
+
+
+def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A, seq_len: A, eff: Columns
+              ) -> dict[str, A]:
+    """Seconds per optimizer step and its breakdown, for arrays of configurations.
+
+    Parameters
+    ----------
+    model : Columns
+        Model shape columns (``Model.to_columns``), broadcastable against the others.
+    hw : Columns
+        ``peak16_flops_per_s``, ``peak_mm_flops_per_s`` (the matmul precision's dense peak),
+        ``fp8`` (1 when GEMMs run in FP8), ``hbm_bw_bytes_per_s``, ``hbm_bytes``,
+        ``scale_up_bw_bytes_per_s``, ``scale_up_domain``, ``scale_out_bw_bytes_per_s``.
+    lay : Columns
+        ``tp, pp, dp, cp, ep, vpp, micro_batch, zero_stage, recompute`` (0 none, 1 selective, 2 full),
+        ``sequence_parallel``.
+    global_batch_seqs, seq_len : array
+        Sequences per optimizer step and tokens per sequence.
+    eff : Columns
+        Family efficiencies (``chipplan.perf.efficiency.for_families``).
+    """
+    m = model
+    tp, pp, dp, cp, ep, vpp = lay.tp, lay.pp, lay.dp, lay.cp, lay.ep, lay.vpp
+    mb, rc = lay.micro_batch, lay.recompute
+    sp = lay.sequence_parallel > 0
+    s = np.asarray(seq_len, dtype=float)
+    n_micro = np.asarray(global_batch_seqs, dtype=float) / (dp * mb)
+    n_gpu = tp * pp * dp * cp
+    T = mb * s / cp  # tokens a rank's micro-batch carries through each layer
+    d = m.d_model
+    n_dense, n_moe = layer_counts(m)
+    k_act = m.top_k + m.n_shared_experts
+
+    peak_mm = hw.peak_mm_flops_per_s
+    peak16 = hw.peak16_flops_per_s
+    frac_mm = np.where(hw.fp8 > 0, eff.matmul_fraction_fp8, eff.matmul_fraction)
+    mem_bw = hw.hbm_bw_bytes_per_s * eff.hbm_fraction
+    bw_up = hw.scale_up_bw_bytes_per_s * eff.scale_up_fraction
+    bw_out = hw.scale_out_bw_bytes_per_s * eff.scale_out_fraction
+    dom = hw.scale_up_domain
+    alpha = eff.collective_latency_s
+    half = eff.matmul_half_dim
+
+    # --- compute, forward, one layer, one micro-batch ---------------------------------------------------
+    qdim = m.n_heads * qk_head_dim(m)
+    odim = m.n_heads * v_head_dim(m)
+    kdim = np.where(m.is_mla > 0, qdim, m.n_kv_heads * m.head_dim)
+    vdim = np.where(m.is_mla > 0, odim, m.n_kv_heads * m.head_dim)
+    dff_dense = dense_d_ff(m)
+    attn_p = attention_params_per_layer(m)
+    t_attn_proj = 2 * T * attn_p / tp / (peak_mm * _gemm_eff(frac_mm, half, T, d, qdim / tp))
+    t_mlp_dense = 2 * T * mlp_params(d, dff_dense, m.gated_mlp) / tp / (
+        peak_mm * _gemm_eff(frac_mm, half, T, d, dff_dense / tp))
+    tokens_per_expert = np.where(m.n_experts > 0, T * m.top_k * ep / np.maximum(m.n_experts, 1.0), T)
+    t_mlp_moe = 2 * T * k_act * mlp_params(d, m.d_ff, m.gated_mlp) / tp / (
+        peak_mm * _gemm_eff(frac_mm, half, tokens_per_expert, d, m.d_ff / tp))
+    ctx = (s + 1) / 2  # causal: each query sees half the sequence on average, whatever the CP split
+    t_scores = 2 * T * m.n_heads / tp * (qk_head_dim(m) + v_head_dim(m)) * ctx / (peak16 * eff.attention_fraction)
+    tp_sp = np.where(sp, tp, 1.0)
+    act_w = np.where(m.gated_mlp > 0, 3.0, 2.0)
+
+    def elementwise(width_mlp: A, k: A) -> A:
+        elems = 10 * d / tp_sp + 2 * (qdim + kdim) / tp + act_w * width_mlp * k / tp
+        cast = np.where(hw.fp8 > 0, 3.0 * (2 * d + odim / tp + width_mlp * k / tp), 0.0)
+        return T * (2.0 * elems + cast) / mem_bw
+
+    t_elem_dense = elementwise(dff_dense, 1.0)
+    # MoE layers also permute tokens to their experts and back (read + write, 16-bit) and launch GEMMs per
+    # local expert (three weight matrices at most), each paying the fixed kernel cost.
+    local_experts = np.maximum(m.n_experts / ep, 1.0)
+    t_elem_moe = elementwise(m.d_ff, k_act) + T * m.top_k * d * ACT_COMM_BYTES * 4 / mem_bw
+    ko = eff.kernel_overhead_s
+    ko_moe = ko * (1 + local_experts)
+
+    def passes(t_gemm: A, t_elem: A, ko: A) -> tuple[A, A, A]:
+        fwd = t_gemm + t_scores + t_elem + ko
+        bwd = 2 * t_gemm + ATTN_BWD_FACTOR * t_scores + 2 * t_elem + 2 * ko
+        rec = np.where(rc == 2, fwd, np.where(rc == 1, t_scores, 0.0))
+        return fwd, bwd, rec
+
+    f_d, b_d, r_d = passes(t_attn_proj + t_mlp_dense, t_elem_dense, ko)
+    f_m, b_m, r_m = passes(t_attn_proj + t_mlp_moe, t_elem_moe, ko_moe)
+    Ld, Lm = n_dense / pp, n_moe / pp
+    # LM head and loss (last stage): GEMM plus ~12 bytes of logits traffic per vocabulary entry.
+    V = m.vocab_size
+    t_head = 2 * T * d * V / tp / (peak_mm * _gemm_eff(frac_mm, half, T, d, V / tp)) + T * V / tp * 12 / mem_bw
+    fwd = Ld * f_d + Lm * f_m + t_head
+    bwd = Ld * b_d + Lm * b_m + 2 * t_head
+    rec = Ld * r_d + Lm * r_m
+
+    # --- communication per layer --------------------------------------------------------------------
+    k_tp, n_tp = col.group_split(tp, 1.0, dom)
+    msg = T * d * ACT_COMM_BYTES
+    n_tp_ar = 4 + np.where(rc == 2, 2, 0)  # 2 fwd + 2 bwd (+2 when the forward is recomputed)
+    t_tp_layer = n_tp_ar * col.all_reduce_time(msg, k_tp, n_tp, bw_up, bw_out, alpha)
+    tp_exposed = (Ld + Lm) * t_tp_layer * (1 - eff.tp_overlap)
+    _, n_cp = col.group_split(cp, tp, dom)
+    cp_bw = np.where(n_cp > 1, bw_out, bw_up)
+    kv_bytes = T * (kdim + vdim) / tp * ACT_COMM_BYTES
+    t_cp_layer = (cp - 1) * kv_bytes * 3 / cp_bw  # K/V forward, K/V and dK/dV backward
+    cp_exposed = (Ld + Lm) * np.maximum(t_cp_layer - (1 + ATTN_BWD_FACTOR) * t_scores, 0.0)
+    k_ep, n_ep = col.group_split(ep, tp * cp, dom)
+    a2a_msg = T / tp_sp * m.top_k * d * ACT_COMM_BYTES
+    ep_exposed = Lm * 4 * col.all_to_all_time(a2a_msg, k_ep, n_ep, bw_up, bw_out, alpha)
+    pp_stride = tp * cp * dp
+    p2p_bytes = T * d * ACT_COMM_BYTES / tp_sp
+    t_p2p = np.where(pp > 1, 2 * vpp * col.p2p_time(p2p_bytes, pp_stride < dom, bw_up, bw_out, alpha), 0.0)
+
+    t_micro = fwd + bwd + rec + tp_exposed + cp_exposed + ep_exposed + t_p2p
+    bubble_slots = (pp - 1) / vpp
+    t_pipe = (n_micro + bubble_slots) * t_micro
+
+    # --- data parallelism, optimizer ------------------------------------------------------------------
+    p = param_counts(m)
+    expert = p["expert"]
+    emb_in = V * d + m.learned_pos_emb * m.max_seq_len * d
+    head_p = p["embedding"] - emb_in
+    non_expert_layers = p["total"] - p["embedding"] - expert
+    dense_rank = (non_expert_layers / pp + np.maximum(emb_in, head_p)) / tp
+    expert_rank = expert / (pp * ep * tp)
+    k_dp, n_dp = col.group_split(dp * cp, tp, dom)
+    edp = np.maximum(dp * cp / ep, 1.0)
+    k_edp, n_edp = col.group_split(edp, tp * ep, dom)
+    zs = lay.zero_stage
+
+    def dp_sync(nparams: A, k: A, n: A) -> A:
+        ar = col.all_reduce_time(nparams * GRAD_REDUCE_BYTES, k, n, bw_up, bw_out, alpha)
+        rs_ag = (col.reduce_scatter_time(nparams * GRAD_REDUCE_BYTES, k, n, bw_up, bw_out, alpha)
+                 + col.all_gather_time(nparams * ACT_COMM_BYTES, k, n, bw_up, bw_out, alpha))
+        return np.where(zs == 0, ar, rs_ag)
+
+    def fsdp_micro(nparams: A, k: A, n: A) -> A:
+        return (2 * col.all_gather_time(nparams * FSDP_BYTES, k, n, bw_up, bw_out, alpha)
+                + col.reduce_scatter_time(nparams * FSDP_BYTES, k, n, bw_up, bw_out, alpha))
+
+    t_dp = dp_sync(dense_rank, k_dp, n_dp) + dp_sync(expert_rank, k_edp, n_edp)
+    t_z3 = fsdp_micro(dense_rank, k_dp, n_dp) + fsdp_micro(expert_rank, k_edp, n_edp)
+    window = eff.dp_overlap * (fwd + bwd)
+    dp_exposed = np.where(zs >= 3, n_micro * np.maximum(t_z3 - eff.dp_overlap * (fwd + bwd + rec), 0.0),
+                          np.maximum(t_dp - window, 0.0))
+    opt_params = np.where(zs >= 1, dense_rank / (dp * cp) + expert_rank / edp, dense_rank + expert_rank)
+    t_opt = opt_params * OPTIMIZER_BYTES_PER_PARAM / mem_bw
+
+    step = t_pipe + dp_exposed + t_opt
+    tokens = np.asarray(global_batch_seqs, dtype=float) * s
+    tok_s_gpu = tokens / step / n_gpu
+    model_flops = 3 * forward_flops_per_token(m, s, True)
+    mfu = model_flops * tok_s_gpu / peak_mm
+    rec_frac = np.where(rc == 2, 1 / 3, 0.0)
+    hfu = mfu * (1 + rec_frac)
+    return {
+        "step_time_s": step,
+        "tokens_per_s_per_gpu": tok_s_gpu,
+        "mfu": mfu,
+        "hfu": hfu,
+        "n_micro": n_micro,
+        "compute_s": n_micro * (fwd + bwd),
+        "recompute_s": n_micro * rec,
+        "tp_exposed_s": n_micro * tp_exposed,
+        "cp_exposed_s": n_micro * cp_exposed,
+        "ep_exposed_s": n_micro * ep_exposed,
+        "pp_p2p_s": n_micro * t_p2p,
+        "bubble_s": bubble_slots * t_micro,
+        "dp_exposed_s": dp_exposed,
+        "optimizer_s": t_opt,
+    }
+
+
+def memory_and_fit(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A, seq_len: A) -> dict[str, A]:
+    """Peak bytes per accelerator (``chipplan.perf.memory.training_memory``) and whether it fits."""
+    n_micro = np.asarray(global_batch_seqs, dtype=float) / (lay.dp * lay.micro_batch)
+    mem = training_memory(model, seq_len=seq_len, micro_batch=lay.micro_batch, n_micro=n_micro, tp=lay.tp,
+                          pp=lay.pp, dp=lay.dp, cp=lay.cp, ep=lay.ep, vpp=lay.vpp, zero_stage=lay.zero_stage,
+                          recompute=lay.recompute, sequence_parallel=lay.sequence_parallel > 0)
+    capacity = hw.hbm_bytes * MEMORY_USABLE_FRACTION - MEMORY_RESERVED_BYTES
+    return {"memory_per_gpu_bytes": mem["total"], "memory_capacity_bytes": capacity,
+            "fits_in_memory": mem["total"] <= capacity, "memory_shortfall_bytes": np.maximum(
+                mem["total"] - capacity, 0.0), **{f"memory_{k}_bytes": v for k, v in mem.items() if k != "total"}}

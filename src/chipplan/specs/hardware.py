@@ -1,0 +1,108 @@
+"""Accelerators and the systems (nodes, racks, pod slices) they are deployed in. SI units inside."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from chipplan.errors import FieldError
+from chipplan.specs._check import positive_float, positive_int
+from chipplan.units import PRECISIONS
+
+# Hardware families share the named efficiency parameters of ``catalog/data/efficiency.yaml``.
+FAMILIES = ("volta", "ampere", "hopper", "blackwell", "cdna2", "cdna3", "cdna4", "tpu", "gaudi", "wafer-scale",
+            "custom")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Accelerator:
+    """One accelerator as the engines see it: dense peaks, memory, links. All SI.
+
+    Peak FLOP/s are dense (never the 2:4 sparsity figure); a zero means the chip lacks that format.
+    ``scale_up_bw_bytes_per_s`` and ``scale_out_bw_bytes_per_s`` are per chip, per direction.
+    """
+
+    id: str
+    name: str = ""
+    vendor: str = ""
+    family: str = "custom"
+    peak_fp32_flops_per_s: float = 0.0
+    peak_tf32_flops_per_s: float = 0.0
+    peak_bf16_flops_per_s: float = 0.0
+    peak_fp16_flops_per_s: float = 0.0
+    peak_fp8_flops_per_s: float = 0.0
+    peak_int8_flops_per_s: float = 0.0
+    peak_fp4_flops_per_s: float = 0.0
+    peak_int4_flops_per_s: float = 0.0
+    hbm_bytes: float
+    hbm_bw_bytes_per_s: float
+    hbm_stacks: int = 0
+    hbm_generation: str = ""
+    sram_bytes: float = 0.0
+    scale_up_tech: str = ""
+    scale_up_bw_bytes_per_s: float
+    scale_up_domain: int = 1
+    scale_out_bw_bytes_per_s: float
+    tdp_w: float = 0.0
+    process_node: str = ""
+    die_area_mm2: float = 0.0
+    n_dies: int = 1
+    launch_year: int = 0
+    price_usd: float = 0.0
+    aliases: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        p = f"accelerators.{self.id}"
+        if self.family not in FAMILIES:
+            raise FieldError(f"{p}.family", f"must be one of {', '.join(FAMILIES)}", self.family)
+        for f in ("hbm_bytes", "hbm_bw_bytes_per_s", "scale_up_bw_bytes_per_s", "scale_out_bw_bytes_per_s"):
+            positive_float(f"{p}.{f}", getattr(self, f))
+        for prec in PRECISIONS:
+            positive_float(f"{p}.peak_{prec}_flops_per_s", getattr(self, f"peak_{prec}_flops_per_s"),
+                           allow_zero=True)
+        if not (self.peak_bf16_flops_per_s or self.peak_fp16_flops_per_s):
+            raise FieldError(f"{p}.peak_bf16_flops_per_s", "a chip needs a 16-bit matrix peak > 0")
+        for f in ("sram_bytes", "tdp_w", "die_area_mm2", "price_usd"):
+            positive_float(f"{p}.{f}", getattr(self, f), allow_zero=True)
+        positive_int(f"{p}.scale_up_domain", self.scale_up_domain)
+        positive_int(f"{p}.n_dies", self.n_dies)
+
+    def peak_flops_per_s(self, precision: str) -> float:
+        """Dense matrix peak for ``precision``; bf16 falls back to fp16 and vice versa."""
+        if precision not in PRECISIONS:
+            raise FieldError("precision", f"must be one of {', '.join(PRECISIONS)}", precision)
+        v = getattr(self, f"peak_{precision}_flops_per_s")
+        if not v and precision in ("bf16", "fp16"):
+            v = self.peak_bf16_flops_per_s or self.peak_fp16_flops_per_s
+        if not v:
+            have = [q for q in PRECISIONS if getattr(self, f"peak_{q}_flops_per_s")]
+            raise FieldError("precision", f"{self.id} has no {precision} peak; it has {', '.join(have)}",
+                             precision)
+        return v
+
+    def to_columns(self) -> dict[str, float]:
+        return {f.name: float(getattr(self, f.name)) for f in fields(self)
+                if isinstance(getattr(self, f.name), int | float) and not isinstance(getattr(self, f.name), bool)}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class System:
+    """A deployable unit: a server node, a rack (NVL72) or a pod slice, built from one accelerator type."""
+
+    id: str
+    name: str = ""
+    accelerator: str
+    accelerators_per_node: int
+    scale_up_domain: int
+    nics_per_node: int = 0
+    nic_bw_bytes_per_s: float = 0.0
+    node_power_w: float = 0.0
+    price_usd: float = 0.0
+    aliases: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        p = f"systems.{self.id}"
+        positive_int(f"{p}.accelerators_per_node", self.accelerators_per_node)
+        positive_int(f"{p}.scale_up_domain", self.scale_up_domain)
+        positive_int(f"{p}.nics_per_node", self.nics_per_node, allow_zero=True)
+        for f in ("nic_bw_bytes_per_s", "node_power_w", "price_usd"):
+            positive_float(f"{p}.{f}", getattr(self, f), allow_zero=True)

@@ -1,0 +1,386 @@
+"""Generic two-stage stochastic linear program, solved as one extensive form by HiGHS through linopy.
+
+The problem (all costs in one currency; minimisation)::
+
+    min_x   c·x + (1-λ)·E_s[ Q_s(x) ] + λ·CVaR_α[ c·x + Q_s(x) ]          (λ = ``risk_weight``)
+    s.t.    A x (<=, >=, =) b,   x_lower <= x <= x_upper,  x_j integer where asked
+    Q_s(x) = c_s·x + min_y { q_s·y : T_s x + W_s y (<=, >=, =) h_s,  y_lower_s <= y <= y_upper_s }
+
+``c_s`` is a scenario-dependent cost of the first-stage decision (a unit price that moves with the scenario,
+a payment due only on delivery). CVaR uses the Rockafellar–Uryasev linearisation
+(Rockafellar & Uryasev, "Optimization of conditional value-at-risk", J. Risk 2(3), 2000):
+``CVaR_α(C) = min_η η + E[(C-η)^+]/(1-α)``, the same form PyPSA (``set_risk_preference``) and mpi-sppy
+(``--cvar``) use, with the weighting ``(1-λ)·E + λ·CVaR`` of PyPSA's ω so that λ ∈ [0, 1] and λ = 0 is
+risk-neutral.
+
+Value of information (Birge & Louveaux, *Introduction to Stochastic Programming*, 2nd ed., Springer 2011,
+ch. 4), all measured with the same objective F:
+
+- RP  = min_x F(x)                      recourse problem (here-and-now)
+- WS  = F(x*_s chosen per scenario)     wait-and-see (perfect foresight)
+- EV  = min_x F(x) on the mean scenario; its solution x̄
+- EEV = F(x̄)                            expected result of using the EV solution
+- EVPI = RP − WS ≥ 0,  VSS = EEV − RP ≥ 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from chipplan.errors import FieldError, InfeasibleError
+
+SENSES = ("<=", ">=", "=")
+_TOL = 1e-9
+
+
+def _arr(name: str, v: object, shape: tuple[int, ...], *, fill: float | None = None) -> np.ndarray:
+    if v is None:
+        if fill is None:
+            raise FieldError(name, "is required")
+        return np.full(shape, fill, dtype=float)
+    a = np.asarray(v, dtype=float)
+    try:
+        a = np.broadcast_to(a, shape).astype(float)
+    except ValueError:
+        raise FieldError(name, f"must have shape {shape}", a.shape) from None
+    if np.isnan(a).any():
+        raise FieldError(name, "must not contain NaN")
+    return a
+
+
+def cvar(costs: np.ndarray, probs: np.ndarray | None = None, alpha: float = 0.9, axis: int = -1) -> np.ndarray:
+    """Conditional value at risk of a discrete cost distribution (mean of the worst 1-α tail).
+
+    ``CVaR_α = VaR_α + E[(C - VaR_α)^+]/(1-α)`` with VaR_α the α-quantile (smallest c with P(C <= c) >= α);
+    this equals the Rockafellar–Uryasev minimum, so CVaR_α >= E[C] for every α in [0, 1).
+    Broadcasts over all axes but ``axis``.
+    """
+    if not 0 <= alpha < 1:
+        raise FieldError("alpha", "must be in [0, 1)", alpha)
+    c = np.moveaxis(np.asarray(costs, dtype=float), axis, -1)
+    n = c.shape[-1]
+    p = np.full(n, 1.0 / n) if probs is None else np.asarray(probs, dtype=float)
+    order = np.argsort(c, axis=-1, kind="stable")
+    cs = np.take_along_axis(c, order, axis=-1)
+    ps = p[order]
+    cum = np.cumsum(ps, axis=-1)
+    k = np.minimum((cum < alpha - 1e-12).sum(axis=-1, keepdims=True), n - 1)
+    var = np.take_along_axis(cs, k, axis=-1)
+    tail = (ps * np.maximum(cs - var, 0.0)).sum(axis=-1, keepdims=True)
+    out = var + tail / (1.0 - alpha)
+    # never below the mean: guards rounding in the cumulative sum
+    mean = (ps * cs).sum(axis=-1, keepdims=True)
+    return np.maximum(out, mean)[..., 0]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TwoStageProblem:
+    """Arrays of a two-stage stochastic LP (see module docstring). Shapes: n1 first-stage variables,
+    n2 recourse variables, m1 first-stage rows, m2 recourse rows, S scenarios.
+
+    ``T`` is (S, m2, n1); ``W`` is (m2, n2) or (S, m2, n2); ``q``, ``y_lower``, ``y_upper`` (S, n2) or (n2,);
+    ``h`` (S, m2); ``c_s`` (S, n1) or None; ``prob`` (S,) summing to one.
+    """
+
+    c: np.ndarray
+    prob: np.ndarray
+    T: np.ndarray
+    W: np.ndarray
+    h: np.ndarray
+    q: np.ndarray
+    sense: tuple[str, ...]
+    x_lower: np.ndarray | None = None
+    x_upper: np.ndarray | None = None
+    x_integer: np.ndarray | None = None
+    A: np.ndarray | None = None
+    b: np.ndarray | None = None
+    A_sense: tuple[str, ...] = ()
+    y_lower: np.ndarray | None = None
+    y_upper: np.ndarray | None = None
+    c_s: np.ndarray | None = None
+    x_names: tuple[str, ...] = ()
+    y_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        c = np.asarray(self.c, dtype=float)
+        n1 = c.shape[0]
+        p = np.asarray(self.prob, dtype=float)
+        S = p.shape[0]
+        if S == 0:
+            raise FieldError("prob", "needs at least one scenario")
+        if (p < 0).any() or (p > 1).any() or not np.isfinite(p).all():
+            raise FieldError("prob", "every probability must be in [0, 1]", float(p[(p < 0) | (p > 1)][0]))
+        if abs(p.sum() - 1.0) > 1e-6:
+            raise FieldError("prob", "must sum to 1", float(p.sum()))
+        Tm = np.asarray(self.T, dtype=float)
+        if Tm.ndim != 3 or Tm.shape[0] != S or Tm.shape[2] != n1:
+            raise FieldError("T", f"must have shape (S={S}, m2, n1={n1})", Tm.shape)
+        m2 = Tm.shape[1]
+        Wm = np.asarray(self.W, dtype=float)
+        n2 = Wm.shape[-1]
+        set_ = object.__setattr__
+        set_(self, "c", _arr("c", c, (n1,)))
+        set_(self, "prob", p)
+        set_(self, "T", Tm)
+        set_(self, "W", _arr("W", Wm, (m2, n2) if Wm.ndim == 2 else (S, m2, n2)))
+        set_(self, "h", _arr("h", self.h, (S, m2)))
+        set_(self, "q", _arr("q", self.q, (S, n2)))
+        set_(self, "x_lower", _arr("x_lower", self.x_lower, (n1,), fill=0.0))
+        set_(self, "x_upper", _arr("x_upper", self.x_upper, (n1,), fill=np.inf))
+        set_(self, "x_integer", np.broadcast_to(np.asarray(
+            False if self.x_integer is None else self.x_integer, dtype=bool), (n1,)).copy())
+        set_(self, "y_lower", _arr("y_lower", self.y_lower, (S, n2), fill=0.0))
+        set_(self, "y_upper", _arr("y_upper", self.y_upper, (S, n2), fill=np.inf))
+        set_(self, "c_s", _arr("c_s", self.c_s, (S, n1), fill=0.0))
+        if len(self.sense) != m2 or any(s not in SENSES for s in self.sense):
+            raise FieldError("sense", f"needs {m2} entries from {', '.join(SENSES)}", self.sense)
+        if self.A is not None:
+            A = np.atleast_2d(np.asarray(self.A, dtype=float))
+            set_(self, "A", _arr("A", A, (A.shape[0], n1)))
+            set_(self, "b", _arr("b", self.b, (A.shape[0],)))
+            if len(self.A_sense) != A.shape[0] or any(s not in SENSES for s in self.A_sense):
+                raise FieldError("A_sense", f"needs {A.shape[0]} entries from {', '.join(SENSES)}", self.A_sense)
+        if (self.x_lower > self.x_upper).any():
+            raise FieldError("x_lower", "must not exceed x_upper")
+        if not self.x_names:
+            set_(self, "x_names", tuple(f"x{i}" for i in range(n1)))
+        if not self.y_names:
+            set_(self, "y_names", tuple(f"y{j}" for j in range(n2)))
+        if len(self.x_names) != n1 or len(self.y_names) != n2:
+            raise FieldError("x_names", "must name every variable once")
+
+    @property
+    def n_scenarios(self) -> int:
+        return int(self.prob.shape[0])
+
+    def mean_scenario(self) -> TwoStageProblem:
+        """The expected-value problem: every scenario array replaced by its probability-weighted mean."""
+        p = self.prob
+
+        def m(a: np.ndarray) -> np.ndarray:
+            return np.tensordot(p, a, axes=(0, 0))[None]
+
+        W = m(self.W) if self.W.ndim == 3 else self.W
+        return TwoStageProblem(
+            c=self.c, prob=np.ones(1), T=m(self.T), W=W, h=m(self.h), q=m(self.q), sense=self.sense,
+            x_lower=self.x_lower, x_upper=self.x_upper, x_integer=self.x_integer, A=self.A, b=self.b,
+            A_sense=self.A_sense, y_lower=m(self.y_lower), y_upper=m(self.y_upper), c_s=m(self.c_s),
+            x_names=self.x_names, y_names=self.y_names)
+
+    def subset(self, idx: np.ndarray) -> TwoStageProblem:
+        """Scenarios ``idx`` only, probabilities renormalised."""
+        p = self.prob[idx] / self.prob[idx].sum()
+        W = self.W[idx] if self.W.ndim == 3 else self.W
+        return TwoStageProblem(
+            c=self.c, prob=p, T=self.T[idx], W=W, h=self.h[idx], q=self.q[idx], sense=self.sense,
+            x_lower=self.x_lower, x_upper=self.x_upper, x_integer=self.x_integer, A=self.A, b=self.b,
+            A_sense=self.A_sense, y_lower=self.y_lower[idx], y_upper=self.y_upper[idx], c_s=self.c_s[idx],
+            x_names=self.x_names, y_names=self.y_names)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Risk:
+    """Risk preference: objective (1-λ)·E[C] + λ·CVaR_α[C]; λ = 0 is risk-neutral."""
+
+    weight: float = 0.0
+    alpha: float = 0.9
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.weight, int | float) and 0 <= self.weight <= 1):
+            raise FieldError("risk.weight", "must be in [0, 1]", self.weight)
+        if not (isinstance(self.alpha, int | float) and 0 <= self.alpha < 1):
+            raise FieldError("risk.alpha", "must be in [0, 1)", self.alpha)
+
+    def objective(self, costs: np.ndarray, prob: np.ndarray) -> float:
+        e = float(np.dot(prob, costs))
+        if self.weight == 0:
+            return e
+        return (1 - self.weight) * e + self.weight * float(cvar(costs, prob, self.alpha))
+
+
+@dataclass(frozen=True)
+class Solution:
+    """A solved (or evaluated) first-stage decision and the cost it leads to in every scenario."""
+
+    x: np.ndarray
+    objective: float
+    scenario_costs: np.ndarray
+    expected_cost: float
+    cvar_cost: float
+    y: np.ndarray = field(repr=False)
+
+    def as_dict(self, names: tuple[str, ...]) -> dict[str, float]:
+        return {n: float(v) for n, v in zip(names, self.x, strict=True)}
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """HiGHS prints its banner from C++ straight to file descriptor 1 (not sys.stdout), which would corrupt
+    ``--json`` output; point fd 1 at /dev/null while the solver runs."""
+    try:
+        fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
+        sys.__stdout__.flush() if sys.__stdout__ is not None else None
+        saved = os.dup(fd)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _solve(pb: TwoStageProblem, risk: Risk, *, fixed_x: np.ndarray | None = None,
+           per_scenario_x: bool = False, time_limit_s: float = 60.0) -> Solution:
+    """Build the extensive form in linopy and solve it with HiGHS."""
+    import linopy
+
+    logging.getLogger("linopy").setLevel(logging.WARNING)
+    S, m2, n1 = pb.T.shape
+    n2 = pb.q.shape[1]
+    sc = pd.RangeIndex(S, name="scenario")
+    xi = pd.Index(list(pb.x_names), name="xi")
+    yj = pd.Index(list(pb.y_names), name="yj")
+    row = pd.RangeIndex(m2, name="row")
+    m = linopy.Model()
+    lo, up = pb.x_lower, pb.x_upper
+    if fixed_x is not None:
+        lo = up = np.asarray(fixed_x, dtype=float)
+    integer = bool(pb.x_integer.any()) and fixed_x is None
+    xcoords = [sc, xi] if per_scenario_x else [xi]
+    shape = (S, n1) if per_scenario_x else (n1,)
+    lo_da = xr.DataArray(np.broadcast_to(lo, shape), coords=xcoords)
+    up_da = xr.DataArray(np.broadcast_to(up, shape), coords=xcoords)
+    if integer:
+        # linopy has one integrality flag per variable array: split continuous and integer columns
+        xc = m.add_variables(lower=lo_da, upper=up_da, name="x", mask=xr.DataArray(
+            np.broadcast_to(~pb.x_integer, shape), coords=xcoords))
+        xint = m.add_variables(lower=lo_da, upper=up_da, name="xint", integer=True, mask=xr.DataArray(
+            np.broadcast_to(pb.x_integer, shape), coords=xcoords))
+        x = xc + xint
+    else:
+        x = m.add_variables(lower=lo_da, upper=up_da, name="x")
+    y = m.add_variables(lower=xr.DataArray(pb.y_lower, coords=[sc, yj]),
+                        upper=xr.DataArray(pb.y_upper, coords=[sc, yj]), name="y")
+    if pb.A is not None:
+        arow = pd.RangeIndex(pb.A.shape[0], name="arow")
+        lhs = (xr.DataArray(pb.A, coords=[arow, xi]) * x).sum("xi")
+        for s in SENSES:
+            mask = np.array([a == s for a in pb.A_sense])
+            if mask.any():
+                m.add_constraints(lhs, s, xr.DataArray(pb.b, coords=[arow]),
+                                  mask=xr.DataArray(np.broadcast_to(
+                                      mask if not per_scenario_x else mask[None], (S, len(mask))
+                                      if per_scenario_x else mask.shape),
+                                      coords=[sc, arow] if per_scenario_x else [arow]),
+                                  name=f"first_{'le' if s == '<=' else 'ge' if s == '>=' else 'eq'}")
+    Wc = [sc, row, yj] if pb.W.ndim == 3 else [row, yj]
+    lhs = (xr.DataArray(pb.T, coords=[sc, row, xi]) * x).sum("xi") + (xr.DataArray(pb.W, coords=Wc) * y).sum("yj")
+    h = xr.DataArray(pb.h, coords=[sc, row])
+    for s in SENSES:
+        mask = np.array([a == s for a in pb.sense])
+        if mask.any():
+            m.add_constraints(lhs, s, h, mask=xr.DataArray(np.broadcast_to(mask, (S, m2)), coords=[sc, row]),
+                              name=f"recourse_{'le' if s == '<=' else 'ge' if s == '>=' else 'eq'}")
+    c_full = pb.c[None, :] + pb.c_s  # (S, n1)
+    cost_s = (xr.DataArray(c_full, coords=[sc, xi]) * x).sum("xi") + (xr.DataArray(pb.q, coords=[sc, yj]) * y).sum("yj")
+    p = xr.DataArray(pb.prob, coords=[sc])
+    expected = (p * cost_s).sum()
+    if risk.weight > 0:
+        eta = m.add_variables(name="eta")  # free: VaR at the optimum
+        u = m.add_variables(lower=0, coords=[sc], name="excess")
+        m.add_constraints(u - cost_s + eta >= 0, name="cvar_excess")
+        obj = (1 - risk.weight) * expected + risk.weight * (eta + (p * u).sum() / (1 - risk.alpha))
+    else:
+        obj = expected
+    m.add_objective(obj)
+    with _quiet_stdout():
+        status, condition = m.solve(solver_name="highs", output_flag=False, threads=1, random_seed=0,
+                                    time_limit=time_limit_s, mip_rel_gap=1e-9)
+    if status != "ok":
+        raise InfeasibleError(f"stochastic program: HiGHS reports {condition}"
+                              + (" (a scenario has no feasible recourse for this decision)"
+                                 if "infeasible" in str(condition) else ""))
+    xv = m.solution["x"].fillna(0).values
+    if integer:
+        xv = xv + m.solution["xint"].fillna(0).values
+    yv = m.solution["y"].values
+    if per_scenario_x:
+        costs = np.einsum("sn,sn->s", c_full, xv) + np.einsum("sn,sn->s", pb.q, yv)
+    else:
+        costs = c_full @ xv + np.einsum("sn,sn->s", pb.q, yv)
+    e = float(np.dot(pb.prob, costs))
+    cv = float(cvar(costs, pb.prob, risk.alpha))
+    return Solution(x=xv, objective=risk.objective(costs, pb.prob), scenario_costs=costs,
+                    expected_cost=e, cvar_cost=cv, y=yv)
+
+
+def solve_recourse_problem(pb: TwoStageProblem, risk: Risk = Risk()) -> Solution:
+    """RP: the here-and-now decision that minimises the risk-weighted objective over all scenarios."""
+    return _solve(pb, risk)
+
+
+def evaluate(pb: TwoStageProblem, x: np.ndarray, risk: Risk = Risk()) -> Solution:
+    """Fix the first stage at ``x`` and solve every scenario's recourse (a policy's cost distribution)."""
+    x = np.asarray(x, dtype=float)
+    if x.shape != pb.c.shape:
+        raise FieldError("x", f"must have {pb.c.shape[0]} entries", x.shape)
+    if ((x < pb.x_lower - 1e-9) | (x > pb.x_upper + 1e-9)).any():
+        raise FieldError("x", "outside the first-stage bounds")
+    return _solve(pb, risk, fixed_x=np.clip(x, pb.x_lower, pb.x_upper))
+
+
+def wait_and_see(pb: TwoStageProblem, risk: Risk = Risk()) -> Solution:
+    """WS: each scenario picks its own first stage (non-anticipativity dropped); x has shape (S, n1)."""
+    return _solve(pb, risk, per_scenario_x=True)
+
+
+@dataclass(frozen=True)
+class ValueOfInformation:
+    rp: Solution
+    ws: float
+    ev_x: np.ndarray
+    ev: float
+    eev: float
+
+    @property
+    def evpi(self) -> float:
+        return self.rp.objective - self.ws
+
+    @property
+    def vss(self) -> float:
+        return self.eev - self.rp.objective
+
+
+def value_of_information(pb: TwoStageProblem, risk: Risk = Risk(), *, rp: Solution | None = None) -> ValueOfInformation:
+    """RP, WS, EV, EEV and from them EVPI = RP − WS and VSS = EEV − RP (Birge & Louveaux ch. 4).
+
+    EEV is +inf when the mean-scenario decision leaves some scenario without feasible recourse.
+    """
+    rp = rp if rp is not None else solve_recourse_problem(pb, risk)
+    ws = wait_and_see(pb, risk).objective
+    evs = _solve(pb.mean_scenario(), Risk())
+    try:
+        eev = evaluate(pb, evs.x, risk).objective
+    except InfeasibleError:
+        eev = float("inf")
+    # the LP optimum can sit a rounding error on the wrong side; the definitions guarantee the order
+    tol = 1e-7 * max(1.0, abs(rp.objective))
+    if rp.objective < ws <= rp.objective + tol:
+        ws = rp.objective
+    if rp.objective - tol <= eev < rp.objective:
+        eev = rp.objective
+    return ValueOfInformation(rp=rp, ws=ws, ev_x=evs.x, ev=evs.objective, eev=eev)

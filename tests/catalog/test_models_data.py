@@ -1,0 +1,289 @@
+"""The shipped model catalog: ids, aliases, published shapes, and agreement with the validation tables."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from chipplan import catalog
+from chipplan.catalog import _norm
+from chipplan.errors import UnknownIdError
+
+# Same default as the Makefile's VALIDATION: ../shared/validation next to the repository root.
+VALIDATION = Path(os.environ.get("VALIDATION") or Path(__file__).resolve().parents[3] / "shared/validation")
+
+EXPECTED_IDS = [
+    *(f"gpt3-{s}" for s in ("125m", "350m", "760m", "1.3b", "2.7b", "6.7b", "13b", "175b")),
+    "nemo-gpt3-5b", "nemo-gpt3-20b",
+    *(f"megatron-gpt-{s}" for s in ("1.7b", "3.6b", "7.5b", "18.4b", "39.1b", "76.1b", "145.6b", "310.1b",
+                                    "529.6b", "1t")),
+    "mt-nlg-530b",
+    "llama-2-7b", "llama-2-13b", "llama-2-70b",
+    "llama-3-8b", "llama-3-70b", "llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "llama-3.3-70b",
+    "mixtral-8x7b", "mixtral-8x22b", "deepseek-v2", "deepseek-v3", "qwen3-30b-a3b", "qwen3-235b-a22b",
+    "grok-1", "nemotron-4-15b", "nemotron-4-340b", "palm-540b", "gpt-j-6b", "falcon-180b",
+    *(f"mpt-{s}" for s in ("125m", "350m", "760m", "1b", "3b", "7b", "13b", "30b", "70b")),
+]
+
+# CSV shape column -> Model attribute. Columns left empty in a row are not compared.
+SHAPE_COLUMNS = {
+    "num_layers": "n_layers", "hidden_size": "d_model", "num_heads": "n_heads", "num_kv_heads": "n_kv_heads",
+    "ffn_hidden_size": "d_ff", "vocab_size": "vocab_size", "moe_num_experts": "n_experts",
+    "moe_top_k": "top_k", "head_dim": "head_dim", "dense_ffn_hidden_size": "dense_d_ff",
+    "moe_first_dense_layers": "first_dense_layers", "moe_shared_experts": "n_shared_experts",
+    "mla_q_lora_rank": "q_lora_rank", "mla_kv_lora_rank": "kv_lora_rank",
+    "mla_qk_nope_head_dim": "qk_nope_head_dim", "mla_qk_rope_head_dim": "qk_rope_head_dim",
+    "mla_v_head_dim": "v_head_dim", "mlp_gated": "gated_mlp", "attention": "attention",
+}
+
+# Names in the tables that are not catalog spellings but say which model they mean.
+EXPLICIT = {
+    "LLaMA 7B (Llama 2 7B per methodology)": "llama-2-7b",
+    "LLaMA 70B (Llama 2 70B per methodology)": "llama-2-70b",
+}
+
+# Deliberate disagreements: (id, attribute) -> value in the tables. Megatron-based runs (NeMo, Paxml) pad
+# the 50257-token GPT-2 vocabulary to 51200; the catalog keeps the published tokenizer size.
+KNOWN_DIFFS = {
+    ("gpt3-175b", "vocab_size"): 51200,
+    ("nemo-gpt3-5b", "vocab_size"): 51200,
+    ("nemo-gpt3-20b", "vocab_size"): 51200,
+}
+
+MIN_MATCHED_ROWS = 368  # all rows today; "GPT3-175B (Paxml)" etc. resolve after stripping the parenthesis
+
+
+@pytest.fixture(scope="module")
+def cat() -> catalog.Catalog:
+    return catalog.load()
+
+
+def resolve(cat: catalog.Catalog, name: str) -> str | None:
+    """Catalog id for a table's model_name: as written, then without a trailing '(…)', else None."""
+    if name in EXPLICIT:
+        return EXPLICIT[name]
+    for key in (name, re.sub(r"\s*\([^)]*\)\s*$", "", name)):
+        try:
+            return cat._lookup("models", key)
+        except UnknownIdError:
+            continue
+    return None
+
+
+def _rows() -> pd.DataFrame:
+    if not VALIDATION.is_dir():
+        pytest.skip(f"validation tables not found at {VALIDATION}")
+    frames = [pd.read_csv(VALIDATION / f).assign(file=f)
+              for f in ("training_calibration.csv", "inference_calibration.csv")]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_every_expected_id_loads(cat):
+    missing = [i for i in EXPECTED_IDS if i not in cat.models]
+    assert not missing
+    for id_ in EXPECTED_IDS:
+        m = cat.model(id_)
+        assert m.name == id_
+        assert m.published_params > 0, id_
+        assert len(cat.source_of("models", id_)) >= 10
+
+
+def test_aliases_unique_after_normalisation(cat):
+    owner: dict[str, str] = {}
+    for id_, m in cat.models.items():
+        for key in {_norm(id_), *(_norm(a) for a in m.aliases)}:
+            assert owner.setdefault(key, id_) == id_, f"{key!r} names both {owner[key]} and {id_}"
+
+
+def test_each_alias_resolves_to_its_entry(cat):
+    for id_, m in cat.models.items():
+        for a in m.aliases:
+            assert cat.model(a).name == id_, a
+
+
+@pytest.mark.parametrize(("spelling", "id_"), [
+    ("GPT3-175B", "gpt3-175b"), ("LLAMA2-7B", "llama-2-7b"), ("LLAMA3_70B", "llama-3-70b"),
+    ("Llama 3.1 70B", "llama-3.1-70b"), ("Qwen3_30B_a3B", "qwen3-30b-a3b"), ("MPT-7b", "mpt-7b"),
+    ("GPT-1.7B (Megatron)", "megatron-gpt-1.7b"), ("GPT-1008.0B (Megatron)", "megatron-gpt-1t"),
+    ("Llama 3.1 8B Instruct", "llama-3.1-8b"), ("Llama 3.3 70B Instruct", "llama-3.3-70b"),
+    ("Nemotron4 15B", "nemotron-4-15b"), ("Grok-1 314B", "grok-1"), ("llama31_405b", "llama-3.1-405b"),
+    ("GPT3-5B", "nemo-gpt3-5b"), ("Falcon 180B", "falcon-180b"), ("GPT-J 6B", "gpt-j-6b"),
+    ("Llama 3 8B", "llama-3-8b"),
+])
+def test_table_and_recipe_spellings(cat, spelling, id_):
+    assert cat.model(spelling).name == id_
+
+
+def test_llama3_and_llama31_do_not_collide(cat):
+    # "." survives normalisation, so Llama 3 (8k context) and Llama 3.1 (128k) stay apart.
+    assert cat.model("Llama 3 8B").max_seq_len == 8192
+    assert cat.model("Llama 3.1 8B").max_seq_len == 131072
+
+
+def _expected(col: str, value):
+    if col == "mlp_gated":
+        return str(value).strip().lower() == "true"
+    if col == "attention":
+        return str(value).strip().lower()
+    assert float(value) == int(value), (col, value)
+    return int(value)
+
+
+def test_shapes_agree_with_validation_tables(cat):
+    rows = _rows()
+    matched = 0
+    seen_diffs: set[tuple[str, str]] = set()
+    problems = []
+    for _, r in rows.iterrows():
+        id_ = resolve(cat, str(r["model_name"]))
+        if id_ is None:
+            continue
+        matched += 1
+        m = cat.model(id_)
+        for col, attr in SHAPE_COLUMNS.items():
+            v = r.get(col)
+            if v is None or (isinstance(v, float) and math.isnan(v)) or str(v).strip() == "":
+                continue
+            want = _expected(col, v)
+            got = getattr(m, attr)
+            if (id_, attr) in KNOWN_DIFFS and want == KNOWN_DIFFS[(id_, attr)]:
+                seen_diffs.add((id_, attr))
+                continue
+            if got != want:
+                problems.append(f"{r['file']} row {r['row_id']} {r['model_name']!r} -> {id_}: "
+                                f"{attr}={got}, table {col}={want}")
+    assert not problems, "\n".join(problems)
+    assert matched >= MIN_MATCHED_ROWS
+    assert seen_diffs == set(KNOWN_DIFFS)  # every allowed difference still occurs
+
+
+def test_every_table_model_is_mapped(cat):
+    names = sorted(set(_rows()["model_name"].astype(str)))
+    assert [n for n in names if resolve(cat, n) is None] == []
+
+
+# ------------------------------------------------------------------ published shapes, spot checks
+
+def _shape(m):
+    return (m.n_layers, m.d_model, m.n_heads, m.n_kv_heads, m.head_dim, m.d_ff, m.vocab_size)
+
+
+@pytest.mark.parametrize(("id_", "shape"), [
+    # (layers, d_model, heads, kv heads, head_dim, d_ff, vocab)
+    ("llama-3.1-405b", (126, 16384, 128, 8, 128, 53248, 128256)),
+    ("llama-3.1-70b", (80, 8192, 64, 8, 128, 28672, 128256)),
+    ("llama-3-8b", (32, 4096, 32, 8, 128, 14336, 128256)),
+    ("llama-2-70b", (80, 8192, 64, 8, 128, 28672, 32000)),
+    ("llama-2-13b", (40, 5120, 40, 40, 128, 13824, 32000)),
+    ("mixtral-8x7b", (32, 4096, 32, 8, 128, 14336, 32000)),
+    ("mixtral-8x22b", (56, 6144, 48, 8, 128, 16384, 32768)),
+    ("qwen3-30b-a3b", (48, 2048, 32, 4, 128, 768, 151936)),
+    ("qwen3-235b-a22b", (94, 4096, 64, 4, 128, 1536, 151936)),
+    ("grok-1", (64, 6144, 48, 8, 128, 32768, 131072)),
+    ("nemotron-4-15b", (32, 6144, 48, 8, 128, 24576, 256000)),
+    ("nemotron-4-340b", (96, 18432, 96, 8, 192, 73728, 256000)),
+    ("palm-540b", (118, 18432, 48, 1, 256, 73728, 256000)),
+    ("gpt-j-6b", (28, 4096, 16, 16, 256, 16384, 50400)),
+    ("falcon-180b", (80, 14848, 232, 8, 64, 59392, 65024)),
+    ("mt-nlg-530b", (105, 20480, 128, 128, 160, 81920, 50257)),
+    ("megatron-gpt-1t", (128, 25600, 160, 160, 160, 102400, 51200)),
+    ("gpt3-175b", (96, 12288, 96, 96, 128, 49152, 50257)),
+    ("gpt3-13b", (40, 5140, 40, 40, 128, 20560, 50257)),
+    ("gpt3-1.3b", (24, 2048, 24, 24, 128, 8192, 50257)),
+    ("gpt3-125m", (12, 768, 12, 12, 64, 3072, 50257)),
+    ("mpt-30b", (48, 7168, 56, 56, 128, 28672, 50368)),
+])
+def test_published_shapes(cat, id_, shape):
+    assert _shape(cat.model(id_)) == shape
+
+
+def test_gpt3_table_2_1(cat):
+    # Brown et al. 2020, Table 2.1: (n_layers, d_model, n_heads, d_head)
+    table = {"125m": (12, 768, 12, 64), "350m": (24, 1024, 16, 64), "760m": (24, 1536, 16, 96),
+             "1.3b": (24, 2048, 24, 128), "2.7b": (32, 2560, 32, 80), "6.7b": (32, 4096, 32, 128),
+             "13b": (40, 5140, 40, 128), "175b": (96, 12288, 96, 128)}
+    for size, (n_layers, d, heads, d_head) in table.items():
+        m = cat.model(f"gpt3-{size}")
+        assert (m.n_layers, m.d_model, m.n_heads, m.head_dim) == (n_layers, d, heads, d_head), size
+        assert (m.d_ff, m.gated_mlp, m.tied_embeddings, m.learned_pos_emb) == (4 * d, False, True, True)
+        assert (m.vocab_size, m.max_seq_len) == (50257, 2048)
+
+
+def test_megatron_table_1(cat):
+    # Narayanan et al. 2021, Table 1: size (B) -> (heads, hidden, layers)
+    table = {"1.7b": (24, 2304, 24), "3.6b": (32, 3072, 30), "7.5b": (32, 4096, 36), "18.4b": (48, 6144, 40),
+             "39.1b": (64, 8192, 48), "76.1b": (80, 10240, 60), "145.6b": (96, 12288, 80),
+             "310.1b": (128, 16384, 96), "529.6b": (128, 20480, 105), "1t": (160, 25600, 128)}
+    for size, (heads, h, layers) in table.items():
+        m = cat.model(f"megatron-gpt-{size}")
+        assert (m.n_heads, m.d_model, m.n_layers) == (heads, h, layers), size
+        assert (m.d_ff, m.vocab_size, m.max_seq_len, m.gated_mlp) == (4 * h, 51200, 2048, False)
+
+
+def test_moe_and_mla_layouts(cat):
+    v3 = cat.model("deepseek-v3")
+    assert (v3.attention, v3.n_experts, v3.top_k, v3.n_shared_experts, v3.first_dense_layers) == \
+        ("mla", 256, 8, 1, 3)
+    assert (v3.dense_d_ff, v3.d_ff, v3.q_lora_rank, v3.kv_lora_rank) == (18432, 2048, 1536, 512)
+    assert v3.n_moe_layers == 58
+    v2 = cat.model("deepseek-v2")
+    assert (v2.attention, v2.n_layers, v2.d_model, v2.n_heads) == ("mla", 60, 5120, 128)
+    assert (v2.n_experts, v2.top_k, v2.n_shared_experts, v2.first_dense_layers, v2.dense_d_ff, v2.d_ff) == \
+        (160, 6, 2, 1, 12288, 1536)
+    assert (v2.qk_nope_head_dim, v2.qk_rope_head_dim, v2.v_head_dim) == (128, 64, 128)
+    for id_ in ("qwen3-30b-a3b", "qwen3-235b-a22b"):
+        q = cat.model(id_)
+        assert q.head_dim == 128 != q.d_model // q.n_heads
+        assert (q.n_experts, q.top_k, q.n_shared_experts, q.first_dense_layers) == (128, 8, 0, 0)
+    for id_, (e, k) in {"mixtral-8x7b": (8, 2), "mixtral-8x22b": (8, 2), "grok-1": (8, 2)}.items():
+        m = cat.model(id_)
+        assert (m.n_experts, m.top_k, m.attention) == (e, k, "gqa")
+    for id_, m in cat.models.items():
+        if m.is_moe and id_ != "grok-1":  # xAI published no active count
+            assert 0 < m.published_active_params < m.published_params, id_
+
+
+def test_architecture_flags(cat):
+    palm = cat.model("palm-540b")
+    assert (palm.attention, palm.gated_mlp, palm.tied_embeddings, palm.d_ff) == ("mqa", True, True, 4 * 18432)
+    for id_ in ("nemotron-4-15b", "nemotron-4-340b"):
+        m = cat.model(id_)
+        assert (m.gated_mlp, m.tied_embeddings, m.attention, m.d_ff) == (False, False, "gqa", 4 * m.d_model)
+    for id_ in (f"mpt-{s}" for s in ("125m", "350m", "760m", "1b", "3b", "7b", "13b", "30b", "70b")):
+        m = cat.model(id_)
+        assert (m.vocab_size, m.gated_mlp, m.tied_embeddings, m.d_ff) == (50368, False, True, 4 * m.d_model)
+    for id_ in ("llama-2-7b", "llama-3-8b", "llama-3.1-405b", "mixtral-8x7b", "deepseek-v3"):
+        m = cat.model(id_)
+        assert (m.gated_mlp, m.tied_embeddings, m.learned_pos_emb) == (True, False, False), id_
+
+
+# ------------------------------------------- published counts consistent with the recorded shapes
+
+def _llama_count(m) -> int:
+    """Llama-style count: attention + SwiGLU + two RMSNorms per layer, final norm, untied embeddings."""
+    d, hd = m.d_model, m.head_dim
+    per_layer = 2 * d * m.n_heads * hd + 2 * d * m.n_kv_heads * hd + 3 * d * m.d_ff + 2 * d
+    return m.n_layers * per_layer + d + 2 * m.vocab_size * d
+
+
+@pytest.mark.parametrize("id_", ["llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3-8b", "llama-3-70b",
+                                 "llama-3.1-8b", "llama-3.1-70b", "llama-3.3-70b"])
+def test_llama_exact_counts_match_shapes(cat, id_):
+    m = cat.model(id_)
+    assert _llama_count(m) == m.published_params
+
+
+@pytest.mark.parametrize("id_", ["mpt-125m", "mpt-350m", "mpt-760m", "mpt-1b", "mpt-3b", "mpt-7b", "mpt-13b",
+                                 "mpt-30b", "mpt-70b"])
+def test_mpt_benchmark_counts_match_shapes(cat, id_):
+    # llm-foundry defaults: 12 d^2 weights + 13 d biases/LayerNorm per layer, final LayerNorm (2 d),
+    # tied token embedding and a learned position table of max_seq_len rows.
+    m = cat.model(id_)
+    d = m.d_model
+    n = m.n_layers * (12 * d * d + 13 * d) + 2 * d + (m.vocab_size + m.max_seq_len) * d
+    assert n == m.published_params
