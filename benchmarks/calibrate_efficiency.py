@@ -22,6 +22,9 @@ FREE = {
                "matmul_half_dim"],
 }
 FAMILY_OF = {"a100": "ampere", "h100": "hopper"}
+# Physically plausible ranges: a fit that leaves them is absorbing something the physics lacks.
+BOUNDS = {"matmul_fraction": (0.5, 0.9), "matmul_fraction_fp8": (0.4, 0.8), "attention_fraction": (0.25, 0.75),
+          "kernel_overhead_s": (5e-6, 1.5e-4), "matmul_half_dim": (16.0, 512.0)}
 
 
 def main(path: str = "../shared/validation/training_calibration.csv") -> None:
@@ -33,14 +36,13 @@ def main(path: str = "../shared/validation/training_calibration.csv") -> None:
 
         def loss(x: np.ndarray, fam: str = fam, names: list[str] = names, sub=sub) -> float:
             for n, v in zip(names, np.exp(x), strict=True):
-                eff[fam][n] = float(min(v, 1.0)) if "fraction" in n else float(v)
+                eff[fam][n] = float(np.clip(v, *BOUNDS[n]))
             r = validate_frame(sub)["overall"]["tokens_per_s_per_gpu"]
             return r["median_ape"] + 0.5 * r["p90_ape"]
 
         res = minimize(loss, x0, method="Nelder-Mead", options={"maxfev": 120, "xatol": 0.01, "fatol": 1e-4})
         loss(res.x)
-        print(fam, f"loss={res.fun:.4f}", {n: round(float(v), 6) for n, v in zip(names, np.exp(res.x),
-                                                                                   strict=True)})
+        print(fam, f"loss={res.fun:.4f}", {n: round(float(eff[fam][n]), 6) for n in names})
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ class Catalog:
     models: dict[str, Model]
     entries: dict[str, dict[str, BaseModel]]
     efficiency: dict[str, Any]
+    reliability: dict[str, Any]
     version: str
 
     def _lookup(self, section: str, key: str) -> str:
@@ -129,22 +130,23 @@ def _files() -> list[Path]:
 def build(files: list[Path]) -> Catalog:
     """Validate ``files`` and build a Catalog. Later files override earlier entries with the same id."""
     raw: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
-    efficiency: dict[str, Any] = {}
+    raw_sections: dict[str, dict[str, Any]] = {"efficiency": {}, "reliability": {}}
     h = hashlib.sha256()
     for path in files:
         doc = read_yaml(path)
         h.update(path.name.encode())
         h.update(yaml.safe_dump(doc, sort_keys=True).encode())
         if not isinstance(doc, dict):
-            raise CatalogError(f"{path}: must be a mapping with one of {', '.join([*_SECTIONS, 'efficiency'])}")
+            raise CatalogError(f"{path}: must be a mapping with one of {', '.join([*_SECTIONS, *raw_sections])}")
         for key, body in doc.items():
             if key in ("version", "description"):
                 continue
-            if key == "efficiency":
-                efficiency.update(body or {})
+            if key in raw_sections:  # validated by the engine that owns them
+                raw_sections[key].update(body or {})
                 continue
             if key not in _SECTIONS:
-                raise CatalogError(f"{path}: unknown section {key!r}; allowed: {', '.join(_SECTIONS)}")
+                allowed = ", ".join([*_SECTIONS, *raw_sections])
+                raise CatalogError(f"{path}: unknown section {key!r}; allowed: {allowed}")
             if not isinstance(body, dict):
                 raise CatalogError(f"{path}: {key} must map ids to entries")
             for id_, entry in body.items():
@@ -166,7 +168,8 @@ def build(files: list[Path]) -> Catalog:
         if s.accelerator not in specs["accelerators"]:
             raise CatalogError(f"systems.{id_}.accelerator: unknown accelerator id {s.accelerator!r}")
     return Catalog(accelerators=specs["accelerators"], systems=specs["systems"], models=specs["models"],
-                   entries=entries, efficiency=efficiency, version=h.hexdigest()[:12])
+                   entries=entries, efficiency=raw_sections["efficiency"],
+                   reliability=raw_sections["reliability"], version=h.hexdigest()[:12])
 
 
 @functools.lru_cache(maxsize=1)

@@ -26,9 +26,9 @@ def capital_recovery_factor(rate: Any, periods: Any) -> Any:
     """
     r = arr("interest_rate", rate)
     n = arr("periods", periods, lo_open=True)
-    g = np.power(1.0 + r, n)
+    gm1 = np.expm1(n * np.log1p(r))  # (1+r)^n − 1 without cancellation at tiny r
     with np.errstate(divide="ignore", invalid="ignore"):
-        crf = np.where(r > 0, r * g / (g - 1.0), 1.0 / n)
+        crf = np.where(gm1 > 0, r * (gm1 + 1.0) / gm1, 1.0 / n)
     return out(crf)
 
 

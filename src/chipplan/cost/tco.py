@@ -189,6 +189,8 @@ def system_tco(*, n_accelerators: Any, accelerator_price_usd: Any, node_power_w:
         cloud_h = cloud / hours
         t_star = np.where(cloud_h > run_h, capex / (cloud_h - run_h) / HOURS_PER_YEAR, np.inf)
     used = n * hours * u
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = owned / cloud
     acc_line = np.where(override > 0, 0.0, bom["accelerators_usd"])
     host_line = np.where(override > 0, server, bom["host_parts_usd"])
     margin_line = np.where(override > 0, 0.0, bom["integrator_margin_usd"])
@@ -200,7 +202,7 @@ def system_tco(*, n_accelerators: Any, accelerator_price_usd: Any, node_power_w:
         "energy_usd": out(energy), "maintenance_usd": out(maint), "staff_usd": out(staff),
         "owned_total_usd": out(owned), "cloud_total_usd": out(cloud),
         "owned_usd_per_accelerator_hour": out(owned / used), "cloud_usd_per_accelerator_hour": out(cloud / used),
-        "owned_to_cloud_ratio": out(owned / cloud), "breakeven_utilisation": out(u_star),
+        "owned_to_cloud_ratio": out(ratio), "breakeven_utilisation": out(u_star),
         "breakeven_years": out(t_star), "hours": out(hours), "accelerator_hours_used": out(used),
     }
 

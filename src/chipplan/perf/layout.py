@@ -126,6 +126,20 @@ def pick_best(rows: np.ndarray, n_rows: int, score: np.ndarray, ok: np.ndarray, 
     return first
 
 
+def expanded_valid(base: dict[str, np.ndarray], missing: dict[str, np.ndarray]) -> tuple[Columns, np.ndarray]:
+    """``expand``, derive ``dp``, and drop candidates that break a layout rule, keeping each row's first
+    candidate so that a row with no valid layout can still report the rule it breaks."""
+    cols, rows = expand(base, missing)
+    derived = np.maximum(np.floor(cols.n_gpu / (cols.tp * cols.pp * cols.cp) + 1e-9), 1.0)
+    # A stated dp is kept (and rule 1 rejects candidates that then miss the accelerator count).
+    cols["dp"] = np.where(cols.dp_stated > 0, cols.dp_stated, derived) if "dp_stated" in cols else derived
+    code = invalid_code(cols, cols, n_gpu=cols.n_gpu, global_batch_seqs=cols.global_batch_seqs,
+                        seq_len=cols.seq_len, domain=cols.scale_up_domain)
+    first = np.r_[True, rows[1:] != rows[:-1]]
+    keep = (code == 0) | first
+    return cols.take(keep), rows[keep]
+
+
 def evaluate(cols: Columns, eff: Columns) -> dict[str, np.ndarray]:
     """Step time, memory and validity for expanded configuration columns (see ``search``)."""
     perf = step_time(cols, cols, cols, global_batch_seqs=cols.global_batch_seqs, seq_len=cols.seq_len, eff=eff)
@@ -143,10 +157,7 @@ def search(base: dict[str, np.ndarray], missing: dict[str, np.ndarray], eff_of_r
     missing). ``dp`` is derived as ``n_gpu / (tp·pp·cp)`` unless ``dp_stated`` (> 0) gives it.
     """
     n = len(next(iter(base.values())))
-    cols, rows = expand(base, missing)
-    derived = np.maximum(np.floor(cols.n_gpu / (cols.tp * cols.pp * cols.cp) + 1e-9), 1.0)
-    # A stated dp is kept (and rule 1 rejects candidates that then miss the accelerator count).
-    cols["dp"] = np.where(cols.dp_stated > 0, cols.dp_stated, derived) if "dp_stated" in cols else derived
+    cols, rows = expanded_valid(base, missing)
     eff = eff_of_row.take(rows)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         res = evaluate(cols, eff)

@@ -58,7 +58,7 @@ def training_run(model_id: str, accelerator_id: str, tokens: float, days: float)
     """(accelerator-hours, tokens/s per accelerator) of one training run, from the training engine."""
     from chipplan import catalog
 
-    estimate_run = _engine("chipplan.perf.training", "estimate_run")
+    estimate_run = _engine("chipplan.perf.plan", "estimate_run")
     r = estimate_run(catalog.model(model_id), catalog.accelerator(accelerator_id), tokens, days=days)
     return float(np.asarray(r.accelerator_hours)), float(np.asarray(r.tokens_per_s_per_accelerator))
 

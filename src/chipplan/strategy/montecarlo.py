@@ -103,11 +103,8 @@ def simulate(routes: tuple[Route, ...], demand: DemandModel, spot: Spot, *,
     if not routes:
         raise FieldError("routes", "needs at least one route")
     ids = tuple(r.id for r in routes)
-    known = {b.id for b in bottlenecks} | {e.id for e in events}
-    for r in routes:
-        for k in r.exposure:
-            if k not in known:
-                raise FieldError(f"routes.{r.id}.exposure.{k}", f"unknown bottleneck/event; known: {sorted(known)}")
+    # exposures to bottlenecks/events not in this run are ignored (a what-if without them); the scenario
+    # loader rejects unknown names in user files
     R, T, B, E = len(routes), demand.quarters, len(bottlenecks), len(events)
     rng = np.random.default_rng(seed)
     # every draw is made here, in a fixed order, with shapes that depend only on (n, R, B, E, T)

@@ -16,11 +16,11 @@ chosen portfolio and deterministic policies are then evaluated on every Monte Ca
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from chipplan.errors import InfeasibleError
 from chipplan.strategy import elasticity
 from chipplan.strategy.montecarlo import HOURS_PER_QUARTER, Deliveries, outcome, simulate, summarise
 from chipplan.strategy.scenario import StrategyInputs
@@ -28,7 +28,6 @@ from chipplan.strategy.stochastic import (
     Risk,
     TwoStageProblem,
     cvar,
-    evaluate,
     solve_recourse_problem,
     value_of_information,
 )
@@ -208,6 +207,7 @@ def _scale_routes(inp: StrategyInputs, kinds: tuple[str, ...], **f: float) -> St
 
 def _tornado_variants(inp: StrategyInputs) -> list[tuple[str, str, str, StrategyInputs, StrategyInputs]]:
     dmd = inp.demand
+    spot_p = inp.spot.usd_per_h100e_hour
     out = [
         ("demand level", "x0.7", "x1.4",
          dataclasses.replace(inp, demand=dataclasses.replace(dmd, training_h100e=dmd.training_h100e * 0.7,
@@ -215,8 +215,8 @@ def _tornado_variants(inp: StrategyInputs) -> list[tuple[str, str, str, Strategy
          dataclasses.replace(inp, demand=dataclasses.replace(dmd, training_h100e=dmd.training_h100e * 1.4,
                                                              inference_h100e=dmd.inference_h100e * 1.4))),
         ("spot price", "x0.6", "x1.6",
-         dataclasses.replace(inp, spot=dataclasses.replace(inp.spot, usd_per_h100e_hour=inp.spot.usd_per_h100e_hour * .6)),
-         dataclasses.replace(inp, spot=dataclasses.replace(inp.spot, usd_per_h100e_hour=inp.spot.usd_per_h100e_hour * 1.6))),
+         dataclasses.replace(inp, spot=dataclasses.replace(inp.spot, usd_per_h100e_hour=spot_p * 0.6)),
+         dataclasses.replace(inp, spot=dataclasses.replace(inp.spot, usd_per_h100e_hour=spot_p * 1.6))),
         ("delay penalty", "x0.5", "x2",
          dataclasses.replace(inp, penalty_usd_per_h100e_hour=inp.penalty_usd_per_h100e_hour * 0.5),
          dataclasses.replace(inp, penalty_usd_per_h100e_hour=inp.penalty_usd_per_h100e_hour * 2)),
@@ -245,7 +245,8 @@ def tornado(inp: StrategyInputs, n: int) -> list[dict[str, Any]]:
     def solve(v: StrategyInputs) -> tuple[float, dict[str, float]]:
         d = run_monte_carlo(v, n)
         r = optimise(v, d, with_voi=False)
-        return r["in_sample_objective_usd"], {k: float(u) for k, u in zip(d.route_ids, r["units"], strict=True) if u > 0}
+        units = {k: float(u) for k, u in zip(d.route_ids, r["units"], strict=True) if u > 0}
+        return r["in_sample_objective_usd"], units
 
     base, base_units = solve(inp)
     rows = []
@@ -261,6 +262,11 @@ def tornado(inp: StrategyInputs, n: int) -> list[dict[str, Any]]:
 def plan(inp: StrategyInputs, *, tornado_scenarios: int = 0) -> dict[str, Any]:
     """Monte Carlo, optimisation with EVPI/VSS, policy comparison, price–demand loop and sensitivity."""
     d = run_monte_carlo(inp)
+    peak = float(np.median(d.demand_h100e.max(axis=1)))
+    most = sum(r.max_units * r.perf_per_unit for r in inp.routes) + float(np.median(d.spot_available_h100e.max(axis=1)))
+    if most < peak:
+        raise InfeasibleError(f"demand: median peak of {peak:,.0f} workload H100e exceeds what every route at its "
+                              f"max_units plus spot could supply ({most:,.0f}); raise max_units or add routes")
     opt = optimise(inp, d.take(slice(0, inp.optimisation_scenarios)))
     units, go = opt["units"], opt["go"]
     ev = evaluate_units(inp, d, units, go)

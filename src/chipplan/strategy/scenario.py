@@ -106,6 +106,7 @@ class TrainingEntry(_M):
     model: str = ""
     tokens: Num | None = None
     accelerator_hours: Num | None = None  # on the reference accelerator; skips the training engine
+    fallback_accelerator_hours: Num | None = None  # used only while the training engine is not built
     start_quarter: int
     deadline_quarter: int
 
@@ -118,6 +119,7 @@ class ServingEntry(_M):
     growth_per_year: Num = 0.0
     peak_to_average: Num = 1.5
     tokens_per_s_per_accelerator: Num | None = None  # skips the inference engine when given
+    fallback_tokens_per_s_per_accelerator: Num | None = None  # used only while the inference engine is not built
 
 
 class DemandSection(_M):
@@ -307,6 +309,12 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
         e = _merge("events", id_, body, EventFields)
         evs.append(Event(id=id_, kind=e.kind, probability=e.probability,
                          time_q=_tri(f"events.{id_}.time_quarters", e.time_quarters), discount=e.discount))
+    known = {b.id for b in bns} | {e.id for e in evs}
+    for r in routes:
+        for k in r.exposure:
+            if k not in known:
+                raise FieldError(f"routes.{r.id}.exposure.{k}",
+                                 f"unknown bottleneck or event; known: {', '.join(sorted(known)) or 'none'}")
     sp = _validate(SpotFields, "spot", {**_strip(d["spot"]["default"]), **(sf.spot or {})})
     spot = Spot(usd_per_h100e_hour=sp.usd_per_h100e_hour, price_shock=_ln("spot.price_shock", sp.price_shock),
                 available_h100e=sp.available_h100e, growth_per_year=sp.growth_per_year)
@@ -316,9 +324,14 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
         p = f"demand.training.{t.name}"
         if t.accelerator_hours is not None:
             hours = t.accelerator_hours
-        elif t.model and t.tokens:
+        elif t.model and t.tokens and (dm.engine_available("chipplan.perf.training", "estimate_run")
+                                       or t.fallback_accelerator_hours is None):
             days = (t.deadline_quarter - t.start_quarter) * dm.DAYS_PER_QUARTER
             hours, _ = dm.training_run(t.model, ref, t.tokens, days)
+            notes[f"demand.training.{t.name}"] = "training engine"
+        elif t.fallback_accelerator_hours is not None:
+            hours = t.fallback_accelerator_hours
+            notes[f"demand.training.{t.name}"] = "fallback accelerator-hours (training engine unavailable)"
         else:
             raise FieldError(p, "needs model and tokens, or accelerator_hours")
         if not hours > 0:
@@ -329,6 +342,10 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
     for s in sf.demand.serving:
         p = f"demand.serving.{s.name}"
         tps = s.tokens_per_s_per_accelerator
+        if tps is None and s.fallback_tokens_per_s_per_accelerator is not None and not dm.engine_available(
+                "chipplan.perf.inference", "tokens_per_s_per_accelerator"):
+            tps = s.fallback_tokens_per_s_per_accelerator
+            notes[p] = "fallback tokens/s (inference engine unavailable)"
         if tps is None:
             if not s.model:
                 raise FieldError(p, "needs model, or tokens_per_s_per_accelerator")

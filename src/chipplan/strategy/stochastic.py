@@ -250,7 +250,7 @@ def _solve(pb: TwoStageProblem, risk: Risk, *, fixed_x: np.ndarray | None = None
 
     logging.getLogger("linopy").setLevel(logging.WARNING)
     S, m2, n1 = pb.T.shape
-    n2 = pb.q.shape[1]
+    pb.q.shape[1]
     sc = pd.RangeIndex(S, name="scenario")
     xi = pd.Index(list(pb.x_names), name="xi")
     yj = pd.Index(list(pb.y_names), name="yj")
@@ -265,11 +265,13 @@ def _solve(pb: TwoStageProblem, risk: Risk, *, fixed_x: np.ndarray | None = None
     lo_da = xr.DataArray(np.broadcast_to(lo, shape), coords=xcoords)
     up_da = xr.DataArray(np.broadcast_to(up, shape), coords=xcoords)
     if integer:
-        # linopy has one integrality flag per variable array: split continuous and integer columns
-        xc = m.add_variables(lower=lo_da, upper=up_da, name="x", mask=xr.DataArray(
-            np.broadcast_to(~pb.x_integer, shape), coords=xcoords))
-        xint = m.add_variables(lower=lo_da, upper=up_da, name="xint", integer=True, mask=xr.DataArray(
-            np.broadcast_to(pb.x_integer, shape), coords=xcoords))
+        # linopy has one integrality flag per variable array: a continuous and an integer array, each pinned
+        # to zero on the other's columns (no masks, so no absent slots in the sum)
+        zero = xr.DataArray(np.zeros(shape), coords=xcoords)
+        ints = xr.DataArray(np.broadcast_to(pb.x_integer, shape), coords=xcoords)
+        xc = m.add_variables(lower=lo_da.where(~ints, zero), upper=up_da.where(~ints, zero), name="x")
+        xint = m.add_variables(lower=lo_da.where(ints, zero), upper=up_da.where(ints, zero), name="xint",
+                               integer=True)
         x = xc + xint
     else:
         x = m.add_variables(lower=lo_da, upper=up_da, name="x")

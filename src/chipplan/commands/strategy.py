@@ -1,0 +1,88 @@
+"""``chipplan strategy SCENARIO.yaml``: sourcing portfolio under uncertainty (Monte Carlo + stochastic program)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from chipplan.commands._common import console, fmt, handle_errors, print_json, table
+from chipplan.errors import FieldError
+
+
+def _musd(v: float | None) -> str:
+    return "—" if v is None else f"${v / 1e6:,.0f}M"
+
+
+def _summary(r: dict[str, Any]) -> None:
+    console.print(f"[bold]{r['scenario']}[/bold]: {r['monte_carlo_scenarios']:,} Monte Carlo scenarios, "
+                  f"optimised on {r['optimisation_scenarios']}, seed {r['seed']}, "
+                  f"risk weight {r['risk']['weight']} on CVaR{int(r['risk']['alpha'] * 100)}")
+    rows = [[rid, p["kind"], round(p["units"]), "yes" if p["programme"] else "no", f"{p['share']:.1%}",
+             p["workload_h100e_per_unit"]] for rid, p in r["portfolio"].items()]
+    rows.append(["spot (recourse)", "cloud", "—", "—", f"{r['spot_share']:.1%}", 1.0])
+    console.print(table("Recommended portfolio", ["route", "kind", "units", "programme", "share of supply",
+                                                  "workload H100e/unit"], rows))
+    cp = r["cost_percentiles_usd"]
+    console.print(table("Cost and risk", ["measure", "value"], [
+        ["expected cost", _musd(r["expected_cost_usd"])], ["CVaR", _musd(r["cvar_cost_usd"])],
+        *[[f"cost {k}", _musd(v)] for k, v in cp.items()],
+        ["P(commitments short in some quarter)", f"{r['shortfall_probability']:.1%}"],
+        ["P(demand unmet after spot)", f"{r['unmet_probability']:.1%}"],
+        ["quarters until demand met (p50 / p95)", f"{r['quarters_until_demand_met']['p50']:.0f} / "
+                                                  f"{r['quarters_until_demand_met']['p95']:.0f}"],
+        ["EVPI", _musd(r["evpi_usd"])], ["VSS", _musd(r["vss_usd"])]]))
+    fan = r["fan_chart_h100e"]
+    T = len(fan["p50"])
+    console.print(table("Committed capacity vs demand (workload H100e)", ["quarter", "p5", "p50", "p95",
+                                                                           "demand p50", "P(short)"],
+                        [[t, fan["p5"][t], fan["p50"][t], fan["p95"][t], r["demand_h100e"]["p50"][t],
+                          f"{r['shortfall_probability_by_quarter'][t]:.0%}"] for t in range(T)]))
+    console.print(table("Policies on the same scenarios", ["policy", "expected", "CVaR", "P(unmet)"], [
+        ["recommended", _musd(r["expected_cost_usd"]), _musd(r["cvar_cost_usd"]), f"{r['unmet_probability']:.1%}"],
+        *[[k, _musd(v["expected_cost_usd"]), _musd(v["cvar_cost_usd"]), f"{v['unmet_probability']:.1%}"]
+          for k, v in r["policies"].items()]]))
+    if r["tornado"]:
+        base = r["tornado"][0]
+        console.print(table(f"Sensitivity (tornado), base objective {_musd(base['base_objective_usd'])}",
+                            ["parameter", "low", "high", "objective low", "objective high", "decision changes",
+                             "units at low", "units at high"],
+                            [[t["parameter"], t["low"], t["high"], _musd(t["objective_low_usd"]),
+                              _musd(t["objective_high_usd"]), t["decision_changes"],
+                              ", ".join(f"{k} {v:,.0f}" for k, v in t["units_low"].items()),
+                              ", ".join(f"{k} {v:,.0f}" for k, v in t["units_high"].items())]
+                             for t in r["tornado"][1:]]))
+    pdl = r.get("price_demand")
+    if pdl:
+        console.print(f"Price–demand loop (elasticity {pdl['elasticity']}, documented range "
+                      f"{pdl['elasticity_range'][0]}–{pdl['elasticity_range'][1]}): serving demand ×"
+                      f"{fmt(float(pdl['portfolio']['demand_multiplier'][-1]))} by the last quarter with the "
+                      f"portfolio vs ×{fmt(float(pdl['spot_only']['demand_multiplier'][-1]))} on spot only; "
+                      f"growth {'pays' if pdl['growth_pays_for_portfolio'] else 'does not pay'} for the portfolio.")
+
+
+@handle_errors
+def strategy_command(
+    scenario: Path = typer.Argument(..., help="Scenario YAML (see examples/frontier_lab.yaml)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (default: the scenario's)."),
+    scenarios: int | None = typer.Option(None, "--scenarios", help="Monte Carlo scenarios (default: the scenario's)."),
+    tornado_scenarios: int = typer.Option(60, "--tornado-scenarios",
+                                          help="Scenarios per re-optimisation in the sensitivity table (0: skip)."),
+) -> None:
+    """Recommend a sourcing portfolio: Monte Carlo of deliveries, two-stage stochastic optimisation with CVaR
+    (linopy + HiGHS), EVPI/VSS, policy comparison, price–demand loop and a sensitivity tornado."""
+    from chipplan.strategy import portfolio
+    from chipplan.strategy import scenario as sc
+
+    if scenarios is not None and scenarios < 1:
+        raise FieldError("--scenarios", "must be a positive integer", scenarios)
+    if tornado_scenarios < 0:
+        raise FieldError("--tornado-scenarios", "must be >= 0", tornado_scenarios)
+    inp = sc.build(sc.load(scenario), seed=seed, scenarios=scenarios)
+    result = portfolio.plan(inp, tornado_scenarios=tornado_scenarios)
+    if json_out:
+        print_json(result)
+    else:
+        _summary(result)

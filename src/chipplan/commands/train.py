@@ -1,0 +1,65 @@
+"""``chipplan train``: best layout, time and accelerators for a training run."""
+
+from __future__ import annotations
+
+import typer
+
+from chipplan import catalog
+from chipplan.commands._common import console, handle_errors, print_json, table
+from chipplan.perf.plan import estimate_run
+from chipplan.units import GIB
+
+
+@handle_errors
+def train_command(
+    model: str = typer.Option(..., "--model", help="Model id or alias (see `chipplan catalog list models`)."),
+    hardware: str = typer.Option(..., "--hardware", help="Accelerator or system id (e.g. h100-sxm-80gb, dgx-b200)."),
+    tokens: float = typer.Option(..., "--tokens", help="Training tokens, e.g. 15e12."),
+    gpus: int | None = typer.Option(None, "--gpus", help="Number of accelerators (how long will it take?)."),
+    days: float | None = typer.Option(None, "--days", help="Deadline in days (how many accelerators?)."),
+    global_batch: float | None = typer.Option(None, "--global-batch", help="Global batch in tokens "
+                                              "(default 4M, or 16M for models of 100B parameters or more)."),
+    seq_len: int | None = typer.Option(None, "--seq-len", help="Sequence length (default min(max, 8192))."),
+    precision: str = typer.Option("bf16", "--precision", help="Matmul precision: bf16, fp16, fp8, fp4."),
+    price: float | None = typer.Option(None, "--price", help="USD per accelerator-hour, for the run's cost."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Plan a training run: layout, tokens/s, wall-clock days with goodput, accelerator-hours (and cost)."""
+    if price is not None and not price >= 0:
+        from chipplan.errors import FieldError
+
+        raise FieldError("--price", "must be a number >= 0 (USD per accelerator-hour)", price)
+    acc, system = catalog.hardware(hardware)
+    r = estimate_run(model, acc, tokens, n_accelerators=gpus, days=days, global_batch_tokens=global_batch,
+                     seq_len=seq_len, precision=precision, system=system)
+    out = r.to_dict()
+    if price is not None:
+        out["price_usd_per_accelerator_hour"] = price
+        out["cost_usd"] = r.accelerator_hours * price
+    if as_json:
+        print_json(out)
+        return
+    lay = r.layout
+    rows = [
+        ["accelerators", r.n_accelerators],
+        ["layout", f"tp {lay['tp']} · pp {lay['pp']} (vpp {lay['vpp']}) · dp {lay['dp']} · cp {lay['cp']} · "
+                   f"ep {lay['ep']} · micro-batch {lay['micro_batch']} · ZeRO {lay['zero_stage']} · "
+                   f"recompute {lay['recompute']}"],
+        ["global batch", f"{r.global_batch_seqs} × {r.seq_len} tokens"],
+        ["tokens/s per accelerator", r.tokens_per_s_per_accelerator],
+        ["MFU (model FLOPs / dense peak)", r.mfu],
+        ["memory per accelerator (GiB)", r.memory_per_gpu_bytes / GIB],
+        ["step time (s)", r.step_time_s],
+        ["goodput (failures, checkpoints)", r.goodput],
+        ["optimal checkpoint interval (min)", r.checkpoint_interval_s / 60],
+        ["days without interruptions", r.days_ideal],
+        ["wall-clock days", r.days],
+        ["accelerator-hours", r.accelerator_hours],
+    ]
+    if price is not None:
+        rows.append(["cost (USD)", out["cost_usd"]])
+    console.print(table(f"{r.model} on {r.hardware}, {r.tokens:.3g} tokens, {r.precision}", ["", "value"], rows))
+    b = r.breakdown_s
+    total = sum(b.values()) or 1.0
+    console.print(table("step time breakdown", ["part", "seconds", "share"],
+                        [[k, v, f"{100 * v / total:.1f} %"] for k, v in b.items()]))

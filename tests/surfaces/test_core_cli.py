@@ -1,0 +1,134 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from chipplan.cli import app
+
+runner = CliRunner()
+HEADER = ("row_id,hardware_id,model_name,num_accelerators,num_layers,hidden_size,num_heads,ffn_hidden_size,"
+          "vocab_size,seq_len,global_batch_seqs,tp,pp,dp,micro_batch_size,precision,activation_recompute\n")
+GOOD = "1,a100-sxm-80gb,GPT-3.6B (Megatron),64,30,3072,32,12288,51200,2048,512,2,1,32,4,bf16,full\n"
+
+
+def run(*args):
+    r = runner.invoke(app, list(args))
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_version():
+    code, out, _ = run("--version")
+    assert code == 0 and out.startswith("chipplan 0.")
+
+
+def test_catalog_list_and_show():
+    code, out, _ = run("catalog", "list", "accelerators", "--json")
+    assert code == 0 and "h100-sxm-80gb" in json.loads(out)["accelerators"]
+    code, out, _ = run("catalog", "show", "H100 SXM5 80GB", "--json")
+    assert code == 0 and json.loads(out)["id"] == "h100-sxm-80gb"
+
+
+def test_unknown_id_lists_near_matches_and_exits_2():
+    code, _, err = run("catalog", "show", "h100-sxm-80")
+    assert code == 2
+    assert err.startswith("error: accelerators: unknown id 'h100-sxm-80'; did you mean h100-sxm-80gb")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_section():
+    code, _, err = run("catalog", "list", "chips")
+    assert code == 2 and "section: must be one of accelerators, systems, models" in err
+
+
+def test_model_command():
+    code, out, _ = run("model", "deepseek-v3", "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["params"]["total"] == pytest.approx(671e9, rel=0.02)
+    assert d["kv_cache_bytes_per_token"]["bf16"] == 61 * 576 * 2
+
+
+def test_predict_contract(tmp_path):
+    f = tmp_path / "t.csv"
+    bad_hw = GOOD.replace("1,a100", "2,b999")
+    bad_num = GOOD.replace(",30,", ",abc,").replace("1,", "3,", 1)
+    f.write_text(HEADER + GOOD + bad_hw + bad_num)
+    code, out, _ = run("predict", str(f), "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert set(d) == {"chipplan_version", "rows"}
+    r1, r2, r3 = d["rows"]
+    assert r1["status"] == "ok" and r1["kind"] == "training" and r1["reason"] is None
+    p = r1["prediction"]
+    for k in ("tokens_per_s_per_gpu", "step_time_s", "mfu", "memory_per_gpu_bytes", "fits_in_memory",
+              "tokens_per_s_per_gpu_low", "tokens_per_s_per_gpu_high"):
+        assert k in p
+    assert p["tokens_per_s_per_gpu_low"] < p["tokens_per_s_per_gpu"] < p["tokens_per_s_per_gpu_high"]
+    assert "cp" in p["filled"] and "micro_batch" not in p["filled"]
+    assert r2["status"] == "error" and r2["reason"].startswith("hardware_id: unknown id 'b999-sxm-80gb'; did you mean")
+    assert r3["status"] == "error" and r3["reason"] == "num_layers: must be a number, got 'abc'"
+
+
+@pytest.mark.parametrize(("row", "reason"), [
+    (GOOD.replace(",2,1,32,", ",3,1,32,"), "dp: tp*pp*dp*cp=96 must equal num_accelerators=64"),
+    (GOOD.replace(",2,1,32,", ",5,1,32,").replace(",64,", ",160,", 1),
+     "layout: no valid layout for the stated fields (tp must divide n_heads)"),
+    (GOOD.replace(",4,bf16", ",5,bf16"),
+     "layout: no valid layout for the stated fields (dp*micro_batch must divide the global batch"),
+    (GOOD.replace("2048,512", "-2048,512"), "seq_len: must be > 0, got -2048"),
+    (GOOD.replace("bf16", "fp8"), "precision: a100-sxm-80gb has no fp8 peak"),
+    (GOOD.replace(",full", ",sometimes"), "activation_recompute: must be one of none, selective, full"),
+    (GOOD.replace(",51200,", ",1e30,"), "vocab_size: must be at most 1e+15"),
+])
+def test_predict_bad_rows_name_the_field(tmp_path, row, reason):
+    f = tmp_path / "t.csv"
+    f.write_text(HEADER + row)
+    code, out, _ = run("predict", str(f))
+    assert code == 0
+    r = json.loads(out)["rows"][0]
+    assert r["status"] == "error"
+    assert r["reason"].startswith(reason), r["reason"]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("", "empty file"),
+    ("row_id,model_name\n1,x\n", "missing required column(s) hardware_id"),
+])
+def test_predict_bad_files_exit_2(tmp_path, content, message):
+    f = tmp_path / "t.csv"
+    f.write_text(content)
+    code, _, err = run("predict", str(f))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_predict_zero_rows_and_missing_file(tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text(HEADER)
+    code, out, _ = run("predict", str(f))
+    assert code == 0 and json.loads(out)["rows"] == []
+    code, _, err = run("predict", str(tmp_path / "nope.csv"))
+    assert code == 2 and "file not found" in err
+    code, _, err = run("predict", str(tmp_path))
+    assert code == 2 and "is a directory" in err
+
+
+def test_validate_by_group(validation_dir):
+    code, out, _ = run("validate", str(validation_dir / "training_calibration.csv"), "--by-group", "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert "Megatron-LM (Narayanan et al. 2021)" in d["by_group"]
+
+
+def test_train_command_and_errors():
+    code, out, _ = run("train", "--model", "llama-3.1-8b", "--hardware", "dgx-h100", "--gpus", "64",
+                       "--tokens", "1e12", "--price", "2", "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["n_accelerators"] == 64 and d["cost_usd"] == pytest.approx(2 * d["accelerator_hours"])
+    code, _, err = run("train", "--model", "llama-3.1-8b", "--hardware", "h100", "--tokens", "1e12")
+    assert code == 2 and "give exactly one of n_accelerators (--gpus) or days (--days)" in err
+    code, _, err = run("train", "--model", "llama-9", "--hardware", "h100", "--tokens", "1e12", "--gpus", "8")
+    assert code == 2 and err.startswith("error: models: unknown id 'llama-9'")
+    code, _, err = run("train", "--model", "llama-3.1-8b", "--hardware", "h100", "--tokens", "1e12", "--gpus", "8",
+                       "--price", "-1")
+    assert code == 2 and "--price: must be a number >= 0" in err
