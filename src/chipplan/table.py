@@ -147,24 +147,21 @@ def _model_columns(df: pd.DataFrame, num: dict[str, np.ndarray], rows: _Rows) ->
         cols[f] = num[c].copy()
     cols["gated_mlp"] = _bool_col(df, "mlp_gated", rows)
     names = _text(df, "model_name")
-    cache: dict[str, Any] = {}
-    for i, name in enumerate(names):
-        if name is None:
+    # Catalog shapes fill what the CSV leaves empty; looked up once per distinct name.
+    uniq, inv = np.unique(np.array(["" if x is None else _clean_name(x) for x in names], dtype=object),
+                          return_inverse=True)
+    table = np.full((len(uniq), len(MODEL_FIELDS)), np.nan)
+    for j, key in enumerate(uniq):
+        if not key:
             continue
-        key = _clean_name(name)
-        if key not in cache:
-            try:
-                cache[key] = catalog.model(key)
-            except UnknownIdError:
-                cache[key] = None
-        m = cache[key]
-        if m is None:
+        try:
+            mc = catalog.model(key).to_columns()
+        except UnknownIdError:
             continue
-        mc = m.to_columns()
-        for f in MODEL_FIELDS:
-            if not np.isfinite(cols[f][i]):
-                cols[f][i] = mc[f]
-    cols["n_heads"] = cols["n_heads"]
+        table[j] = [mc[f] for f in MODEL_FIELDS]
+    for k, f in enumerate(MODEL_FIELDS):
+        from_catalog = table[inv, k]
+        cols[f] = np.where(np.isfinite(cols[f]), cols[f], from_catalog)
     cols["n_kv_heads"] = np.where(np.isfinite(cols["n_kv_heads"]) & (cols["n_kv_heads"] > 0),
                                   cols["n_kv_heads"], cols["n_heads"])
     cols["head_dim"] = np.where(np.isfinite(cols["head_dim"]) & (cols["head_dim"] > 0), cols["head_dim"],

@@ -122,10 +122,10 @@ def test_server_slo_tighter_limit_lower_throughput() -> None:
     m, hw, e = _real("llama-3.1-8b", "h100-sxm-80gb", "fp8")
     kw = dict(mode=3, tp=1.0, pp=1.0, ep=1.0, input_len=1000.0, output_len=500.0, w_bytes=1.0, kv_bytes=1.0)
     loose = inf.serve(m, hw, e, slo_tpot_s=0.05, **kw)
-    tight = inf.serve(m, hw, e, slo_tpot_s=0.01, **kw)
+    tight = inf.serve(m, hw, e, slo_tpot_s=0.006, **kw)
     never = inf.serve(m, hw, e, slo_tpot_s=0.0005, **kw)
-    assert loose["output_tokens_per_s_per_gpu"] > 2 * tight["output_tokens_per_s_per_gpu"]
-    assert float(tight["tpot_s"]) <= 0.01 and float(loose["tpot_s"]) <= 0.05
+    assert loose["output_tokens_per_s_per_gpu"] > 1.5 * tight["output_tokens_per_s_per_gpu"]
+    assert float(tight["tpot_s"]) <= 0.006 and float(loose["tpot_s"]) <= 0.05
     assert not bool(never["slo_met"]) and float(never["best_tpot_s"]) > 0.0005
 
 
@@ -181,7 +181,7 @@ def test_predict_row_ok_and_filled() -> None:
     assert p["layout"]["tp"] == 1
 
 
-@pytest.mark.parametrize("kw, start", [
+@pytest.mark.parametrize(("kw", "start"), [
     ({"inf_input_len": "0"}, "inf_input_len: must be > 0"),
     ({"inf_output_len": "-5"}, "inf_output_len: must be > 0"),
     ({"hardware_id": "a100-sxm-80gb"}, "precision: a100-sxm-80gb has no fp8"),

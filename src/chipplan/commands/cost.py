@@ -432,11 +432,16 @@ def cost_per_token_command(
     utilisation: float = typer.Option(1.0, "--utilisation", help="Busy fraction of paid hours, (0, 1]."),
     counting: str = typer.Option("output", "--counting", help="Which tokens the throughput counts: output or "
                                  "input+output."),
-    model: str = typer.Option(None, "--model", help="Model id for the inference engine (when available)."),
-    hardware: str = typer.Option(None, "--hardware", help="Hardware id for the inference engine."),
+    model: str = typer.Option(None, "--model", help="Model id: throughput from the inference engine."),
+    hardware: str = typer.Option(None, "--hardware", help="Hardware id for the inference engine (default: the "
+                                 "--system's accelerator)."),
+    input_len: int = typer.Option(2048, "--input-len", help="Prompt tokens per request (with --model)."),
+    output_len: int = typer.Option(512, "--output-len", help="Generated tokens per request (with --model)."),
+    slo_ttft_ms: float = typer.Option(None, "--slo-ttft-ms", help="p99 time-to-first-token limit (with --model)."),
+    slo_tpot_ms: float = typer.Option(None, "--slo-tpot-ms", help="p99 time-per-output-token limit (with --model)."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """USD per million tokens from throughput and an hourly price (rented or owned)."""
+    """USD per million tokens from throughput (given, or from the inference engine) and an hourly price."""
     _pos("--tokens-per-s-per-gpu", tokens_per_s_per_gpu)
     _nonneg("--price-per-hour", price_per_hour)
     _frac("--utilisation", utilisation)
@@ -448,11 +453,14 @@ def cost_per_token_command(
     tps = tokens_per_s_per_gpu
     source = "given"
     if tps is None:
-        if not (model and hardware):
-            raise FieldError("--tokens-per-s-per-gpu", "is required (or --model and --hardware once the "
-                             "inference engine is available)")
-        tps = work.tokens_per_s_from_inference_engine(model, hardware or system or "")
-        source = "inference engine"
+        if not (model and (hardware or system)):
+            raise FieldError("--tokens-per-s-per-gpu", "is required (or --model with --hardware or --system)")
+        tps = work.tokens_per_s_from_inference_engine(model, hardware or system or "", input_len=input_len,
+                                                      output_len=output_len, slo_ttft_ms=slo_ttft_ms,
+                                                      slo_tpot_ms=slo_tpot_ms)
+        if counting == "input+output":  # the engine reports generated tokens; prompts are served too
+            tps *= (input_len + output_len) / output_len
+        source = f"inference engine, {input_len} in / {output_len} out"
     if system is not None:
         sys_, acc = _system(system)
         rate = tc.owned_rate(sys_, acc, cost_catalog.load(), years=years, utilisation=1.0)

@@ -18,7 +18,7 @@ def predict_command(
     """Predict every row of a CSV: training throughput, or serving throughput and latency."""
     res = predict_file(path)
     if as_json:
-        print_json(res)
+        print_json(res, compact=len(res["rows"]) > 200)
         return
     rows = []
     for r in res["rows"]:

@@ -82,7 +82,7 @@ def tokens_per_s_from_inference_engine(model: str, hardware: str, **slo: Any) ->
     ``--tokens-per-s-per-gpu``.
     """
     try:
-        from chipplan.perf import inference  # type: ignore[attr-defined]
+        from chipplan.perf import serving as inference
     except ImportError:
         inference = None
     fn = getattr(inference, "tokens_per_s_per_accelerator", None)

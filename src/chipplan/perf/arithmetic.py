@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from chipplan.perf.columns import as_columns
+from chipplan.perf.columns import as_columns, per_model
 from chipplan.units import BYTES_PER_ELEMENT
 
 A = Any  # a float or an ndarray
@@ -32,17 +32,20 @@ def mlp_matrices(gated: A) -> A:
     return np.where(np.asarray(gated, dtype=float) > 0, 3.0, 2.0)
 
 
+@per_model
 def qk_head_dim(model: Any) -> A:
     m = _m(model)
     mla = m.is_mla > 0
     return np.where(mla, m.qk_nope_head_dim + m.qk_rope_head_dim, m.head_dim)
 
 
+@per_model
 def v_head_dim(model: Any) -> A:
     m = _m(model)
     return np.where(m.is_mla > 0, m.v_head_dim, m.head_dim)
 
 
+@per_model
 def attention_params_per_layer(model: Any) -> A:
     """Weights of one attention block (Q, K, V, O projections; MLA down/up projections and their norms).
 
@@ -66,6 +69,7 @@ def mlp_params(d_model: A, d_ff: A, gated: A) -> A:
     return mlp_matrices(gated) * d_model * d_ff
 
 
+@per_model
 def layer_counts(model: Any) -> tuple[A, A]:
     """(dense layers, MoE layers)."""
     m = _m(model)
@@ -73,18 +77,21 @@ def layer_counts(model: Any) -> tuple[A, A]:
     return m.n_layers - moe_layers, moe_layers
 
 
+@per_model
 def dense_d_ff(model: Any) -> A:
     """MLP width of the dense layers (``dense_d_ff`` for MoE models with dense first layers)."""
     m = _m(model)
     return np.where((m.n_experts > 0) & (m.dense_d_ff > 0), m.dense_d_ff, m.d_ff)
 
 
+@per_model
 def embedding_params(model: Any) -> A:
     """Input embedding + untied output head + learned positions."""
     m = _m(model)
     return m.vocab_size * m.d_model * (2.0 - m.tied_embeddings) + m.learned_pos_emb * m.max_seq_len * m.d_model
 
 
+@per_model
 def param_counts(model: Any) -> dict[str, A]:
     """Parameter counts by part.
 
@@ -119,6 +126,19 @@ def param_counts(model: Any) -> dict[str, A]:
         "per_dense_layer": dense_layer,
         "per_moe_layer": moe_layer_total,
     }
+
+
+def derive(model: Any) -> Any:
+    """Compute (and cache on ``model``) every model-only quantity the engines use; returns ``model``.
+
+    For a sweep over a few models and many layouts, call this on the few-row table and then ``take`` the
+    rows: the derived arrays are gathered instead of recomputed.
+    """
+    m = as_columns(model)
+    for fn in (qk_head_dim, v_head_dim, attention_params_per_layer, layer_counts, dense_d_ff, embedding_params,
+               param_counts):
+        fn(m)
+    return m
 
 
 def matmul_flops_per_token(model: Any) -> dict[str, A]:

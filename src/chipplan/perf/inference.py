@@ -337,45 +337,58 @@ def serve(model: Columns, hw: Columns, eff: Columns, *, mode: A, tp: A, pp: A, e
     given_b = np.asarray(batch, dtype=float)
     n_req = np.asarray(num_requests, dtype=float)
 
+    nan = np.full(np.broadcast(mode, I_, O, n_gpu).shape, np.nan)
+    has = {k: bool(np.any(mode == c)) for k, c in MODES.items()}  # evaluate only the modes asked for
     # latency: batch 1
-    ttft1 = prefill_time(m, hw, eff, batch=1.0, input_len=I_, chunk=chunk, **common)
-    tpot1, _ = _decode_tpot(m, hw, eff, batch=1.0, ctx=I_ + O / 2, **common, **spec)
+    ttft1 = tpot1 = nan
+    if has["latency"]:
+        ttft1 = prefill_time(m, hw, eff, batch=1.0, input_len=I_, chunk=chunk, **common)
+        tpot1, _ = _decode_tpot(m, hw, eff, batch=1.0, ctx=I_ + O / 2, **common, **spec)
 
     # static batch: B given
     Bs = np.where(np.isfinite(given_b), given_b, np.maximum(cap, 1.0))
-    ttft_s = prefill_time(m, hw, eff, batch=Bs, input_len=I_, chunk=chunk, **common)
-    tpot_s, _ = _decode_tpot(m, hw, eff, batch=Bs, ctx=I_ + O / 2, **common, **spec)
-    thr_s = Bs * O / (ttft_s + np.maximum(O - 1, 0) * tpot_s) / n_gpu
+    ttft_s = tpot_s = thr_s = nan
+    if has["static_batch"]:
+        ttft_s = prefill_time(m, hw, eff, batch=Bs, input_len=I_, chunk=chunk, **common)
+        tpot_s, _ = _decode_tpot(m, hw, eff, batch=Bs, ctx=I_ + O / 2, **common, **spec)
+        thr_s = Bs * O / (ttft_s + np.maximum(O - 1, 0) * tpot_s) / n_gpu
 
     # offline: largest batch the KV pool and the scheduler allow
     Bo = np.maximum(np.fmin(np.fmin(cap, n_req), np.where(np.isfinite(given_b), given_b, np.inf)), 1.0)
-    cyc_o, tpot_o, _ = _cycle(m, hw, eff, Bo, I_, O, common, spec)
-    thr_o = Bo * O / cyc_o / n_gpu
+    tpot_o = thr_o = nan
+    if has["offline_max_throughput"]:
+        cyc_o, tpot_o, _ = _cycle(m, hw, eff, Bo, I_, O, common, spec)
+        thr_o = Bo * O / cyc_o / n_gpu
 
-    # server under SLO: grid of batches from 1 to the cap, queueing model for TTFT
-    G = 40
-    frac = np.geomspace(1.0 / 4096, 1.0, G)
-    shape = np.broadcast(Bo, I_, O, mode).shape
-    capb = np.broadcast_to(np.maximum(np.where(np.isfinite(n_req), np.fmin(cap, n_req), cap), 1.0), shape)
-    grid = np.maximum(np.round(capb[..., None] * frac), 1.0)
+    thr_q = B_q = ttft_q = tpot_q = best_ttft = best_tpot = nan
+    slo_met = np.ones(nan.shape, bool)
+    if has["server_slo"]:
+        # server under SLO: grid of batches from 1 to the cap, queueing model for TTFT
+        G = 40
+        frac = np.geomspace(1.0 / 4096, 1.0, G)
+        shape = np.broadcast(Bo, I_, O, mode).shape
+        capb = np.broadcast_to(np.maximum(np.where(np.isfinite(n_req), np.fmin(cap, n_req), cap), 1.0), shape)
+        grid = np.maximum(np.round(capb[..., None] * frac), 1.0)
 
-    def ex(x: A) -> A:
-        x = np.asarray(x, dtype=float)
-        return np.broadcast_to(x, shape)[..., None] if x.ndim else x
+        def ex(x: A) -> A:
+            x = np.asarray(x, dtype=float)
+            return np.broadcast_to(x, shape)[..., None] if x.ndim else x
 
-    mg = Columns({k: ex(v) for k, v in m.items()})
-    hg = Columns({k: ex(v) for k, v in hw.items()})
-    eg = Columns({k: ex(v) for k, v in eff.items()})
-    pt = inflight_point(mg, hg, eg, batch=grid, input_len=ex(I_), output_len=ex(O), chunk=ex(chunk),
-                        **{k: ex(v) for k, v in common.items()}, **{k: ex(v) for k, v in spec.items()})
-    ttft_g, tpot_g = pt["ttft_p99_s"], pt["tpot_s"]
-    ok = (ttft_g <= ex(slo_ttft_s)) & (tpot_g <= ex(slo_tpot_s))
-    thr_g = np.where(ok, pt["output_tokens_per_s"], -1.0)
-    j = np.argmax(thr_g, axis=-1)[..., None]
-    pick = lambda a: np.take_along_axis(a, j, axis=-1)[..., 0]  # noqa: E731
-    slo_met = pick(thr_g) > 0
-    thr_q = np.where(slo_met, pick(thr_g), np.nan) / n_gpu
-    B_q, ttft_q, tpot_q = pick(grid), pick(ttft_g), pick(tpot_g)
+        mg = Columns({k: ex(v) for k, v in m.items()})
+        hg = Columns({k: ex(v) for k, v in hw.items()})
+        eg = Columns({k: ex(v) for k, v in eff.items()})
+        pt = inflight_point(mg, hg, eg, batch=grid, input_len=ex(I_), output_len=ex(O), chunk=ex(chunk),
+                            **{k: ex(v) for k, v in common.items()}, **{k: ex(v) for k, v in spec.items()})
+        ttft_g, tpot_g = pt["ttft_p99_s"], pt["tpot_s"]
+        ok = (ttft_g <= ex(slo_ttft_s)) & (tpot_g <= ex(slo_tpot_s))
+        thr_g = np.where(ok, pt["output_tokens_per_s"], -1.0)
+        j = np.argmax(thr_g, axis=-1)[..., None]
+        pick = lambda a: np.take_along_axis(a, j, axis=-1)[..., 0]  # noqa: E731
+        slo_met = pick(thr_g) > 0
+        thr_q = np.where(slo_met, pick(thr_g), np.nan) / n_gpu
+        B_q, ttft_q, tpot_q = pick(grid), pick(ttft_g), pick(tpot_g)
+
+        best_ttft, best_tpot = np.min(ttft_g, axis=-1), np.min(tpot_g, axis=-1)
 
     lat, st, off = mode == 0, mode == 1, mode == 2
     sel = lambda a, b, c, d: np.where(lat, a, np.where(st, b, np.where(off, c, d)))  # noqa: E731
@@ -392,9 +405,9 @@ def serve(model: Columns, hw: Columns, eff: Columns, *, mode: A, tp: A, pp: A, e
         "shortfall_bytes": mem["shortfall_bytes"],
         "max_batch_memory": mem_cap["max_batch"],
         "slo_met": np.where(mode == 3, slo_met, True),
-        "best_ttft_s": np.min(ttft_g, axis=-1),
-        "best_tpot_s": np.min(tpot_g, axis=-1),
-        "n_gpu": n_gpu * np.ones(shape),
+        "best_ttft_s": best_ttft,
+        "best_tpot_s": best_tpot,
+        "n_gpu": n_gpu * np.ones(nan.shape),
     }
 
 

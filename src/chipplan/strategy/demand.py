@@ -67,7 +67,7 @@ def serving_tokens_per_s(model_id: str, accelerator_id: str) -> float:
     """Output tokens/s per accelerator for serving ``model_id`` on ``accelerator_id``, from the inference engine."""
     from chipplan import catalog
 
-    fn = _engine("chipplan.perf.inference", "tokens_per_s_per_accelerator")
+    fn = _engine("chipplan.perf.serving", "tokens_per_s_per_accelerator")
     return float(np.asarray(fn(catalog.model(model_id), catalog.accelerator(accelerator_id))))
 
 

@@ -1,0 +1,168 @@
+"""Serving plans: search precision, TP/PP/EP and batch for a model on an accelerator, vectorised.
+
+All configurations are evaluated at once by ``chipplan.perf.inference.inflight_point`` (in-flight
+batching, queueing model for p99 TTFT). Token counts: throughput and "output" cost count generated
+(output) tokens only; the "input+output" cost counts prompt plus generated tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from chipplan import catalog
+from chipplan.errors import FieldError, InfeasibleError
+from chipplan.perf import efficiency
+from chipplan.perf import inference as inf
+from chipplan.perf.columns import Columns
+from chipplan.perf.hardware_cols import hardware_row
+from chipplan.perf.inference_table import kv_precision_for
+from chipplan.units import BYTES_PER_ELEMENT, GB, SECONDS_PER_DAY
+
+PRECISION_CHOICES = ("bf16", "fp8", "fp4")
+BATCHES = 2.0 ** np.arange(0, 12)  # 1 … 2048 (MAX_BATCH_SIZE)
+TOKENS_COUNTED = ("throughput and load count output (generated) tokens; cost is given per million output "
+                  "tokens and per million input+output tokens")
+
+
+def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp: list[int] | None = None,
+         precisions: list[str] | None = None, slo_ttft_ms: float | None = None, slo_tpot_ms: float | None = None,
+         qps: float | None = None, tokens_per_day: float | None = None,
+         price_per_hour: float | None = None) -> dict[str, Any]:
+    """Evaluate every (precision, tp, pp, ep, batch) and return the frontier, the best plan and its cost."""
+    if input_len <= 0:
+        raise FieldError("input_len", "must be > 0", input_len)
+    if output_len <= 0:
+        raise FieldError("output_len", "must be > 0", output_len)
+    for name, v in (("slo_ttft_ms", slo_ttft_ms), ("slo_tpot_ms", slo_tpot_ms), ("qps", qps),
+                    ("tokens_per_day", tokens_per_day), ("price_per_hour", price_per_hour)):
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise FieldError(name, "must be > 0", v)
+    if qps is not None and tokens_per_day is not None:
+        raise FieldError("qps", "give either --qps or --tokens-per-day, not both", qps)
+    model = catalog.model(model_id)
+    acc, system = catalog.hardware(hardware_id)
+    domain = int(system.scale_up_domain if system is not None else acc.scale_up_domain)
+    tps = [t for t in (tp or [1, 2, 4, 8, 16, 32, 64, 72]) if t <= max(domain, 1)] if not tp else list(tp)
+    for t in tps:
+        if t <= 0:
+            raise FieldError("tp", "must be > 0", t)
+    precs = precisions or [p for p in PRECISION_CHOICES]
+    rows: list[dict[str, Any]] = []
+    hw_rows = []
+    for p in precs:
+        if p not in BYTES_PER_ELEMENT:
+            raise FieldError("precision", f"must be one of {', '.join(PRECISION_CHOICES)}", p)
+        try:
+            hw_rows.append((p, hardware_row(acc, p, system)))
+        except FieldError:
+            if precisions:
+                raise
+    if not hw_rows:
+        raise FieldError("precision", f"{acc.id} supports none of {', '.join(precs)}", ",".join(precs))
+    mc = model.to_columns()
+    eps = [1] if mc["n_experts"] == 0 else None
+    for p, hr in hw_rows:
+        for t in tps:
+            for pp in (1, 2, 4):
+                if pp > 1 and t < domain:
+                    continue  # pipeline only once tensor parallelism fills the scale-up domain
+                for ep in (eps or sorted({1, t})):
+                    for b in BATCHES:
+                        rows.append({"precision": p, "tp": t, "pp": pp, "ep": ep, "batch": b, **hr})
+    fam = np.array([r.pop("family") for r in rows], dtype=object)
+    cols = Columns({k: [r[k] for r in rows] for k in rows[0] if k != "precision"})
+    prec = np.array([r["precision"] for r in rows], dtype=object)
+    n = len(rows)
+    m = Columns({k: np.full(n, v) for k, v in mc.items()})
+    eff = efficiency.for_families(fam)
+    w_b = np.array([BYTES_PER_ELEMENT[p] for p in prec])
+    kv_b = np.array([BYTES_PER_ELEMENT[kv_precision_for(p)] for p in prec])
+    mem = inf.memory(m, cols, tp=cols.tp, pp=cols.pp, w_bytes=w_b, kv_bytes=kv_b, batch=cols.batch,
+                     seq_tokens=float(input_len + output_len))
+    pt = inf.inflight_point(m, cols, eff, tp=cols.tp, pp=cols.pp, ep=cols.ep, batch=cols.batch,
+                            input_len=float(input_len), output_len=float(output_len), w_bytes=w_b, kv_bytes=kv_b)
+    fits = mem["fits"].astype(bool)
+    if not fits.any():
+        short = float(np.min(mem["shortfall_bytes"]))
+        raise InfeasibleError(f"model: {model_id} does not fit on {acc.id} with tp up to {max(tps)}: needs "
+                              f"{short / GB:.1f} GB more per accelerator than the usable HBM even at batch 1")
+    n_gpu = cols.tp * cols.pp
+    thr = pt["output_tokens_per_s"] / n_gpu
+    ttft, tpot = pt["ttft_p99_s"], pt["tpot_s"]
+    ok = fits & np.isfinite(ttft)
+    slo_ok = ok.copy()
+    if slo_ttft_ms is not None:
+        slo_ok &= ttft * 1e3 <= slo_ttft_ms
+    if slo_tpot_ms is not None:
+        slo_ok &= tpot * 1e3 <= slo_tpot_ms
+    if not slo_ok.any():
+        raise InfeasibleError(
+            f"slo: no configuration meets {_limits(slo_ttft_ms, slo_tpot_ms)}; best "
+            f"achievable TTFT {float(np.min(np.where(ok, ttft, np.inf))) * 1e3:.1f} ms, TPOT "
+            f"{float(np.min(np.where(ok, tpot, np.inf))) * 1e3:.2f} ms")
+
+    def record(i: int) -> dict[str, Any]:
+        r = {"precision": str(prec[i]), "kv_precision": kv_precision_for(str(prec[i])), "tp": int(cols.tp[i]),
+             "pp": int(cols.pp[i]), "ep": int(cols.ep[i]), "batch": int(cols.batch[i]),
+             "accelerators_per_replica": int(n_gpu[i]), "output_tokens_per_s_per_gpu": float(thr[i]),
+             "ttft_p99_ms": float(ttft[i] * 1e3), "tpot_ms": float(tpot[i] * 1e3),
+             "memory_per_gpu_gb": float(mem["total_bytes"][i] / GB)}
+        if price_per_hour is not None:
+            per_tok = price_per_hour / 3600.0 / thr[i]
+            r["usd_per_million_output_tokens"] = float(per_tok * 1e6)
+            r["usd_per_million_input_output_tokens"] = float(per_tok * 1e6 * output_len / (input_len + output_len))
+        return r
+
+    # frontier: configurations no other beats on both throughput per accelerator and TPOT
+    idx = np.nonzero(ok)[0]
+    order = idx[np.lexsort((-thr[idx], tpot[idx]))]
+    frontier, best_thr = [], -1.0
+    for i in order:
+        if thr[i] > best_thr * 1.0001:
+            frontier.append(int(i))
+            best_thr = thr[i]
+    cand = np.nonzero(slo_ok)[0]
+    best = int(cand[np.argmax(thr[cand])])
+    out: dict[str, Any] = {"model": model_id, "hardware": acc.id, "input_len": input_len,
+                           "output_len": output_len, "slo_ttft_ms": slo_ttft_ms, "slo_tpot_ms": slo_tpot_ms,
+                           "tokens_counted": TOKENS_COUNTED, "configurations_evaluated": n,
+                           "frontier": [record(i) for i in frontier], "best": record(best),
+                           "queueing_model": "M/D/1 prefill queue, p99 TTFT (chipplan.perf.inference)"}
+    need = None
+    if qps is not None:
+        need = qps * output_len
+    elif tokens_per_day is not None:
+        need = tokens_per_day / SECONDS_PER_DAY
+    if need is not None:
+        per_replica = thr[best] * n_gpu[best]
+        replicas = math.ceil(need / per_replica)
+        out["load_output_tokens_per_s"] = need
+        out["replicas"] = replicas
+        out["accelerators_needed"] = int(replicas * n_gpu[best])
+        if price_per_hour is not None:
+            out["usd_per_day"] = out["accelerators_needed"] * price_per_hour * 24
+    return out
+
+
+def _limits(ttft: float | None, tpot: float | None) -> str:
+    parts = ([f"p99 TTFT <= {ttft:g} ms"] if ttft is not None else []) + (
+        [f"p99 TPOT <= {tpot:g} ms"] if tpot is not None else [])
+    return " and ".join(parts)
+
+
+def tokens_per_s_per_accelerator(model: Any, hardware: Any, *, input_len: int = 2048, output_len: int = 512,
+                                 slo_ttft_ms: float | None = None, slo_tpot_ms: float | None = None,
+                                 **_: Any) -> float:
+    """Output tokens/s per accelerator of the best serving plan (the cost and strategy layers call this).
+
+    ``model`` and ``hardware`` are catalog ids or specs; the default request shape is 2,048 prompt and 512
+    generated tokens, with no latency limit unless one is given.
+    """
+    mid = model if isinstance(model, str) else model.name
+    hid = hardware if isinstance(hardware, str) else hardware.id
+    best = plan(mid, hid, input_len=input_len, output_len=output_len, slo_ttft_ms=slo_ttft_ms,
+                slo_tpot_ms=slo_tpot_ms)["best"]
+    return float(best["output_tokens_per_s_per_gpu"])

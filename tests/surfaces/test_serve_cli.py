@@ -1,0 +1,61 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from chipplan.cli import app
+
+runner = CliRunner()
+BASE = ["serve", "--model", "llama-3.1-8b", "--hardware", "h100-sxm-80gb", "--input-len", "1000",
+        "--output-len", "200", "--tp", "1", "--tp", "2"]
+
+
+def run(*args):
+    r = runner.invoke(app, list(args))
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_serve_json_plan_load_and_cost():
+    code, out, _ = run(*BASE, "--slo-tpot-ms", "20", "--qps", "50", "--price-per-hour", "2", "--json")
+    assert code == 0
+    d = json.loads(out)
+    best = d["best"]
+    assert best["tpot_ms"] <= 20 and best["tp"] in (1, 2)
+    # the best under the SLO is the highest-throughput configuration that meets it
+    ok = [r for r in d["frontier"] if r["tpot_ms"] <= 20]
+    assert best["output_tokens_per_s_per_gpu"] >= max(r["output_tokens_per_s_per_gpu"] for r in ok) - 1e-6
+    # frontier: TPOT rises as throughput rises
+    thr = [r["output_tokens_per_s_per_gpu"] for r in d["frontier"]]
+    assert thr == sorted(thr)
+    assert d["load_output_tokens_per_s"] == 50 * 200
+    per_replica = best["output_tokens_per_s_per_gpu"] * best["accelerators_per_replica"]
+    assert d["replicas"] == -(-10000 // per_replica) or d["replicas"] * per_replica >= 10000
+    # cost: $2/h ÷ (tokens/s · 3600) per token
+    usd = 2 / 3600 / best["output_tokens_per_s_per_gpu"] * 1e6
+    assert best["usd_per_million_output_tokens"] == pytest.approx(usd)
+    assert best["usd_per_million_input_output_tokens"] == pytest.approx(usd * 200 / 1200)
+    assert "output" in d["tokens_counted"]
+
+
+def test_serve_table_states_tokens_counted():
+    code, out, _ = run(*BASE, "--price-per-hour", "2")
+    assert code == 0
+    assert "Tokens counted" in out and "per million output tokens" in out
+
+
+@pytest.mark.parametrize(("extra", "msg"), [
+    (["--input-len", "0"], "input_len: must be > 0"),
+    (["--slo-tpot-ms", "0.01"], "slo: no configuration meets p99 TPOT <= 0.01 ms; best achievable"),
+    (["--precision", "fp4"], "precision: h100-sxm-80gb has no fp4"),
+])
+def test_serve_bad_input_one_line_exit_2(extra, msg):
+    code, _out, err = run(*BASE, *extra)
+    assert code == 2
+    assert err.strip().startswith(f"error: {msg}"), err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_serve_model_does_not_fit():
+    code, _, err = run("serve", "--model", "llama-3.1-405b", "--hardware", "a100-sxm-40gb", "--input-len", "100",
+                       "--output-len", "100", "--tp", "2")
+    assert code == 2 and "does not fit" in err and "GB more per accelerator" in err
