@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from chipplan.cost._arr import arr, fraction, out
-from chipplan.errors import ChipplanError, FieldError
+from chipplan.errors import FieldError
 from chipplan.units import HOURS_PER_YEAR, SECONDS_PER_HOUR
 
 TOKEN_COUNTING = ("output", "input+output")
@@ -73,20 +73,10 @@ def cost_per_million_tokens(usd_per_accelerator_hour: Any, tokens_per_s_per_acce
     return out(p * 1e6 / (t * SECONDS_PER_HOUR * fraction("utilisation", utilisation)))
 
 
-def tokens_per_s_from_inference_engine(model: str, hardware: str, **slo: Any) -> float:
-    """HOOK: tokens/s per accelerator from the inference engine (``chipplan.perf.inference``) for a
-    model on hardware at a latency SLO (e.g. ``ttft_s``, ``tpot_s``).
+def tokens_per_s_from_inference_engine(model: str, hardware: str, **request: Any) -> float:
+    """Output tokens/s per accelerator of the best serving plan (``chipplan.perf.serving``) for a model on
+    hardware, for a request shape and latency limits (``input_len``, ``output_len``, ``slo_ttft_ms``,
+    ``slo_tpot_ms``)."""
+    from chipplan.perf.serving import tokens_per_s_per_accelerator
 
-    Calls ``chipplan.perf.inference.tokens_per_s_per_accelerator(model=..., hardware=..., **slo)`` once
-    that engine exists; until then it raises a one-line error telling the user to pass
-    ``--tokens-per-s-per-gpu``.
-    """
-    try:
-        from chipplan.perf import serving as inference
-    except ImportError:
-        inference = None
-    fn = getattr(inference, "tokens_per_s_per_accelerator", None)
-    if fn is None:
-        raise ChipplanError("tokens-per-s-per-gpu: the inference engine (chipplan.perf.inference) is not "
-                            "available yet; pass --tokens-per-s-per-gpu")
-    return float(fn(model=model, hardware=hardware, **slo))
+    return tokens_per_s_per_accelerator(model, hardware, **request)

@@ -30,13 +30,15 @@ RECOMPUTE_CODE = {"none": 0, "selective": 1, "full": 2}
 
 
 def layer_activation_terms(model: Any, seq_len: A, micro_batch: A, *, flash: A = True, dropout: A = False,
-                           moe: bool = False) -> dict[str, A]:
+                           moe: bool = False, fp8: A = False) -> dict[str, A]:
     """Activation bytes stored for backward by one layer, split by how tensor parallelism divides them.
 
     Returns ``shardable`` (divided by ``tp`` always), ``seq_shardable`` (the layer-norm/dropout/
     linear-input tensors that only sequence parallelism divides), ``score`` (the ``s²`` attention
     tensors, zero with flash attention) and ``layer_input`` (what full recompute keeps).
-    ``seq_len`` is the local sequence on this rank (divide by ``cp`` before calling).
+    ``seq_len`` is the local sequence on this rank (divide by ``cp`` before calling). With ``fp8`` the inputs
+    of the four linear layers are kept in their 1-byte FP8 cast for the backward pass (Transformer Engine
+    saves the quantised GEMM operands), the rest in 16 bits.
     """
     m = as_columns(model)
     s = np.asarray(seq_len, dtype=float)
@@ -50,7 +52,8 @@ def layer_activation_terms(model: Any, seq_len: A, micro_batch: A, *, flash: A =
     odim = m.n_heads * v_head_dim(m)
     # Attention: Q, K, V kept for backward, the attention output (input of the output projection);
     # 1-byte dropout mask after the output projection.
-    attn_shard = ACT_BYTES * sb * (qdim + kdim + vdim + odim)
+    lin = np.where(np.asarray(fp8, dtype=bool), 1.0, ACT_BYTES)  # bytes of a saved linear-layer input
+    attn_shard = ACT_BYTES * sb * (qdim + kdim + vdim) + lin * sb * odim
     # MLP: fc1 output(s) and the activation output that feeds fc2.
     if moe:
         width = m.d_ff
@@ -59,10 +62,10 @@ def layer_activation_terms(model: Any, seq_len: A, micro_batch: A, *, flash: A =
         width = dense_d_ff(m)
         k = 1.0
     n_in = np.where(np.asarray(m.gated_mlp) > 0, 2.0, 1.0)
-    mlp_shard = ACT_BYTES * sb * width * (n_in + 1) * k
+    mlp_shard = (ACT_BYTES * n_in + lin) * sb * width * k
     # Replicated without sequence parallelism: two layer-norm inputs, the two linear inputs (LN outputs)
     # and two dropout masks (1 byte each).
-    seq_shard = ACT_BYTES * sb * h * 4 + drop * 2 * sb * h
+    seq_shard = (2 * ACT_BYTES + 2 * lin) * sb * h + drop * 2 * sb * h
     # Without flash attention: softmax output (2 B), dropout mask (1 B) and dropout output (2 B) per score.
     score = np.where(np.asarray(flash, dtype=bool), 0.0, (2 + drop * 3) * m.n_heads * s * sb)
     return {"shardable": attn_shard + mlp_shard, "seq_shardable": seq_shard, "score": score,
@@ -70,12 +73,13 @@ def layer_activation_terms(model: Any, seq_len: A, micro_batch: A, *, flash: A =
 
 
 def activation_bytes_per_layer(model: Any, seq_len: A, micro_batch: A, tp: A = 1, *, sequence_parallel: A = True,
-                               recompute: A = 0, flash: A = True, dropout: A = False, moe: bool = False) -> A:
+                               recompute: A = 0, flash: A = True, dropout: A = False, moe: bool = False,
+                               fp8: A = False) -> A:
     """Bytes one layer keeps for backward on one rank (Korthikanti et al. 2022, Table 2 generalised).
 
     ``recompute``: 0 none, 1 selective (drop the ``s²`` score tensors), 2 full (keep the layer input only).
     """
-    t = layer_activation_terms(model, seq_len, micro_batch, flash=flash, dropout=dropout, moe=moe)
+    t = layer_activation_terms(model, seq_len, micro_batch, flash=flash, dropout=dropout, moe=moe, fp8=fp8)
     tp = np.asarray(tp, dtype=float)
     sp = np.asarray(sequence_parallel, dtype=bool)
     rc = np.asarray(recompute)
@@ -100,7 +104,7 @@ def inflight_microbatches(pp: A, n_micro: A, vpp: A = 1) -> A:
 
 def training_memory(model: Any, *, seq_len: A, micro_batch: A, n_micro: A, tp: A = 1, pp: A = 1, dp: A = 1,
                     cp: A = 1, ep: A = 1, vpp: A = 1, zero_stage: A = 1, recompute: A = 0,
-                    sequence_parallel: A = True, flash: A = True, dropout: A = False,
+                    sequence_parallel: A = True, flash: A = True, dropout: A = False, fp8: A = False,
                     weight_bytes: A = WEIGHT_BYTES_PER_PARAM) -> dict[str, A]:
     """Peak bytes per accelerator on the most loaded (first) pipeline stage.
 
@@ -134,7 +138,8 @@ def training_memory(model: Any, *, seq_len: A, micro_batch: A, n_micro: A, tp: A
     optim = (sharded(params_dense_rank, dp_group, 1) + sharded(params_expert_rank, edp_group, 1)) \
         * OPTIMIZER_BYTES_PER_PARAM
     s_local = np.asarray(seq_len, dtype=float) / cp
-    kw = {"sequence_parallel": sequence_parallel, "recompute": recompute, "flash": flash, "dropout": dropout}
+    kw = {"sequence_parallel": sequence_parallel, "recompute": recompute, "flash": flash, "dropout": dropout,
+          "fp8": fp8}
     act_dense = activation_bytes_per_layer(m, s_local, micro_batch, tp, **kw)
     act_moe = activation_bytes_per_layer(m, s_local, micro_batch, tp, moe=True, **kw)
     layers_per_stage_dense = n_dense / pp
@@ -143,7 +148,7 @@ def training_memory(model: Any, *, seq_len: A, micro_batch: A, n_micro: A, tp: A
     act = per_micro * inflight_microbatches(pp, n_micro, vpp)
     # Full recompute re-materialises one layer at a time on top of the stored inputs.
     one_layer = activation_bytes_per_layer(m, s_local, micro_batch, tp, sequence_parallel=sequence_parallel,
-                                           recompute=0, flash=flash, dropout=dropout)
+                                           recompute=0, flash=flash, dropout=dropout, fp8=fp8)
     act = act + np.where(np.asarray(recompute) == 2, one_layer, 0.0)
     logits = LOGIT_BYTES * s_local * np.asarray(micro_batch, dtype=float) * m.vocab_size / tp
     logits = np.where(pp == 1, logits, 0.0)  # on a separate last stage it is smaller than stage 0's load

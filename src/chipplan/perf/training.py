@@ -241,7 +241,7 @@ def memory_and_fit(model: Columns, hw: Columns, lay: Columns, *, global_batch_se
     n_micro = np.asarray(global_batch_seqs, dtype=float) / (lay.dp * lay.micro_batch)
     mem = training_memory(model, seq_len=seq_len, micro_batch=lay.micro_batch, n_micro=n_micro, tp=lay.tp,
                           pp=lay.pp, dp=lay.dp, cp=lay.cp, ep=lay.ep, vpp=lay.vpp, zero_stage=lay.zero_stage,
-                          recompute=lay.recompute, sequence_parallel=lay.sequence_parallel > 0)
+                          recompute=lay.recompute, sequence_parallel=lay.sequence_parallel > 0, fp8=hw.fp8 > 0)
     capacity = hw.hbm_bytes * MEMORY_USABLE_FRACTION - MEMORY_RESERVED_BYTES
     return {"memory_per_gpu_bytes": mem["total"], "memory_capacity_bytes": capacity,
             "fits_in_memory": mem["total"] <= capacity, "memory_shortfall_bytes": np.maximum(

@@ -1,0 +1,56 @@
+"""``make bench``: speed and accuracy benchmarks, each side by side with a peer tool where one exists.
+
+Prints a summary and writes ``benchmarks/results/<name>.json``. Timings are wall-clock on this machine,
+so compare ratios measured in the same run, not absolute numbers between machines.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+from chipplan import __version__
+from chipplan.commands._common import console, table, to_json
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+def main() -> int:
+    from benchmarks import bench_inference, bench_strategy, bench_training
+
+    RESULTS.mkdir(exist_ok=True)
+    meta = {"chipplan_version": __version__, "python": sys.version.split()[0], "machine": platform.machine()}
+    results = {}
+    for name, mod in (("training", bench_training), ("inference", bench_inference), ("strategy", bench_strategy)):
+        console.print(f"running {name} benchmark …")
+        res = mod.run()
+        results[name] = res
+        (RESULTS / f"{name}.json").write_text(to_json({**meta, **res}) + "\n")
+    tr, inf = results["training"], results["inference"]
+    rows = [
+        ["training engine", f"{tr['engine']['configs_per_s']:,.0f} configs/s",
+         f"llm-analysis {tr['llm_analysis'].get('configs_per_s', float('nan')):,.0f} configs/s",
+         f"{tr.get('engine_speedup_vs_llm_analysis', float('nan')):,.0f}x"],
+        ["training engine, row-wise arrays", f"{tr['engine_rowwise']['configs_per_s']:,.0f} configs/s",
+         "same configurations, no broadcasting", f"{tr.get('engine_rowwise_speedup_vs_llm_analysis', 0):,.0f}x"],
+        ["predict end to end", f"{tr['predict_end_to_end']['rows_per_s']:,.0f} rows/s"
+         if "predict_end_to_end" in tr else "—", "100,000-row CSV", ""],
+        ["layout search 405B / 16,384 H100", f"{tr['search_405b_16k_h100']['seconds']:.2f} s", "target < 1 s", ""],
+        ["inference engine", f"{inf.get('chipplan_configs_per_s', float('nan')):,.0f} configs/s",
+         f"llm-analysis {inf.get('llm_analysis_configs_per_s', float('nan')):,.0f} configs/s",
+         f"{inf.get('speedup_x', float('nan')):,.0f}x"],
+    ]
+    st = results["strategy"]
+    rows += [[f"strategy: {k[:-2]}", f"{v:.2f} s", "Monte Carlo target < 5 s" if k == "monte_carlo_s" else "", ""]
+             for k, v in st.items() if k.endswith("_s")]
+    console.print(table("chipplan benchmarks", ["benchmark", "chipplan", "peer / target", "ratio"], rows))
+    console.print(f"results written to {RESULTS}/")
+    json.dumps(results, default=str)  # fail loudly here rather than in a later reader
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
