@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from chipplan import __version__, catalog
 from chipplan.errors import ChipplanError, FieldError, InputFileError, UnknownIdError
@@ -55,7 +57,9 @@ POSITIVE_COLUMNS = {"num_layers", "hidden_size", "num_heads", "num_kv_heads", "f
                     "dp", "cp", "ep", "vpp", "micro_batch_size", "inf_input_len", "inf_output_len",
                     "inf_batch_size", "inf_num_requests"}
 RECOMPUTE_CODES = {"none": 0.0, "selective": 1.0, "full": 2.0}
-MAX_VALUE = 1e15  # a count above this is a typo, not a configuration
+MAX_VALUE = 1e15
+TEXT_COLUMNS = ("row_id", "hardware_id", "model_name", "precision", "activation_recompute", "attention",
+                "source_group", "mlp_gated", "inf_mode")  # a count above this is a typo, not a configuration
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -66,10 +70,17 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if p.is_dir():
         raise InputFileError(f"{p}: is a directory, expected a CSV file")
     try:
-        df = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""], engine="c")
+        header = pd.read_csv(p, nrows=0, engine="c").columns
+        # pyarrow parses and types numeric columns in C++ (integers with gaps become floats); identifiers
+        # and free text stay strings.
+        opts = pacsv.ConvertOptions(column_types={c: pa.string() for c in header if c in TEXT_COLUMNS},
+                                    strings_can_be_null=True)
+        df = pacsv.read_csv(p, convert_options=opts).to_pandas()
     except pd.errors.EmptyDataError:
         raise InputFileError(f"{p}: empty file; expected a CSV header with at least 'hardware_id'") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, csv.Error) as e:
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, csv.Error, ValueError) as e:
+        raise InputFileError(f"{p}: cannot parse as CSV ({str(e).splitlines()[0]})") from None
+    except Exception as e:  # pyarrow's own parse errors (ArrowInvalid) carry the line that failed
         raise InputFileError(f"{p}: cannot parse as CSV ({str(e).splitlines()[0]})") from None
     missing = [c for c in REQUIRED_ANY if c not in df.columns]
     if missing:
@@ -120,7 +131,9 @@ def _numeric(df: pd.DataFrame, rows: _Rows) -> dict[str, np.ndarray]:
 def _text(df: pd.DataFrame, col: str) -> np.ndarray:
     if col not in df.columns:
         return np.full(len(df), None, dtype=object)
-    return np.array([None if pd.isna(v) else v for v in df[col].to_numpy(dtype=object)], dtype=object)
+    arr = df[col].to_numpy(dtype=object).copy()
+    arr[df[col].isna().to_numpy()] = None
+    return arr
 
 
 def _bool_col(df: pd.DataFrame, col: str, rows: _Rows) -> np.ndarray:
@@ -148,8 +161,10 @@ def _model_columns(df: pd.DataFrame, num: dict[str, np.ndarray], rows: _Rows) ->
     cols["gated_mlp"] = _bool_col(df, "mlp_gated", rows)
     names = _text(df, "model_name")
     # Catalog shapes fill what the CSV leaves empty; looked up once per distinct name.
-    uniq, inv = np.unique(np.array(["" if x is None else _clean_name(x) for x in names], dtype=object),
-                          return_inverse=True)
+    raw_uniq, raw_inv = np.unique(np.array(["" if x is None else str(x) for x in names], dtype=object),
+                                  return_inverse=True)
+    uniq, inv_u = np.unique(np.array([_clean_name(x) for x in raw_uniq], dtype=object), return_inverse=True)
+    inv = inv_u[raw_inv]
     table = np.full((len(uniq), len(MODEL_FIELDS)), np.nan)
     for j, key in enumerate(uniq):
         if not key:
@@ -192,33 +207,32 @@ def _model_columns(df: pd.DataFrame, num: dict[str, np.ndarray], rows: _Rows) ->
 
 
 def _hardware(df: pd.DataFrame, precision: np.ndarray, rows: _Rows) -> tuple[Columns, np.ndarray]:
+    """Hardware columns per row, looked up once per distinct (hardware_id, precision)."""
     hw_ids = _text(df, "hardware_id")
     n = len(df)
     out = {k: np.full(n, np.nan) for k in HW_FIELDS}
     fam = np.full(n, "custom", dtype=object)
-    cache: dict[tuple[str, str], Any] = {}
-    for i in range(n):
-        hid, prec = hw_ids[i], precision[i]
-        if hid is None:
-            rows.fail(np.eye(1, n, i, dtype=bool)[0], "hardware_id: required, got nothing")
+    keys = np.array([f"{h}\x00{p}" if h is not None else "" for h, p in zip(hw_ids, precision, strict=True)],
+                    dtype=object)
+    uniq, inv = np.unique(keys, return_inverse=True)
+    for j, key in enumerate(uniq):
+        sel = inv == j
+        if not key:
+            rows.fail(sel, "hardware_id: required, got nothing")
             continue
-        key = (hid, prec)
-        if key not in cache:
-            try:
-                acc, sys_ = catalog.hardware(hid)
-                cache[key] = hardware_row(acc, prec, sys_)
-            except UnknownIdError as e:
-                cache[key] = f"hardware_id: {str(e).split(': ', 1)[1]}"
-            except FieldError as e:
-                cache[key] = f"precision: {e.rule}"
-        r = cache[key]
-        if isinstance(r, str):
-            if rows.error[i] is None:
-                rows.error[i] = r
+        hid, prec = key.split("\x00")
+        try:
+            acc, sys_ = catalog.hardware(hid)
+            r = hardware_row(acc, prec, sys_)
+        except UnknownIdError as e:
+            rows.fail(sel, f"hardware_id: {str(e).split(': ', 1)[1]}")
+            continue
+        except FieldError as e:
+            rows.fail(sel, f"precision: {e.rule}")
             continue
         for k in HW_FIELDS:
-            out[k][i] = r[k]
-        fam[i] = r["family"]
+            out[k][sel] = r[k]
+        fam[sel] = r["family"]
     return Columns(out), fam
 
 
@@ -234,7 +248,8 @@ def _precision(df: pd.DataFrame, rows: _Rows) -> np.ndarray:
     return out
 
 
-def predict_training(df: pd.DataFrame, rows: _Rows, idx: np.ndarray) -> list[dict[str, Any] | None]:
+def predict_training(df: pd.DataFrame, rows: _Rows, idx: np.ndarray, *, detail: bool = False
+                     ) -> list[dict[str, Any] | None]:
     """Predictions for the training rows ``idx`` of ``df`` (None where the row already has an error)."""
     sub = df.iloc[idx].reset_index(drop=True)
     local = _Rows(len(sub))
@@ -292,15 +307,19 @@ def predict_training(df: pd.DataFrame, rows: _Rows, idx: np.ndarray) -> list[dic
         miss = {f: missing[f][sel] for f in LAYOUT_FIELDS}
         eff = efficiency.for_families(fam[sel])
         chosen, lay, best = search(base, miss, eff)
-        for j, i in enumerate(sel):
+        sd = efficiency.interval_log_sd(eff.uncertainty_log_sd, n_experts=base["n_experts"], n_gpu=base["n_gpu"],
+                                        precision=prec[sel])
+        miss_lists = {f: miss[f].tolist() for f in LAYOUT_FIELDS}
+        dp_missing = (~np.isfinite(lay_given["dp"][sel])).tolist()
+        filled = [[f for f in LAYOUT_FIELDS if miss_lists[f][j]] + (["dp"] if dp_missing[j] else [])
+                  for j in range(len(sel))]
+        preds = _training_predictions(chosen, lay, sd, filled, prec[sel].tolist(), detail=detail)
+        for j, i in enumerate(sel.tolist()):
             if best[j] < 0:
                 stated = all(not miss[f][j] for f in LAYOUT_FIELDS)
                 local.error[i] = _layout_error(base, j, stated)
                 continue
-            filled = [f for f in LAYOUT_FIELDS if miss[f][j]]
-            if not np.isfinite(lay_given["dp"][i]):
-                filled.append("dp")
-            results[i] = _training_prediction(chosen, lay, j, filled, eff, prec[i])
+            results[i] = preds[j]
     for k, i in enumerate(idx):
         rows.error[i] = local.error[k]
     return results
@@ -319,78 +338,90 @@ def _layout_error(base: dict[str, np.ndarray], j: int, stated: bool) -> str:
     return "layout: no valid layout for the stated fields" + (f" ({RULES[code]})" if code else "")
 
 
-def _training_prediction(chosen: dict[str, np.ndarray], lay: Columns, j: int, filled: list[str], eff: Columns,
-                         precision: str) -> dict[str, Any]:
-    g = {k: float(v[j]) for k, v in chosen.items()}
-    sd = float(eff.uncertainty_log_sd[j])
-    z80 = 1.2816  # two-sided 80 % interval of a normal in log space
-    tps = g["tokens_per_s_per_gpu"]
-    rec_names = {0: "none", 1: "selective", 2: "full"}
-    layout = {f: int(lay[f][j]) for f in ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "zero_stage")}
-    layout["recompute"] = rec_names[int(lay["recompute"][j])]
-    pred = {
-        "tokens_per_s_per_gpu": tps,
-        "tokens_per_s_per_gpu_low": tps * float(np.exp(-z80 * sd)),
-        "tokens_per_s_per_gpu_high": tps * float(np.exp(z80 * sd)),
-        "step_time_s": g["step_time_s"],
-        "mfu": g["mfu"],
-        "hfu": g["hfu"],
-        "memory_per_gpu_bytes": g["memory_per_gpu_bytes"],
-        "fits_in_memory": bool(g["fits_in_memory"]),
-        "precision": precision,
-        "layout": layout,
-        "filled": filled,
-        "breakdown_s": {k[:-2]: g[k] for k in ("compute_s", "recompute_s", "tp_exposed_s", "cp_exposed_s",
-                                               "ep_exposed_s", "pp_p2p_s", "bubble_s", "dp_exposed_s",
-                                               "optimizer_s")},
-    }
-    if not pred["fits_in_memory"]:
-        pred["memory_shortfall_gb"] = g["memory_shortfall_bytes"] / GB
-    return pred
+BREAKDOWN = ("compute_s", "recompute_s", "tp_exposed_s", "cp_exposed_s", "ep_exposed_s", "pp_p2p_s", "bubble_s",
+             "dp_exposed_s", "optimizer_s")
+Z80 = 1.2816  # half-width of a two-sided 80 % interval of a normal, in standard deviations
 
 
-def predict_frame(df: pd.DataFrame) -> dict[str, Any]:
-    """Predict every row of a validation-schema table (see module docstring for the output)."""
+def _training_predictions(chosen: dict[str, np.ndarray], lay: Columns, sd: np.ndarray, filled: list[list[str]],
+                          precision: list[str], *, detail: bool = False) -> list[dict[str, Any]]:
+    """Prediction dicts for every chosen configuration, built column-wise (lists, not per-row numpy access).
+
+    ``sd`` is the standard deviation of log(measured/predicted) for each row: the 80 % interval is
+    ``prediction · exp(±1.2816·sd)``.
+    """
+    rec_names = np.array(["none", "selective", "full"])[lay["recompute"].astype(int)].tolist()
+    tps = chosen["tokens_per_s_per_gpu"]
+    col = {k: np.asarray(chosen[k], dtype=float).tolist() for k in
+           ("tokens_per_s_per_gpu", "step_time_s", "mfu", "hfu", "memory_per_gpu_bytes", *BREAKDOWN)}
+    col["low"] = (tps * np.exp(-Z80 * sd)).tolist()
+    col["high"] = (tps * np.exp(Z80 * sd)).tolist()
+    fits = np.asarray(chosen["fits_in_memory"], dtype=bool).tolist()
+    short = (np.asarray(chosen["memory_shortfall_bytes"]) / GB).tolist()
+    keys = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "zero_stage", "recompute")
+    layouts = [dict(zip(keys, v, strict=True)) for v in zip(*[lay[f].astype(int).tolist() for f in keys[:-1]],
+                                                             rec_names, strict=True)]
+    out = []
+    for j in range(len(tps)):
+        pred = {
+            "tokens_per_s_per_gpu": col["tokens_per_s_per_gpu"][j],
+            "tokens_per_s_per_gpu_low": col["low"][j],
+            "tokens_per_s_per_gpu_high": col["high"][j],
+            "step_time_s": col["step_time_s"][j],
+            "mfu": col["mfu"][j],
+            "hfu": col["hfu"][j],
+            "memory_per_gpu_bytes": col["memory_per_gpu_bytes"][j],
+            "fits_in_memory": fits[j],
+            "precision": precision[j],
+            "layout": layouts[j],
+            "filled": filled[j],
+        }
+        if detail:
+            pred["breakdown_s"] = {k[:-2]: col[k][j] for k in BREAKDOWN}
+        if not fits[j]:
+            pred["memory_shortfall_gb"] = short[j]
+        out.append(pred)
+    return out
+
+
+def predict_frame(df: pd.DataFrame, *, detail: bool = False) -> dict[str, Any]:
+    """Predict every row of a validation-schema table (see module docstring for the output).
+
+    ``detail`` adds each training row's step-time breakdown (``breakdown_s``).
+    """
     n = len(df)
     rows = _Rows(n)
     row_ids = _text(df, "row_id")
     inf_len = df["inf_input_len"].notna().to_numpy() if "inf_input_len" in df.columns else np.zeros(n, bool)
-    kinds = np.where(inf_len, "inference", "training")
     preds: list[dict[str, Any] | None] = [None] * n
-    status = ["ok"] * n
-    reasons: list[str | None] = [None] * n
     tr = np.nonzero(~inf_len)[0]
     if len(tr):
-        for k, p in zip(tr, predict_training(df, rows, tr), strict=True):
+        for k, p in zip(tr.tolist(), predict_training(df, rows, tr, detail=detail), strict=True):
             preds[k] = p
     inf = np.nonzero(inf_len)[0]
     if len(inf):
-        try:
-            from chipplan.perf import inference_table
-        except ImportError:
-            inference_table = None
-        if inference_table is None:
-            for i in inf:
-                status[i] = "unsupported"
-                reasons[i] = "inference engine not built yet"
-        else:
-            for k, p in zip(inf, inference_table.predict_rows(df, rows, inf), strict=True):
-                preds[k] = p
+        from chipplan.perf import inference_table
+
+        for k, p in zip(inf.tolist(), inference_table.predict_rows(df, rows, inf), strict=True):
+            preds[k] = p
+    kinds = np.where(inf_len, "inference", "training").tolist()
+    ids = [str(r) if r is not None else str(i + 1) for i, r in enumerate(row_ids.tolist())]
     out_rows = []
-    for i in range(n):
-        if rows.error[i] is not None:
-            status[i], reasons[i], preds[i] = "error", rows.error[i], None
-        elif status[i] == "ok" and preds[i] is not None and preds[i].get("fits_in_memory") is False:
-            reasons[i] = (f"does not fit in memory: needs {preds[i]['memory_shortfall_gb']:.1f} GB more per "
-                          "accelerator than the usable HBM")
-        out_rows.append({"row_id": str(row_ids[i]) if row_ids[i] is not None else str(i + 1),
-                         "kind": str(kinds[i]), "status": status[i], "reason": reasons[i],
-                         "prediction": preds[i]})
+    for i, (pred, err) in enumerate(zip(preds, rows.error, strict=True)):
+        if err is not None:
+            out_rows.append({"row_id": ids[i], "kind": kinds[i], "status": "error", "reason": err,
+                             "prediction": None})
+            continue
+        reason = None
+        if pred is not None and "memory_shortfall_gb" in pred:
+            reason = (f"does not fit in memory: needs {pred['memory_shortfall_gb']:.1f} GB more per accelerator "
+                      "than the usable HBM")
+        out_rows.append({"row_id": ids[i], "kind": kinds[i], "status": "ok", "reason": reason, "prediction": pred})
     return {"chipplan_version": __version__, "rows": out_rows}
 
 
-def predict_file(path: str | Path) -> dict[str, Any]:
-    return predict_frame(read_table(path))
+def predict_file(path: str | Path, *, detail: bool = False) -> dict[str, Any]:
+    return predict_frame(read_table(path), detail=detail)
 
 
 TARGETS = {

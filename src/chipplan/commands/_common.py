@@ -71,9 +71,9 @@ def to_json(obj: Any, *, compact: bool = False) -> str:
     """
     indent = None if compact else 2
     try:
-        return json.dumps(obj, indent=indent, sort_keys=True, allow_nan=False)
+        return json.dumps(obj, indent=indent, sort_keys=not compact, allow_nan=False)
     except (TypeError, ValueError):  # numpy scalars or non-finite floats: clean, then encode
-        return json.dumps(_clean(obj), indent=indent, sort_keys=True, allow_nan=False)
+        return json.dumps(_clean(obj), indent=indent, sort_keys=not compact, allow_nan=False)
 
 
 def print_json(obj: Any, *, compact: bool = False) -> None:

@@ -14,9 +14,10 @@ from chipplan.table import predict_file, validate_file
 def predict_command(
     path: Path = typer.Argument(..., help="CSV in the column schema of shared/validation/README.md."),
     as_json: bool = typer.Option(True, "--json/--table", help="JSON (the stable contract) or a table."),
+    detail: bool = typer.Option(False, "--detail", help="Add each training row's step-time breakdown."),
 ) -> None:
     """Predict every row of a CSV: training throughput, or serving throughput and latency."""
-    res = predict_file(path)
+    res = predict_file(path, detail=detail)
     if as_json:
         print_json(res, compact=len(res["rows"]) > 200)
         return
@@ -35,9 +36,15 @@ def validate_command(
     path: Path = typer.Argument(..., help="CSV with target_* columns (shared/validation/*.csv)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     by_group: bool = typer.Option(False, "--by-group", help="Also break the errors down by source_group."),
+    plot: Path | None = typer.Option(None, "--plot", help="Also write predicted-vs-measured charts to this "
+                                     ".html file."),
 ) -> None:
     """Compare predictions with published measurements: median and p90 absolute percentage error."""
     res = validate_file(path)
+    if plot is not None:
+        from chipplan.report.validation import write_validation_plot
+
+        write_validation_plot(res, plot, f"chipplan {res['chipplan_version']} vs {path.name}")
     if as_json:
         if not by_group:
             res = {k: v for k, v in res.items() if k != "by_group"}

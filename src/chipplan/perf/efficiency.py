@@ -70,12 +70,30 @@ def family_table() -> dict[str, FamilyEfficiency]:
     return out
 
 
+# Widening of the 80 % intervals for regimes the calibration tables barely cover (added in quadrature to the
+# family's uncertainty_log_sd): mixture-of-experts routing and all-to-all (one MoE row in shared/), more than
+# 4,096 accelerators (calibration stops at 3,072 A100 / 2,048 H100), and 4-bit matmuls (none).
+WIDEN_LOG_SD = {"moe": 0.20, "scale": 0.10, "fp4": 0.15}
+SCALE_WIDEN_ABOVE = 4096
+
+
+def interval_log_sd(family_sd: Any, *, n_experts: Any, n_gpu: Any, precision: Any) -> np.ndarray:
+    """Standard deviation of log(measured/predicted) used for a prediction's 80 % interval."""
+    prec = np.asarray(precision, dtype=object)
+    extra = (np.where(np.asarray(n_experts) > 0, WIDEN_LOG_SD["moe"] ** 2, 0.0)
+             + np.where(np.asarray(n_gpu) > SCALE_WIDEN_ABOVE, WIDEN_LOG_SD["scale"] ** 2, 0.0)
+             + np.where(np.isin(prec, ["fp4", "int4"]), WIDEN_LOG_SD["fp4"] ** 2, 0.0))
+    return np.sqrt(np.asarray(family_sd, dtype=float) ** 2 + extra)
+
+
 def for_families(families: Any, overrides: dict[str, float] | None = None) -> Columns:
     """Efficiency parameters as columns aligned with an array of family names."""
     fams = np.atleast_1d(np.asarray(families, dtype=object))
     table = family_table()
-    cols = {p: np.array([getattr(table[f], p) for f in fams], dtype=float) for p in PARAMS}
-    cols["calibrated"] = np.array([float(table[f].calibrated) for f in fams])
+    uniq, inv = np.unique(fams.astype(str), return_inverse=True)
+    inv = inv.reshape(fams.shape)
+    cols = {p: np.array([getattr(table[f], p) for f in uniq], dtype=float)[inv] for p in PARAMS}
+    cols["calibrated"] = np.array([float(table[f].calibrated) for f in uniq])[inv]
     for k, v in (overrides or {}).items():
         if k not in cols:
             raise CatalogError(f"efficiency override {k!r}: unknown; allowed: {', '.join(PARAMS)}")

@@ -1,0 +1,1 @@
+"""Pictures of results: self-contained HTML files with plotly charts."""
