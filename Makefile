@@ -21,7 +21,11 @@ demo: $(STAMP)
 	$(BIN)/chipplan model llama-3.1-405b
 	@if [ -d $(VALIDATION) ]; then $(BIN)/chipplan validate $(VALIDATION)/training_calibration.csv --by-group; fi
 	@if [ -d $(VALIDATION) ]; then $(BIN)/chipplan validate $(VALIDATION)/inference_calibration.csv --by-group; fi
-	$(BIN)/chipplan train --model llama-3.1-405b --hardware h100-sxm-80gb --gpus 16384 --tokens 15.6e12
+	$(BIN)/chipplan train --model llama-3.1-405b --hardware h100-sxm-80gb --gpus 16384 --tokens 15.6e12 --price 2.5
+	$(BIN)/chipplan train --model examples/gpt5_class_moe.yaml --hardware b200-sxm-180gb --tokens 40e12 --days 120 --precision fp8
+	$(BIN)/chipplan serve --model llama-3.1-70b --hardware h100-sxm-80gb --input-len 2048 --output-len 512 --slo-tpot-ms 50 --qps 20 --price-per-hour 2.5
+	$(BIN)/chipplan tco --system dgx-h100 --years 3
+	$(BIN)/chipplan strategy examples/frontier_lab.yaml --scenarios 20000
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

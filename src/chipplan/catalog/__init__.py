@@ -187,6 +187,17 @@ def system(key: str) -> System:
 
 
 def model(key: str) -> Model:
+    """A catalog model by id or alias, or the first model of a YAML file (``models:`` section) given by path."""
+    if key.endswith((".yaml", ".yml")):
+        path = Path(key)
+        if not path.exists():
+            raise CatalogError(f"{path}: file not found (a model is a catalog id or a YAML file with models:)")
+        cat = build([*sorted(DATA_DIR.glob("*.yaml")), path])
+        doc = read_yaml(path) or {}
+        ids = list((doc.get("models") or {}) if isinstance(doc, dict) else {})
+        if not ids:
+            raise CatalogError(f"{path}: has no models: section with at least one model")
+        return cat.models[ids[0]]
     return load().model(key)
 
 

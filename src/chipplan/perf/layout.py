@@ -126,18 +126,40 @@ def pick_best(rows: np.ndarray, n_rows: int, score: np.ndarray, ok: np.ndarray, 
     return first
 
 
-def expanded_valid(base: dict[str, np.ndarray], missing: dict[str, np.ndarray]) -> tuple[Columns, np.ndarray]:
-    """``expand``, derive ``dp``, and drop candidates that break a layout rule, keeping each row's first
-    candidate so that a row with no valid layout can still report the rule it breaks."""
-    cols, rows = expand(base, missing)
-    derived = np.maximum(np.floor(cols.n_gpu / (cols.tp * cols.pp * cols.cp) + 1e-9), 1.0)
-    # A stated dp is kept (and rule 1 rejects candidates that then miss the accelerator count).
-    cols["dp"] = np.where(cols.dp_stated > 0, cols.dp_stated, derived) if "dp_stated" in cols else derived
+STRUCTURAL = ("tp", "pp", "cp", "ep")
+
+
+def _filter(cols: Columns, rows: np.ndarray) -> tuple[Columns, np.ndarray]:
+    """Drop candidates that break a layout rule, keeping each row's first candidate so that a row with no
+    valid layout can still report the rule it breaks."""
     code = invalid_code(cols, cols, n_gpu=cols.n_gpu, global_batch_seqs=cols.global_batch_seqs,
                         seq_len=cols.seq_len, domain=cols.scale_up_domain)
     first = np.r_[True, rows[1:] != rows[:-1]]
     keep = (code == 0) | first
     return cols.take(keep), rows[keep]
+
+
+def expanded_valid(base: dict[str, np.ndarray], missing: dict[str, np.ndarray]) -> tuple[Columns, np.ndarray]:
+    """Expand the missing fields in two stages, filtering invalid candidates after each.
+
+    Stage one enumerates the structural fields (tp, pp, cp, ep) with any open micro-batch and vpp at 1; the
+    rules checked are then necessary conditions (``dp | batch`` for every micro-batch), so no valid layout is
+    lost. Stage two enumerates micro-batch, vpp, ZeRO stage and recompute on the survivors only; this keeps
+    the arrays small for mixture-of-experts models and large accelerator counts.
+    """
+    n = len(next(iter(base.values())))
+    none = np.zeros(n, dtype=bool)
+    cols1, rows1 = expand(base, {f: (missing[f] if f in STRUCTURAL else none) for f in LAYOUT_FIELDS})
+    derived = np.maximum(np.floor(cols1.n_gpu / (cols1.tp * cols1.pp * cols1.cp) + 1e-9), 1.0)
+    # A stated dp is kept (and rule 1 rejects candidates that then miss the accelerator count).
+    cols1["dp"] = np.where(cols1.dp_stated > 0, cols1.dp_stated, derived) if "dp_stated" in cols1 else derived
+    cols1, rows1 = _filter(cols1, rows1)
+    miss2 = {f: (missing[f][rows1] if f not in STRUCTURAL else np.zeros(len(rows1), dtype=bool))
+             for f in LAYOUT_FIELDS}
+    cols2, sub = expand(dict(cols1), miss2)
+    rows2 = rows1[sub]
+    order = np.argsort(rows2, kind="stable")  # keep candidates grouped by row
+    return _filter(cols2.take(order), rows2[order])
 
 
 def evaluate(cols: Columns, eff: Columns) -> dict[str, np.ndarray]:

@@ -260,7 +260,7 @@ def _route_perf(id_: str, r: RouteFields, perf_model: str, ref: str, notes: dict
     if r.accelerator == ref:
         notes[id_] = "reference accelerator"
         return 1.0
-    if perf_model and dm.engine_available("chipplan.perf.training", "estimate_run"):
+    if perf_model and dm.engine_available("chipplan.perf.plan", "estimate_run"):
         notes[id_] = f"training engine, {perf_model}"
         return dm.workload_ratio(perf_model, r.accelerator, 1e12, 30.0, reference=ref)
     # engine not built yet: dense bf16 peak ratio, flagged in the provenance
@@ -324,7 +324,7 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
         p = f"demand.training.{t.name}"
         if t.accelerator_hours is not None:
             hours = t.accelerator_hours
-        elif t.model and t.tokens and (dm.engine_available("chipplan.perf.training", "estimate_run")
+        elif t.model and t.tokens and (dm.engine_available("chipplan.perf.plan", "estimate_run")
                                        or t.fallback_accelerator_hours is None):
             days = (t.deadline_quarter - t.start_quarter) * dm.DAYS_PER_QUARTER
             hours, _ = dm.training_run(t.model, ref, t.tokens, days)
@@ -343,7 +343,7 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
         p = f"demand.serving.{s.name}"
         tps = s.tokens_per_s_per_accelerator
         if tps is None and s.fallback_tokens_per_s_per_accelerator is not None and not dm.engine_available(
-                "chipplan.perf.inference", "tokens_per_s_per_accelerator"):
+                "chipplan.perf.serving", "tokens_per_s_per_accelerator"):
             tps = s.fallback_tokens_per_s_per_accelerator
             notes[p] = "fallback tokens/s (inference engine unavailable)"
         if tps is None:
@@ -398,4 +398,4 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
         margin=sf.price_demand.margin, reference_price_usd_per_mtok=sf.price_demand.reference_price_usd_per_mtok,
         serving_tokens_per_h100e_hour=tph, policies=dict(sf.policies),
         provenance={"performance": notes, "reference_accelerator": ref,
-                    "training_engine": dm.engine_available("chipplan.perf.training", "estimate_run")})
+                    "training_engine": dm.engine_available("chipplan.perf.plan", "estimate_run")})
