@@ -11,7 +11,7 @@ from chipplan.perf.columns import Columns
 from chipplan.perf.hardware_cols import hardware_row
 from chipplan.perf.layout import invalid_code
 from chipplan.perf.plan import estimate_run, goodput, rank_layouts
-from chipplan.perf.training import memory_and_fit, step_time
+from chipplan.perf.training import ATTN_BWD_FACTOR, memory_and_fit, step_time
 from chipplan.specs import Model
 
 IDEAL = dict(matmul_fraction=1.0, matmul_fraction_fp8=1.0, matmul_half_dim=0.0, attention_fraction=1.0,
@@ -44,7 +44,7 @@ def test_two_layers_on_two_gpus_by_hand():
     scores_fwd_layer = 2 * T * 4 / 2 * (16 + 16) * (s + 1) / 2 / 1e12
     head_fwd = 2 * T * 64 * 1000 / 2 / 1e12
     fwd = 2 * (gemm_fwd_layer + scores_fwd_layer) + head_fwd
-    bwd = 2 * (2 * gemm_fwd_layer + 2.5 * scores_fwd_layer) + 2 * head_fwd
+    bwd = 2 * (2 * gemm_fwd_layer + ATTN_BWD_FACTOR * scores_fwd_layer) + 2 * head_fwd
     # TP: 4 all-reduces per layer of T·d·2 bytes, ring over 2 ranks: 2·(1/2)·M/B each
     tp_comm = 2 * 4 * (2 * 0.5 * T * 64 * 2 / 1e9)
     assert float(out["compute_s"][0]) == pytest.approx(fwd + bwd, rel=1e-9)

@@ -132,3 +132,32 @@ def test_train_command_and_errors():
     code, _, err = run("train", "--model", "llama-3.1-8b", "--hardware", "h100", "--tokens", "1e12", "--gpus", "8",
                        "--price", "-1")
     assert code == 2 and "--price: must be a number >= 0" in err
+
+
+def test_predict_detail_adds_breakdown(tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text(HEADER + GOOD)
+    plain = json.loads(run("predict", str(f))[1])["rows"][0]["prediction"]
+    detail = json.loads(run("predict", str(f), "--detail")[1])["rows"][0]["prediction"]
+    assert "breakdown_s" not in plain
+    b = detail["breakdown_s"]
+    assert sum(b.values()) == pytest.approx(detail["step_time_s"], rel=1e-6)  # the parts add up to the step
+
+
+def test_validate_plot_writes_html(tmp_path, validation_dir):
+    out = tmp_path / "v.html"
+    code, _, _ = run("validate", str(validation_dir / "inference_calibration.csv"), "--plot", str(out))
+    assert code == 0 and out.stat().st_size > 100_000 and b"plotly" in out.read_bytes()[:200_000]
+    code, _, err = run("validate", str(validation_dir / "inference_calibration.csv"), "--plot", str(tmp_path / "v.png"))
+    assert code == 2 and "--plot: must name an .html file" in err
+    assert not (tmp_path / "v.png").exists()
+
+
+def test_model_from_a_yaml_file(tmp_path):
+    f = tmp_path / "m.yaml"
+    f.write_text("models:\n  tiny:\n    name: Tiny\n    n_layers: 2\n    d_model: 64\n    n_heads: 4\n    d_ff: 256\n"
+                 "    vocab_size: 1000\n    source: 'a test shape, chipplan tests, 2026'\n")
+    code, out, _ = run("model", str(f), "--json")
+    assert code == 0 and json.loads(out)["params"]["total"] > 0
+    code, _, err = run("model", str(tmp_path / "missing.yaml"))
+    assert code == 2 and "file not found" in err

@@ -77,6 +77,15 @@ WIDEN_LOG_SD = {"moe": 0.20, "scale": 0.10, "fp4": 0.15}
 SCALE_WIDEN_ABOVE = 4096
 
 
+def gemm_efficiency(fraction: Any, half_dim: Any, *dims: Any) -> Any:
+    """Achieved share of the matrix peak for a GEMM whose smallest dimension is ``n = min(dims)``:
+    ``fraction · n / (n + half_dim)`` (small matrices cannot fill the matrix units)."""
+    n = dims[0]
+    for x in dims[1:]:
+        n = np.minimum(n, x)
+    return fraction * n / (n + half_dim)
+
+
 def interval_log_sd(family_sd: Any, *, n_experts: Any, n_gpu: Any, precision: Any) -> np.ndarray:
     """Standard deviation of log(measured/predicted) used for a prediction's 80 % interval."""
     prec = np.asarray(precision, dtype=object)

@@ -9,8 +9,9 @@ A forward pass on one pipeline stage runs, per layer and per accelerator of the 
   the whole KV cache of every sequence; prefill is the causal quadratic term (a chunk attends to the
   chunks before it and half of itself on average);
 * element-wise work (norms, residuals, RoPE, activation functions) at ``B_hbm``, a fixed
-  ``kernel_overhead_s`` per layer, and two tensor-parallel all-reduces per layer (attention and MLP
-  outputs) — or, for MoE layers with ``ep > 1``, a dispatch and a combine all-to-all in place of the MLP
+  per-layer overhead (``PREFILL_LAYER_OVERHEAD_S`` eager, ``DECODE_LAYER_OVERHEAD_S`` graphed), and two
+  tensor-parallel all-reduces per layer (attention and MLP outputs) — or, for MoE layers with ``ep > 1``,
+  a dispatch and a combine all-to-all in place of the MLP
   all-reduce. Serving all-reduces use one-shot/two-shot kernels (TensorRT-LLM's custom all-reduce, vLLM's
   custom all-reduce) whose latency is about two collective steps, not the ``2(k − 1)`` steps of a ring, so
   the latency term here is ``SERVING_AR_STEPS · collective_latency_s``. Communication is not overlapped.
@@ -73,6 +74,7 @@ from chipplan.perf.arithmetic import (
     v_head_dim,
 )
 from chipplan.perf.columns import Columns
+from chipplan.perf.efficiency import gemm_efficiency
 from chipplan.perf.training import MEMORY_RESERVED_BYTES
 
 A = Any
@@ -90,6 +92,11 @@ SERVING_AR_STEPS = 2.0
 # family's eager ``kernel_overhead_s`` (which prefill pays). Estimate; proposed as a per-family
 # `decode_layer_overhead_s`.
 DECODE_LAYER_OVERHEAD_S = 1.0e-5
+# Prefill runs eagerly (no CUDA graph): per layer, a dozen kernel launches, the tensor-parallel all-reduce
+# latencies and the scheduler's share. TensorRT-LLM's batch-1 time to first token for 128-token prompts
+# (shared/validation inference table) exceeds the roofline by 2.5-19 ms on 32-80-layer models, i.e.
+# ~0.1-0.2 ms per layer; 0.15 ms taken. Estimate, independent of the training engine's per-family value.
+PREFILL_LAYER_OVERHEAD_S = 1.5e-4
 # TensorRT-LLM defaults: kv_cache_free_gpu_mem_fraction 0.9 of the memory left after weights and
 # activations; max_batch_size 2048, max_num_tokens 8192 (TensorRT-LLM docs, "Tuning max batch size and
 # max num tokens", 2024-2025).
@@ -97,12 +104,6 @@ KV_FREE_FRACTION = 0.90
 MAX_BATCH_SIZE = 2048.0
 MAX_NUM_TOKENS = 8192.0
 
-
-def _gemm_eff(frac: A, half: A, *dims: A) -> A:
-    n = dims[0]
-    for x in dims[1:]:
-        n = np.minimum(n, x)
-    return frac * n / (n + half)
 
 
 def kv_bytes_per_token(model: Columns, kv_bytes: A, tp: A = 1.0, pp: A = 1.0) -> A:
@@ -151,7 +152,7 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
     w_bytes, kv_bytes : bytes per weight and per KV element.
     weight_floor : False when the weights are already being read by a concurrent pass (mixed batching),
         so only compute counts.
-    layer_overhead_s : fixed cost per layer; the family's ``kernel_overhead_s`` when None.
+    layer_overhead_s : fixed cost per layer; ``PREFILL_LAYER_OVERHEAD_S`` when None.
     """
     m = model
     T = np.asarray(tokens, dtype=float)
@@ -174,7 +175,7 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
         fp = params if flops_params is None else flops_params
         # The token count enters through the roofline (weights are read once per pass whatever T), so the
         # half-size fall-off applies to the weight dimensions and to the tokens an expert sees.
-        t_c = 2 * T * fp / tp / (peak * _gemm_eff(frac_mm, half, n_small, d, width / tp))
+        t_c = 2 * T * fp / tp / (peak * gemm_efficiency(frac_mm, half, n_small, d, width / tp))
         t_m = floor * params * w_bytes / tp / bw
         return np.maximum(t_c, t_m)
 
@@ -213,13 +214,13 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
                                     eff.collective_latency_s)
     t_moe_comm = np.where(ep > 1, t_ar + t_a2a, 2 * t_ar)
 
-    ko = eff.kernel_overhead_s if layer_overhead_s is None else layer_overhead_s
+    ko = PREFILL_LAYER_OVERHEAD_S if layer_overhead_s is None else layer_overhead_s
     layer_dense = t_attn_proj + t_dense_mlp + t_attn + t_elem + ko + 2 * t_ar
     layer_moe = t_attn_proj + t_moe_mlp + t_attn + t_elem + ko + t_moe_comm
     # LM head on the last stage, averaged over the stages (each stage's share of one iteration).
     V = m.vocab_size
     lg = np.asarray(logits, dtype=float)
-    t_head = np.maximum(2 * lg * d * V / tp / (peak * _gemm_eff(frac_mm, half, d, V / tp)),
+    t_head = np.maximum(2 * lg * d * V / tp / (peak * gemm_efficiency(frac_mm, half, d, V / tp)),
                         floor * d * V * w_bytes / tp / bw) / pp
     total = Ld * layer_dense + Lm * layer_moe + t_head
     return {

@@ -43,6 +43,7 @@ from chipplan.perf.arithmetic import (
     v_head_dim,
 )
 from chipplan.perf.columns import Columns
+from chipplan.perf.efficiency import gemm_efficiency
 from chipplan.perf.memory import training_memory
 
 A = Any
@@ -58,15 +59,11 @@ OPTIMIZER_BYTES_PER_PARAM = 30.0
 # Share of HBM the framework can give to tensors (CUDA context, allocator fragmentation, NCCL buffers).
 MEMORY_USABLE_FRACTION = 0.92
 MEMORY_RESERVED_BYTES = 1.5e9
-# FlashAttention backward ≈ 2.5 × its forward FLOP (five GEMM-like products vs two, Dao 2023 §3.1).
-ATTN_BWD_FACTOR = 2.5
+# FlashAttention's backward costs 2.5 × its forward FLOP (five GEMM-like products vs two) and runs at a lower
+# share of peak: FlashAttention-2 reaches up to 73 % of A100 peak forward but 63 % forward+backward (Dao 2023,
+# §4.1), i.e. the backward at ~0.83 of the forward's rate, so it takes 2.5 / 0.83 ≈ 3.0 forward-times.
+ATTN_BWD_FACTOR = 3.0
 
-
-def _gemm_eff(frac: A, half: A, *dims: A) -> A:
-    n = dims[0]
-    for x in dims[1:]:
-        n = np.minimum(n, x)
-    return frac * n / (n + half)
 
 
 def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A, seq_len: A, eff: Columns
@@ -118,12 +115,12 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     vdim = np.where(m.is_mla > 0, odim, m.n_kv_heads * m.head_dim)
     dff_dense = dense_d_ff(m)
     attn_p = attention_params_per_layer(m)
-    t_attn_proj = 2 * T * attn_p / tp / (peak_mm * _gemm_eff(frac_mm, half, T, d, qdim / tp))
+    t_attn_proj = 2 * T * attn_p / tp / (peak_mm * gemm_efficiency(frac_mm, half, T, d, qdim / tp))
     t_mlp_dense = 2 * T * mlp_params(d, dff_dense, m.gated_mlp) / tp / (
-        peak_mm * _gemm_eff(frac_mm, half, T, d, dff_dense / tp))
+        peak_mm * gemm_efficiency(frac_mm, half, T, d, dff_dense / tp))
     tokens_per_expert = np.where(m.n_experts > 0, T * m.top_k * ep / np.maximum(m.n_experts, 1.0), T)
     t_mlp_moe = 2 * T * k_act * mlp_params(d, m.d_ff, m.gated_mlp) / tp / (
-        peak_mm * _gemm_eff(frac_mm, half, tokens_per_expert, d, m.d_ff / tp))
+        peak_mm * gemm_efficiency(frac_mm, half, tokens_per_expert, d, m.d_ff / tp))
     ctx = (s + 1) / 2  # causal: each query sees half the sequence on average, whatever the CP split
     t_scores = 2 * T * m.n_heads / tp * (qk_head_dim(m) + v_head_dim(m)) * ctx / (peak16 * eff.attention_fraction)
     tp_sp = np.where(sp, tp, 1.0)
@@ -153,7 +150,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     Ld, Lm = n_dense / pp, n_moe / pp
     # LM head and loss (last stage): GEMM plus ~12 bytes of logits traffic per vocabulary entry.
     V = m.vocab_size
-    t_head = 2 * T * d * V / tp / (peak_mm * _gemm_eff(frac_mm, half, T, d, V / tp)) + T * V / tp * 12 / mem_bw
+    t_head = 2 * T * d * V / tp / (peak_mm * gemm_efficiency(frac_mm, half, T, d, V / tp)) + T * V / tp * 12 / mem_bw
     fwd = Ld * f_d + Lm * f_m + t_head
     bwd = Ld * b_d + Lm * b_m + 2 * t_head
     rec = Ld * r_d + Lm * r_m

@@ -3,34 +3,38 @@
 Two measures of capacity are kept apart:
 
 - **workload H100-equivalents** (what the optimiser balances): accelerators of the reference chip (H100 SXM)
-  busy for the lab's workload, from the training and inference engines;
+  busy for the lab's workload, from the training engine (:func:`chipplan.perf.plan.estimate_run`) and the
+  serving engine (:func:`chipplan.perf.serving.tokens_per_s_per_accelerator`);
 - **H100e** as Epoch AI defines it (reporting): a chip's dense 8-bit peak FLOP/s ÷ 1.979e15
   (Epoch AI, "ai-compute-users" / "ai-chip-counts", 2025), from the catalog.
 
-Until an engine function exists the calls raise :class:`ChipplanError`, and callers may pass accelerator-hours
-(or throughputs) directly.
+Engine calls are cached per (model, accelerator, run settings): a scenario build calls the training engine
+once per training run and once per catalog accelerator to rate, each call a few seconds at most.
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from chipplan.errors import ChipplanError, FieldError
+from chipplan import catalog
+from chipplan.errors import FieldError
+from chipplan.perf import plan as training_engine
+from chipplan.perf import serving as serving_engine
+from chipplan.specs import Model
 
 H100E_FLOPS_PER_S = 1.979e15  # dense 8-bit peak of an H100 SXM, Epoch AI's unit
 HOURS_PER_QUARTER = 365.25 * 24 / 4
 DAYS_PER_QUARTER = 365.25 / 4
 REFERENCE_ACCELERATOR = "h100-sxm-80gb"
+TRAINING_ENGINE = "chipplan.perf.plan.estimate_run"
+SERVING_ENGINE = "chipplan.perf.serving.tokens_per_s_per_accelerator"
 
 
 def h100e_per_accelerator(accelerator_id: str) -> float:
     """Epoch H100e of one accelerator: dense fp8 (int8 when no fp8) peak FLOP/s ÷ 1.979e15."""
-    from chipplan import catalog
-
     acc = catalog.accelerator(accelerator_id)
     peak = acc.peak_fp8_flops_per_s or acc.peak_int8_flops_per_s
     if not peak:
@@ -38,45 +42,55 @@ def h100e_per_accelerator(accelerator_id: str) -> float:
     return float(peak) / H100E_FLOPS_PER_S
 
 
-def _engine(module: str, name: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        raise ChipplanError(f"{module}.{name} is not available in this build; give accelerator-hours "
-                            "or throughput directly in the scenario") from None
+@functools.lru_cache(maxsize=64)
+def model(key: str) -> Model:
+    """A catalog model id, or the path of a YAML file with a ``models:`` section (loaded once per process)."""
+    return catalog.model(key)
 
 
-def engine_available(module: str, name: str) -> bool:
-    try:
-        _engine(module, name)
-        return True
-    except ChipplanError:
-        return False
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """What the training engine needs besides model and accelerator (hashable, so calls can be cached)."""
+
+    tokens: float
+    days: float
+    global_batch_tokens: float | None = None
+    seq_len: int | None = None
+    precision: str = "bf16"
 
 
-def training_run(model_id: str, accelerator_id: str, tokens: float, days: float) -> tuple[float, float]:
-    """(accelerator-hours, tokens/s per accelerator) of one training run, from the training engine."""
-    from chipplan import catalog
+@functools.lru_cache(maxsize=256)
+def training_run(model_key: str, accelerator_id: str, s: RunSettings) -> training_engine.RunEstimate:
+    """The training engine's plan for ``s.tokens`` tokens by ``s.days`` (fewest accelerators that meet it).
 
-    estimate_run = _engine("chipplan.perf.plan", "estimate_run")
-    r = estimate_run(catalog.model(model_id), catalog.accelerator(accelerator_id), tokens, days=days)
-    return float(np.asarray(r.accelerator_hours)), float(np.asarray(r.tokens_per_s_per_accelerator))
-
-
-def serving_tokens_per_s(model_id: str, accelerator_id: str) -> float:
-    """Output tokens/s per accelerator for serving ``model_id`` on ``accelerator_id``, from the inference engine."""
-    from chipplan import catalog
-
-    fn = _engine("chipplan.perf.serving", "tokens_per_s_per_accelerator")
-    return float(np.asarray(fn(catalog.model(model_id), catalog.accelerator(accelerator_id))))
+    Raises :class:`~chipplan.errors.InfeasibleError` when no accelerator count meets the deadline.
+    """
+    return training_engine.estimate_run(model(model_key), accelerator_id, s.tokens, days=s.days,
+                                        global_batch_tokens=s.global_batch_tokens, seq_len=s.seq_len,
+                                        precision=s.precision)
 
 
-def workload_ratio(model_id: str, accelerator_id: str, tokens: float, days: float,
+def workload_ratio(model_key: str, accelerator_id: str, s: RunSettings,
                    reference: str = REFERENCE_ACCELERATOR) -> float:
-    """Workload H100-equivalents of one ``accelerator_id``: engine training throughput ratio to the reference."""
-    _, tps = training_run(model_id, accelerator_id, tokens, days)
-    _, ref = training_run(model_id, reference, tokens, days)
-    return tps / ref
+    """Workload H100-equivalents of one ``accelerator_id`` on the lab's run: H_ref / H_acc.
+
+    H is the training engine's accelerator-hours for the same run (tokens, deadline, batch, precision), so the
+    ratio is that of effective tokens/s per accelerator, tokens ÷ (H × 3600): achieved throughput of the
+    best layout at the accelerator count each chip needs, times its goodput. Demand is counted in reference
+    accelerator-hours on the same basis, so demand ÷ ratio is the engine's own estimate on ``accelerator_id``.
+    """
+    acc = training_run(model_key, accelerator_id, s).accelerator_hours
+    ref = training_run(model_key, reference, s).accelerator_hours
+    return float(ref / acc)
+
+
+@functools.lru_cache(maxsize=64)
+def serving_tokens_per_s(model_key: str, accelerator_id: str, *, input_len: int = 2048, output_len: int = 512,
+                         slo_ttft_ms: float | None = None, slo_tpot_ms: float | None = None) -> float:
+    """Output tokens/s per accelerator of the serving engine's best plan for ``model_key`` on ``accelerator_id``."""
+    return float(np.asarray(serving_engine.tokens_per_s_per_accelerator(
+        model_key, accelerator_id, input_len=input_len, output_len=output_len, slo_ttft_ms=slo_ttft_ms,
+        slo_tpot_ms=slo_tpot_ms)))
 
 
 @dataclass(frozen=True, kw_only=True)

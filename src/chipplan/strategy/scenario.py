@@ -8,17 +8,19 @@ Numeric rules (probabilities in [0, 1], lead times >= 0) are checked by the data
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from chipplan.catalog import pydantic_message, read_yaml
 from chipplan.catalog.schema import Sourced
-from chipplan.errors import CatalogError, ChipplanError, FieldError, InputFileError
+from chipplan.errors import CatalogError, ChipplanError, FieldError, InfeasibleError, InputFileError
 from chipplan.strategy import demand as dm
 from chipplan.strategy.montecarlo import DemandModel
 from chipplan.strategy.routes import ROUTE_KINDS, Bottleneck, Event, LogNormal90, Route, Spot, Triangular
@@ -103,23 +105,28 @@ class SpotDefault(SpotFields, Sourced):
 
 class TrainingEntry(_M):
     name: str
-    model: str = ""
+    model: str = ""  # catalog id, or a YAML file with a models: section (relative to the scenario's folder)
     tokens: Num | None = None
-    accelerator_hours: Num | None = None  # on the reference accelerator; skips the training engine
-    fallback_accelerator_hours: Num | None = None  # used only while the training engine is not built
+    global_batch_tokens: Num | None = None  # training engine default: 4M tokens, 16M from 100B parameters
+    seq_len: int | None = None  # training engine default: min(model max, 8192)
+    precision: str = "bf16"
+    accelerator_hours: Num | None = None  # override: reference-accelerator hours; skips the training engine
     start_quarter: int
     deadline_quarter: int
 
 
 class ServingEntry(_M):
     name: str
-    model: str = ""
+    model: str = ""  # catalog id, or a YAML file with a models: section (relative to the scenario's folder)
     users: Num
     tokens_per_user_per_day: Num
     growth_per_year: Num = 0.0
     peak_to_average: Num = 1.5
-    tokens_per_s_per_accelerator: Num | None = None  # skips the inference engine when given
-    fallback_tokens_per_s_per_accelerator: Num | None = None  # used only while the inference engine is not built
+    input_len: int = 2048  # request shape and latency limits handed to the serving engine
+    output_len: int = 512
+    slo_ttft_ms: Num | None = None
+    slo_tpot_ms: Num | None = None
+    tokens_per_s_per_accelerator: Num | None = None  # override: output tokens/s per reference accelerator
 
 
 class DemandSection(_M):
@@ -159,6 +166,7 @@ class ScenarioFile(_M):
     seed: int = 0
     price_demand: PriceDemandSection = PriceDemandSection()
     policies: dict[str, dict[str, Num]] = Field(default_factory=dict)
+    _folder: Path | None = PrivateAttr(default=None)  # the scenario file's folder: model paths resolve here
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -245,29 +253,149 @@ def load(path: str | Path) -> ScenarioFile:
         raise InputFileError(str(e)) from None
     if not isinstance(doc, dict):
         raise InputFileError(f"{p}: a scenario must be a YAML mapping")
-    return _validate(ScenarioFile, "scenario", doc)
+    sf = _validate(ScenarioFile, "scenario", doc)
+    sf._folder = p.resolve().parent
+    return sf
 
 
-def _route_perf(id_: str, r: RouteFields, perf_model: str, ref: str, notes: dict[str, str]) -> float:
-    """Workload H100-equivalents per unit: engine ratio for catalog chips, claim × discount otherwise."""
+# Engine error heads (the text before the first ": ") → the scenario field that sets them.
+_TRAINING_FIELDS = {"days": "deadline_quarter", "n_accelerators": "deadline_quarter", "tokens": "tokens",
+                    "global_batch_tokens": "global_batch_tokens", "seq_len": "seq_len", "precision": "precision",
+                    "model": "model", "models": "model"}
+_SERVING_FIELDS = {"input_len": "input_len", "output_len": "output_len", "slo_ttft_ms": "slo_ttft_ms",
+                   "slo_tpot_ms": "slo_tpot_ms", "model": "model", "models": "model"}
+
+
+@contextlib.contextmanager
+def _engine_errors(prefix: str, fields: dict[str, str]) -> Iterator[None]:
+    """Re-raise an engine's one-line error under the scenario field that caused it (same error kind).
+
+    ``fields`` maps the engine's field (the text before the first ": ") to a scenario sub-field of ``prefix``;
+    an empty sub-field names ``prefix`` itself.
+    """
+    try:
+        yield
+    except ChipplanError as e:
+        head, sep, rest = str(e).partition(": ")
+        field_, msg = (".".join(filter(None, (prefix, fields[head]))), rest) if sep and head in fields else (
+            prefix, str(e))
+        if isinstance(e, InfeasibleError):
+            raise InfeasibleError(f"{field_}: {msg}") from None
+        raise FieldError(field_, msg) from None
+
+
+def _model_key(sf: ScenarioFile, name: str, field_: str) -> str:
+    """A catalog id as given, or a model YAML path resolved against the scenario file's folder."""
+    if not name.endswith((".yaml", ".yml")):
+        return name
+    p = Path(name)
+    if not p.is_absolute() and sf._folder is not None:
+        p = sf._folder / p
+    if not p.is_file():
+        raise FieldError(field_, "model file not found (a catalog id, or a YAML file with a models: section "
+                                 "relative to the scenario's folder)", name)
+    return str(p)
+
+
+@dataclass(frozen=True)
+class _PerfBasis:
+    """The run whose engine accelerator-hours rate every catalog accelerator against the reference."""
+
+    model_key: str
+    settings: dm.RunSettings
+    source: str  # scenario field that set the run, for errors and provenance
+
+
+def _perf_basis(sf: ScenarioFile) -> _PerfBasis | None:
+    """The first engine-estimated training run of the performance model (a probe run when none states tokens)."""
+    pm = sf.demand.performance_model
+    for t in sf.demand.training:
+        if t.accelerator_hours is None and t.model and t.tokens and (not pm or t.model == pm):
+            p = f"demand.training.{t.name}"
+            return _PerfBasis(_model_key(sf, t.model, f"{p}.model"), _settings(t), p)
+    if pm:
+        return _PerfBasis(_model_key(sf, pm, "demand.performance_model"),
+                          dm.RunSettings(tokens=PROBE_TOKENS, days=PROBE_DAYS), "demand.performance_model")
+    return None
+
+
+# Probe run that rates accelerators when the performance model has no training run with tokens (estimate:
+# a short pre-training run, small enough that every catalog chip with the memory for the model meets it).
+PROBE_TOKENS = 1e12
+PROBE_DAYS = 30.0
+
+
+def _settings(t: TrainingEntry) -> dm.RunSettings:
+    return dm.RunSettings(tokens=t.tokens or 0.0, days=(t.deadline_quarter - t.start_quarter) * dm.DAYS_PER_QUARTER,
+                          global_batch_tokens=t.global_batch_tokens, seq_len=t.seq_len, precision=t.precision)
+
+
+def _route_perf(id_: str, r: RouteFields, basis: _PerfBasis | None, ref: str, notes: dict[str, str]) -> float:
+    """Workload H100-equivalents per unit: training-engine ratio for catalog chips, claim × discount otherwise."""
+    f = f"routes.{id_}.perf_per_unit"
     if r.perf_per_unit is not None:
         if not 0 < r.claim_discount <= 1:
             raise FieldError(f"routes.{id_}.claim_discount", "must be in (0, 1]", r.claim_discount)
-        notes[id_] = "claimed performance x discount" if r.claim_discount < 1 else "given performance"
+        notes[f] = ("claimed performance x claim_discount (routes.yaml or the scenario)" if r.claim_discount < 1
+                    else "given (routes.yaml or the scenario)")
         return r.perf_per_unit * r.claim_discount
     if not r.accelerator:
         raise FieldError(f"routes.{id_}.accelerator", "needs a catalog accelerator or perf_per_unit")
     if r.accelerator == ref:
-        notes[id_] = "reference accelerator"
+        notes[f] = "reference accelerator"
         return 1.0
-    if perf_model and dm.engine_available("chipplan.perf.plan", "estimate_run"):
-        notes[id_] = f"training engine, {perf_model}"
-        return dm.workload_ratio(perf_model, r.accelerator, 1e12, 30.0, reference=ref)
-    # engine not built yet: dense bf16 peak ratio, flagged in the provenance
-    from chipplan import catalog
+    if basis is None:
+        raise FieldError(f, f"needs a value, or a training run with model and tokens (or demand.performance_model) "
+                            f"so the training engine can rate {r.accelerator}")
+    with _engine_errors(basis.source, _TRAINING_FIELDS):
+        h_ref = dm.training_run(basis.model_key, ref, basis.settings)
+    with _engine_errors(f"routes.{id_}.accelerator", dict.fromkeys(_TRAINING_FIELDS, "")):
+        h_acc = dm.training_run(basis.model_key, r.accelerator, basis.settings)
+    ratio = dm.workload_ratio(basis.model_key, r.accelerator, basis.settings, reference=ref)
+    notes[f] = (f"{dm.TRAINING_ENGINE}: {h_ref.model} run of {basis.source} on {r.accelerator} vs {ref}, "
+                f"{h_ref.accelerator_hours:.4g} / {h_acc.accelerator_hours:.4g} accelerator-hours = {ratio:.3f}")
+    return ratio
 
-    notes[id_] = "bf16 peak ratio (training engine unavailable)"
-    return catalog.accelerator(r.accelerator).peak_bf16_flops_per_s / catalog.accelerator(ref).peak_bf16_flops_per_s
+
+def _training_hours(sf: ScenarioFile, t: TrainingEntry, ref: str, T: int, notes: dict[str, str]) -> float:
+    p = f"demand.training.{t.name}"
+    if t.accelerator_hours is not None:
+        notes[f"{p}.accelerator_hours"] = "given in the scenario (override of the training engine)"
+        return t.accelerator_hours
+    if not (t.model and t.tokens is not None):
+        raise FieldError(p, "needs model and tokens, or accelerator_hours")
+    if not 0 <= t.start_quarter < t.deadline_quarter <= T:
+        raise FieldError(p, f"needs 0 <= start_quarter < deadline_quarter <= {T}", (t.start_quarter,
+                                                                                   t.deadline_quarter))
+    key = _model_key(sf, t.model, f"{p}.model")
+    s = _settings(t)
+    with _engine_errors(p, _TRAINING_FIELDS):
+        est = dm.training_run(key, ref, s)
+    notes[f"{p}.accelerator_hours"] = (
+        f"{dm.TRAINING_ENGINE}: {est.model}, {s.tokens:.3g} tokens, {s.precision}, global batch "
+        f"{est.global_batch_seqs} x {est.seq_len} tokens, deadline {s.days:.1f} days: {est.n_accelerators:,} x {ref}"
+        f" for {est.days:.1f} days at MFU {est.mfu:.2f}, goodput {est.goodput:.2f}")
+    return est.accelerator_hours
+
+
+def _serving_tps(sf: ScenarioFile, s: ServingEntry, ref: str, notes: dict[str, str]) -> float:
+    p = f"demand.serving.{s.name}"
+    if s.tokens_per_s_per_accelerator is not None:
+        notes[f"{p}.tokens_per_s_per_accelerator"] = "given in the scenario (override of the serving engine)"
+        return s.tokens_per_s_per_accelerator
+    if not s.model:
+        raise FieldError(p, "needs model, or tokens_per_s_per_accelerator")
+    key = _model_key(sf, s.model, f"{p}.model")
+    fields = {**_SERVING_FIELDS, "slo": "slo_tpot_ms" if s.slo_tpot_ms is not None else "slo_ttft_ms"}
+    with _engine_errors(p, fields):
+        tps = dm.serving_tokens_per_s(key, ref, input_len=s.input_len, output_len=s.output_len,
+                                      slo_ttft_ms=s.slo_ttft_ms, slo_tpot_ms=s.slo_tpot_ms)
+    slo = ", ".join(f"{k} <= {v:g}" for k, v in (("p99 TTFT ms", s.slo_ttft_ms), ("TPOT ms", s.slo_tpot_ms))
+                    if v is not None) or "no latency limit"
+    notes[f"{p}.tokens_per_s_per_accelerator"] = (
+        f"{dm.SERVING_ENGINE}: {dm.model(key).name} on {ref}, {s.input_len} in / {s.output_len} out tokens, "
+        f"{slo}: {tps:.4g} output tokens/s per accelerator")
+    return tps
 
 
 def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = None) -> StrategyInputs:
@@ -275,16 +403,34 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
     T = sf.horizon_quarters
     ref = sf.reference_accelerator
     notes: dict[str, str] = {}
-    routes = []
     if not sf.routes:
         raise FieldError("routes", "needs at least one route")
-    perf_model = sf.demand.performance_model or (sf.demand.training[0].model if sf.demand.training else "")
+    # cheap checks first: the engine calls below take seconds
+    if not sf.unmet_penalty_usd_per_h100e_hour > 0:
+        raise FieldError("unmet_penalty_usd_per_h100e_hour", "must be > 0", sf.unmet_penalty_usd_per_h100e_hour)
+    if not 0 <= sf.price_demand.elasticity <= 3:
+        raise FieldError("price_demand.elasticity", "must be in [0, 3] (documented range 0.5-1.5)",
+                         sf.price_demand.elasticity)
+    if not sf.price_demand.margin > -1:
+        raise FieldError("price_demand.margin", "must be > -1", sf.price_demand.margin)
+    n_mc = scenarios if scenarios is not None else sf.monte_carlo_scenarios
+    if not (isinstance(n_mc, int) and n_mc >= 1):
+        raise FieldError("scenarios", "must be a positive integer", n_mc)
+    if not sf.optimisation_scenarios >= 1:
+        raise FieldError("optimisation_scenarios", "must be a positive integer", sf.optimisation_scenarios)
+    runs = [dm.TrainingRun(name=t.name, accelerator_hours=_training_hours(sf, t, ref, T, notes),
+                           start_q=t.start_quarter, deadline_q=t.deadline_quarter) for t in sf.demand.training]
+    for r in runs:
+        if not r.accelerator_hours > 0:
+            raise FieldError(f"demand.training.{r.name}.accelerator_hours", "must be > 0", r.accelerator_hours)
+    basis = _perf_basis(sf)
+    routes = []
     for id_, body in sf.routes.items():
         r = _merge("routes", id_, body, RouteFields)
         h100e = dm.h100e_per_accelerator(r.accelerator) if r.accelerator else 0.0
         routes.append(Route(
             id=id_, kind=r.kind, name=r.name or id_, accelerator=r.accelerator,
-            perf_per_unit=_route_perf(id_, r, perf_model, ref, notes),
+            perf_per_unit=_route_perf(id_, r, basis, ref, notes),
             perf_uncertainty=_ln(f"routes.{id_}.perf_uncertainty", r.perf_uncertainty), h100e_per_unit=h100e,
             unit_price_usd=r.unit_price_usd, price_shock=_ln(f"routes.{id_}.price_shock", r.price_shock),
             usd_per_hour=r.usd_per_hour, fixed_cost_usd=r.fixed_cost_usd,
@@ -319,40 +465,13 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
     spot = Spot(usd_per_h100e_hour=sp.usd_per_h100e_hour, price_shock=_ln("spot.price_shock", sp.price_shock),
                 available_h100e=sp.available_h100e, growth_per_year=sp.growth_per_year)
 
-    runs, serving = [], []
-    for t in sf.demand.training:
-        p = f"demand.training.{t.name}"
-        if t.accelerator_hours is not None:
-            hours = t.accelerator_hours
-        elif t.model and t.tokens and (dm.engine_available("chipplan.perf.plan", "estimate_run")
-                                       or t.fallback_accelerator_hours is None):
-            days = (t.deadline_quarter - t.start_quarter) * dm.DAYS_PER_QUARTER
-            hours, _ = dm.training_run(t.model, ref, t.tokens, days)
-            notes[f"demand.training.{t.name}"] = "training engine"
-        elif t.fallback_accelerator_hours is not None:
-            hours = t.fallback_accelerator_hours
-            notes[f"demand.training.{t.name}"] = "fallback accelerator-hours (training engine unavailable)"
-        else:
-            raise FieldError(p, "needs model and tokens, or accelerator_hours")
-        if not hours > 0:
-            raise FieldError(f"{p}.accelerator_hours", "must be > 0", hours)
-        runs.append(dm.TrainingRun(name=t.name, accelerator_hours=hours, start_q=t.start_quarter,
-                                   deadline_q=t.deadline_quarter))
-    tps_ref = []
+    serving, tps_ref = [], []
     for s in sf.demand.serving:
         p = f"demand.serving.{s.name}"
-        tps = s.tokens_per_s_per_accelerator
-        if tps is None and s.fallback_tokens_per_s_per_accelerator is not None and not dm.engine_available(
-                "chipplan.perf.serving", "tokens_per_s_per_accelerator"):
-            tps = s.fallback_tokens_per_s_per_accelerator
-            notes[p] = "fallback tokens/s (inference engine unavailable)"
-        if tps is None:
-            if not s.model:
-                raise FieldError(p, "needs model, or tokens_per_s_per_accelerator")
-            tps = dm.serving_tokens_per_s(s.model, ref)
         for k in ("users", "tokens_per_user_per_day", "peak_to_average"):
             if not getattr(s, k) > 0:
                 raise FieldError(f"{p}.{k}", "must be > 0", getattr(s, k))
+        tps = _serving_tps(sf, s, ref, notes)
         if not tps > 0:
             raise FieldError(f"{p}.tokens_per_s_per_accelerator", "must be > 0", tps)
         tps_ref.append(tps)
@@ -372,23 +491,8 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
                 raise FieldError(f"policies.{pname}.{rid}", f"unknown route; routes: {', '.join(sorted(ids))}")
             if not 0 <= share <= 1:
                 raise FieldError(f"policies.{pname}.{rid}", "share must be in [0, 1]", share)
-    if not sf.unmet_penalty_usd_per_h100e_hour > 0:
-        raise FieldError("unmet_penalty_usd_per_h100e_hour", "must be > 0", sf.unmet_penalty_usd_per_h100e_hour)
-    if not 0 <= sf.price_demand.elasticity <= 3:
-        raise FieldError("price_demand.elasticity", "must be in [0, 3] (documented range 0.5-1.5)",
-                         sf.price_demand.elasticity)
-    if not sf.price_demand.margin > -1:
-        raise FieldError("price_demand.margin", "must be > -1", sf.price_demand.margin)
-    n_mc = scenarios if scenarios is not None else sf.monte_carlo_scenarios
-    if not (isinstance(n_mc, int) and n_mc >= 1):
-        raise FieldError("scenarios", "must be a positive integer", n_mc)
-    if not sf.optimisation_scenarios >= 1:
-        raise FieldError("optimisation_scenarios", "must be a positive integer", sf.optimisation_scenarios)
     tph = float(np.mean(tps_ref)) * 3600.0 if tps_ref else 0.0
-    try:
-        risk = Risk(weight=sf.risk.weight, alpha=sf.risk.alpha)
-    except ChipplanError:
-        raise
+    risk = Risk(weight=sf.risk.weight, alpha=sf.risk.alpha)
     return StrategyInputs(
         name=sf.name, routes=tuple(routes), bottlenecks=tuple(bns), events=tuple(evs), spot=spot, demand=demand,
         bottleneck_correlation=sf.bottleneck_correlation,
@@ -397,5 +501,6 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
         seed=sf.seed if seed is None else seed, elasticity=sf.price_demand.elasticity,
         margin=sf.price_demand.margin, reference_price_usd_per_mtok=sf.price_demand.reference_price_usd_per_mtok,
         serving_tokens_per_h100e_hour=tph, policies=dict(sf.policies),
-        provenance={"performance": notes, "reference_accelerator": ref,
-                    "training_engine": dm.engine_available("chipplan.perf.plan", "estimate_run")})
+        provenance={"reference_accelerator": ref,
+                    "engines": {"training": dm.TRAINING_ENGINE, "serving": dm.SERVING_ENGINE},
+                    "performance": dict(sorted(notes.items()))})
