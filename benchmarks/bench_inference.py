@@ -47,7 +47,13 @@ def _chipplan(grid: np.ndarray, repeat: int = 3) -> tuple[float, int]:
     hw = Columns({k: np.array([r[k] for r in rows])[None, :, None] for k in rows[0] if k != "family"})
     eff = efficiency.for_families(np.array([r["family"] for r in rows], dtype=object))
     eff = Columns({k: v[None, :, None] for k, v in eff.items()})
-    g = grid.T[:, None, None, :]
+    # Each swept quantity on its own axis: (model, chip, tp, batch, prompt, output). Terms that do not
+    # depend on an axis (prefill does not depend on the output length) are computed once along it.
+    axes = [np.unique(grid[:, i]) for i in range(4)]
+    m = Columns({k: v[:, None, None, None, None, None] for k, v in m.items()})
+    hw = Columns({k: v[..., None, None, None] for k, v in hw.items()})
+    eff = Columns({k: v[..., None, None, None] for k, v in eff.items()})
+    g = [a.reshape([-1 if j == i else 1 for j in range(4)]) for i, a in enumerate(axes)]
     best = np.inf
     n = 0
     for _ in range(repeat):

@@ -47,18 +47,29 @@ def sweep_columns() -> tuple[Columns, Columns, Columns, Columns, np.ndarray, np.
     and hardware-only terms are computed once per model or chip, and only the terms that mix them run over
     all k·h·l configurations.
     """
-    models = Columns({k: v[:, None, None] for k, v in Columns.stack([catalog.model(c[0]) for c in CASES]).items()})
+    # Each swept quantity on its own axis: (model, chip, tp, pp, dp, micro-batch, cp, ZeRO, recompute, vpp).
+    # A term that does not depend on an axis is computed once along it.
+    nax = 10
+
+    def at(values: Any, axis: int) -> np.ndarray:
+        shape = [1] * nax
+        shape[axis] = -1
+        return np.asarray(values, dtype=float).reshape(shape)
+
+    stacked = Columns.stack([catalog.model(c[0]) for c in CASES])
+    models = Columns({k: at(v, 0) for k, v in stacked.items()})
     hw_rows = [hardware_row(catalog.accelerator(h), "bf16") for h in SWEEP_HARDWARE]
-    hw = Columns({k: np.array([r[k] for r in hw_rows])[None, :, None] for k in hw_rows[0] if k != "family"})
-    eff = efficiency.for_families(np.array([r["family"] for r in hw_rows], dtype=object))
-    eff = Columns({k: v[None, :, None] for k, v in eff.items()})
-    grid = np.stack(np.meshgrid([1, 2, 4, 8], [1, 2, 4, 8, 16], [8, 16, 32, 64, 128, 256], [1, 2, 4, 8, 16], [1, 2],
-                                [0, 1, 2, 3], [0, 1, 2], [1, 2, 4], indexing="ij"), -1).reshape(-1, 8).astype(float)
-    tp, pp, dp, mb, cp, zs, rc, vpp = (grid[:, i][None, None, :] for i in range(8))
-    lay = Columns(tp=tp, pp=pp, dp=dp, cp=cp, ep=np.ones_like(tp), vpp=vpp, micro_batch=mb, zero_stage=zs,
-                  recompute=rc, sequence_parallel=np.ones_like(tp))
-    gbs = np.array([c[7] for c in CASES], float)[:, None, None] * 4
-    seq = np.array([c[6] for c in CASES], float)[:, None, None]
+    hw = Columns({k: at([r[k] for r in hw_rows], 1) for k in hw_rows[0] if k != "family"})
+    eff_rows = efficiency.for_families(np.array([r["family"] for r in hw_rows], dtype=object))
+    eff = Columns({k: at(v, 1) for k, v in eff_rows.items()})
+    sweep = {"tp": [1, 2, 4, 8], "pp": [1, 2, 4, 8, 16], "dp": [8, 16, 32, 64, 128, 256],
+             "micro_batch": [1, 2, 4, 8, 16], "cp": [1, 2], "zero_stage": [0, 1, 2, 3], "recompute": [0, 1, 2],
+             "vpp": [1, 2, 4]}
+    lay = Columns({k: at(v, i + 2) for i, (k, v) in enumerate(sweep.items())})
+    lay["ep"] = np.ones([1] * nax)
+    lay["sequence_parallel"] = np.ones([1] * nax)
+    gbs = at([c[7] * 4 for c in CASES], 0)
+    seq = at([c[6] for c in CASES], 0)
     return models, hw, lay, eff, gbs, seq
 
 
@@ -72,14 +83,16 @@ def bench_engine() -> dict[str, Any]:
         dt = min(dt, time.perf_counter() - t0)
     n = out["step_time_s"].size
     assert mem["fits_in_memory"].size == n
+    n_layouts = n // (len(CASES) * len(SWEEP_HARDWARE))
     return {"configs": int(n), "seconds": dt, "configs_per_s": n / dt,
-            "note": f"{len(CASES)} models x {len(SWEEP_HARDWARE)} accelerators x {lay.tp.size} layouts, broadcast"}
+            "note": f"{len(CASES)} models x {len(SWEEP_HARDWARE)} accelerators x {n_layouts} layouts, each swept "
+                    "quantity on its own broadcast axis"}
 
 
 def bench_engine_rowwise() -> dict[str, Any]:
     """The same sweep with every column materialised per configuration (no broadcasting to exploit)."""
     m, hw, lay, eff, gbs, s = sweep_columns()
-    shape = np.broadcast_shapes(m.d_model.shape, hw.hbm_bytes.shape, lay.tp.shape)
+    shape = np.broadcast_shapes(*[v.shape for c in (m, hw, lay, eff) for v in c.values()], gbs.shape, s.shape)
 
     def flat(c: Columns) -> Columns:
         return Columns({k: np.broadcast_to(v, shape).ravel() for k, v in c.items()})

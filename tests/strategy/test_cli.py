@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from chipplan.cli import app
 from chipplan.errors import InfeasibleError
+from chipplan.strategy import demand as dm
 from chipplan.strategy import elasticity, portfolio
 from chipplan.strategy import scenario as sc
 
@@ -131,8 +132,23 @@ def test_example_loads_with_sourced_defaults():
     h = {r.id: r.h100e_per_unit for r in inp.routes}
     assert h["buy_h100"] == pytest.approx(1.0, abs=1e-3)
     assert h["buy_b200"] == pytest.approx(4500 / 1979, rel=1e-6)
-    # a GPT-5-class run of about 50k H100 for two quarters
-    assert inp.demand.training_h100e.max() == pytest.approx(50_000, rel=0.5)
+    # workload H100e of a B200 from the training engine on the lab's MoE run (not the peak ratio)
+    run1 = dm.RunSettings(tokens=1e14, days=dm.DAYS_PER_QUARTER, global_batch_tokens=2**26, precision="fp8")
+    moe = str(EXAMPLE.parent / "gpt5_class_moe.yaml")
+    perf = {r.id: r.perf_per_unit for r in inp.routes}
+    assert perf["buy_b200"] == pytest.approx(dm.workload_ratio(moe, "b200-sxm-180gb", run1), rel=1e-12)
+    assert 1.2 < perf["buy_b200"] < 3.0
+    # a GPT-5-class run: on the order of 50k H100 busy for the quarter of frontier-run-1
+    assert inp.demand.training_h100e[4] == pytest.approx(
+        dm.training_run(moe, "h100-sxm-80gb", run1).accelerator_hours / dm.HOURS_PER_QUARTER, rel=1e-12)
+    assert 30_000 < inp.demand.training_h100e[4] < 100_000
+    # every engine-made number says which engine made it
+    notes = inp.provenance["performance"]
+    for k in ("demand.training.frontier-run-1.accelerator_hours", "demand.training.frontier-run-2.accelerator_hours",
+              "routes.buy_b200.perf_per_unit"):
+        assert notes[k].startswith(dm.TRAINING_ENGINE)
+    assert notes["demand.serving.assistant.tokens_per_s_per_accelerator"].startswith(dm.SERVING_ENGINE)
+    assert not any("fallback" in v or "unavailable" in v for v in notes.values())
 
 
 def test_price_demand_fixed_point_closed_form():

@@ -308,6 +308,8 @@ def _decode_tpot(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep:
     k, gain = _spec(draft_len, accept)
     it = decode_iteration(model, hw, eff, tp=tp, pp=pp, ep=ep, batch=batch, ctx=ctx, w_bytes=w_bytes,
                           kv_bytes=kv_bytes, q=1 + k)["time_s"]
+    if not np.any(k):  # no speculation anywhere: the verify step is the plain decode step
+        return it, it
     base = decode_iteration(model, hw, eff, tp=tp, pp=pp, ep=ep, batch=batch, ctx=ctx, w_bytes=w_bytes,
                             kv_bytes=kv_bytes)["time_s"]
     t_iter = it + k * draft_cost_ratio * base
@@ -347,7 +349,8 @@ def serve(model: Columns, hw: Columns, eff: Columns, *, mode: A, tp: A, pp: A, e
         tpot1, _ = _decode_tpot(m, hw, eff, batch=1.0, ctx=I_ + O / 2, **common, **spec)
 
     # static batch: B given
-    Bs = np.where(np.isfinite(given_b), given_b, np.maximum(cap, 1.0))
+    # A batch given everywhere keeps its own (smaller) shape, so prefill is not broadcast over output lengths.
+    Bs = given_b if np.all(np.isfinite(given_b)) else np.where(np.isfinite(given_b), given_b, np.maximum(cap, 1.0))
     ttft_s = tpot_s = thr_s = nan
     if has["static_batch"]:
         ttft_s = prefill_time(m, hw, eff, batch=Bs, input_len=I_, chunk=chunk, **common)
