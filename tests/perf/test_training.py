@@ -163,3 +163,14 @@ def test_impossible_deadline_says_what_is_possible():
 
     with pytest.raises(InfeasibleError, match="fastest plan takes"):
         estimate_run("llama-3.1-405b", "a100-sxm-40gb", 1e15, days=1, global_batch_tokens=2**20)
+
+
+def test_moe_capacity_factor_costs_compute_and_all_to_all():
+    eff = efficiency.for_families(["hopper"])
+    m = Columns(catalog.model("mixtral-8x7b").to_columns())
+    h = Columns({k: v for k, v in hardware_row(catalog.accelerator("h100-sxm-80gb"), "bf16").items() if k != "family"})
+    base = dict(tp=2, pp=1, dp=8, ep=8, micro_batch=1, zero_stage=1)
+    t1 = step_time(m, h, lay(**base), global_batch_seqs=64, seq_len=4096, eff=eff)
+    t2 = step_time(m, h, lay(**base, capacity_factor=1.25), global_batch_seqs=64, seq_len=4096, eff=eff)
+    assert np.ravel(t2["ep_exposed_s"])[0] == pytest.approx(1.25 * np.ravel(t1["ep_exposed_s"])[0], rel=0.02)
+    assert np.ravel(t2["compute_s"])[0] > np.ravel(t1["compute_s"])[0]

@@ -161,3 +161,20 @@ def test_model_from_a_yaml_file(tmp_path):
     assert code == 0 and json.loads(out)["params"]["total"] > 0
     code, _, err = run("model", str(tmp_path / "missing.yaml"))
     assert code == 2 and "file not found" in err
+
+
+MOE_HEADER = ("row_id,hardware_id,model_name,num_accelerators,seq_len,global_batch_seqs,tp,pp,dp,ep,micro_batch_size,"
+              "precision,activation_recompute\n")
+
+
+def test_predict_moe_rules_and_memory_shortfall(tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text(MOE_HEADER
+                 + "1,h100-sxm-80gb,mixtral-8x7b,16,4096,64,2,1,8,3,1,bf16,none\n"     # ep=3 does not divide 8 experts
+                 + "2,h100-sxm-80gb,llama-3.1-405b,8,8192,8,1,1,8,1,1,bf16,none\n")  # 405B on one node
+    rows = json.loads(run("predict", str(f))[1])["rows"]
+    assert rows[0]["status"] == "error"
+    assert "ep must divide n_experts" in rows[0]["reason"]
+    assert rows[1]["status"] == "ok" and rows[1]["prediction"]["fits_in_memory"] is False
+    assert rows[1]["reason"].startswith("does not fit in memory: needs ")
+    assert rows[1]["prediction"]["memory_shortfall_gb"] > 500  # 405B × 18 B/param on 8 GPUs is ~0.9 TB each

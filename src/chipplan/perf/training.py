@@ -80,7 +80,9 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
         ``scale_up_bw_bytes_per_s``, ``scale_up_domain``, ``scale_out_bw_bytes_per_s``.
     lay : Columns
         ``tp, pp, dp, cp, ep, vpp, micro_batch, zero_stage, recompute`` (0 none, 1 selective, 2 full),
-        ``sequence_parallel``.
+        ``sequence_parallel``, and optionally ``capacity_factor`` (MoE: routed slots per expert as a multiple of
+        the balanced load; tokens are padded to it, so expert GEMMs and all-to-alls grow with it; absent or 1
+        means dropless and balanced).
     global_batch_seqs, seq_len : array
         Sequences per optimizer step and tokens per sequence.
     eff : Columns
@@ -96,7 +98,8 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     T = mb * s / cp  # tokens a rank's micro-batch carries through each layer
     d = m.d_model
     n_dense, n_moe = layer_counts(m)
-    k_act = m.top_k + m.n_shared_experts
+    cf = np.maximum(lay["capacity_factor"], 1.0) if "capacity_factor" in lay else 1.0
+    k_act = m.top_k * cf + m.n_shared_experts
 
     peak_mm = hw.peak_mm_flops_per_s
     peak16 = hw.peak16_flops_per_s
@@ -118,7 +121,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     t_attn_proj = 2 * T * attn_p / tp / (peak_mm * gemm_efficiency(frac_mm, half, T, d, qdim / tp))
     t_mlp_dense = 2 * T * mlp_params(d, dff_dense, m.gated_mlp) / tp / (
         peak_mm * gemm_efficiency(frac_mm, half, T, d, dff_dense / tp))
-    tokens_per_expert = np.where(m.n_experts > 0, T * m.top_k * ep / np.maximum(m.n_experts, 1.0), T)
+    tokens_per_expert = np.where(m.n_experts > 0, T * m.top_k * cf * ep / np.maximum(m.n_experts, 1.0), T)
     t_mlp_moe = 2 * T * k_act * mlp_params(d, m.d_ff, m.gated_mlp) / tp / (
         peak_mm * gemm_efficiency(frac_mm, half, tokens_per_expert, d, m.d_ff / tp))
     ctx = (s + 1) / 2  # causal: each query sees half the sequence on average, whatever the CP split
@@ -167,7 +170,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     t_cp_layer = (cp - 1) * kv_bytes * 3 / cp_bw  # K/V forward, K/V and dK/dV backward
     cp_exposed = (Ld + Lm) * np.maximum(t_cp_layer - (1 + ATTN_BWD_FACTOR) * t_scores, 0.0)
     k_ep, n_ep = col.group_split(ep, tp * cp, dom)
-    a2a_msg = T / tp_sp * m.top_k * d * ACT_COMM_BYTES
+    a2a_msg = T / tp_sp * m.top_k * cf * d * ACT_COMM_BYTES
     ep_exposed = Lm * 4 * col.all_to_all_time(a2a_msg, k_ep, n_ep, bw_up, bw_out, alpha)
     pp_stride = tp * cp * dp
     p2p_bytes = T * d * ACT_COMM_BYTES / tp_sp
