@@ -158,9 +158,11 @@ def bench_predict(validation: Path, n_rows: int = 100_000) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "rows.csv"
         table.to_csv(path, index=False)
-        t0 = time.perf_counter()
-        text = to_json(predict_file(path), compact=True)
-        dt = time.perf_counter() - t0
+        dt = np.inf
+        for _ in range(REPEAT):
+            t0 = time.perf_counter()
+            text = to_json(predict_file(path), compact=True)
+            dt = min(dt, time.perf_counter() - t0)
     ok = sum(r["status"] == "ok" for r in json.loads(text)["rows"])
     return {"rows": n_rows, "ok_rows": ok, "seconds": dt, "rows_per_s": n_rows / dt,
             "note": "rows with a stated layout (cp, vpp, zero stage filled as 1 where empty), sampled from "

@@ -89,6 +89,12 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return df
 
 
+def _distinct(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct values, index of each element's value), hashing instead of sorting (fast on strings)."""
+    inv, uniq = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
+    return np.asarray(uniq, dtype=object), inv
+
+
 def _clean_name(name: str) -> str:
     return re.sub(r"\s*\(.*\)\s*$", "", str(name)).strip()
 
@@ -136,20 +142,34 @@ def _text(df: pd.DataFrame, col: str) -> np.ndarray:
     return arr
 
 
-def _bool_col(df: pd.DataFrame, col: str, rows: _Rows) -> np.ndarray:
+def _coded(df: pd.DataFrame, col: str, rows: _Rows, codes: dict[str, Any], allowed: str, default: Any) -> np.ndarray:
+    """Map a text column through ``codes`` (case and spaces ignored), once per distinct value.
+
+    Empty cells get ``default``; a value not in ``codes`` is an error on its row naming ``col`` and ``allowed``.
+    """
     vals = _text(df, col)
-    out = np.full(len(df), np.nan)
-    for i, v in enumerate(vals):
-        if v is None:
-            continue
-        s = str(v).strip().lower()
-        if s in ("true", "1", "yes"):
-            out[i] = 1.0
-        elif s in ("false", "0", "no"):
-            out[i] = 0.0
-        elif rows.error[i] is None:
-            rows.error[i] = f"{col}: must be true or false, got {v!r}"
-    return out
+    keys = np.array(["" if v is None else str(v) for v in vals], dtype=object)
+    uniq, inv = _distinct(keys)
+    mapped = []
+    for j, u in enumerate(uniq):
+        k = u.strip().lower()
+        if not u:
+            mapped.append(default)
+        elif k in codes:
+            mapped.append(codes[k])
+        else:
+            rows.fail(inv == j, f"{col}: must be {allowed}, got {u!r}")
+            mapped.append(default)
+    out = np.empty(len(uniq), dtype=object)
+    out[:] = mapped
+    return out[inv]
+
+
+BOOL_CODES = {"true": 1.0, "1": 1.0, "yes": 1.0, "false": 0.0, "0": 0.0, "no": 0.0}
+
+
+def _bool_col(df: pd.DataFrame, col: str, rows: _Rows) -> np.ndarray:
+    return _coded(df, col, rows, BOOL_CODES, "true or false", np.nan).astype(float)
 
 
 def _model_columns(df: pd.DataFrame, num: dict[str, np.ndarray], rows: _Rows) -> Columns:
@@ -161,9 +181,8 @@ def _model_columns(df: pd.DataFrame, num: dict[str, np.ndarray], rows: _Rows) ->
     cols["gated_mlp"] = _bool_col(df, "mlp_gated", rows)
     names = _text(df, "model_name")
     # Catalog shapes fill what the CSV leaves empty; looked up once per distinct name.
-    raw_uniq, raw_inv = np.unique(np.array(["" if x is None else str(x) for x in names], dtype=object),
-                                  return_inverse=True)
-    uniq, inv_u = np.unique(np.array([_clean_name(x) for x in raw_uniq], dtype=object), return_inverse=True)
+    raw_uniq, raw_inv = _distinct(["" if x is None else str(x) for x in names])
+    uniq, inv_u = _distinct([_clean_name(x) for x in raw_uniq])
     inv = inv_u[raw_inv]
     table = np.full((len(uniq), len(MODEL_FIELDS)), np.nan)
     for j, key in enumerate(uniq):
@@ -214,7 +233,7 @@ def _hardware(df: pd.DataFrame, precision: np.ndarray, rows: _Rows) -> tuple[Col
     fam = np.full(n, "custom", dtype=object)
     keys = np.array([f"{h}\x00{p}" if h is not None else "" for h, p in zip(hw_ids, precision, strict=True)],
                     dtype=object)
-    uniq, inv = np.unique(keys, return_inverse=True)
+    uniq, inv = _distinct(keys)
     for j, key in enumerate(uniq):
         sel = inv == j
         if not key:
@@ -237,15 +256,7 @@ def _hardware(df: pd.DataFrame, precision: np.ndarray, rows: _Rows) -> tuple[Col
 
 
 def _precision(df: pd.DataFrame, rows: _Rows) -> np.ndarray:
-    prec = _text(df, "precision")
-    out = np.empty(len(df), dtype=object)
-    for i, p in enumerate(prec):
-        s = "bf16" if p is None else str(p).strip().lower()
-        if s not in PRECISIONS and rows.error[i] is None:
-            rows.error[i] = f"precision: must be one of {', '.join(PRECISIONS)}, got {p!r}"
-            s = "bf16"
-        out[i] = s
-    return out
+    return _coded(df, "precision", rows, {p: p for p in PRECISIONS}, f"one of {', '.join(PRECISIONS)}", "bf16")
 
 
 def predict_training(df: pd.DataFrame, rows: _Rows, idx: np.ndarray, *, detail: bool = False
@@ -267,17 +278,8 @@ def predict_training(df: pd.DataFrame, rows: _Rows, idx: np.ndarray, *, detail: 
     local.fail(np.isfinite(gbs) & (np.abs(gbs - np.round(gbs)) > 1e-6),
                "global_batch_tokens: must be a whole number of sequences of seq_len")
     lay_given = {v: num[k] for k, v in LAYOUT_COLUMNS.items()}
-    rec_txt = _text(sub, "activation_recompute")
-    rec = np.full(n, np.nan)
-    for i, r in enumerate(rec_txt):
-        if r is None:
-            continue
-        key = str(r).strip().lower()
-        if key in RECOMPUTE_CODES:
-            rec[i] = RECOMPUTE_CODES[key]
-        elif local.error[i] is None:
-            local.error[i] = f"activation_recompute: must be one of none, selective, full, got {r!r}"
-    lay_given["recompute"] = rec
+    lay_given["recompute"] = _coded(sub, "activation_recompute", local, RECOMPUTE_CODES,
+                                    "one of none, selective, full", np.nan).astype(float)
     tp, pp, dp, cp = (lay_given[k] for k in ("tp", "pp", "dp", "cp"))
     cp_f = np.where(np.isfinite(cp), cp, 1.0)
     n_gpu = num["num_accelerators"]

@@ -154,6 +154,19 @@ def test_engine_input_errors_name_the_scenario_field(tmp_path, change, needle):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(("accelerator", "precision", "needle"), [
+    ("h900", "bf16", "routes.b200.accelerator: unknown id 'h900'; did you mean"),
+    ("a100-sxm-80gb", "fp8", "routes.b200.accelerator: a100-sxm-80gb has no fp8 peak"),
+])
+def test_route_chip_the_engine_cannot_rate(tmp_path, accelerator, precision, needle):
+    d = doc(precision=precision)
+    d["routes"]["b200"]["accelerator"] = accelerator
+    r = cli(tmp_path, d)
+    assert r.exit_code == 2
+    assert needle in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 def test_catalog_chip_without_a_run_to_rate_it(tmp_path):
     d = doc(accelerator_hours=1.0e6, model="", tokens=None)
     r = cli(tmp_path, d)

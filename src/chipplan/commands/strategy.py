@@ -72,7 +72,8 @@ def strategy_command(
                                           help="Scenarios per re-optimisation in the sensitivity table (0: skip)."),
 ) -> None:
     """Recommend a sourcing portfolio: Monte Carlo of deliveries, two-stage stochastic optimisation with CVaR
-    (linopy + HiGHS), EVPI/VSS, policy comparison, price–demand loop and a sensitivity tornado."""
+    (linopy + HiGHS), EVPI/VSS, policy comparison, price–demand loop and a sensitivity tornado. Demand and
+    chip ratings come from the training and serving engines unless the scenario overrides them."""
     from chipplan.strategy import portfolio
     from chipplan.strategy import scenario as sc
 

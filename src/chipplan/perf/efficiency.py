@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chipplan import catalog
@@ -99,7 +100,7 @@ def for_families(families: Any, overrides: dict[str, float] | None = None) -> Co
     """Efficiency parameters as columns aligned with an array of family names."""
     fams = np.atleast_1d(np.asarray(families, dtype=object))
     table = family_table()
-    uniq, inv = np.unique(fams.astype(str), return_inverse=True)
+    inv, uniq = pd.factorize(fams.astype(str).ravel())  # hashing: fast for 10⁵ rows of strings
     inv = inv.reshape(fams.shape)
     cols = {p: np.array([getattr(table[f], p) for f in uniq], dtype=float)[inv] for p in PARAMS}
     cols["calibrated"] = np.array([float(table[f].calibrated) for f in uniq])[inv]

@@ -4,6 +4,15 @@ Route, bottleneck, event and spot defaults come from ``catalog/data/strategy/rou
 sourced or a marked estimate); a scenario picks routes with ``uses: <default id>`` and overrides fields.
 Numeric rules (probabilities in [0, 1], lead times >= 0) are checked by the dataclasses in
 :mod:`chipplan.strategy.routes`, so the YAML and Python paths give the same one-line errors.
+
+Demand and chip ratings come from the engines (:mod:`chipplan.strategy.demand`): a training run's
+accelerator-hours from ``estimate_run`` (with its ``global_batch_tokens``, ``seq_len`` and ``precision``), a
+serving load's tokens/s per accelerator from the serving engine, and each catalog chip's workload
+H100-equivalents from the training engine on the lab's run. ``accelerator_hours``,
+``tokens_per_s_per_accelerator`` and ``perf_per_unit`` given in the scenario override the engines. A model is a
+catalog id or a YAML file with a ``models:`` section, relative to the scenario file's folder. Engine errors
+are re-raised under the scenario field that caused them (``demand.training.<name>.deadline_quarter: ...``).
+The ``provenance`` of the inputs names the engine (or override) behind every such number.
 """
 
 from __future__ import annotations
@@ -427,7 +436,8 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
     routes = []
     for id_, body in sf.routes.items():
         r = _merge("routes", id_, body, RouteFields)
-        h100e = dm.h100e_per_accelerator(r.accelerator) if r.accelerator else 0.0
+        with _engine_errors(f"routes.{id_}.accelerator", {"accelerators": ""}):
+            h100e = dm.h100e_per_accelerator(r.accelerator) if r.accelerator else 0.0
         routes.append(Route(
             id=id_, kind=r.kind, name=r.name or id_, accelerator=r.accelerator,
             perf_per_unit=_route_perf(id_, r, basis, ref, notes),
