@@ -419,7 +419,7 @@ def predict_frame(df: pd.DataFrame, *, detail: bool = False) -> dict[str, Any]:
             reason = (f"does not fit in memory: needs {pred['memory_shortfall_gb']:.1f} GB more per accelerator "
                       "than the usable HBM")
         out_rows.append({"row_id": ids[i], "kind": kinds[i], "status": "ok", "reason": reason, "prediction": pred})
-    return {"chipplan_version": __version__, "rows": out_rows}
+    return {"chipplan_version": __version__, "catalog_version": catalog.load().version, "rows": out_rows}
 
 
 def predict_file(path: str | Path, *, detail: bool = False) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def test_predict_contract(tmp_path):
     code, out, _ = run("predict", str(f), "--json")
     assert code == 0
     d = json.loads(out)
-    assert set(d) == {"chipplan_version", "rows"}
+    assert set(d) == {"chipplan_version", "catalog_version", "rows"}
     r1, r2, r3 = d["rows"]
     assert r1["status"] == "ok" and r1["kind"] == "training" and r1["reason"] is None
     p = r1["prediction"]

@@ -32,7 +32,11 @@ def train_command(
     acc, system = catalog.hardware(hardware)
     r = estimate_run(model, acc, tokens, n_accelerators=gpus, days=days, global_batch_tokens=global_batch,
                      seq_len=seq_len, precision=precision, system=system)
-    out = r.to_dict()
+    from chipplan import __version__
+
+    out = {**r.to_dict(), "chipplan_version": __version__, "catalog_version": catalog.load().version,
+           "inputs": {"model": model, "hardware": hardware, "tokens": tokens, "gpus": gpus, "days": days,
+                      "global_batch_tokens": global_batch, "seq_len": seq_len, "precision": precision}}
     if price is not None:
         out["price_usd_per_accelerator_hour"] = price
         out["cost_usd"] = r.accelerator_hours * price
