@@ -38,8 +38,10 @@ def train_command(
            "inputs": {"model": model, "hardware": hardware, "tokens": tokens, "gpus": gpus, "days": days,
                       "global_batch_tokens": global_batch, "seq_len": seq_len, "precision": precision}}
     if price is not None:
+        from chipplan.cost.work import training_run_cost
+
         out["price_usd_per_accelerator_hour"] = price
-        out["cost_usd"] = r.accelerator_hours * price
+        out["cost_usd"] = float(training_run_cost(r.accelerator_hours, usd_per_accelerator_hour=price)["total_usd"])
     if as_json:
         print_json(out)
         return
