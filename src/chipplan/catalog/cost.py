@@ -156,6 +156,10 @@ class ChipDefaults(_E):
     yield_model: str = "negative-binomial"
     alpha: NonNegF = 10.0
     critical_layers: NonNegF = 10.0
+    # Wafer-scale parts survive defects by routing around spare cores (see silicon.redundant_yield).
+    wafer_scale_units: NonNegF = 0.0
+    wafer_scale_spare_fraction: Share = 0.0
+    wafer_scale_unit_area_fraction: Share = 0.0
 
 
 class HostBom(_E):
@@ -261,9 +265,19 @@ class CostCatalog:
         return _pick("node", self.nodes, key, field)
 
     def node_name(self, key: str, field: str | None = None) -> str:
-        _pick("node", self.nodes, key, field)
+        """The node id for ``key``; a description naming several nodes ("TSMC N5 (XCD) + N6 (IOD)") resolves
+        to the first node it names (the compute dies' node)."""
         n = _norm(key)
-        return next(k for k, v in self.nodes.items() if n == _norm(k) or n in {_norm(a) for a in v.aliases})
+        for k, v in self.nodes.items():
+            if n == _norm(k) or n in {_norm(a) for a in v.aliases}:
+                return k
+        for token in re.findall(r"[A-Za-z0-9]+", key):
+            t = _norm(token)
+            for k, v in self.nodes.items():
+                if t == _norm(k) or t in {_norm(a) for a in v.aliases}:
+                    return k
+        _pick("node", self.nodes, key, field)  # raises the one-line error listing the known nodes
+        raise AssertionError("unreachable")
 
     def hbm_generation(self, key: str, field: str | None = None) -> HbmCost:
         return _pick("HBM generation", self.hbm, key, field)

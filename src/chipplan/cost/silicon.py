@@ -261,6 +261,8 @@ class ChipRecipe:
     hbm_generation: str = "HBM3"
     packaging: str = "cowos-s"
     wafer_scale: bool = False
+    # (units, units required, unit area fraction) for parts that route around defective units; None: no spares.
+    harvest: tuple[float, float, float] | None = None
 
 
 def recipe_for(acc: Accelerator, cat: CostCatalog) -> ChipRecipe:
@@ -274,9 +276,14 @@ def recipe_for(acc: Accelerator, cat: CostCatalog) -> ChipRecipe:
                          "costing needs die_area_mm2 and process_node in the catalog entry", acc.die_area_mm2)
     ws = acc.family == "wafer-scale"
     pkg = "wafer-scale" if ws else "cowos-l" if acc.n_dies > 1 else "cowos-s" if acc.hbm_stacks else "fcbga"
+    harvest = None
+    dflt = cat.chip_defaults
+    if ws and dflt.wafer_scale_units:
+        n = dflt.wafer_scale_units
+        harvest = (n, n * (1 - dflt.wafer_scale_spare_fraction), dflt.wafer_scale_unit_area_fraction)
     return ChipRecipe(die_area_mm2=acc.die_area_mm2, node=cat.node_name(acc.process_node, "process_node"),
                       n_dies=acc.n_dies, hbm_stacks=acc.hbm_stacks, hbm_generation=acc.hbm_generation or "HBM3",
-                      packaging=pkg, wafer_scale=ws)
+                      packaging=pkg, wafer_scale=ws, harvest=harvest)
 
 
 def chip_params(recipe: ChipRecipe, cat: CostCatalog) -> dict[str, Any]:
@@ -317,6 +324,7 @@ def chip_cost(recipe: ChipRecipe, cat: CostCatalog, *, overrides: dict[str, Any]
     price = unit cost / (1 − margin).
     """
     o = dict(overrides or {})
+    harvest = harvest if harvest is not None else recipe.harvest
     g = cat.wafer
     check_die_area(recipe.die_area_mm2, n_dies=recipe.n_dies, wafer_scale=recipe.wafer_scale,
                    reticle_limit_mm2=g.reticle_limit_mm2, wafer_diameter_mm=g.diameter_mm,
