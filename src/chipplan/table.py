@@ -28,8 +28,10 @@ from chipplan import __version__, catalog
 from chipplan.errors import ChipplanError, FieldError, InputFileError, UnknownIdError
 from chipplan.perf import efficiency
 from chipplan.perf.columns import Columns
+from chipplan.perf.efficiency import Z80
 from chipplan.perf.hardware_cols import HW_FIELDS, hardware_row
 from chipplan.perf.layout import LAYOUT_FIELDS, RULES, search
+from chipplan.perf.memory import RECOMPUTE_CODE
 from chipplan.units import GB, PRECISIONS
 
 REQUIRED_ANY = ("hardware_id",)
@@ -56,10 +58,10 @@ POSITIVE_COLUMNS = {"num_layers", "hidden_size", "num_heads", "num_kv_heads", "f
                     "num_accelerators", "seq_len", "global_batch_seqs", "global_batch_tokens", "tp", "pp",
                     "dp", "cp", "ep", "vpp", "micro_batch_size", "inf_input_len", "inf_output_len",
                     "inf_batch_size", "inf_num_requests"}
-RECOMPUTE_CODES = {"none": 0.0, "selective": 1.0, "full": 2.0}
-MAX_VALUE = 1e15
+RECOMPUTE_CODES = {name: float(code) for name, code in RECOMPUTE_CODE.items()}
+MAX_VALUE = 1e15  # a count above this is a typo, not a configuration
 TEXT_COLUMNS = ("row_id", "hardware_id", "model_name", "precision", "activation_recompute", "attention",
-                "source_group", "mlp_gated", "inf_mode")  # a count above this is a typo, not a configuration
+                "source_group", "mlp_gated", "inf_mode")
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -121,7 +123,7 @@ def _numeric(df: pd.DataFrame, rows: _Rows) -> dict[str, np.ndarray]:
         raw = df[c]
         v = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
         bad = raw.notna().to_numpy() & ~np.isfinite(v)
-        rows.fail(bad, lambda i, c=c, raw=raw: f"{c}: must be a number, got {raw.iloc[i]!r}")
+        rows.fail(bad, lambda i, c=c, raw=raw: f"{c}: must be a number, got {_shown(raw.iloc[i])}")
         huge = np.isfinite(v) & (np.abs(v) > MAX_VALUE)
         rows.fail(huge, lambda i, c=c, v=v: f"{c}: must be at most {MAX_VALUE:.0e}, got {v[i]:g}")
         if c in POSITIVE_COLUMNS:
@@ -132,6 +134,13 @@ def _numeric(df: pd.DataFrame, rows: _Rows) -> dict[str, np.ndarray]:
             rows.fail(neg, lambda i, c=c, v=v: f"{c}: must be >= 0, got {v[i]:g}")
         out[c] = np.where(bad | huge, np.nan, v)
     return out
+
+
+def _shown(x: Any) -> str:
+    """A cell as a message shows it: numbers plainly (``inf``, not ``np.float64(inf)``), text quoted."""
+    if isinstance(x, float | np.floating | int | np.integer):
+        return f"{float(x):g}"
+    return repr(str(x))
 
 
 def _text(df: pd.DataFrame, col: str) -> np.ndarray:
@@ -342,7 +351,6 @@ def _layout_error(base: dict[str, np.ndarray], j: int, stated: bool) -> str:
 
 BREAKDOWN = ("compute_s", "recompute_s", "tp_exposed_s", "cp_exposed_s", "ep_exposed_s", "pp_p2p_s", "bubble_s",
              "dp_exposed_s", "optimizer_s")
-Z80 = 1.2816  # half-width of a two-sided 80 % interval of a normal, in standard deviations
 
 
 def _training_predictions(chosen: dict[str, np.ndarray], lay: Columns, sd: np.ndarray, filled: list[list[str]],
@@ -352,7 +360,7 @@ def _training_predictions(chosen: dict[str, np.ndarray], lay: Columns, sd: np.nd
     ``sd`` is the standard deviation of log(measured/predicted) for each row: the 80 % interval is
     ``prediction · exp(±1.2816·sd)``.
     """
-    rec_names = np.array(["none", "selective", "full"])[lay["recompute"].astype(int)].tolist()
+    rec_names = np.array(list(RECOMPUTE_CODE))[lay["recompute"].astype(int)].tolist()
     tps = chosen["tokens_per_s_per_gpu"]
     col = {k: np.asarray(chosen[k], dtype=float).tolist() for k in
            ("tokens_per_s_per_gpu", "step_time_s", "mfu", "hfu", "memory_per_gpu_bytes", *BREAKDOWN)}
@@ -402,9 +410,9 @@ def predict_frame(df: pd.DataFrame, *, detail: bool = False) -> dict[str, Any]:
             preds[k] = p
     inf = np.nonzero(inf_len)[0]
     if len(inf):
-        from chipplan.perf import inference_table
+        from chipplan import table_inference
 
-        for k, p in zip(inf.tolist(), inference_table.predict_rows(df, rows, inf), strict=True):
+        for k, p in zip(inf.tolist(), table_inference.predict_rows(df, rows, inf), strict=True):
             preds[k] = p
     kinds = np.where(inf_len, "inference", "training").tolist()
     ids = [str(r) if r is not None else str(i + 1) for i, r in enumerate(row_ids.tolist())]

@@ -44,6 +44,8 @@ def read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise CatalogError(f"{path}: cannot read ({e.strerror or e})") from e
+    except UnicodeDecodeError as e:
+        raise CatalogError(f"{path}: not a UTF-8 text file (byte {e.start}); expected YAML") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -10,6 +10,7 @@ owned_usd_per_accelerator_hour, cloud_usd_per_accelerator_hour, breakeven_utilis
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,13 +47,32 @@ def _flags(names: dict[str, str]) -> Iterator[None]:
 
 
 def _nonneg(flag: str, v: float | None) -> None:
-    if v is not None and not v >= 0:
+    if v is not None and not (math.isfinite(v) and v >= 0):
         raise FieldError(flag, "must be a number >= 0", v)
 
 
 def _pos(flag: str, v: float | None) -> None:
-    if v is not None and not v > 0:
+    if v is not None and not (math.isfinite(v) and v > 0):
         raise FieldError(flag, "must be a number > 0", v)
+
+
+# Horizons beyond a century and Monte Carlo runs beyond a million draws are typos: the first overflow the
+# discounting, the second exhaust memory.
+MAX_YEARS = 100.0
+MAX_SAMPLES = 1_000_000
+
+
+def _years(flag: str, v: float | None) -> None:
+    _pos(flag, v)
+    if v is not None and v > MAX_YEARS:
+        raise FieldError(flag, f"must be at most {MAX_YEARS:g} years", v)
+
+
+def _sampling(samples: int, seed: int) -> None:
+    if not 0 <= samples <= MAX_SAMPLES:
+        raise FieldError("--samples", f"must be an integer in [0, {MAX_SAMPLES:,}]", samples)
+    if seed < 0:
+        raise FieldError("--seed", "must be a non-negative integer", seed)
 
 
 def _frac(flag: str, v: float | None) -> None:
@@ -209,8 +229,7 @@ def chip_command(
     _pos("--volume", volume)
     _pos("--area-mm2", area_mm2)
     _margin("--margin", margin)
-    if samples < 0:
-        raise FieldError("--samples", "must be a non-negative integer", samples)
+    _sampling(samples, seed)
     with _flags(_CHIP_FLAGS):
         if accelerator:
             base = si.recipe_for(catalog.accelerator(accelerator), cat)
@@ -367,19 +386,18 @@ def tco_command(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Own vs rent: total cost, $/accelerator-hour, break-even utilisation and horizon, cost waterfall."""
-    _pos("--years", years)
+    _years("--years", years)
     _frac("--utilisation", utilisation)
     for flag, v in (("--cloud-price", cloud_price), ("--server-price", server_price),
                     ("--accelerator-price", accelerator_price), ("--interest", interest),
                     ("--electricity", electricity)):
         _nonneg(flag, v)
-    _pos("--life-years", life_years)
-    if pue is not None and not pue >= 1:
+    _years("--life-years", life_years)
+    if pue is not None and not (math.isfinite(pue) and pue >= 1):
         raise FieldError("--pue", "must be a number >= 1", pue)
     if cluster_accelerators is not None and cluster_accelerators < 1:
         raise FieldError("--cluster-accelerators", "must be a positive integer", cluster_accelerators)
-    if samples < 0:
-        raise FieldError("--samples", "must be a non-negative integer", samples)
+    _sampling(samples, seed)
     cat = cost_catalog.load()
     sys_, acc = _system(system)
     with _flags(_TCO_FLAGS):
@@ -445,7 +463,7 @@ def cost_per_token_command(
     _pos("--tokens-per-s-per-gpu", tokens_per_s_per_gpu)
     _nonneg("--price-per-hour", price_per_hour)
     _frac("--utilisation", utilisation)
-    _pos("--years", years)
+    _years("--years", years)
     if counting not in work.TOKEN_COUNTING:
         raise FieldError("--counting", f"must be one of {', '.join(work.TOKEN_COUNTING)}", counting)
     if (price_per_hour is None) == (system is None):

@@ -77,8 +77,10 @@ def strategy_command(
     from chipplan.strategy import portfolio
     from chipplan.strategy import scenario as sc
 
-    if scenarios is not None and scenarios < 1:
-        raise FieldError("--scenarios", "must be a positive integer", scenarios)
+    if scenarios is not None and not 1 <= scenarios <= sc.MAX_MONTE_CARLO_SCENARIOS:
+        raise FieldError("--scenarios", f"must be an integer in [1, {sc.MAX_MONTE_CARLO_SCENARIOS:,}]", scenarios)
+    if seed is not None and seed < 0:
+        raise FieldError("--seed", "must be a non-negative integer", seed)
     if tornado_scenarios < 0:
         raise FieldError("--tornado-scenarios", "must be >= 0", tornado_scenarios)
     inp = sc.build(sc.load(scenario), seed=seed, scenarios=scenarios)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import typer
 
 from chipplan import catalog
 from chipplan.commands._common import console, handle_errors, print_json, table
+from chipplan.errors import FieldError
 from chipplan.perf.plan import estimate_run
 from chipplan.units import GIB
 
@@ -25,9 +28,7 @@ def train_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Plan a training run: layout, tokens/s, wall-clock days with goodput, accelerator-hours (and cost)."""
-    if price is not None and not price >= 0:
-        from chipplan.errors import FieldError
-
+    if price is not None and not (math.isfinite(price) and price >= 0):
         raise FieldError("--price", "must be a number >= 0 (USD per accelerator-hour)", price)
     acc, system = catalog.hardware(hardware)
     r = estimate_run(model, acc, tokens, n_accelerators=gpus, days=days, global_batch_tokens=global_batch,

@@ -30,7 +30,9 @@ from chipplan.errors import CatalogError
 from chipplan.perf.columns import Columns
 from chipplan.specs import FAMILIES
 
-Frac = float
+# Half-width of a two-sided 80 % interval of a normal, in standard deviations: a prediction's interval is
+# ``prediction · exp(±Z80 · sd)`` with ``sd`` from ``interval_log_sd``.
+Z80 = 1.2816
 
 
 class FamilyEfficiency(BaseModel):

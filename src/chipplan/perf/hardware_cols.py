@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from chipplan.perf.columns import Columns
 from chipplan.specs import Accelerator, System
 
 HW_FIELDS = ("peak16_flops_per_s", "peak_mm_flops_per_s", "fp8", "hbm_bw_bytes_per_s", "hbm_bytes",
@@ -33,8 +30,3 @@ def hardware_row(acc: Accelerator, precision: str, system: System | None = None)
         "family": acc.family,
     }
 
-
-def hardware_columns(rows: list[dict[str, Any]]) -> tuple[Columns, np.ndarray]:
-    """Stack ``hardware_row`` dicts; returns numeric columns and the family name per row."""
-    fam = np.array([r["family"] for r in rows], dtype=object)
-    return Columns({k: [r[k] for r in rows] for k in HW_FIELDS}), fam

@@ -103,7 +103,14 @@ PREFILL_LAYER_OVERHEAD_S = 1.5e-4
 KV_FREE_FRACTION = 0.90
 MAX_BATCH_SIZE = 2048.0
 MAX_NUM_TOKENS = 8192.0
+# Weights in 8 bits or fewer, as float (FP8/FP4) or INT8, keep the KV cache in FP8 (TensorRT-LLM and vLLM
+# FP8 checkpoints ship FP8 KV scales); otherwise it stays in the 16-bit activation format.
+KV_8BIT = ("fp8", "fp4", "int8")
 
+
+def kv_precision_for(precision: str) -> str:
+    """KV-cache format used with weights in ``precision`` (see ``KV_8BIT``)."""
+    return "fp8" if precision in KV_8BIT else ("bf16" if precision in ("int4", "bf16") else "fp16")
 
 
 def kv_bytes_per_token(model: Columns, kv_bytes: A, tp: A = 1.0, pp: A = 1.0) -> A:

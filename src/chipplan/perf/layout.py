@@ -38,7 +38,7 @@ RULES = {
     6: "dp*micro_batch must divide the global batch in sequences",
     7: "cp must divide seq_len",
     8: "vpp must divide the layers per pipeline stage (and be 1 without pipelining)",
-    9: "tp*cp must fit in the scale-up domain for tensor/context parallel traffic",
+    9: "tp*cp must be at most twice the scale-up domain (tensor/context parallel traffic)",
 }
 
 

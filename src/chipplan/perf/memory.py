@@ -26,6 +26,7 @@ GRAD_BYTES_PER_PARAM = 4.0
 OPTIMIZER_BYTES_PER_PARAM = 12.0
 ACT_BYTES = 2.0  # 16-bit activations
 LOGIT_BYTES = 6.0  # 16-bit logits plus the fp32 copy taken by the cross-entropy loss
+# Activation recompute as the engines code it (``lay.recompute``); names are what users and tables write.
 RECOMPUTE_CODE = {"none": 0, "selective": 1, "full": 2}
 
 
@@ -127,7 +128,7 @@ def training_memory(model: Any, *, seq_len: A, micro_batch: A, n_micro: A, tp: A
     params_dense_rank = (non_expert_layers / pp + stage_emb) / tp
     params_expert_rank = expert / (pp * ep * tp)
     dp_group = dp * cp
-    edp_group = np.maximum(dp * cp * tp / (ep * tp), 1.0)
+    edp_group = np.maximum(dp * cp / ep, 1.0)  # expert data-parallel group, as in the step-time engine
 
     def sharded(n: A, group: A, stage_min: int) -> A:
         return np.where(zs >= stage_min, n / group, n)

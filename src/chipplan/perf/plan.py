@@ -18,10 +18,11 @@ from chipplan.perf.arithmetic import param_counts
 from chipplan.perf.columns import Columns
 from chipplan.perf.hardware_cols import hardware_row
 from chipplan.perf.layout import LAYOUT_FIELDS, evaluate, expanded_valid, search
+from chipplan.perf.memory import RECOMPUTE_CODE
 from chipplan.specs import Accelerator, Model, System
 from chipplan.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 
-RECOMPUTE_NAMES = {0: "none", 1: "selective", 2: "full"}
+RECOMPUTE_NAMES = {code: name for name, code in RECOMPUTE_CODE.items()}
 
 
 def _reliability(name: str) -> float:
@@ -159,8 +160,12 @@ def estimate_run(model: Model | str, accelerator: Accelerator | str, tokens: flo
         raise FieldError("tokens", "must be a finite number > 0", tokens)
     if (n_accelerators is None) == (days is None):
         raise FieldError("n_accelerators", "give exactly one of n_accelerators (--gpus) or days (--days)")
-    s = int(seq_len or min(m.max_seq_len, 8192))
-    gbt = float(global_batch_tokens or default_global_batch_tokens(m))
+    if seq_len is not None and not (seq_len >= 1 and float(seq_len).is_integer()):
+        raise FieldError("seq_len", "must be a positive integer", seq_len)
+    if global_batch_tokens is not None and not (np.isfinite(global_batch_tokens) and global_batch_tokens > 0):
+        raise FieldError("global_batch_tokens", "must be a finite number > 0", global_batch_tokens)
+    s = int(seq_len if seq_len is not None else min(m.max_seq_len, 8192))
+    gbt = float(global_batch_tokens if global_batch_tokens is not None else default_global_batch_tokens(m))
     gbs = round(gbt / s)
     if gbs < 1:
         raise FieldError("global_batch_tokens", f"must hold at least one sequence of {s} tokens", gbt)

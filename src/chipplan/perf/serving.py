@@ -18,10 +18,11 @@ from chipplan.perf import efficiency
 from chipplan.perf import inference as inf
 from chipplan.perf.columns import Columns
 from chipplan.perf.hardware_cols import hardware_row
-from chipplan.perf.inference_table import kv_precision_for
-from chipplan.units import BYTES_PER_ELEMENT, GB, SECONDS_PER_DAY
+from chipplan.perf.inference import kv_precision_for
+from chipplan.units import BYTES_PER_ELEMENT, GB, PRECISIONS, SECONDS_PER_DAY
 
-PRECISION_CHOICES = ("bf16", "fp8", "fp4")
+PRECISION_CHOICES = ("bf16", "fp8", "fp4")  # tried when none is given; any of units.PRECISIONS may be asked for
+DEFAULT_TP = (1, 2, 4, 8, 16, 32, 64, 72)
 BATCHES = 2.0 ** np.arange(0, 12)  # 1 … 2048 (MAX_BATCH_SIZE)
 TOKENS_COUNTED = ("throughput and load count output (generated) tokens; cost is given per million output "
                   "tokens and per million input+output tokens")
@@ -45,16 +46,23 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
     model = catalog.model(model_id)
     acc, system = catalog.hardware(hardware_id)
     domain = int(system.scale_up_domain if system is not None else acc.scale_up_domain)
-    tps = [t for t in (tp or [1, 2, 4, 8, 16, 32, 64, 72]) if t <= max(domain, 1)] if not tp else list(tp)
-    for t in tps:
-        if t <= 0:
-            raise FieldError("tp", "must be > 0", t)
-    precs = precisions or [p for p in PRECISION_CHOICES]
+    # Attention heads are split over the TP group, so tp must divide them (vLLM and TensorRT-LLM refuse
+    # other sizes); the default sizes stop at the scale-up domain.
+    if tp:
+        for t in tp:
+            if t <= 0:
+                raise FieldError("tp", "must be > 0", t)
+            if model.n_heads % t:
+                raise FieldError("tp", f"must divide the model's n_heads={model.n_heads}", t)
+        tps = list(tp)
+    else:
+        tps = [t for t in DEFAULT_TP if t <= max(domain, 1) and model.n_heads % t == 0]
+    precs = precisions or list(PRECISION_CHOICES)
     rows: list[dict[str, Any]] = []
     hw_rows = []
     for p in precs:
-        if p not in BYTES_PER_ELEMENT:
-            raise FieldError("precision", f"must be one of {', '.join(PRECISION_CHOICES)}", p)
+        if p not in PRECISIONS:
+            raise FieldError("precision", f"must be one of {', '.join(PRECISIONS)}", p)
         try:
             hw_rows.append((p, hardware_row(acc, p, system)))
         except FieldError:

@@ -55,7 +55,7 @@ GRAD_REDUCE_BYTES = 4.0
 FSDP_BYTES = 2.0
 # Optimizer step traffic per fp32 master parameter: read grad (4), read/write master, m, v (24),
 # write the 16-bit copy (2).
-OPTIMIZER_BYTES_PER_PARAM = 30.0
+OPTIMIZER_TRAFFIC_BYTES_PER_PARAM = 30.0
 # Share of HBM the framework can give to tensors (CUDA context, allocator fragmentation, NCCL buffers).
 MEMORY_USABLE_FRACTION = 0.92
 MEMORY_RESERVED_BYTES = 1.5e9
@@ -63,7 +63,6 @@ MEMORY_RESERVED_BYTES = 1.5e9
 # share of peak: FlashAttention-2 reaches up to 73 % of A100 peak forward but 63 % forward+backward (Dao 2023,
 # §4.1), i.e. the backward at ~0.83 of the forward's rate, so it takes 2.5 / 0.83 ≈ 3.0 forward-times.
 ATTN_BWD_FACTOR = 3.0
-
 
 
 def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A, seq_len: A, eff: Columns
@@ -209,7 +208,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     dp_exposed = np.where(zs >= 3, n_micro * np.maximum(t_z3 - eff.dp_overlap * (fwd + bwd + rec), 0.0),
                           np.maximum(t_dp - window, 0.0))
     opt_params = np.where(zs >= 1, dense_rank / (dp * cp) + expert_rank / edp, dense_rank + expert_rank)
-    t_opt = opt_params * OPTIMIZER_BYTES_PER_PARAM / mem_bw
+    t_opt = opt_params * OPTIMIZER_TRAFFIC_BYTES_PER_PARAM / mem_bw
 
     step = t_pipe + dp_exposed + t_opt
     tokens = np.asarray(global_batch_seqs, dtype=float) * s

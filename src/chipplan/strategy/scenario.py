@@ -178,6 +178,11 @@ class ScenarioFile(_M):
     _folder: Path | None = PrivateAttr(default=None)  # the scenario file's folder: model paths resolve here
 
 
+# The Monte Carlo holds every scenario's deliveries in memory (about 17 kB each for examples/frontier_lab.yaml,
+# 1.7 GB at its 100,000); far above this is a typo that would exhaust memory rather than a request.
+MAX_MONTE_CARLO_SCENARIOS = 500_000
+
+
 @dataclass(frozen=True, kw_only=True)
 class StrategyInputs:
     """Everything the strategy layer needs, validated, in SI/USD and quarters."""
@@ -423,8 +428,12 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
     if not sf.price_demand.margin > -1:
         raise FieldError("price_demand.margin", "must be > -1", sf.price_demand.margin)
     n_mc = scenarios if scenarios is not None else sf.monte_carlo_scenarios
-    if not (isinstance(n_mc, int) and n_mc >= 1):
-        raise FieldError("scenarios", "must be a positive integer", n_mc)
+    if not (isinstance(n_mc, int) and 1 <= n_mc <= MAX_MONTE_CARLO_SCENARIOS):
+        raise FieldError("monte_carlo_scenarios" if scenarios is None else "scenarios",
+                         f"must be an integer in [1, {MAX_MONTE_CARLO_SCENARIOS:,}]", n_mc)
+    seed_ = sf.seed if seed is None else seed
+    if not seed_ >= 0:
+        raise FieldError("seed", "must be a non-negative integer", seed_)
     if not sf.optimisation_scenarios >= 1:
         raise FieldError("optimisation_scenarios", "must be a positive integer", sf.optimisation_scenarios)
     runs = [dm.TrainingRun(name=t.name, accelerator_hours=_training_hours(sf, t, ref, T, notes),
@@ -508,7 +517,7 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
         bottleneck_correlation=sf.bottleneck_correlation,
         penalty_usd_per_h100e_hour=sf.unmet_penalty_usd_per_h100e_hour, risk=risk,
         optimisation_scenarios=min(sf.optimisation_scenarios, n_mc), monte_carlo_scenarios=n_mc,
-        seed=sf.seed if seed is None else seed, elasticity=sf.price_demand.elasticity,
+        seed=seed_, elasticity=sf.price_demand.elasticity,
         margin=sf.price_demand.margin, reference_price_usd_per_mtok=sf.price_demand.reference_price_usd_per_mtok,
         serving_tokens_per_h100e_hour=tph, policies=dict(sf.policies),
         provenance={"reference_accelerator": ref,

@@ -1,5 +1,8 @@
 """Inference rows of the predict/validate contract (``chipplan.table.predict_frame`` calls ``predict_rows``).
 
+A surface module, next to ``chipplan.table`` whose row parsing it shares; the engine is
+``chipplan.perf.inference``.
+
 Each prediction carries ``output_tokens_per_s_per_gpu``, ``ttft_ms``, ``tpot_ms`` (null where the mode
 does not define it: TTFT in offline throughput runs, TPOT when one token is generated) and
 ``memory_per_gpu_bytes``, each with an 80 % interval ``<name>_low``/``<name>_high`` from the family's
@@ -23,20 +26,15 @@ import pandas as pd
 from chipplan.perf import efficiency
 from chipplan.perf import inference as inf
 from chipplan.perf.columns import Columns
+from chipplan.perf.efficiency import Z80
+from chipplan.perf.inference import kv_precision_for
+from chipplan.table import _hardware, _model_columns, _numeric, _precision, _Rows, _text
 from chipplan.units import BYTES_PER_ELEMENT, GB
 
-Z80 = 1.2816  # two-sided 80 % interval of a normal in log space
-KV_8BIT = ("fp8", "fp4", "int8")
 TP_CANDIDATES = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
 
 
-def kv_precision_for(precision: str) -> str:
-    return "fp8" if precision in KV_8BIT else ("bf16" if precision in ("int4", "bf16") else "fp16")
-
-
 def _mode_codes(sub: pd.DataFrame, num: dict[str, np.ndarray], local: Any) -> tuple[np.ndarray, np.ndarray]:
-    from chipplan.table import _text
-
     txt = _text(sub, "inf_mode")
     n = len(sub)
     code = np.full(n, np.nan)
@@ -65,8 +63,6 @@ def _mode_codes(sub: pd.DataFrame, num: dict[str, np.ndarray], local: Any) -> tu
 
 def predict_rows(df: pd.DataFrame, rows: Any, idx: np.ndarray) -> list[dict[str, Any] | None]:
     """Predictions for the inference rows ``idx`` of ``df``; errors go to ``rows.error[i]``."""
-    from chipplan.table import _hardware, _model_columns, _numeric, _precision, _Rows
-
     sub = df.iloc[idx].reset_index(drop=True)
     n = len(sub)
     local = _Rows(n)
@@ -188,6 +184,9 @@ def _layout(m: Columns, h: Columns, num: dict[str, np.ndarray], sel: np.ndarray,
         if np.isfinite(n_acc[j]) and tp[j] * pp[j] * dp[j] != n_acc[j] and local.error[i] is None:
             local.error[i] = (f"num_accelerators: must be a multiple of tp*pp={tp[j] * pp[j]:g}, "
                               f"got {n_acc[j]:g}")
+        # Attention heads are split over the TP group: a tp that does not divide them is not a layout.
+        if np.mod(m.n_heads[j], tp[j]) != 0 and local.error[i] is None:
+            local.error[i] = f"tp: must divide num_heads={m.n_heads[j]:g}, got {tp[j]:g}"
         if ep[j] > tp[j] and local.error[i] is None:
             local.error[i] = f"ep: must divide tp={tp[j]:g} (experts are sharded inside the TP group), got {ep[j]:g}"
     return tp, pp, ep, dp, filled
