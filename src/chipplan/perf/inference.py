@@ -199,7 +199,10 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
     # Attention scores/values (16-bit peak) vs KV-cache read.
     score_flops = 2 * T * m.n_heads / tp * (qk_head_dim(m) + v_head_dim(m)) * attn_ctx
     kv_read = np.asarray(kv_tokens, dtype=float) * kv_bytes_per_token(m, kv_bytes, tp, 1.0) / m.n_layers
-    t_attn = np.maximum(score_flops / (hw.peak16_flops_per_s * eff.attention_fraction), kv_read / bw)
+    # With an 8-bit KV cache the fused attention kernels run their products in FP8 too (TensorRT-LLM's FP8
+    # context FMHA, FlashAttention-3's FP8 path), at the 8-bit peak.
+    attn_peak = np.where(np.asarray(kv_bytes) <= 1.0, hw.peak_mm_flops_per_s, hw.peak16_flops_per_s)
+    t_attn = np.maximum(score_flops / (attn_peak * eff.attention_fraction), kv_read / bw)
 
     act_w = np.where(m.gated_mlp > 0, 3.0, 2.0)
     kdim = np.where(m.is_mla > 0, qdim, m.n_kv_heads * m.head_dim)
