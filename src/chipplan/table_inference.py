@@ -99,6 +99,8 @@ def predict_rows(df: pd.DataFrame, rows: Any, idx: np.ndarray) -> list[dict[str,
                         slo_tpot_s=np.where(np.isfinite(slo_tpot[sel]), slo_tpot[sel] / 1e3, np.inf),
                         w_bytes=w_bytes[sel], kv_bytes=kv_bytes[sel])
         names = {v: k for k, v in inf.MODES.items()}
+        sds = efficiency.interval_log_sd(eff.uncertainty_log_sd, n_experts=m.n_experts, n_gpu=tp * pp * dp,
+                                         precision=prec[sel], serving=True)
         for j, i in enumerate(sel):
             if local.error[i] is not None:
                 continue
@@ -120,7 +122,7 @@ def predict_rows(df: pd.DataFrame, rows: Any, idx: np.ndarray) -> list[dict[str,
             if "precision" not in sub.columns or pd.isna(sub["precision"].iloc[i]):
                 filled.append("precision")
             filled.append("kv_precision")
-            sd = float(eff.uncertainty_log_sd[j])
+            sd = float(sds[j])
             pred: dict[str, Any] = {}
             for name, key, scale in (("output_tokens_per_s_per_gpu", "output_tokens_per_s_per_gpu", 1.0),
                                      ("ttft_ms", "ttft_s", 1e3), ("tpot_ms", "tpot_s", 1e3),
