@@ -30,7 +30,7 @@ from chipplan.perf import efficiency
 from chipplan.perf.columns import Columns
 from chipplan.perf.efficiency import Z80
 from chipplan.perf.hardware_cols import HW_FIELDS, hardware_row
-from chipplan.perf.layout import LAYOUT_FIELDS, RULES, search
+from chipplan.perf.layout import LAYOUT_FIELDS, layout_error, search
 from chipplan.perf.memory import RECOMPUTE_CODE
 from chipplan.units import GB, PRECISIONS
 
@@ -328,25 +328,12 @@ def predict_training(df: pd.DataFrame, rows: _Rows, idx: np.ndarray, *, detail: 
         for j, i in enumerate(sel.tolist()):
             if best[j] < 0:
                 stated = all(not miss[f][j] for f in LAYOUT_FIELDS)
-                local.error[i] = _layout_error(base, j, stated)
+                local.error[i] = layout_error(base, j, stated)
                 continue
             results[i] = preds[j]
     for k, i in enumerate(idx):
         rows.error[i] = local.error[k]
     return results
-
-
-def _layout_error(base: dict[str, np.ndarray], j: int, stated: bool) -> str:
-    from chipplan.perf.layout import invalid_code
-
-    c = Columns({k: np.asarray(v[j:j + 1]) for k, v in base.items()})
-    c["dp"] = np.maximum(np.floor(c.n_gpu / (c.tp * c.pp * c.cp)), 1.0)
-    code = int(invalid_code(c, c, n_gpu=c.n_gpu, global_batch_seqs=c.global_batch_seqs, seq_len=c.seq_len,
-                            domain=c.scale_up_domain)[0])
-    if stated and code:
-        return f"layout: {RULES[code]} (tp={c.tp[0]:g}, pp={c.pp[0]:g}, dp={c.dp[0]:g}, cp={c.cp[0]:g}, " \
-               f"ep={c.ep[0]:g}, vpp={c.vpp[0]:g}, micro_batch={c.micro_batch[0]:g})"
-    return "layout: no valid layout for the stated fields" + (f" ({RULES[code]})" if code else "")
 
 
 BREAKDOWN = ("compute_s", "recompute_s", "tp_exposed_s", "cp_exposed_s", "ep_exposed_s", "pp_p2p_s", "bubble_s",

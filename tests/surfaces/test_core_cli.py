@@ -178,3 +178,25 @@ def test_predict_moe_rules_and_memory_shortfall(tmp_path):
     assert rows[1]["status"] == "ok" and rows[1]["prediction"]["fits_in_memory"] is False
     assert rows[1]["reason"].startswith("does not fit in memory: needs ")
     assert rows[1]["prediction"]["memory_shortfall_gb"] > 500  # 405B × 18 B/param on 8 GPUs is ~0.9 TB each
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--tp", "8", "--pp", "5"], "tp*pp*dp*cp must equal the number of accelerators"),
+    (["--micro-batch", "3"], "dp*micro_batch must divide the global batch in sequences"),
+    (["--recompute", "sometimes"], "recompute: must be one of none, selective, full"),
+    (["--tp", "0"], "tp: must be an integer in [1,"),
+    (["--tp", "8", "--pp", "16", "--cp", "1", "--vpp", "1", "--micro-batch", "1", "--zero-stage", "1",
+      "--recompute", "none"], "GiB more per accelerator"),
+])
+def test_train_with_a_stated_layout_names_the_broken_rule(flags, message):
+    code, _, err = run("train", "--model", "llama-3.1-405b", "--hardware", "h100-sxm-80gb", "--gpus", "16384",
+                       "--tokens", "15.6e12", *flags)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_train_keeps_a_stated_layout():
+    code, out, _ = run("train", "--model", "llama-3.1-70b", "--hardware", "h100-sxm-80gb", "--gpus", "64",
+                       "--tokens", "1e12", "--tp", "4", "--pp", "4", "--json")
+    assert code == 0
+    lay = json.loads(out)["layout"]
+    assert (lay["tp"], lay["pp"], lay["dp"] * lay["cp"]) == (4, 4, 4)

@@ -25,19 +25,31 @@ def train_command(
     seq_len: int | None = typer.Option(None, "--seq-len", help="Sequence length (default min(max, 8192))."),
     precision: str = typer.Option("bf16", "--precision", help="Matmul precision: bf16, fp16, fp8, fp4."),
     price: float | None = typer.Option(None, "--price", help="USD per accelerator-hour, for the run's cost."),
+    tp: int | None = typer.Option(None, "--tp", help="Fix tensor parallelism (otherwise searched)."),
+    pp: int | None = typer.Option(None, "--pp", help="Fix pipeline parallelism."),
+    cp: int | None = typer.Option(None, "--cp", help="Fix context parallelism."),
+    ep: int | None = typer.Option(None, "--ep", help="Fix expert parallelism (MoE)."),
+    vpp: int | None = typer.Option(None, "--vpp", help="Fix virtual pipeline stages per device."),
+    micro_batch: int | None = typer.Option(None, "--micro-batch", help="Fix the micro-batch (sequences)."),
+    zero_stage: int | None = typer.Option(None, "--zero-stage", help="Fix the ZeRO stage (0-3; 3 = FSDP)."),
+    recompute: str | None = typer.Option(None, "--recompute", help="Fix activation recompute: none, selective, "
+                                         "full."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Plan a training run: layout, tokens/s, wall-clock days with goodput, accelerator-hours (and cost)."""
     if price is not None and not (math.isfinite(price) and price >= 0):
         raise FieldError("--price", "must be a number >= 0 (USD per accelerator-hour)", price)
     acc, system = catalog.hardware(hardware)
+    layout = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vpp": vpp, "micro_batch": micro_batch,
+              "zero_stage": zero_stage, "recompute": recompute}
     r = estimate_run(model, acc, tokens, n_accelerators=gpus, days=days, global_batch_tokens=global_batch,
-                     seq_len=seq_len, precision=precision, system=system)
+                     seq_len=seq_len, precision=precision, system=system, layout=layout)
     from chipplan import __version__
 
     out = {**r.to_dict(), "chipplan_version": __version__, "catalog_version": catalog.load().version,
            "inputs": {"model": model, "hardware": hardware, "tokens": tokens, "gpus": gpus, "days": days,
-                      "global_batch_tokens": global_batch, "seq_len": seq_len, "precision": precision}}
+                      "global_batch_tokens": global_batch, "seq_len": seq_len, "precision": precision,
+                      "layout": {k: v for k, v in layout.items() if v is not None}}}
     if price is not None:
         from chipplan.cost.work import training_run_cost
 

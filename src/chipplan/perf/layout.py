@@ -162,6 +162,20 @@ def expanded_valid(base: dict[str, np.ndarray], missing: dict[str, np.ndarray]) 
     return _filter(cols2.take(order), rows2[order])
 
 
+def layout_error(base: dict[str, np.ndarray], j: int, stated: bool) -> str:
+    """One-line reason why configuration ``j`` of ``base`` has no valid layout: the first rule its stated
+    layout breaks (with the layout), or, when fields were left open, that none of the candidates is valid."""
+    c = Columns({k: np.asarray(v[j:j + 1]) for k, v in base.items()})
+    derived = np.maximum(np.floor(c.n_gpu / (c.tp * c.pp * c.cp)), 1.0)
+    c["dp"] = np.where(c.dp_stated > 0, c.dp_stated, derived) if "dp_stated" in c else derived
+    code = int(invalid_code(c, c, n_gpu=c.n_gpu, global_batch_seqs=c.global_batch_seqs, seq_len=c.seq_len,
+                            domain=c.scale_up_domain)[0])
+    if stated and code:
+        return (f"layout: {RULES[code]} (tp={c.tp[0]:g}, pp={c.pp[0]:g}, dp={c.dp[0]:g}, cp={c.cp[0]:g}, "
+                f"ep={c.ep[0]:g}, vpp={c.vpp[0]:g}, micro_batch={c.micro_batch[0]:g})")
+    return "layout: no valid layout for the stated fields" + (f" ({RULES[code]})" if code else "")
+
+
 def evaluate(cols: Columns, eff: Columns) -> dict[str, np.ndarray]:
     """Step time, memory and validity for expanded configuration columns (see ``search``)."""
     perf = step_time(cols, cols, cols, global_batch_seqs=cols.global_batch_seqs, seq_len=cols.seq_len, eff=eff)

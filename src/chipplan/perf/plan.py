@@ -17,10 +17,10 @@ from chipplan.perf import efficiency
 from chipplan.perf.arithmetic import param_counts
 from chipplan.perf.columns import Columns
 from chipplan.perf.hardware_cols import hardware_row
-from chipplan.perf.layout import LAYOUT_FIELDS, evaluate, expanded_valid, search
+from chipplan.perf.layout import LAYOUT_FIELDS, evaluate, expanded_valid, layout_error, search
 from chipplan.perf.memory import RECOMPUTE_CODE
 from chipplan.specs import Accelerator, Model, System
-from chipplan.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from chipplan.units import GIB, SECONDS_PER_DAY, SECONDS_PER_HOUR
 
 RECOMPUTE_NAMES = {code: name for name, code in RECOMPUTE_CODE.items()}
 
@@ -53,6 +53,26 @@ def goodput(n_accelerators: Any, params: Any, *, failures_per_accelerator_hour: 
     waste = delta / tau + (tau / 2 + r) / mtbf_s
     return {"goodput": np.clip(1 - waste, 0.0, 1.0), "checkpoint_interval_s": tau, "checkpoint_write_s": delta,
             "job_mtbf_s": mtbf_s, "interruptions_per_day": SECONDS_PER_DAY / mtbf_s}
+
+
+def _fixed_layout(layout: dict[str, Any] | None) -> dict[str, float]:
+    """Validate user-stated layout fields (``--tp`` …) into the numeric form of the layout search."""
+    fixed: dict[str, float] = {}
+    for k, v in (layout or {}).items():
+        if v is None:
+            continue
+        if k not in LAYOUT_FIELDS:
+            raise FieldError(f"layout.{k}", f"unknown field; allowed: {', '.join(LAYOUT_FIELDS)}", k)
+        if k == "recompute" and isinstance(v, str):
+            if v not in RECOMPUTE_CODE:
+                raise FieldError("recompute", f"must be one of {', '.join(RECOMPUTE_CODE)}", v)
+            v = RECOMPUTE_CODE[v]
+        lo = 0 if k in ("zero_stage", "recompute") else 1
+        hi = {"zero_stage": 3, "recompute": 2}.get(k, 1e6)
+        if not (isinstance(v, int | float) and np.isfinite(v) and float(v).is_integer() and lo <= v <= hi):
+            raise FieldError(k, f"must be an integer in [{lo}, {hi:g}]", v)
+        fixed[k] = float(v)
+    return fixed
 
 
 def default_global_batch_tokens(model: Model) -> int:
@@ -143,14 +163,18 @@ N_GRID = np.unique(np.round(np.outer(2.0 ** np.arange(0, 21), [1, 1.5]).ravel())
 def estimate_run(model: Model | str, accelerator: Accelerator | str, tokens: float, *,
                  n_accelerators: int | None = None, days: float | None = None,
                  global_batch_tokens: float | None = None, seq_len: int | None = None, precision: str = "bf16",
-                 system: System | None = None) -> RunEstimate:
+                 system: System | None = None, layout: dict[str, Any] | None = None) -> RunEstimate:
     """Plan a training run of ``tokens`` tokens.
 
     Give ``n_accelerators`` (how long will it take?) or ``days`` (how many accelerators to finish in time?).
-    The best layout that fits memory is searched for every candidate accelerator count; wall-clock time
-    includes goodput (failures, checkpoints, restarts).
+    The best layout that fits memory is searched for every candidate accelerator count, keeping any field
+    ``layout`` states (``tp``, ``pp``, ``cp``, ``ep``, ``vpp``, ``micro_batch``, ``zero_stage``, ``recompute``
+    as 0/1/2 or none/selective/full); wall-clock time includes goodput (failures, checkpoints, restarts).
+    With ``n_accelerators``, a layout that breaks a rule or does not fit memory is an error that says which
+    rule, or by how many GB.
     """
     m = catalog.model(model) if isinstance(model, str) else model
+    fixed = _fixed_layout(layout)
     if isinstance(accelerator, str):
         acc, sys_ = catalog.hardware(accelerator)
         system = system or sys_
@@ -182,7 +206,7 @@ def estimate_run(model: Model | str, accelerator: Accelerator | str, tokens: flo
     parts = []
     for lo in range(0, len(grid), 4):
         g = grid[lo:lo + 4]
-        base, missing = _base(m, acc, system, precision, g, gbs, s)
+        base, missing = _base(m, acc, system, precision, g, gbs, s, fixed)
         eff = efficiency.for_families(np.full(len(g), acc.family, dtype=object))
         parts.append(search(base, missing, eff))
     chosen = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
@@ -197,8 +221,14 @@ def estimate_run(model: Model | str, accelerator: Accelerator | str, tokens: flo
     if n_accelerators is not None:
         i = 0
         if best[0] < 0:
-            raise InfeasibleError(f"n_accelerators: no valid layout of {m.name} on {n_accelerators} x {acc.id} "
-                                  f"with a global batch of {gbs} sequences of {s}")
+            stated = all(f in fixed for f in LAYOUT_FIELDS if not (f == "ep" and not m.is_moe))
+            raise InfeasibleError(f"{layout_error(base, 0, stated)}; {m.name} on {n_accelerators} x {acc.id}, "
+                                  f"global batch {gbs} sequences of {s}")
+        if not chosen["fits_in_memory"][0]:
+            need = float(chosen["memory_shortfall_bytes"][0]) / GIB
+            raise InfeasibleError(f"n_accelerators: {m.name} does not fit on {n_accelerators} x {acc.id} with "
+                                  f"{'the stated' if fixed else 'any searched'} layout: the best needs {need:.1f} GiB "
+                                  "more per accelerator (add accelerators, or allow ZeRO-3 / recompute)")
     else:
         meets = ok & (d_real <= days)
         if not meets.any():
