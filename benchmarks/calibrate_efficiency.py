@@ -3,7 +3,7 @@
 Only the few named global parameters of a family are free; the objective is the mean over source groups of
 each group's median absolute percentage error, plus half the 90th percentile over all rows of that family,
 so no single row or source can pull a constant its way.
-Run: ``python -m benchmarks.calibrate_efficiency [CSV [FAMILY ...]]``; it prints the values to copy into
+Run: ``python -m benchmarks.calibrate_efficiency [CSV[,CSV...] [FAMILY ...]]``; it prints the values to copy into
 efficiency.yaml (it does not edit the file).
 """
 
@@ -21,21 +21,27 @@ FREE = {
     "ampere": ["matmul_fraction", "attention_fraction", "kernel_overhead_s", "matmul_half_dim"],
     "hopper": ["matmul_fraction", "matmul_fraction_fp8", "attention_fraction", "kernel_overhead_s",
                "matmul_half_dim"],
+    "blackwell": ["matmul_fraction", "matmul_fraction_fp8", "tp_overlap", "ep_overlap"],
 }
-FAMILY_OF = {"a100": "ampere", "h100": "hopper"}
+FAMILY_OF = {"a100": "ampere", "h100": "hopper", "h200": "hopper", "h800": "hopper", "b200": "blackwell",
+             "gb200": "blackwell", "gb300": "blackwell"}
 # Physically plausible ranges: a fit that leaves them is absorbing something the physics lacks.
 BOUNDS = {"matmul_fraction": (0.5, 0.9), "matmul_fraction_fp8": (0.4, 0.8), "attention_fraction": (0.25, 0.75),
-          "kernel_overhead_s": (5e-6, 1.5e-4), "matmul_half_dim": (16.0, 512.0)}
+          "kernel_overhead_s": (5e-6, 1.5e-4), "matmul_half_dim": (16.0, 512.0), "tp_overlap": (0.0, 0.95),
+          "ep_overlap": (0.0, 0.95)}
 
 
-def main(path: str = "../shared/validation/training_calibration.csv", *only: str) -> None:
-    df = read_table(path)
+def main(paths: str = "../shared/validation/training_calibration.csv", *only: str) -> None:
+    """``paths``: one CSV or several joined by commas (each source group still counts once)."""
+    import pandas as pd
+
+    df = pd.concat([read_table(p) for p in paths.split(",")], ignore_index=True)
     eff = catalog.load().efficiency
     for fam, names in FREE.items():
         if only and fam not in only:
             continue
         sub = df[df["hardware_id"].str.split("-").str[0].map(FAMILY_OF) == fam].reset_index(drop=True)
-        x0 = np.log([eff[fam][n] for n in names])
+        x0 = np.log([max(eff[fam][n], 0.05) for n in names])  # log space: start overlaps off zero
 
         def loss(x: np.ndarray, fam: str = fam, names: list[str] = names, sub=sub) -> float:
             for n, v in zip(names, np.exp(x), strict=True):

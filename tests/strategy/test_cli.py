@@ -137,7 +137,9 @@ def test_example_loads_with_sourced_defaults():
     moe = str(EXAMPLE.parent / "gpt5_class_moe.yaml")
     perf = {r.id: r.perf_per_unit for r in inp.routes}
     assert perf["buy_b200"] == pytest.approx(dm.workload_ratio(moe, "b200-sxm-180gb", run1), rel=1e-12)
-    assert 1.2 < perf["buy_b200"] < 3.0
+    # 2.27x the peak, more HBM and NVLink bandwidth, more of the expert all-to-all hidden, and fewer GPUs (so
+    # fewer failures) for the same run: between 1.5x and 4x an H100 in accelerator-hours
+    assert 1.5 < perf["buy_b200"] < 4.0
     # a GPT-5-class run: on the order of 50k H100 busy for the quarter of frontier-run-1
     assert inp.demand.training_h100e[4] == pytest.approx(
         dm.training_run(moe, "h100-sxm-80gb", run1).accelerator_hours / dm.HOURS_PER_QUARTER, rel=1e-12)

@@ -11,6 +11,7 @@ Each parameter is one number per family, never per run or per source:
 ``scale_out_fraction``     achievable share of scale-out (NIC) bandwidth in collectives
 ``collective_latency_s``   α, the latency of one collective step
 ``tp_overlap``             share of tensor-parallel communication hidden behind GEMMs
+``ep_overlap``             share of the expert all-to-all hidden behind computation (dispatch/combine overlap)
 ``dp_overlap``             share of the backward pass usable to hide data-parallel communication
 ``kernel_overhead_s``      fixed launch/synchronisation cost per layer and micro-batch pass
 ``uncertainty_log_sd``     standard deviation of log(measured/predicted), for the 80 % intervals
@@ -46,6 +47,7 @@ class FamilyEfficiency(BaseModel):
     scale_out_fraction: float = Field(gt=0, le=1)
     collective_latency_s: float = Field(ge=0)
     tp_overlap: float = Field(ge=0, le=1)
+    ep_overlap: float = Field(ge=0, le=1)
     dp_overlap: float = Field(ge=0, le=1)
     kernel_overhead_s: float = Field(ge=0)
     uncertainty_log_sd: float = Field(gt=0)

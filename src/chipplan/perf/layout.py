@@ -37,7 +37,7 @@ RULES = {
     5: "ep must divide tp*dp*cp",
     6: "dp*micro_batch must divide the global batch in sequences",
     7: "cp must divide seq_len",
-    8: "vpp must divide the layers per pipeline stage (and be 1 without pipelining)",
+    8: "pp*vpp must not exceed n_layers + 2 (embedding and loss stages) (and vpp must be 1 without pipelining)",
     9: "tp*cp must be at most twice the scale-up domain (tensor/context parallel traffic)",
 }
 
@@ -60,7 +60,9 @@ def invalid_code(model: Columns, lay: Columns, *, n_gpu: Any, global_batch_seqs:
         (5, _divides(ep, tp * dp * cp)),
         (6, _divides(dp * lay.micro_batch, global_batch_seqs)),
         (7, _divides(cp, seq_len)),
-        (8, np.where(pp > 1, _divides(vpp, np.floor(model.n_layers / pp)), vpp == 1)),
+        # Stages may hold unequal layer counts, and Megatron can count the embedding and the loss as pipeline
+        # layers, so a virtual stage needs one of the n_layers + 2 slots.
+        (8, np.where(pp > 1, pp * vpp <= model.n_layers + 2, vpp == 1)),
         (9, tp * cp <= np.maximum(domain, 1.0) * 2),
     ]
     code = np.zeros(np.broadcast(*[c for _, c in checks]).shape, dtype=np.int8)

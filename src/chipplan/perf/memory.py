@@ -91,6 +91,14 @@ def activation_bytes_per_layer(model: Any, seq_len: A, micro_batch: A, tp: A = 1
     return np.where(rc == 2, full_keep, np.where(rc == 1, selective, none))
 
 
+def stage_layers(n_dense: A, n_moe: A, pp: A) -> tuple[A, A]:
+    """(dense, MoE) layers on the busiest pipeline stage: ``ceil(L/pp)`` layers in the model's mix."""
+    total = n_dense + n_moe
+    busiest = np.ceil(total / pp - 1e-9)
+    share = busiest / np.maximum(total, 1.0)
+    return n_dense * share, n_moe * share
+
+
 def inflight_microbatches(pp: A, n_micro: A, vpp: A = 1) -> A:
     """Micro-batches whose activations the first pipeline stage holds at the peak of 1F1B.
 
@@ -143,8 +151,7 @@ def training_memory(model: Any, *, seq_len: A, micro_batch: A, n_micro: A, tp: A
           "fp8": fp8}
     act_dense = activation_bytes_per_layer(m, s_local, micro_batch, tp, **kw)
     act_moe = activation_bytes_per_layer(m, s_local, micro_batch, tp, moe=True, **kw)
-    layers_per_stage_dense = n_dense / pp
-    layers_per_stage_moe = n_moe / pp
+    layers_per_stage_dense, layers_per_stage_moe = stage_layers(n_dense, n_moe, pp)
     per_micro = layers_per_stage_dense * act_dense + layers_per_stage_moe * act_moe
     act = per_micro * inflight_microbatches(pp, n_micro, vpp)
     # Full recompute re-materialises one layer at a time on top of the stored inputs.

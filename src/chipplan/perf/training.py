@@ -44,7 +44,7 @@ from chipplan.perf.arithmetic import (
 )
 from chipplan.perf.columns import Columns
 from chipplan.perf.efficiency import gemm_efficiency
-from chipplan.perf.memory import training_memory
+from chipplan.perf.memory import stage_layers, training_memory
 
 A = Any
 
@@ -149,7 +149,8 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
 
     f_d, b_d, r_d = passes(t_attn_proj + t_mlp_dense, t_elem_dense, ko)
     f_m, b_m, r_m = passes(t_attn_proj + t_mlp_moe, t_elem_moe, ko_moe)
-    Ld, Lm = n_dense / pp, n_moe / pp
+    # The busiest stage holds ceil(L/pp) layers when pp does not divide L (uneven stages).
+    Ld, Lm = stage_layers(n_dense, n_moe, pp)
     # LM head and loss (last stage): GEMM plus ~12 bytes of logits traffic per vocabulary entry.
     V = m.vocab_size
     t_head = 2 * T * d * V / tp / (peak_mm * gemm_efficiency(frac_mm, half, T, d, V / tp)) + T * V / tp * 12 / mem_bw
@@ -170,7 +171,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     cp_exposed = (Ld + Lm) * np.maximum(t_cp_layer - (1 + ATTN_BWD_FACTOR) * t_scores, 0.0)
     k_ep, n_ep = col.group_split(ep, tp * cp, dom)
     a2a_msg = T / tp_sp * m.top_k * cf * d * ACT_COMM_BYTES
-    ep_exposed = Lm * 4 * col.all_to_all_time(a2a_msg, k_ep, n_ep, bw_up, bw_out, alpha)
+    ep_exposed = Lm * 4 * col.all_to_all_time(a2a_msg, k_ep, n_ep, bw_up, bw_out, alpha) * (1 - eff.ep_overlap)
     pp_stride = tp * cp * dp
     p2p_bytes = T * d * ACT_COMM_BYTES / tp_sp
     t_p2p = np.where(pp > 1, 2 * vpp * col.p2p_time(p2p_bytes, pp_stride < dom, bw_up, bw_out, alpha), 0.0)
