@@ -59,3 +59,18 @@ def test_serve_model_does_not_fit():
     code, _, err = run("serve", "--model", "llama-3.1-405b", "--hardware", "a100-sxm-40gb", "--input-len", "100",
                        "--output-len", "100", "--tp", "2")
     assert code == 2 and "does not fit" in err and "GB more per accelerator" in err
+
+
+def test_serve_plot_writes_the_frontier_chart(tmp_path):
+    from typer.testing import CliRunner
+
+    from chipplan.cli import app
+
+    out = tmp_path / "frontier.html"
+    r = CliRunner().invoke(app, ["serve", "--model", "llama-3.1-8b", "--hardware", "h100-sxm-80gb", "--input-len",
+                                 "1024", "--output-len", "256", "--slo-tpot-ms", "30", "--plot", str(out)])
+    assert r.exit_code == 0 and out.stat().st_size > 100_000
+    assert b"best under the SLO" in out.read_bytes()
+    bad = CliRunner().invoke(app, ["serve", "--model", "llama-3.1-8b", "--hardware", "h100-sxm-80gb", "--input-len",
+                                   "1024", "--output-len", "256", "--plot", str(tmp_path / "f.png")])
+    assert bad.exit_code == 2 and "--plot: must name an .html file" in bad.stderr

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from chipplan.commands._common import console, handle_errors, print_json, table
+from chipplan.errors import FieldError
 from chipplan.perf.serving import TOKENS_COUNTED, plan
 
 
@@ -23,20 +26,29 @@ def serve_command(
     tokens_per_day: float = typer.Option(None, "--tokens-per-day", help="output tokens per day to serve"),
     price_per_hour: float = typer.Option(None, "--price-per-hour", help="USD per accelerator-hour"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    plot: Path | None = typer.Option(None, "--plot", help="also write the frontier chart to this .html file"),
 ) -> None:
     """Serving plan: throughput-latency frontier, best configuration under the SLO, accelerators and cost."""
+    if plot is not None and plot.suffix.lower() not in (".html", ".htm"):
+        raise FieldError("--plot", "must name an .html file", str(plot))
     res = plan(model, hardware, input_len=input_len, output_len=output_len, tp=tp or None,
                precisions=precision or None, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, qps=qps,
                tokens_per_day=tokens_per_day, price_per_hour=price_per_hour)
+    if plot is not None:
+        from chipplan.report.serving import write_frontier_plot
+
+        write_frontier_plot(res, plot)
     if as_json:
         print_json(res)
         return
-    cols = ["precision", "tp", "pp", "ep", "batch", "output_tokens_per_s_per_gpu", "ttft_p99_ms", "tpot_ms",
-            "memory_per_gpu_gb"]
+    cols = {"precision": "precision", "tp": "tp", "pp": "pp", "ep": "ep", "batch": "batch",
+            "output_tokens_per_s_per_gpu": "out tok/s/acc", "ttft_p99_ms": "p99 TTFT ms", "tpot_ms": "TPOT ms",
+            "memory_per_gpu_gb": "mem GB"}
     if price_per_hour is not None:
-        cols += ["usd_per_million_output_tokens", "usd_per_million_input_output_tokens"]
+        cols |= {"usd_per_million_output_tokens": "$/M out", "usd_per_million_input_output_tokens": "$/M in+out"}
     console.print(table(f"Throughput-latency frontier: {res['model']} on {res['hardware']}, "
-                        f"{input_len} in / {output_len} out", cols, [[r[c] for c in cols] for r in res["frontier"]]))
+                        f"{input_len} in / {output_len} out", list(cols.values()),
+                        [[r[c] for c in cols] for r in res["frontier"]]))
     b = res["best"]
     console.print(f"Best under the SLO: {b['precision']} tp={b['tp']} pp={b['pp']} ep={b['ep']} batch={b['batch']}"
                   f": {b['output_tokens_per_s_per_gpu']:.0f} output tokens/s per accelerator, p99 TTFT "
