@@ -200,3 +200,18 @@ def test_train_keeps_a_stated_layout():
     assert code == 0
     lay = json.loads(out)["layout"]
     assert (lay["tp"], lay["pp"], lay["dp"] * lay["cp"]) == (4, 4, 4)
+
+
+def test_train_top_lists_ranked_layouts_that_fit():
+    code, out, _ = run("train", "--model", "llama-3.1-70b", "--hardware", "h100-sxm-80gb", "--gpus", "64",
+                       "--tokens", "1e12", "--top", "5", "--json")
+    assert code == 0
+    d = json.loads(out)
+    ranked = d["ranked_layouts"]
+    assert 1 <= len(ranked) <= 5 and all(x["fits_in_memory"] for x in ranked)
+    speeds = [x["tokens_per_s_per_gpu"] for x in ranked]
+    assert speeds == sorted(speeds, reverse=True)
+    assert speeds[0] == pytest.approx(d["tokens_per_s_per_accelerator"], rel=1e-9)  # the plan is the fastest
+    code, _, err = run("train", "--model", "llama-3.1-70b", "--hardware", "h100", "--gpus", "64", "--tokens", "1e12",
+                       "--top", "500")
+    assert code == 2 and "--top: must be an integer in [0, 100]" in err

@@ -34,6 +34,7 @@ def train_command(
     zero_stage: int | None = typer.Option(None, "--zero-stage", help="Fix the ZeRO stage (0-3; 3 = FSDP)."),
     recompute: str | None = typer.Option(None, "--recompute", help="Fix activation recompute: none, selective, "
                                          "full."),
+    top: int = typer.Option(0, "--top", help="Also list the K fastest layouts that fit (with --gpus)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Plan a training run: layout, tokens/s, wall-clock days with goodput, accelerator-hours (and cost)."""
@@ -50,6 +51,15 @@ def train_command(
            "inputs": {"model": model, "hardware": hardware, "tokens": tokens, "gpus": gpus, "days": days,
                       "global_batch_tokens": global_batch, "seq_len": seq_len, "precision": precision,
                       "layout": {k: v for k, v in layout.items() if v is not None}}}
+    if not 0 <= top <= 100:
+        raise FieldError("--top", "must be an integer in [0, 100]", top)
+    if top:
+        from chipplan.perf.plan import _fixed_layout, rank_layouts
+
+        ranked = rank_layouts(catalog.model(model), acc, r.n_accelerators, global_batch_seqs=r.global_batch_seqs,
+                              seq_len=r.seq_len, precision=precision, system=system, top=top,
+                              fixed=_fixed_layout(layout))
+        out["ranked_layouts"] = [x for x in ranked if x["fits_in_memory"]]
     if price is not None:
         from chipplan.cost.work import training_run_cost
 
@@ -82,3 +92,11 @@ def train_command(
     total = sum(b.values()) or 1.0
     console.print(table("step time breakdown", ["part", "seconds", "share"],
                         [[k, v, f"{100 * v / total:.1f} %"] for k, v in b.items()]))
+    if top:
+        rows = [[i + 1, x["layout"]["tp"], x["layout"]["pp"], x["layout"]["vpp"], x["layout"]["dp"], x["layout"]["cp"],
+                 x["layout"]["ep"], x["layout"]["micro_batch"], x["layout"]["zero_stage"], x["layout"]["recompute"],
+                 x["tokens_per_s_per_gpu"], x["mfu"], x["memory_per_gpu_bytes"] / GIB]
+                for i, x in enumerate(out["ranked_layouts"])]
+        console.print(table(f"fastest layouts that fit on {r.n_accelerators} accelerators",
+                            ["#", "tp", "pp", "vpp", "dp", "cp", "ep", "mb", "ZeRO", "recompute", "tokens/s/acc",
+                             "MFU", "GiB"], rows))

@@ -108,6 +108,7 @@ def rank_layouts(model: Model, acc: Accelerator, n_accelerators: int, *, global_
     eff = efficiency.for_families(np.full(len(cols.tp), acc.family, dtype=object))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         res = evaluate(cols, eff)
+    # Whatever the expansion kept, a valid layout must also keep every stated field.
     valid = res["invalid_code"] == 0
     idx = np.nonzero(valid)[0]
     order = idx[np.lexsort((-res["tokens_per_s_per_gpu"][idx], ~res["fits_in_memory"][idx]))][:top]
