@@ -80,9 +80,10 @@ def show_cmd(
             print_json(data)
             return
         fs = entry.field_sources
-        rows = [[k, v, _src(fs.get(k), entry.source)] for k, v in entry.model_dump().items()
+        rows = [[k, v, _src(fs.get(k), "entry source")] for k, v in entry.model_dump().items()
                 if k not in ("source", "field_sources")]
         console.print(table(f"{section[:-1]} {data['id']}", ["field", "value", "source"], rows))
+        console.print(f"entry source: {entry.source}", highlight=False, soft_wrap=True)
         return
     # Not found anywhere: raise the accelerator lookup's error (it lists near matches).
     cat.accelerator(id_)
