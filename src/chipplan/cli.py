@@ -25,6 +25,7 @@ _REGISTRY = [
     ("chipplan.commands.table", "validate_command", "command", "validate"),
     ("chipplan.commands.train", "train_command", "command", "train"),
     ("chipplan.commands.serve", "serve_command", "command", "serve"),
+    ("chipplan.commands.compare", "compare_command", "command", "compare"),
     ("chipplan.commands.cost", "cost_app", "typer", "cost"),
     ("chipplan.commands.cost", "tco_command", "command", "tco"),
     ("chipplan.commands.cost", "cost_per_token_command", "command", "cost-per-token"),

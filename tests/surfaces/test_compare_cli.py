@@ -1,0 +1,51 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from chipplan.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    r = runner.invoke(app, list(args))
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_compare_puts_chips_side_by_side_on_one_cost_basis():
+    code, out, _ = run("compare", "--model", "llama-3.1-8b", "--tokens", "1e12", "--gpus", "64", "--hardware",
+                       "h100-sxm-80gb", "--hardware", "b200-sxm-180gb", "--hardware", "a100-sxm-80gb", "--json")
+    assert code == 0
+    d = json.loads(out)
+    rows = {r["accelerator"]: r for r in d["rows"]}
+    assert d["reference"] == "h100-sxm-80gb" and rows["h100-sxm-80gb"]["relative_throughput"] == 1.0
+    assert rows["b200-sxm-180gb"]["relative_throughput"] > 1.5 > 1.0 > rows["a100-sxm-80gb"]["relative_throughput"]
+    for r in rows.values():
+        assert r["cost_usd"] == pytest.approx(r["accelerator_hours"] * r["usd_per_accelerator_hour"])
+        assert r["price_source"].startswith("owned ")
+
+
+def test_compare_keeps_going_when_one_chip_cannot_meet_the_deadline():
+    code, out, _ = run("compare", "--model", "llama-3.1-405b", "--tokens", "15e12", "--days", "20", "--hardware",
+                       "h100-sxm-80gb", "--hardware", "v100-sxm-32gb", "--json")
+    assert code == 0
+    rows = {r["accelerator"]: r for r in json.loads(out)["rows"]}
+    assert rows["v100-sxm-32gb"]["status"] == "infeasible" and "days" in rows["v100-sxm-32gb"]["reason"]
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--basis", "leased"], "--basis: must be owned or cloud"),
+    (["--price-term", "5yr"], "--price-term: must be one of on-demand, 1yr, 3yr"),
+    (["--plot", "x.png"], "--plot: must name an .html file"),
+    (["--hardware", "h100-sxm-80gb"], "--hardware: lists the same accelerator twice"),
+])
+def test_compare_bad_flags(flags, message):
+    code, _, err = run("compare", "--model", "llama-3.1-8b", "--tokens", "1e12", "--gpus", "8", "--hardware",
+                       "h100-sxm-80gb", *flags)
+    assert code == 2 and message in err
+
+
+def test_compare_unknown_chip_fails_before_planning():
+    code, _, err = run("compare", "--model", "llama-3.1-8b", "--tokens", "1e12", "--gpus", "8", "--hardware", "h1000")
+    assert code == 2 and "unknown id 'h1000'" in err
