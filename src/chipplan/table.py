@@ -3,7 +3,7 @@
 Rows follow the column schema of ``shared/validation/README.md``. Target and measured columns may be
 absent and extra columns are ignored. Output (stable; extend, don't break)::
 
-    {"chipplan_version": str,
+    {"chipplan_version": str, "catalog_version": str,
      "rows": [{"row_id": str, "kind": "training"|"inference", "status": "ok"|"unsupported"|"error",
                "reason": str|null, "prediction": {...}}]}
 
@@ -65,7 +65,8 @@ TEXT_COLUMNS = ("row_id", "hardware_id", "model_name", "precision", "activation_
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV into strings-as-objects; a missing, unreadable or empty file is an InputFileError."""
+    """Read a validation-schema CSV (numbers typed, identifiers as text); a missing, unreadable, empty or
+    malformed file, or one without ``hardware_id``, is an InputFileError naming the file."""
     p = Path(path)
     if not p.exists():
         raise InputFileError(f"{p}: file not found")
