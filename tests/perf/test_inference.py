@@ -22,7 +22,8 @@ def _tiny_model() -> Columns:
 
 
 def _ideal_hw() -> Columns:
-    return Columns(peak16_flops_per_s=1e15, peak_mm_flops_per_s=1e15, fp8=0, hbm_bw_bytes_per_s=1e12,
+    return Columns(peak16_flops_per_s=1e15, peak_mm_flops_per_s=1e15, peak8_flops_per_s=2e15, fp8=0,
+                   hbm_bw_bytes_per_s=1e12,
                    hbm_bytes=80e9, scale_up_bw_bytes_per_s=4.5e11, scale_up_domain=8,
                    scale_out_bw_bytes_per_s=5e10)
 

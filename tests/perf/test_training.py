@@ -20,7 +20,8 @@ IDEAL = dict(matmul_fraction=1.0, matmul_fraction_fp8=1.0, matmul_half_dim=0.0, 
 
 
 def hw(**kw):
-    base = dict(peak16_flops_per_s=1e12, peak_mm_flops_per_s=1e12, fp8=0.0, hbm_bw_bytes_per_s=1e30,
+    base = dict(peak16_flops_per_s=1e12, peak_mm_flops_per_s=1e12, peak8_flops_per_s=2e12, fp8=0.0,
+                hbm_bw_bytes_per_s=1e30,
                 hbm_bytes=80e9, scale_up_bw_bytes_per_s=1e9, scale_up_domain=8.0, scale_out_bw_bytes_per_s=1e8)
     return Columns({**base, **kw})
 

@@ -4,6 +4,7 @@ Each parameter is one number per family, never per run or per source:
 
 ``matmul_fraction``        achievable share of the dense 16-bit matrix peak on large GEMMs
 ``matmul_fraction_fp8``    the same for FP8 GEMMs, as a share of the FP8 peak (0: no FP8)
+``matmul_fraction_fp4``    the same for 4-bit GEMMs (activations quantised to block-scaled FP4 on the fly)
 ``matmul_half_dim``        GEMM size (smallest of M, N, K) at which the share falls to half
 ``attention_fraction``     share of the 16-bit peak reached by fused (flash) attention kernels
 ``hbm_fraction``           achievable share of HBM bandwidth for element-wise and optimizer kernels
@@ -40,6 +41,7 @@ class FamilyEfficiency(BaseModel):
     model_config = ConfigDict(extra="forbid")
     matmul_fraction: float = Field(gt=0, le=1)
     matmul_fraction_fp8: float = Field(ge=0, le=1)
+    matmul_fraction_fp4: float = Field(ge=0, le=1)
     matmul_half_dim: float = Field(ge=0)
     attention_fraction: float = Field(gt=0, le=1)
     hbm_fraction: float = Field(gt=0, le=1)
@@ -82,6 +84,13 @@ def family_table() -> dict[str, FamilyEfficiency]:
 # releases: its v0.6 tables sit 2x below v1.0 on the same GQA models).
 WIDEN_LOG_SD = {"moe": 0.20, "scale": 0.10, "fp4": 0.15, "serving": 0.15}
 SCALE_WIDEN_ABOVE = 4096
+
+
+def matmul_fraction(eff: Any, hw: Any) -> Any:
+    """The family's share of the matmul peak for the precision the hardware columns say GEMMs run in."""
+    fp4 = hw.get("fp4", 0.0)
+    return np.where(np.asarray(fp4) > 0, eff.matmul_fraction_fp4,
+                    np.where(hw.fp8 > 0, eff.matmul_fraction_fp8, eff.matmul_fraction))
 
 
 def gemm_efficiency(fraction: Any, half_dim: Any, *dims: Any) -> Any:

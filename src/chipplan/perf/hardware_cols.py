@@ -6,8 +6,8 @@ from typing import Any
 
 from chipplan.specs import Accelerator, System
 
-HW_FIELDS = ("peak16_flops_per_s", "peak_mm_flops_per_s", "fp8", "hbm_bw_bytes_per_s", "hbm_bytes",
-             "scale_up_bw_bytes_per_s", "scale_up_domain", "scale_out_bw_bytes_per_s")
+HW_FIELDS = ("peak16_flops_per_s", "peak_mm_flops_per_s", "peak8_flops_per_s", "fp8", "fp4", "hbm_bw_bytes_per_s",
+             "hbm_bytes", "scale_up_bw_bytes_per_s", "scale_up_domain", "scale_out_bw_bytes_per_s")
 
 
 def hardware_row(acc: Accelerator, precision: str, system: System | None = None) -> dict[str, Any]:
@@ -21,7 +21,10 @@ def hardware_row(acc: Accelerator, precision: str, system: System | None = None)
     return {
         "peak16_flops_per_s": acc.peak_flops_per_s("bf16"),
         "peak_mm_flops_per_s": acc.peak_flops_per_s(precision),
+        # 8-bit products (an FP8 KV cache's attention) run at the FP8 (else INT8, else 16-bit) peak.
+        "peak8_flops_per_s": acc.peak_fp8_flops_per_s or acc.peak_int8_flops_per_s or acc.peak_flops_per_s("bf16"),
         "fp8": float(precision in ("fp8", "fp4", "int8", "int4")),
+        "fp4": float(precision in ("fp4", "int4")),
         "hbm_bw_bytes_per_s": acc.hbm_bw_bytes_per_s,
         "hbm_bytes": acc.hbm_bytes,
         "scale_up_bw_bytes_per_s": acc.scale_up_bw_bytes_per_s,

@@ -74,7 +74,7 @@ from chipplan.perf.arithmetic import (
     v_head_dim,
 )
 from chipplan.perf.columns import Columns
-from chipplan.perf.efficiency import gemm_efficiency
+from chipplan.perf.efficiency import gemm_efficiency, matmul_fraction
 from chipplan.perf.training import MEMORY_RESERVED_BYTES
 
 A = Any
@@ -166,7 +166,7 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
     d = m.d_model
     n_dense, n_moe = layer_counts(m)
     Ld, Lm = n_dense / pp, n_moe / pp
-    frac_mm = np.where(hw.fp8 > 0, eff.matmul_fraction_fp8, eff.matmul_fraction)
+    frac_mm = matmul_fraction(eff, hw)
     peak = hw.peak_mm_flops_per_s
     bw = hw.hbm_bw_bytes_per_s * eff.hbm_fraction
     half = eff.matmul_half_dim
@@ -201,7 +201,7 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
     kv_read = np.asarray(kv_tokens, dtype=float) * kv_bytes_per_token(m, kv_bytes, tp, 1.0) / m.n_layers
     # With an 8-bit KV cache the fused attention kernels run their products in FP8 too (TensorRT-LLM's FP8
     # context FMHA, FlashAttention-3's FP8 path), at the 8-bit peak.
-    attn_peak = np.where(np.asarray(kv_bytes) <= 1.0, hw.peak_mm_flops_per_s, hw.peak16_flops_per_s)
+    attn_peak = np.where(np.asarray(kv_bytes) <= 1.0, hw.peak8_flops_per_s, hw.peak16_flops_per_s)
     t_attn = np.maximum(score_flops / (attn_peak * eff.attention_fraction), kv_read / bw)
 
     act_w = np.where(m.gated_mlp > 0, 3.0, 2.0)

@@ -43,7 +43,7 @@ from chipplan.perf.arithmetic import (
     v_head_dim,
 )
 from chipplan.perf.columns import Columns
-from chipplan.perf.efficiency import gemm_efficiency
+from chipplan.perf.efficiency import gemm_efficiency, matmul_fraction
 from chipplan.perf.memory import stage_layers, training_memory
 
 A = Any
@@ -102,7 +102,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
 
     peak_mm = hw.peak_mm_flops_per_s
     peak16 = hw.peak16_flops_per_s
-    frac_mm = np.where(hw.fp8 > 0, eff.matmul_fraction_fp8, eff.matmul_fraction)
+    frac_mm = matmul_fraction(eff, hw)
     mem_bw = hw.hbm_bw_bytes_per_s * eff.hbm_fraction
     bw_up = hw.scale_up_bw_bytes_per_s * eff.scale_up_fraction
     bw_out = hw.scale_out_bw_bytes_per_s * eff.scale_out_fraction
