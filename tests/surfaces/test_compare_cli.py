@@ -49,3 +49,29 @@ def test_compare_bad_flags(flags, message):
 def test_compare_unknown_chip_fails_before_planning():
     code, _, err = run("compare", "--model", "llama-3.1-8b", "--tokens", "1e12", "--gpus", "8", "--hardware", "h1000")
     assert code == 2 and "unknown id 'h1000'" in err
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--gpus", "8", "--precision", "fp9"], "--precision: must be one of fp32"),
+    (["--gpus", "8", "--model", "llama-9"], "models: unknown id 'llama-9'"),
+    ([], "give exactly one of n_accelerators (--gpus) or days (--days)"),
+    (["--gpus", "0"], "n_accelerators: must be a positive integer"),
+    (["--gpus", "8", "--hardware", "h100"], "--hardware: lists the same accelerator twice"),  # an alias of it
+])
+def test_compare_inputs_shared_by_every_chip_are_errors_not_rows(flags, message):
+    # A bad model, precision or count is the user's error (exit 2, one line), not an 'infeasible' row per chip.
+    args = ["compare", "--model", "llama-3.1-8b", "--tokens", "1e12", "--hardware", "h100-sxm-80gb", "--hardware",
+            "a100-sxm-80gb"]
+    if "--model" in flags:
+        args[1:3] = []
+    code, _, err = run(*args, *flags)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_compare_chip_without_the_precision_is_a_row_and_a_system_is_costed_as_itself():
+    code, out, _ = run("compare", "--model", "llama-3.1-8b", "--tokens", "1e12", "--gpus", "64", "--precision", "fp8",
+                       "--hardware", "hgx-h100", "--hardware", "a100-sxm-80gb", "--json")
+    assert code == 0
+    rows = {r["hardware"]: r for r in json.loads(out)["rows"]}
+    assert rows["a100-sxm-80gb"]["status"] == "infeasible" and "has no fp8 peak" in rows["a100-sxm-80gb"]["reason"]
+    assert rows["hgx-h100"]["price_source"] == "owned hgx-h100, 3 y"  # not the first H100 system (dgx-h100)

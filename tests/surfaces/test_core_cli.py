@@ -215,3 +215,15 @@ def test_train_top_lists_ranked_layouts_that_fit():
     code, _, err = run("train", "--model", "llama-3.1-70b", "--hardware", "h100", "--gpus", "64", "--tokens", "1e12",
                        "--top", "500")
     assert code == 2 and "--top: must be an integer in [0, 100]" in err
+
+
+def test_train_ep_on_a_dense_model_is_an_error_not_ignored():
+    code, _, err = run("train", "--model", "llama-3.1-70b", "--hardware", "h100-sxm-80gb", "--gpus", "64",
+                       "--tokens", "1e12", "--ep", "4")
+    assert code == 2 and "ep: must be 1 for llama-3.1-70b, a dense model without experts, got 4" in err
+
+
+def test_train_deadline_with_a_stated_layout_that_breaks_a_rule_names_the_rule():
+    code, _, err = run("train", "--model", "llama-3.1-70b", "--hardware", "h100-sxm-80gb", "--days", "30",
+                       "--tokens", "1e12", "--tp", "3")
+    assert code == 2 and "tp must divide n_heads" in err and "inf days" not in err

@@ -74,3 +74,12 @@ def test_serve_plot_writes_the_frontier_chart(tmp_path):
     bad = CliRunner().invoke(app, ["serve", "--model", "llama-3.1-8b", "--hardware", "h100-sxm-80gb", "--input-len",
                                    "1024", "--output-len", "256", "--plot", str(tmp_path / "f.png")])
     assert bad.exit_code == 2 and "--plot: must name an .html file" in bad.stderr
+
+
+def test_serve_plot_to_an_unwritable_place_is_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, _, err = run("serve", "--model", "llama-3.1-8b", "--hardware", "h100-sxm-80gb", "--input-len", "1024",
+                       "--output-len", "256", "--plot", str(blocker / "frontier.html"))
+    assert code == 2 and err.startswith("error: --plot: cannot write") and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.rglob("*.tmp"))

@@ -11,23 +11,26 @@ from chipplan import catalog
 from chipplan.catalog import cost as cost_catalog
 from chipplan.commands._common import console, handle_errors, print_json, table
 from chipplan.cost import tco
-from chipplan.errors import ChipplanError, FieldError
+from chipplan.errors import FieldError, InfeasibleError
 from chipplan.perf.plan import estimate_run
+from chipplan.report import check_html_path, write_html
+from chipplan.units import PRECISIONS
 
 TERMS = ("on-demand", "1yr", "3yr")
 
 
-def hourly_rate(acc_id: str, basis: str, term: str) -> tuple[float | None, str]:
+def hourly_rate(acc_id: str, basis: str, term: str, system: Any = None) -> tuple[float | None, str]:
     """$/accelerator-hour for ``acc_id`` on one basis for every chip, so runs compare like for like.
 
-    ``owned``: the 3-year ownership rate of the first catalog system built from the chip (servers, network
+    ``owned``: the 3-year ownership rate of ``system`` when it has a price, else of the first catalog system
+    built from the chip (servers, network
     share, facility, power, staff, financing; ``chipplan tco``). ``cloud``: the catalog's cloud price for
     ``term`` (hyperscalers, else specialist clouds). None when the catalog has neither.
     """
     cat = cost_catalog.load()
     if basis == "owned":
         acc = catalog.accelerator(acc_id)
-        for sys_ in catalog.load().systems.values():
+        for sys_ in [system] * (system is not None) + list(catalog.load().systems.values()):
             if sys_.accelerator == acc_id and sys_.price_usd:
                 # The owned rate does not depend on the cloud price; 1.0 only satisfies the shared parameter set.
                 return tco.owned_rate(sys_, acc, cat, years=3.0, cloud_price=1.0), f"owned {sys_.id}, 3 y"
@@ -61,21 +64,29 @@ def compare_command(
         raise FieldError("--price-term", f"must be one of {', '.join(TERMS)}", term)
     if basis not in ("owned", "cloud"):
         raise FieldError("--basis", "must be owned or cloud", basis)
-    if plot is not None and plot.suffix.lower() not in (".html", ".htm"):
-        raise FieldError("--plot", "must name an .html file", str(plot))
-    if len(set(hardware)) != len(hardware):
-        raise FieldError("--hardware", "lists the same accelerator twice", hardware)
+    if plot is not None:
+        check_html_path(plot)
+    if precision not in PRECISIONS:
+        raise FieldError("--precision", f"must be one of {', '.join(PRECISIONS)}", precision)
     resolved = [catalog.hardware(h) for h in hardware]  # unknown ids fail here, before any planning
+    keys = [(acc.id, system.id if system else None) for acc, system in resolved]
+    if len(set(keys)) != len(keys):  # aliases too: h100 and h100-sxm-80gb are one chip
+        raise FieldError("--hardware", "lists the same accelerator twice", hardware)
+    m = catalog.model(model)  # an unknown model fails once, not once per chip
     rows: list[dict[str, Any]] = []
     for h, (acc, system) in zip(hardware, resolved, strict=True):
         row: dict[str, Any] = {"hardware": h, "accelerator": acc.id}
         try:
-            r = estimate_run(model, acc, tokens, n_accelerators=gpus, days=days, global_batch_tokens=global_batch,
+            r = estimate_run(m, acc, tokens, n_accelerators=gpus, days=days, global_batch_tokens=global_batch,
                              precision=precision, system=system)
-        except ChipplanError as e:  # infeasible on this chip: say why, keep the others
+        except (InfeasibleError, FieldError) as e:
+            # Only what depends on the chip (no layout fits, no peak at this precision) is a row; inputs shared
+            # by every chip (tokens, --gpus/--days, the batch) are the user's error and stop the command.
+            if not isinstance(e, InfeasibleError) and e.field != "precision":
+                raise
             rows.append({**row, "status": "infeasible", "reason": str(e)})
             continue
-        rate, rate_src = hourly_rate(acc.id, basis, term)
+        rate, rate_src = hourly_rate(acc.id, basis, term, system)
         rows.append({**row, "status": "ok", "reason": None, "n_accelerators": r.n_accelerators, "days": r.days,
                      "tokens_per_s_per_accelerator": r.tokens_per_s_per_accelerator, "mfu": r.mfu,
                      "accelerator_hours": r.accelerator_hours, "layout": r.layout,
@@ -114,7 +125,4 @@ def _plot(out: dict[str, Any], path: Path) -> None:
     fig.add_trace(go.Bar(x=names, y=[x["cost_usd"] for x in ok], name="cost"), row=1, col=2)
     fig.update_layout(title=f"{out['model']}: {out['tokens']:.3g} tokens", showlegend=False,
                       template="plotly_white", height=480, width=960)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fig.write_html(tmp, include_plotlyjs=True, full_html=True)
-    tmp.replace(path)
+    write_html(fig, path)

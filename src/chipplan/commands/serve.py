@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 
 from chipplan.commands._common import console, handle_errors, print_json, table
-from chipplan.errors import FieldError
 from chipplan.perf.serving import TOKENS_COUNTED, plan
+from chipplan.report import check_html_path
 
 
 @handle_errors
@@ -29,8 +29,8 @@ def serve_command(
     plot: Path | None = typer.Option(None, "--plot", help="also write the frontier chart to this .html file"),
 ) -> None:
     """Serving plan: throughput-latency frontier, best configuration under the SLO, accelerators and cost."""
-    if plot is not None and plot.suffix.lower() not in (".html", ".htm"):
-        raise FieldError("--plot", "must name an .html file", str(plot))
+    if plot is not None:
+        check_html_path(plot)
     res = plan(model, hardware, input_len=input_len, output_len=output_len, tp=tp or None,
                precisions=precision or None, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, qps=qps,
                tokens_per_day=tokens_per_day, price_per_hour=price_per_hour)

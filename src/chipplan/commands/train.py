@@ -34,12 +34,15 @@ def train_command(
     zero_stage: int | None = typer.Option(None, "--zero-stage", help="Fix the ZeRO stage (0-3; 3 = FSDP)."),
     recompute: str | None = typer.Option(None, "--recompute", help="Fix activation recompute: none, selective, "
                                          "full."),
-    top: int = typer.Option(0, "--top", help="Also list the K fastest layouts that fit (with --gpus)."),
+    top: int = typer.Option(0, "--top", help="Also list the K fastest layouts that fit on the planned "
+                            "accelerator count."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Plan a training run: layout, tokens/s, wall-clock days with goodput, accelerator-hours (and cost)."""
     if price is not None and not (math.isfinite(price) and price >= 0):
         raise FieldError("--price", "must be a number >= 0 (USD per accelerator-hour)", price)
+    if not 0 <= top <= 100:
+        raise FieldError("--top", "must be an integer in [0, 100]", top)
     acc, system = catalog.hardware(hardware)
     layout = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vpp": vpp, "micro_batch": micro_batch,
               "zero_stage": zero_stage, "recompute": recompute}
@@ -51,14 +54,12 @@ def train_command(
            "inputs": {"model": model, "hardware": hardware, "tokens": tokens, "gpus": gpus, "days": days,
                       "global_batch_tokens": global_batch, "seq_len": seq_len, "precision": precision,
                       "layout": {k: v for k, v in layout.items() if v is not None}}}
-    if not 0 <= top <= 100:
-        raise FieldError("--top", "must be an integer in [0, 100]", top)
     if top:
-        from chipplan.perf.plan import _fixed_layout, rank_layouts
+        from chipplan.perf.plan import fixed_layout, rank_layouts
 
         ranked = rank_layouts(catalog.model(model), acc, r.n_accelerators, global_batch_seqs=r.global_batch_seqs,
                               seq_len=r.seq_len, precision=precision, system=system, top=top,
-                              fixed=_fixed_layout(layout))
+                              fixed=fixed_layout(layout))
         out["ranked_layouts"] = [x for x in ranked if x["fits_in_memory"]]
     if price is not None:
         from chipplan.cost.work import training_run_cost

@@ -55,7 +55,7 @@ def goodput(n_accelerators: Any, params: Any, *, failures_per_accelerator_hour: 
             "job_mtbf_s": mtbf_s, "interruptions_per_day": SECONDS_PER_DAY / mtbf_s}
 
 
-def _fixed_layout(layout: dict[str, Any] | None) -> dict[str, float]:
+def fixed_layout(layout: dict[str, Any] | None) -> dict[str, float]:
     """Validate user-stated layout fields (``--tp`` …) into the numeric form of the layout search."""
     fixed: dict[str, float] = {}
     for k, v in (layout or {}).items():
@@ -93,6 +93,8 @@ def _base(model: Model, acc: Accelerator, system: System | None, precision: str,
     base.update(sequence_parallel=np.ones(k), n_gpu=n_gpu, global_batch_seqs=np.full(k, float(gbs)),
                 seq_len=np.full(k, float(seq_len)), dp_stated=np.full(k, float(fixed.get("dp", 0))))
     if not model.is_moe:
+        if fixed.get("ep", 1) != 1:
+            raise FieldError("ep", f"must be 1 for {model.name}, a dense model without experts", int(fixed["ep"]))
         fixed = {**fixed, "ep": 1}
         base["ep"] = np.ones(k)
     missing = {f: np.full(k, f not in fixed) for f in LAYOUT_FIELDS}
@@ -108,7 +110,7 @@ def rank_layouts(model: Model, acc: Accelerator, n_accelerators: int, *, global_
     eff = efficiency.for_families(np.full(len(cols.tp), acc.family, dtype=object))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         res = evaluate(cols, eff)
-    # Whatever the expansion kept, a valid layout must also keep every stated field.
+    # Stated fields are not expanded (``missing`` is False for them), so every candidate keeps them.
     valid = res["invalid_code"] == 0
     idx = np.nonzero(valid)[0]
     order = idx[np.lexsort((-res["tokens_per_s_per_gpu"][idx], ~res["fits_in_memory"][idx]))][:top]
@@ -175,7 +177,7 @@ def estimate_run(model: Model | str, accelerator: Accelerator | str, tokens: flo
     rule, or by how many GB.
     """
     m = catalog.model(model) if isinstance(model, str) else model
-    fixed = _fixed_layout(layout)
+    fixed = fixed_layout(layout)
     if isinstance(accelerator, str):
         acc, sys_ = catalog.hardware(accelerator)
         system = system or sys_
@@ -219,10 +221,10 @@ def estimate_run(model: Model | str, accelerator: Accelerator | str, tokens: flo
     ok = (best >= 0) & chosen["fits_in_memory"].astype(bool)
     d_ideal = tokens / (tps * grid) / SECONDS_PER_DAY
     d_real = d_ideal / np.maximum(gp["goodput"], 1e-9)
+    stated = all(f in fixed for f in LAYOUT_FIELDS if not (f == "ep" and not m.is_moe))
     if n_accelerators is not None:
         i = 0
         if best[0] < 0:
-            stated = all(f in fixed for f in LAYOUT_FIELDS if not (f == "ep" and not m.is_moe))
             raise InfeasibleError(f"{layout_error(base, 0, stated)}; {m.name} on {n_accelerators} x {acc.id}, "
                                   f"global batch {gbs} sequences of {s}")
         if not chosen["fits_in_memory"][0]:
@@ -232,6 +234,9 @@ def estimate_run(model: Model | str, accelerator: Accelerator | str, tokens: flo
                                   "more per accelerator (add accelerators, or allow ZeRO-3 / recompute)")
     else:
         meets = ok & (d_real <= days)
+        if fixed and not (best >= 0).any():  # the stated layout breaks a rule at every candidate count
+            raise InfeasibleError(f"{layout_error(base, 0, stated)}; {m.name} on {acc.id} at {grid[0]:.0f} to "
+                                  f"{grid[-1]:.0f} accelerators, global batch {gbs} sequences of {s}")
         if not meets.any():
             fastest = np.nanmin(np.where(ok, d_real, np.inf))
             raise InfeasibleError(f"days: {m.name} on {acc.id} cannot finish {tokens:.3g} tokens in {days:g} days "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from chipplan.errors import InputFileError
+from chipplan.report import check_html_path, write_html
 
 
 def write_frontier_plot(res: dict[str, Any], path: str | Path) -> Path:
@@ -13,9 +13,7 @@ def write_frontier_plot(res: dict[str, Any], path: str | Path) -> Path:
     the best one under the SLO highlighted and the TPOT limit drawn. Written atomically to ``path`` (HTML)."""
     import plotly.graph_objects as go
 
-    path = Path(path)
-    if path.suffix.lower() not in (".html", ".htm"):
-        raise InputFileError(f"--plot: must name an .html file, got {str(path)!r}")
+    path = check_html_path(path)
     fr = res["frontier"]
     label = [f"{r['precision']} tp{r['tp']} pp{r['pp']} ep{r['ep']} batch {r['batch']}, p99 TTFT "
              f"{r['ttft_p99_ms']:.0f} ms" for r in fr]
@@ -30,8 +28,4 @@ def write_frontier_plot(res: dict[str, Any], path: str | Path) -> Path:
     fig.update_layout(title=f"{res['model']} on {res['hardware']}: {res['input_len']} in / {res['output_len']} out",
                       xaxis_title="time per output token, ms (p99 TTFT in the hover)", template="plotly_white",
                       yaxis_title="output tokens/s per accelerator", height=520, width=820)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fig.write_html(tmp, include_plotlyjs=True, full_html=True)
-    tmp.replace(path)
-    return path
+    return write_html(fig, path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from chipplan.errors import InputFileError
+from chipplan.report import check_html_path, write_html
 
 
 def write_validation_plot(result: dict[str, Any], path: str | Path, title: str) -> Path:
@@ -13,9 +13,7 @@ def write_validation_plot(result: dict[str, Any], path: str | Path, title: str) 
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    path = Path(path)
-    if path.suffix.lower() not in (".html", ".htm"):
-        raise InputFileError(f"--plot: must name an .html file, got {str(path)!r}")
+    path = check_html_path(path)
     rows = [r for r in result["rows"] if r["predicted"] is not None]
     metrics = sorted({r["metric"] for r in rows})
     fig = make_subplots(rows=1, cols=max(len(metrics), 1), subplot_titles=metrics or ["(no predictions)"])
@@ -39,8 +37,4 @@ def write_validation_plot(result: dict[str, Any], path: str | Path, title: str) 
         fig.update_xaxes(type="log", title_text="measured", row=1, col=j)
         fig.update_yaxes(type="log", title_text="predicted", row=1, col=j)
     fig.update_layout(title=title, template="plotly_white", height=520, width=560 * max(len(metrics), 1) + 200)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fig.write_html(tmp, include_plotlyjs=True, full_html=True)
-    tmp.replace(path)  # nothing half-written
-    return path
+    return write_html(fig, path)
