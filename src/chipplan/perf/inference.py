@@ -75,6 +75,7 @@ from chipplan.perf.arithmetic import (
 )
 from chipplan.perf.columns import Columns
 from chipplan.perf.efficiency import gemm_efficiency, matmul_fraction
+from chipplan.perf.memory import stage_layers
 from chipplan.perf.training import MEMORY_RESERVED_BYTES
 
 A = Any
@@ -165,7 +166,7 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
     T = np.asarray(tokens, dtype=float)
     d = m.d_model
     n_dense, n_moe = layer_counts(m)
-    Ld, Lm = n_dense / pp, n_moe / pp
+    Ld, Lm = stage_layers(n_dense, n_moe, pp)  # the busiest stage: ceil(L/pp) layers
     frac_mm = matmul_fraction(eff, hw)
     peak = hw.peak_mm_flops_per_s
     bw = hw.hbm_bw_bytes_per_s * eff.hbm_fraction
