@@ -1,7 +1,7 @@
 """Refit the per-family efficiencies of catalog/data/efficiency.yaml on validation tables, and measure
 how well the constants carry to source groups they did not see.
 
-Only the few named global parameters of a family are free (``chipplan.crossval.FREE``); the objective is the
+Only the few named global parameters of a family are free (``chipplan.io.crossval.FREE``); the objective is the
 mean over source groups of each group's median absolute percentage error, plus half the 90th percentile over
 all rows of that family, so no single row or source can pull a constant its way.
 
@@ -16,8 +16,7 @@ import sys
 
 import pandas as pd
 
-from chipplan import crossval
-from chipplan.table import read_table
+from chipplan.io import crossval, read_table
 
 DEFAULT = "../shared/validation/training_calibration.csv"
 

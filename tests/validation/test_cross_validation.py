@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from chipplan import crossval
 from chipplan.cli import app
+from chipplan.io import crossval, read_table
 from chipplan.perf import efficiency
-from chipplan.table import read_table
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,12 @@ from pathlib import Path
 import typer
 
 from chipplan.commands._common import console, handle_errors, print_json, table
-from chipplan.table import predict_file, validate_file
+from chipplan.io import predict_file, validate_file
 
 
 @handle_errors
 def predict_command(
-    path: Path = typer.Argument(..., help="CSV in the column schema of shared/validation/README.md."),
+    path: Path = typer.Argument(..., help="CSV in the column schema of docs/columns.md."),
     as_json: bool = typer.Option(True, "--json/--table", help="JSON (the stable contract) or a table."),
     detail: bool = typer.Option(False, "--detail", help="Add each training row's step-time breakdown."),
 ) -> None:
@@ -69,8 +69,8 @@ def validate_command(
 
 
 def _cross_validate(path: Path, *, as_json: bool, evals: int) -> None:
-    from chipplan.crossval import cross_validate, training_logo
-    from chipplan.table import read_table
+    from chipplan.io import read_table
+    from chipplan.io.crossval import cross_validate, training_logo
 
     df = read_table(path)
     res = cross_validate(training_logo(df, max_evals=evals))

@@ -4,7 +4,7 @@
 weighted once. ``training_logo`` repeats that fit without each source group in turn and predicts the group
 it left out, so every residual it returns comes from constants that never saw the row. The residuals, with
 their source groups and regime labels (``chipplan.perf.efficiency.training_regimes``), feed the interval
-table (``chipplan.perf.intervals.fit_table``) shipped in ``catalog/data/intervals/training.yaml``, and
+table (``chipplan.perf.intervals.fit_table``) shipped in the catalog, and
 ``chipplan validate FILE --cross-validate``.
 
 Only families present in the left-out group are refitted: the predictions of that group depend on no other
@@ -67,7 +67,7 @@ def row_families(df: pd.DataFrame) -> np.ndarray:
 
 
 def _predicted(df: pd.DataFrame) -> tuple[np.ndarray, list[dict[str, Any] | None]]:
-    from chipplan.table import predict_frame
+    from chipplan.io import predict_frame
 
     rows = predict_frame(df)["rows"]
     pred = np.array([r["prediction"]["tokens_per_s_per_gpu"] if r["status"] == "ok" else np.nan for r in rows])
