@@ -21,7 +21,7 @@ class FieldError(ChipplanError, ValueError):
         self.field = field
         self.rule = rule
         self.got = got
-        msg = f"{field}: {rule}" if got is ... else f"{field}: {rule}, got {got!r}"
+        msg = f"{field}: {rule}" if got is ... else f"{field}: {rule}, got {_shown(got)}"
         super().__init__(msg)
 
 
@@ -33,7 +33,7 @@ class UnknownIdError(ChipplanError, KeyError):
         self.given = given
         self.suggestions = suggestions
         hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
-        super().__init__(f"{kind}: unknown id {given!r}{hint}")
+        super().__init__(f"{kind}: unknown id {_shown(given)}{hint}")
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return self.args[0]
@@ -49,3 +49,14 @@ class InputFileError(ChipplanError):
 
 class InfeasibleError(ChipplanError):
     """No configuration satisfies the request; the message says what came closest."""
+
+
+class OutputFileError(ChipplanError):
+    """An output (``--plot``, ``--out``, a report, a store) cannot be written; nothing is left half-written."""
+
+
+def _shown(value: object) -> str:
+    # Values are capped (reprlib) so a message never grows with the input; safeio imports this module.
+    from chipplan.safeio import shown
+
+    return shown(value)

@@ -123,7 +123,7 @@ def _layer(module: str) -> str | None:
     top = module.split(".")[0]
     if top in LAYERS:
         return top
-    if top in ("errors", "units", "__init__", ""):
+    if top in ("errors", "units", "safeio", "__init__", ""):
         return None  # shared by every layer
     return "surfaces"  # cli, table, table_inference, commands, report, web, store, validate
 
