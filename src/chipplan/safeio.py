@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import reprlib
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from typing import IO, Any
 
 import yaml
 
-from chipplan.errors import ChipplanError, FieldError, InputFileError, OutputFileError
+from chipplan.errors import MAX_MESSAGE_VALUE, ChipplanError, FieldError, InputFileError, OutputFileError, shown
 
 # Bounds on YAML from users. The shipped catalog's largest file is ~42 kB with 38 scalar aliases; scenario
 # and model files are a few kB. The caps are two orders of magnitude above that and far below what hurts.
@@ -40,48 +39,7 @@ MAX_YAML_ALIASES = 1_000
 MAX_YAML_ALIAS_NODES = 100_000  # nodes added by expanding aliases (an alias of a list of n counts n + 1)
 
 # ---------------------------------------------------------------------------------------------------------------
-# Values in messages
-
-_repr = reprlib.Repr()
-_repr.maxlevel = 3
-_repr.maxstring = 60
-_repr.maxother = 60
-_repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxfrozenset = _repr.maxdeque = _repr.maxarray = 6
-_repr.maxdict = 4
-_repr.maxlong = 40
-MAX_MESSAGE_VALUE = 80
-
-
-def shown(value: Any, limit: int = MAX_MESSAGE_VALUE) -> str:
-    """A value as a one-line message shows it: capped in length and nesting, numbers plainly.
-
-    numpy scalars print as Python numbers (``inf``, not ``np.float64(inf)``); strings keep their quotes;
-    containers are cut after a few items (a YAML alias bomb's shared lists are never expanded); the result
-    is at most ``limit`` characters and has no line breaks.
-
-    >>> shown(-3), shown("fp7"), shown(float("inf")), shown(True)
-    ('-3', "'fp7'", 'inf', 'True')
-    >>> shown([[1] * 100] * 100)
-    '[[1, 1, 1, 1, 1, 1, ...], [1, 1, 1, 1, 1, 1, ...], [1, 1, 1, 1, 1, 1, ...], [...'
-    >>> len(shown("x" * 10_000)) <= 80
-    True
-    """
-    item = getattr(value, "item", None)
-    if callable(item) and type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
-        with contextlib.suppress(Exception):
-            value = item()
-    if isinstance(value, float):
-        text = repr(value) if math.isfinite(value) else str(value)
-    else:
-        try:
-            text = _repr.repr(value)
-        except Exception:  # a broken __repr__ must not hide the real error
-            text = f"<{type(value).__name__}>"
-    text = " ".join(text.split())  # one line
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return text
-
+# Values in messages: ``shown`` (defined beside the error types, which use it) caps any value.
 
 def one_line(message: str, limit: int = 500) -> str:
     """``message`` with line breaks folded and its length capped: the last guard before a user sees it."""
@@ -462,6 +420,7 @@ def _remove(tmp: Path) -> None:
         tmp.unlink()
 
 
-__all__ = ["MAX_YAML_ALIASES", "MAX_YAML_ALIAS_NODES", "MAX_YAML_BYTES", "MAX_YAML_DEPTH", "YamlDoc",
+__all__ = ["MAX_MESSAGE_VALUE", "MAX_YAML_ALIASES", "MAX_YAML_ALIAS_NODES", "MAX_YAML_BYTES", "MAX_YAML_DEPTH",
+           "YamlDoc",
            "atomic_open", "atomic_path", "atomic_write_bytes", "atomic_write_text", "load_yaml", "load_yaml_doc",
            "number", "one_line", "parse_yaml", "range_rule", "read_text_capped", "shown", "whole_number"]
