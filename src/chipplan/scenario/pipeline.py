@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,11 +72,10 @@ class Cache:
         self.misses += 1
         res = _jsonable(fn())
         if path is not None:
+            from chipplan.safeio import atomic_write_text
+
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "w") as f:
-                json.dump(res, f)
-            os.replace(tmp, path)
+            atomic_write_text(path, json.dumps(res), fsync=False)  # a lost entry is only recomputed
         return res, False
 
 
@@ -410,7 +407,7 @@ def validation_files(r: Resolved) -> list[Path]:
 
 
 def stage_validation(r: Resolved) -> dict[str, Any]:
-    from chipplan.table import validate_file
+    from chipplan.io.write import validate_file
 
     out = []
     for p in validation_files(r):
