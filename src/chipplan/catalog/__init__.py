@@ -89,18 +89,27 @@ class Catalog:
     reliability: dict[str, Any]
     version: str
 
-    def _find(self, section: str, key: str) -> str | None:
+    def find(self, section: str, key: str) -> str | None:
+        """The id of ``section``'s entry named ``key`` (id or alias, case and punctuation ignored), or None."""
         table: dict[str, Any] = getattr(self, section)
         if key in table:
             return key
-        n = _norm(key)
-        for id_, spec in table.items():
-            if n == _norm(id_) or n in {_norm(a) for a in spec.aliases}:
-                return id_
-        return None
+        return self._index[section].get(_norm(key))
+
+    @functools.cached_property
+    def _index(self) -> dict[str, dict[str, str]]:
+        """Normalised id or alias → id, per section (the first entry wins a clash, as in catalog order)."""
+        out: dict[str, dict[str, str]] = {}
+        for section in KINDS:
+            idx: dict[str, str] = {}
+            for id_, spec in getattr(self, section).items():
+                for name in (id_, *spec.aliases):
+                    idx.setdefault(_norm(name), id_)
+            out[section] = idx
+        return out
 
     def _lookup(self, section: str, key: str) -> str:
-        found = self._find(section, key)
+        found = self.find(section, key)
         if found is None:
             raise UnknownIdError(section, key, [id_ for _, id_ in self.near(key, (section,))])
         return found
@@ -119,14 +128,13 @@ class Catalog:
         sm.set_seq2(target)
         scores: dict[tuple[str, str], float] = {}
         for section in sections:
-            for id_, spec in getattr(self, section).items():
-                for name in (id_, *spec.aliases):
-                    sm.set_seq1(_norm(name))
-                    if sm.real_quick_ratio() < NEAR_CUTOFF or sm.quick_ratio() < NEAR_CUTOFF:
-                        continue
-                    r = sm.ratio()
-                    if r >= NEAR_CUTOFF and r > scores.get((section, id_), 0.0):
-                        scores[(section, id_)] = r
+            for name, id_ in self._index[section].items():
+                sm.set_seq1(name)
+                if sm.real_quick_ratio() < NEAR_CUTOFF or sm.quick_ratio() < NEAR_CUTOFF:
+                    continue
+                r = sm.ratio()
+                if r >= NEAR_CUTOFF and r > scores.get((section, id_), 0.0):
+                    scores[(section, id_)] = r
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0][1]))
         return [k for k, _ in ranked[:n]]
 
@@ -150,10 +158,10 @@ class Catalog:
 
     def hardware(self, key: str) -> tuple[Accelerator, System | None]:
         """An accelerator or system id → (accelerator, system or None); an unknown id suggests both kinds."""
-        acc_id = self._find("accelerators", key)
+        acc_id = self.find("accelerators", key)
         if acc_id is not None:
             return self.accelerators[acc_id], None
-        sys_id = self._find("systems", key)
+        sys_id = self.find("systems", key)
         if sys_id is None:
             raise self.unknown(key, ("accelerators", "systems"), kind="hardware")
         sys_ = self.systems[sys_id]

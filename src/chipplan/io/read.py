@@ -8,7 +8,9 @@ records the first error of each row in a ``Rows`` (the other rows are still pred
 from __future__ import annotations
 
 import csv
+import io
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ from chipplan import catalog
 from chipplan.errors import FieldError, InputFileError, UnknownIdError
 from chipplan.io.schema import (
     COLUMNS_BY_NAME,
+    MAX_NEAR_SEARCHES,
+    MAX_TABLE_BYTES,
     MAX_VALUE,
     MODEL_COLUMNS,
     NUMERIC_COLUMNS,
@@ -30,6 +34,7 @@ from chipplan.io.schema import (
 )
 from chipplan.perf.columns import Columns
 from chipplan.perf.hardware_cols import HW_FIELDS, hardware_row
+from chipplan.safeio import shown
 
 MODEL_FIELDS = ("n_layers", "d_model", "n_heads", "n_kv_heads", "head_dim", "d_ff", "vocab_size", "n_experts",
                 "top_k", "n_shared_experts", "first_dense_layers", "dense_d_ff", "q_lora_rank", "kv_lora_rank",
@@ -45,6 +50,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise InputFileError(f"{p}: file not found")
     if p.is_dir():
         raise InputFileError(f"{p}: is a directory, expected a CSV file")
+    if p.stat().st_size > MAX_TABLE_BYTES:
+        raise InputFileError(f"{p}: larger than {MAX_TABLE_BYTES / 2**30:g} GiB; split the table")
+    _check_header(p)
     try:
         header = pd.read_csv(p, nrows=0, engine="c").columns
         # pyarrow parses and types numeric columns in C++ (integers with gaps become floats); identifiers
@@ -63,6 +71,35 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise InputFileError(f"{p}: missing required column(s) {', '.join(missing)}; see the column schema "
                              "in docs/columns.md")
     return df
+
+
+def _check_header(p: Path) -> None:
+    """Refuse, before parsing the whole file, a header that repeats a column or lacks a required one."""
+    try:
+        with p.open("rb") as f:
+            first = f.readline(1 << 20)
+    except OSError as e:
+        raise InputFileError(f"{p}: cannot read ({e.strerror or e})") from None
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InputFileError(f"{p}: not a UTF-8 text file (byte {e.start}); expected a CSV file") from None
+    try:
+        names = next(csv.reader(io.StringIO(text)), [])
+    except csv.Error as e:
+        raise InputFileError(f"{p}: cannot parse the CSV header ({e})") from None
+    names = [n.strip() for n in names]
+    repeated = [(n, k) for n, k in Counter(names).items() if k > 1 and n]
+    if repeated:
+        n, k = repeated[0]
+        where = ", ".join(str(i + 1) for i, m in enumerate(names) if m == n)
+        raise InputFileError(f"{p}: column {shown(n)} appears {k} times (columns {where}); keep one")
+    if names and not any(names):
+        return  # an empty first line: the parser names it
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if names and missing:
+        raise InputFileError(f"{p}: missing required column(s) {', '.join(missing)}; see the column schema "
+                             "in docs/columns.md")
 
 
 def distinct(values: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -86,6 +123,18 @@ class Rows:
             if self.error[i] is None:
                 self.error[i] = msg(i) if callable(msg) else msg
 
+    def fail_each(self, messages: np.ndarray) -> None:
+        """Record ``messages[i]`` (None: no error) on each row, in one pass (a message per distinct value)."""
+        for i in np.nonzero(pd.notna(messages))[0]:
+            if self.error[i] is None:
+                self.error[i] = messages[i]
+
+
+def _per_row(per_distinct: list[str | None], inv: np.ndarray) -> np.ndarray:
+    out = np.empty(len(per_distinct), dtype=object)
+    out[:] = per_distinct
+    return out[inv]
+
 
 def numeric_columns(df: pd.DataFrame, rows: Rows) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
@@ -95,7 +144,10 @@ def numeric_columns(df: pd.DataFrame, rows: Rows) -> dict[str, np.ndarray]:
             out[c] = np.full(n, np.nan)
             continue
         raw = df[c]
-        v = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+        if pd.api.types.is_bool_dtype(raw):  # a column of true/false: pyarrow types it bool, numbers would be 1/0
+            v = np.full(n, np.nan)
+        else:
+            v = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
         bad = raw.notna().to_numpy() & ~np.isfinite(v)
         rows.fail(bad, lambda i, c=c, raw=raw: f"{c}: must be a number, got {_shown(raw.iloc[i])}")
         huge = np.isfinite(v) & (np.abs(v) > MAX_VALUE)
@@ -106,15 +158,21 @@ def numeric_columns(df: pd.DataFrame, rows: Rows) -> dict[str, np.ndarray]:
         else:
             neg = np.isfinite(v) & (v < 0)
             rows.fail(neg, lambda i, c=c, v=v: f"{c}: must be >= 0, got {v[i]:g}")
+        if COLUMNS_BY_NAME[c].type == "integer":  # a count: 24.5 layers is a typo, not a model
+            frac = np.isfinite(v) & (v != np.floor(v))
+            rule = COLUMNS_BY_NAME[c].allowed_text
+            rows.fail(frac, lambda i, c=c, v=v, rule=rule: f"{c}: must be a whole number {rule}, got {v[i]:g}")
         out[c] = np.where(bad | huge, np.nan, v)
     return out
 
 
 def _shown(x: Any) -> str:
-    """A cell as a message shows it: numbers plainly (``inf``, not ``np.float64(inf)``), text quoted."""
+    """A cell as a message shows it: numbers plainly (``inf``, not ``np.float64(inf)``), text quoted and capped."""
+    if isinstance(x, bool | np.bool_):
+        return str(bool(x)).lower()
     if isinstance(x, float | np.floating | int | np.integer):
         return f"{float(x):g}"
-    return repr(str(x))
+    return shown(str(x))
 
 
 def text_column(df: pd.DataFrame, col: str) -> np.ndarray:
@@ -136,15 +194,19 @@ def coded_column(df: pd.DataFrame, col: str, rows: Rows, codes: dict[str, Any], 
     keys = np.array(["" if v is None else str(v) for v in vals], dtype=object)
     uniq, inv = distinct(keys)
     mapped = []
-    for j, u in enumerate(uniq):
+    errors: list[str | None] = []
+    for u in uniq:
         k = u.strip().lower()
-        if not u:
+        if not u.strip():
             mapped.append(default)
+            errors.append(None)
         elif k in codes:
             mapped.append(codes[k])
+            errors.append(None)
         else:
-            rows.fail(inv == j, f"{col}: must be {allowed}, got {u!r}")
+            errors.append(f"{col}: must be {allowed}, got {shown(u)}")
             mapped.append(default)
+    rows.fail_each(_per_row(errors, inv))
     out = np.empty(len(uniq), dtype=object)
     out[:] = mapped
     return out[inv]
@@ -170,13 +232,12 @@ def model_columns(df: pd.DataFrame, num: dict[str, np.ndarray], rows: Rows) -> C
     uniq, inv_u = distinct([_clean_name(x) for x in raw_uniq])
     inv = inv_u[raw_inv]
     table = np.full((len(uniq), len(MODEL_FIELDS)), np.nan)
+    cat = catalog.load()
     for j, key in enumerate(uniq):
-        if not key:
+        found = cat.find("models", key) if key else None  # no near-match search: an unknown name is not an error
+        if found is None:
             continue
-        try:
-            mc = catalog.model(key).to_columns()
-        except UnknownIdError:
-            continue
+        mc = cat.models[found].to_columns()
         table[j] = [mc[f] for f in MODEL_FIELDS]
     for k, f in enumerate(MODEL_FIELDS):
         from_catalog = table[inv, k]
@@ -193,8 +254,8 @@ def model_columns(df: pd.DataFrame, num: dict[str, np.ndarray], rows: Rows) -> C
     cols["dense_d_ff"] = np.where((cols["n_experts"] > 0) & (cols["dense_d_ff"] == 0), cols["d_ff"],
                                   cols["dense_d_ff"])
     cols["max_seq_len"] = np.where(np.isfinite(cols["max_seq_len"]), cols["max_seq_len"], num["seq_len"])
-    attn = text_column(df, "attention")
-    cols["is_mla"] = np.array([a == "mla" for a in attn], dtype=float) + 0.0
+    attn = coded_column(df, "attention", rows, {a: a for a in COLUMNS_BY_NAME["attention"].allowed}, "")
+    cols["is_mla"] = np.asarray(attn == "mla", dtype=float)
     cols["is_mla"] = np.where(cols["kv_lora_rank"] > 0, 1.0, cols["is_mla"])
     for f, c in (("n_layers", "num_layers"), ("d_model", "hidden_size"), ("n_heads", "num_heads"),
                  ("vocab_size", "vocab_size")):
@@ -211,33 +272,45 @@ def model_columns(df: pd.DataFrame, num: dict[str, np.ndarray], rows: Rows) -> C
 
 
 def hardware_columns(df: pd.DataFrame, precision: np.ndarray, rows: Rows) -> tuple[Columns, np.ndarray]:
-    """Hardware columns per row, looked up once per distinct (hardware_id, precision)."""
+    """Hardware columns per row, looked up once per distinct (hardware_id, precision).
+
+    An unknown id gets near matches for the first ``MAX_NEAR_SEARCHES`` distinct unknown ids only, so a table of
+    junk ids costs one catalog scan per few ids rather than one per row.
+    """
     hw_ids = text_column(df, "hardware_id")
     n = len(df)
-    out = {k: np.full(n, np.nan) for k in HW_FIELDS}
-    fam = np.full(n, "custom", dtype=object)
     keys = np.array([f"{h}\x00{p}" if h is not None else "" for h, p in zip(hw_ids, precision, strict=True)],
                     dtype=object)
     uniq, inv = distinct(keys)
+    table = np.full((len(uniq), len(HW_FIELDS)), np.nan)
+    fam_u = np.full(len(uniq), "custom", dtype=object)
+    errors: list[str | None] = [None] * len(uniq)
+    cat = catalog.load()
+    searches = 0
     for j, key in enumerate(uniq):
-        sel = inv == j
         if not key:
-            rows.fail(sel, "hardware_id: required, got nothing")
+            errors[j] = "hardware_id: required, got nothing"
             continue
         hid, prec = key.split("\x00")
         try:
-            acc, sys_ = catalog.hardware(hid)
+            if cat.find("accelerators", hid) is None and cat.find("systems", hid) is None:
+                searches += 1
+                if searches > MAX_NEAR_SEARCHES:
+                    errors[j] = f"hardware_id: unknown id {shown(hid)}"
+                    continue
+            acc, sys_ = cat.hardware(hid)
             r = hardware_row(acc, prec, sys_)
         except UnknownIdError as e:
-            rows.fail(sel, f"hardware_id: {str(e).split(': ', 1)[1]}")
+            errors[j] = f"hardware_id: {str(e).split(': ', 1)[1]}"
             continue
         except FieldError as e:
-            rows.fail(sel, f"precision: {e.rule}")
+            errors[j] = f"precision: {e.rule}"
             continue
-        for k in HW_FIELDS:
-            out[k][sel] = r[k]
-        fam[sel] = r["family"]
-    return Columns(out), fam
+        table[j] = [r[k] for k in HW_FIELDS]
+        fam_u[j] = r["family"]
+    rows.fail_each(_per_row(errors, inv))
+    out = {k: table[inv, c] if n else np.full(0, np.nan) for c, k in enumerate(HW_FIELDS)}
+    return Columns(out), fam_u[inv] if n else np.full(0, "custom", dtype=object)
 
 
 def precision_column(df: pd.DataFrame, rows: Rows) -> np.ndarray:

@@ -242,6 +242,13 @@ TEXT_COLUMNS = tuple(c.name for c in COLUMNS if c.read and c.type in ("text", "b
 TARGET_COLUMNS = tuple(c.name for c in COLUMNS if c.role == "target")
 #: A count above this is a typo, not a configuration.
 MAX_VALUE = 1e15
+#: Limits on a table as a whole. A larger file is refused before it is parsed; distinct unknown ids beyond the
+#: first ``MAX_NEAR_SEARCHES`` are reported without near matches (each search scans the catalog); a table of at
+#: least ``JUNK_ROWS`` rows none of which can be predicted is refused, naming its first ``FIRST_PROBLEMS``.
+MAX_TABLE_BYTES = 1 << 30
+MAX_NEAR_SEARCHES = 20
+JUNK_ROWS = 1_000
+FIRST_PROBLEMS = 3
 
 
 def markdown() -> str:
@@ -251,9 +258,15 @@ def markdown() -> str:
            "do not edit by hand.", "",
            f"Required: {', '.join(f'`{c}`' for c in REQUIRED_COLUMNS)}. Columns not listed are ignored. "
            "Numbers are read as given (an empty cell is \"not stated\"); "
-           f"every number must be finite, at most {MAX_VALUE:.0e}, and >= 0 (> 0 where the range says so). "
+           f"every number must be finite, at most {MAX_VALUE:.0e}, and >= 0 (> 0 where the range says so); "
+           "an `integer` column takes whole numbers only (`24.0` is 24, `24.5` is an error, so is `true`). "
            "A row breaking a rule gets `status: error` with a reason naming the column; the other rows are "
-           "still predicted.", ""]
+           "still predicted. A `row_id` given twice is an error on the later row; `global_batch_tokens` must "
+           "equal `global_batch_seqs` × `seq_len` when all three are given.", "",
+           f"Limits on the file: at most {MAX_TABLE_BYTES / 2**30:g} GiB; a column name may appear once; near "
+           f"matches of unknown ids are listed for the first {MAX_NEAR_SEARCHES} distinct ones; a file whose "
+           f"first {JUNK_ROWS:,} rows all fail is refused (exit status 2), naming the first {FIRST_PROBLEMS} "
+           "problems.", ""]
     for role, title in ROLES.items():
         cols = [c for c in COLUMNS if c.role == role]
         out += [f"## {title}", "", "| column | type | unit | allowed | read | description |",

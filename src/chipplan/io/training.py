@@ -49,6 +49,11 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
     local.fail(~np.isfinite(gbs), "global_batch_seqs: required (or global_batch_tokens), got nothing")
     local.fail(np.isfinite(gbs) & (np.abs(gbs - np.round(gbs)) > 1e-6),
                "global_batch_tokens: must be a whole number of sequences of seq_len")
+    stated = num["global_batch_tokens"]
+    clash = np.isfinite(num["global_batch_seqs"]) & np.isfinite(stated) & np.isfinite(seq) & \
+        (np.abs(stated - num["global_batch_seqs"] * seq) > 1e-9 * np.abs(stated))
+    local.fail(clash, lambda i: f"global_batch_tokens: must equal global_batch_seqs × seq_len = "
+                                f"{num['global_batch_seqs'][i] * seq[i]:g}, got {stated[i]:g}")
     lay_given = {v: num[k] for k, v in LAYOUT_COLUMNS.items()}
     lay_given["recompute"] = coded_column(sub, "activation_recompute", local, RECOMPUTE_CODES,
                                          np.nan).astype(float)

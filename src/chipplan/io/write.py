@@ -18,9 +18,12 @@ import numpy as np
 import pandas as pd
 
 from chipplan import __version__, catalog
+from chipplan.errors import InputFileError
 from chipplan.io.inference import predict_inference
 from chipplan.io.read import Rows, read_table, text_column
+from chipplan.io.schema import FIRST_PROBLEMS, JUNK_ROWS, TARGET_COLUMNS
 from chipplan.io.training import predict_training
+from chipplan.safeio import shown
 
 
 def predict_frame(df: pd.DataFrame, *, detail: bool = False) -> dict[str, Any]:
@@ -31,16 +34,27 @@ def predict_frame(df: pd.DataFrame, *, detail: bool = False) -> dict[str, Any]:
     n = len(df)
     rows = Rows(n)
     row_ids = text_column(df, "row_id")
+    _duplicate_ids(row_ids, rows)
     inf_len = df["inf_input_len"].notna().to_numpy() if "inf_input_len" in df.columns else np.zeros(n, bool)
     preds: list[dict[str, Any] | None] = [None] * n
-    tr = np.nonzero(~inf_len)[0]
-    if len(tr):
-        for k, p in zip(tr.tolist(), predict_training(df, rows, tr, detail=detail), strict=True):
-            preds[k] = p
-    inf = np.nonzero(inf_len)[0]
-    if len(inf):
-        for k, p in zip(inf.tolist(), predict_inference(df, rows, inf), strict=True):
-            preds[k] = p
+    # Rows are computed together, the bad ones too (their errors are already recorded): arithmetic on their
+    # cells (a zero head count) must not stop the good rows. Good rows are checked for finite results below.
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        tr = np.nonzero(~inf_len)[0]
+        if len(tr):
+            for k, p in zip(tr.tolist(), predict_training(df, rows, tr, detail=detail), strict=True):
+                preds[k] = p
+        inf = np.nonzero(inf_len)[0]
+        if len(inf):
+            for k, p in zip(inf.tolist(), predict_inference(df, rows, inf), strict=True):
+                preds[k] = p
+    for i, p in enumerate(preds):
+        if p is not None and rows.error[i] is None:
+            key = "output_tokens_per_s_per_gpu" if inf_len[i] else "tokens_per_s_per_gpu"
+            v = p.get(key)
+            if not isinstance(v, int | float) or not np.isfinite(v) or v <= 0:
+                rows.error[i] = (f"prediction: {key} came out {shown(v)}; an input of this row is far outside its "
+                                 "plausible range")
     kinds = np.where(inf_len, "inference", "training").tolist()
     ids = [str(r) if r is not None else str(i + 1) for i, r in enumerate(row_ids.tolist())]
     out_rows = []
@@ -57,8 +71,41 @@ def predict_frame(df: pd.DataFrame, *, detail: bool = False) -> dict[str, Any]:
     return {"chipplan_version": __version__, "catalog_version": catalog.load().version, "rows": out_rows}
 
 
+def _duplicate_ids(row_ids: np.ndarray, rows: Rows) -> None:
+    """A row whose ``row_id`` an earlier row already has is an error naming that row (the first is predicted)."""
+    ids = pd.Series(row_ids, dtype=object)
+    given = ids.notna().to_numpy()
+    dup = given & ids.duplicated(keep="first").to_numpy()
+    if not dup.any():
+        return
+    first = {}
+    for i in np.nonzero(given)[0]:
+        first.setdefault(row_ids[i], i)
+    rows.fail(dup, lambda i: f"row_id: {shown(str(row_ids[i]))} is already the id of row {first[row_ids[i]] + 1}; "
+                             "row ids must be unique")
+
+
+def _problems(result: dict[str, Any], limit: int = FIRST_PROBLEMS) -> str:
+    bad = [r for r in result["rows"] if r["status"] == "error"][:limit]
+    return "; ".join(f"row {shown(r['row_id'])}: {shown(r['reason'], 160)[1:-1]}" for r in bad)
+
+
+def _refuse_junk(path: str | Path, df: pd.DataFrame) -> None:
+    """A table whose first ``JUNK_ROWS`` rows all fail is not one chipplan reads: say so before reading the rest."""
+    if len(df) < JUNK_ROWS:
+        return
+    head = predict_frame(df.iloc[:JUNK_ROWS])
+    if not any(r["status"] == "ok" for r in head["rows"]):
+        of = f"first {JUNK_ROWS:,} rows (of {len(df):,})" if len(df) > JUNK_ROWS else f"{len(df):,} rows"
+        raise InputFileError(f"{path}: none of the {of} can be predicted; the first problems: {_problems(head)}")
+
+
 def predict_file(path: str | Path, *, detail: bool = False) -> dict[str, Any]:
-    return predict_frame(read_table(path), detail=detail)
+    """:func:`predict_frame` on a CSV file. A file whose first ``JUNK_ROWS`` rows all fail is refused at once,
+    naming the first problems (a file of junk fails fast)."""
+    df = read_table(path)
+    _refuse_junk(path, df)
+    return predict_frame(df, detail=detail)
 
 
 TARGETS = {
@@ -68,9 +115,12 @@ TARGETS = {
 }
 
 
-def validate_frame(df: pd.DataFrame) -> dict[str, Any]:
-    """Predict, compare with the ``target_*`` columns, and summarise the absolute percentage errors."""
-    result = predict_frame(df)
+def validate_frame(df: pd.DataFrame, *, predicted: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Predict, compare with the ``target_*`` columns, and summarise the absolute percentage errors.
+
+    ``predicted`` is ``predict_frame(df)`` when the caller already has it.
+    """
+    result = predict_frame(df) if predicted is None else predicted
     groups = text_column(df, "source_group")
     records = []
     for i, r in enumerate(result["rows"]):
@@ -111,5 +161,21 @@ def _summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def validate_file(path: str | Path) -> dict[str, Any]:
-    return validate_frame(read_table(path))
+    """:func:`validate_frame` on a CSV file; an InputFileError saying why when nothing could be scored (no
+    target column, no usable target, or no row with a target predicted)."""
+    df = read_table(path)
+    _refuse_junk(path, df)
+    pred = predict_frame(df)
+    res = validate_frame(df, predicted=pred)
+    if not any(c in df.columns for c in TARGET_COLUMNS):
+        raise InputFileError(f"{path}: no target column ({', '.join(TARGET_COLUMNS)}); validate compares "
+                             "predictions with them (predict needs none)")
+    if not res["rows"]:
+        raise InputFileError(f"{path}: no row has a usable target (a number > 0 in {', '.join(TARGET_COLUMNS)} "
+                             "matching the row's kind)")
+    if not any(r["ape"] is not None for r in res["rows"]):
+        why = _problems(pred) or "the predictions lack the metrics the targets name"
+        raise InputFileError(f"{path}: none of the {len(res['rows']):,} targets could be scored; the first "
+                             f"problems: {why}")
+    return res
 
