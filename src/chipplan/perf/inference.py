@@ -169,7 +169,7 @@ def weight_bytes_per_gpu(model: Columns, w_bytes: A, tp: A, pp: A, ep: A = 1.0) 
 
 def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A, tokens: A, logits: A,
                attn_ctx: A, kv_tokens: A, w_bytes: A, kv_bytes: A, weight_floor: A = True,
-               layer_overhead_s: A | None = None, dp_attn: A = 1.0, decode: A = False) -> dict[str, A]:
+               layer_overhead_s: A | None = None, decode: A = False) -> dict[str, A]:
     """Seconds for one forward pass through one pipeline stage (``L/pp`` layers) on one accelerator.
 
     Parameters
@@ -183,18 +183,18 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
         so only compute counts.
     layer_overhead_s : fixed cost per layer; ``PREFILL_LAYER_OVERHEAD_S`` when None (prefill), the engine's
         ``decode_layer_overhead_s`` (+ ``moe_layer_overhead_s`` on MoE layers) when ``decode``.
-    dp_attn : attention data-parallel groups of ``tp`` accelerators each (SGLang/DeepSeek-style); the MoE
-        layers then run over ``max(tp, ep)`` accelerators and see the tokens of every group.
+    ep : expert-parallel size. With ``ep > tp`` (attention data parallelism, SGLang/DeepSeek style) the MoE
+        layers run over ``ep`` accelerators and see the tokens of ``ep/tp`` attention groups.
     decode : the pass is a decode step (MLA runs absorbed: queries attend to the latent directly).
 
-    GEMMs reach ``matmul_fraction · n/(n + matmul_half_dim) · M/(M + gemm_m_half)`` of the peak, ``M`` the rows
-    (tokens, or tokens per expert) and ``gemm_m_half`` the engine's small-M fall-off. Tensor-parallel all-reduces
+    GEMMs reach ``matmul_fraction · n/(n + matmul_half_dim) · M/(M + gemm_m_half)`` of the peak, ``n`` the
+    smaller weight dimension, ``M`` the rows (tokens, or the tokens each touched expert receives) and
+    ``gemm_m_half`` the engine's small-M fall-off. Tensor-parallel all-reduces
     move ``T·d`` activations at the engine's ``allreduce_bw_fraction`` of the scale-up link, plus a latency of
     ``SERVING_AR_STEPS`` collective steps on the actual fabric.
     """
     m = model
     T = np.asarray(tokens, dtype=float)
-    dp = np.asarray(dp_attn, dtype=float)
     d = m.d_model
     n_dense, n_moe = layer_counts(m)
     Ld, Lm = stage_layers(n_dense, n_moe, pp)  # the busiest stage: ceil(L/pp) layers
@@ -231,12 +231,14 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
     g_e = np.maximum(tp, ep)
     t_moe_in = T * g_e / tp
     touched = experts_touched(m.n_experts, m.top_k, t_moe_in)
-    tok_per_expert = t_moe_in * m.top_k / np.maximum(m.n_experts, 1.0)
     routed_read = touched * expert_p * tp / g_e
     moe_read = routed_read + m.n_shared_experts * expert_p + d * m.n_experts
     moe_flops = (m.top_k + m.n_shared_experts) * expert_p + d * m.n_experts
-    t_moe_mlp = gemm(moe_read, np.where(m.n_experts > 0, np.maximum(tok_per_expert, 1.0), np.inf), m.d_ff,
-                     np.where(m.n_experts > 0, tok_per_expert, T), tp, moe_flops)
+    # Rows of an expert's GEMM: the tokens each touched expert receives (at least one).
+    rows_e = np.where(m.n_experts > 0, np.maximum(t_moe_in * m.top_k / np.maximum(touched, 1e-9), 1.0), T)
+    # Expert GEMMs keep the family's fall-off on their rows (matmul_half_dim, calibrated on MoE serving tables),
+    # not the engine's small-M share on top of it.
+    t_moe_mlp = gemm(moe_read, rows_e, m.d_ff, 1e30, tp, moe_flops)
 
     # Attention scores/values vs KV-cache read. Absorbed MLA decode (FlashMLA, AITER MLA) attends in the latent
     # space: per head 2·(r_kv + d_rope) + 2·r_kv FLOP per key instead of 2·(d_qk + d_v).
@@ -306,7 +308,7 @@ def decode_iteration(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A,
     b = np.maximum(np.asarray(batch, dtype=float) / (pp * dp_attn), 1.0)
     T = b * q
     st = stage_pass(model, hw, eff, tp=tp, pp=pp, ep=ep, tokens=T, logits=T, attn_ctx=ctx, kv_tokens=b * ctx,
-                    w_bytes=w_bytes, kv_bytes=kv_bytes, dp_attn=dp_attn, decode=True)
+                    w_bytes=w_bytes, kv_bytes=kv_bytes, decode=True)
     bw_up = hw.scale_up_bw_bytes_per_s * eff.scale_up_fraction
     bw_out = hw.scale_out_bw_bytes_per_s * eff.scale_out_fraction
     p2p = np.where(pp > 1, col.p2p_time(T * model.d_model * ACT_BYTES, tp * pp <= hw.scale_up_domain, bw_up,
@@ -332,7 +334,7 @@ def prefill_time(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep:
     b = B / n_micro
     st = stage_pass(model, hw, eff, tp=tp, pp=pp, ep=ep, tokens=b * C, logits=b, attn_ctx=mean_ctx,
                     kv_tokens=b * (mean_ctx + C / 2), w_bytes=w_bytes, kv_bytes=kv_bytes,
-                    weight_floor=weight_floor, dp_attn=dp_attn)
+                    weight_floor=weight_floor)
     bw_up = hw.scale_up_bw_bytes_per_s * eff.scale_up_fraction
     bw_out = hw.scale_out_bw_bytes_per_s * eff.scale_out_fraction
     p2p = np.where(pp > 1, col.p2p_time(b * C * model.d_model * ACT_BYTES, tp * pp <= hw.scale_up_domain,
@@ -398,8 +400,8 @@ def _decode_tpot(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep:
 def serve(model: Columns, hw: Columns, eff: Columns, *, mode: A, tp: A, pp: A, ep: A, input_len: A,
           output_len: A, batch: A = np.nan, num_requests: A = np.nan, slo_ttft_s: A = np.inf,
           slo_tpot_s: A = np.inf, w_bytes: A = 2.0, kv_bytes: A = 2.0, chunk: A = np.inf, draft_len: A = 0.0,
-          accept: A = 0.0, draft_cost_ratio: A = 0.05, max_batch: A | None = None, dp_attn: A = 1.0
-          ) -> dict[str, A]:
+          accept: A = 0.0, draft_cost_ratio: A = 0.05, max_batch: A | None = None, dp_attn: A = 1.0,
+          qps: A = np.nan) -> dict[str, A]:
     """Throughput and latency of each configuration in its mode (see the module docstring).
 
     All arguments broadcast. ``mode`` holds ``MODES`` codes. ``batch`` is used by ``static_batch``, is the
@@ -446,7 +448,8 @@ def serve(model: Columns, hw: Columns, eff: Columns, *, mode: A, tp: A, pp: A, e
     Bo = np.maximum(np.fmin(np.fmin(cap, n_req), np.where(np.isfinite(given_b), given_b, np.inf)), 1.0)
     tpot_o = thr_o = ttft_o = ttft_o50 = nan
     if has["offline_max_throughput"] or has["concurrency"]:
-        pt = inflight_point(m, hw, eff, batch=Bo, input_len=I_, output_len=O, chunk=chunk, **common, **spec)
+        pt = inflight_point(m, hw, eff, batch=Bo, input_len=I_, output_len=O, chunk=chunk, qps=qps, **common,
+                            **spec)
         tpot_o, thr_o = pt["tpot_s"], pt["output_tokens_per_s"] / n_gpu
         ttft_o, ttft_o50 = pt["ttft_p99_s"], pt["ttft_p50_s"]
 

@@ -11,18 +11,19 @@ reads them from the efficiency columns under the ``eng_`` prefix.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
+import re
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chipplan.catalog import pydantic_message, read_yaml
+from chipplan import catalog
+from chipplan.catalog import pydantic_message
 from chipplan.errors import CatalogError, FieldError
 from chipplan.perf.columns import Columns
 
-PATH = Path(__file__).resolve().parents[1] / "catalog" / "data" / "serving" / "engines.yaml"
+FILE = "serving_engines.yaml"
 DEFAULT = "default"
 KV_CHOICES = ("weight", "bf16", "fp8")
 
@@ -63,16 +64,15 @@ NUMERIC = ("max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "graphs"
 @functools.lru_cache(maxsize=1)
 def profiles() -> dict[str, EngineProfile]:
     """All profiles, validated (cached)."""
-    doc = read_yaml(PATH) or {}
-    body = doc.get("serving_engines") if isinstance(doc, dict) else None
-    if not isinstance(body, dict) or DEFAULT not in body:
-        raise CatalogError(f"{PATH.name}: needs a serving_engines: mapping with a {DEFAULT!r} profile")
+    body = catalog.load().serving_engines
+    if DEFAULT not in body:
+        raise CatalogError(f"{FILE}: needs a serving_engines: mapping with a {DEFAULT!r} profile")
     out = {}
     for name, entry in body.items():
         try:
             out[str(name)] = EngineProfile.model_validate(entry)
         except ValidationError as e:
-            raise CatalogError(pydantic_message(f"{PATH.name}: serving_engines.{name}", e)) from None
+            raise CatalogError(pydantic_message(f"{FILE}: serving_engines.{name}", e)) from None
     return out
 
 
@@ -109,6 +109,32 @@ def resolve(name: Any, *, strict: bool = False, field: str = "engine") -> tuple[
         return idx[parts[0]], True
     if strict and key:
         raise FieldError(field, f"must be one of {', '.join(n for n in profiles() if n != DEFAULT)}", name)
+    return DEFAULT, False
+
+
+# Words in a free-text framework description that name an engine (checked in this order).
+_KEYWORDS = (("tensorrt", "tensorrt-llm"), ("trt-llm", "tensorrt-llm"), ("trtllm", "tensorrt-llm"),
+             ("sglang", "sglang"), ("habana", "gaudi"), ("gaudi", "gaudi"), ("optimum", "gaudi"),
+             ("vllm", "vllm"))
+
+
+def detect(text: Any, family: str = "") -> tuple[str, bool]:
+    """Profile named by a free-text framework description (the table's ``framework`` column), e.g.
+    "vLLM 0.6.7.dev (rocm/vllm-dev)" → ``vllm-rocm``; (``default``, False) when none is named.
+
+    vLLM before 0.8 is the V0 engine; vLLM on AMD (a CDNA family, or ROCm in the text) is ROCm vLLM."""
+    if text is None or (isinstance(text, float) and not np.isfinite(text)):
+        return DEFAULT, False
+    t = str(text).lower()
+    for word, name in _KEYWORDS:
+        if word in t:
+            if name == "vllm":
+                if "rocm" in t or "amd" in t or family.startswith("cdna"):
+                    return "vllm-rocm", True
+                ver = re.search(r"vllm[^0-9]{0,3}(\d+)\.(\d+)", t)
+                if ver and (int(ver.group(1)), int(ver.group(2))) < (0, 8):
+                    return "vllm-v0", True
+            return name, True
     return DEFAULT, False
 
 
