@@ -54,6 +54,9 @@ _REGISTRY = [
     ("chipplan.commands.cost", "tco_command", "command", "tco"),
     ("chipplan.commands.cost", "cost_per_token_command", "command", "cost-per-token"),
     ("chipplan.commands.strategy", "strategy_command", "command", "strategy"),
+    ("chipplan.commands.plan", "plan_command", "command", "plan"),
+    ("chipplan.commands.plan", "scenario_app", "typer", "scenario"),
+    ("chipplan.commands.runs", "runs_app", "typer", "runs"),
 ]
 
 
