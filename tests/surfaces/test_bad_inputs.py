@@ -109,5 +109,3 @@ def test_predict_inference_tp_must_divide_heads(tmp_path):
     rows = json.loads(r.stdout)["rows"]
     assert rows[0]["status"] == "error" and rows[0]["reason"] == "tp: must divide num_heads=32, got 3"
     assert rows[1]["status"] == "ok" and rows[1]["prediction"]["layout"]["tp"] == 2
-
-
