@@ -10,8 +10,10 @@ does not define it: TTFT in offline throughput runs, TPOT when one token is gene
 Filling rules (shared/validation/README.md "Empty fields"): precision BF16; KV cache in 8 bits when the
 weights are 8 bits or fewer and float (FP8/FP4; TensorRT-LLM and vLLM FP8 checkpoints ship FP8 KV
 scales), otherwise 16 bits; ``inf_mode`` from what is given (batch 1 and one output token → latency,
-a batch → static_batch, SLO limits → server_slo, else offline_max_throughput); ``tp`` the smallest power
-of two within the scale-up domain whose weights fit (or ``num_accelerators / pp``); ``pp`` 1; ``ep`` 1.
+a batch → static_batch, SLO limits → server_slo, else offline_max_throughput); ``tp`` the smallest size the
+serving search tries (a divisor of the heads within the scale-up domain) whose weights fit (or
+``num_accelerators / pp``); ``pp`` 1; ``ep`` 1. The layout rules are those of training
+(``chipplan.perf.candidates``), with dp = cp = 1 inside a replica.
 """
 
 from __future__ import annotations
@@ -34,12 +36,18 @@ from chipplan.io.read import (
 )
 from chipplan.perf import efficiency, serving_engines
 from chipplan.perf import inference as inf
+from chipplan.perf.candidates import invalid_code
 from chipplan.perf.columns import Columns
 from chipplan.perf.efficiency import Z80
 from chipplan.perf.hardware_cols import next_supported_precision
+from chipplan.specs.layout import RULES
 from chipplan.units import BYTES_PER_ELEMENT, GB
 
-TP_CANDIDATES = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
+#: TP sizes the fill tries: the serving search's (divisors of the heads within the scale-up domain), up to the
+#: largest domain in the catalog.
+TP_CANDIDATES = np.arange(1.0, 73.0)
+#: TP sizes the layout search tries for rows that state neither tp nor an accelerator count.
+SEARCH_TP = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 72.0)
 
 
 def _mode_codes(sub: pd.DataFrame, num: dict[str, np.ndarray], local: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -219,7 +227,7 @@ def _search_layout(m: Columns, h: Columns, eff: Columns, open_tp: np.ndarray, tp
     """
     rows = np.nonzero(open_tp)[0]
     cands = []
-    for t in TP_CANDIDATES:
+    for t in SEARCH_TP:
         cands.append((t, 1.0, 1.0))
         cands.append((t, t, 1.0))
         cands.append((1.0, t, t))
@@ -264,7 +272,8 @@ def _layout(m: Columns, h: Columns, eff: Columns, num: dict[str, np.ndarray], se
     dp_given = num["dp"][sel]
     n_acc = num["num_accelerators"][sel]
     filled: list[list[str]] = [[] for _ in sel]
-    # smallest power-of-two TP whose weights leave room for KV (at least one request of I+O tokens)
+    # smallest TP whose weights leave room for KV (at least one request of I+O tokens), among the sizes the
+    # serving search tries: divisors of the heads within the scale-up domain (chipplan.perf.candidates)
     cand = TP_CANDIDATES[None, :]
     pp1 = np.where(np.isfinite(pp), pp, 1.0)[:, None]
     ep1 = np.where(np.isfinite(ep), ep, 1.0)[:, None]
@@ -273,8 +282,10 @@ def _layout(m: Columns, h: Columns, eff: Columns, num: dict[str, np.ndarray], se
     seq = (num["inf_input_len"][sel] + num["inf_output_len"][sel])[:, None]
     mem = inf.memory(mc, Columns({k: v[:, None] for k, v in h.items()}), tp=cand, pp=pp1, ep=ep1,
                      w_bytes=w_bytes[:, None], kv_bytes=kv_bytes[:, None], batch=1.0, seq_tokens=seq, eff=ec)
-    fits = mem["fits"] & (cand <= np.maximum(h.scale_up_domain[:, None], 1.0))
-    first = np.where(fits.any(axis=1), np.argmax(fits, axis=1), len(TP_CANDIDATES) - 1)
+    allowed = (cand <= np.maximum(h.scale_up_domain[:, None], 1.0)) & (np.mod(m.n_heads[:, None], cand) == 0)
+    fits = mem["fits"] & allowed
+    largest = len(TP_CANDIDATES) - 1 - np.argmax(allowed[:, ::-1], axis=1)
+    first = np.where(fits.any(axis=1), np.argmax(fits, axis=1), largest)
     tp_fit = TP_CANDIDATES[first]
     for j in range(len(sel)):
         wide = np.isfinite(ep[j]) and np.isfinite(tp[j]) and ep[j] > tp[j]
@@ -304,19 +315,18 @@ def _layout(m: Columns, h: Columns, eff: Columns, num: dict[str, np.ndarray], se
             local.error[i] = (f"num_accelerators: must be a multiple of tp*pp={tp[j] * pp[j] * dp_attn[j]:g}"
                               + (f" (ep={ep[j]:g} > tp: one replica spans ep*pp accelerators)" if ep[j] > tp[j]
                                  else "") + f", got {n_acc[j]:g}")
-        # Attention heads are split over the TP group: a tp that does not divide them is not a layout.
-        elif np.mod(m.n_heads[j], tp[j]) != 0:
-            local.error[i] = f"tp: must divide num_heads={m.n_heads[j]:g}, got {tp[j]:g}"
-        # Wide EP may place redundant expert copies (DeepSeek's EPLB: 256 + 32 slots on 72 ranks), so only
-        # ep <= tp must divide the experts.
-        elif m.n_experts[j] > 0 and (np.mod(m.n_experts[j], ep[j]) != 0 if ep[j] <= tp[j] else
-                                     ep[j] > 2 * m.n_experts[j]):
-            local.error[i] = f"ep: must divide moe_num_experts={m.n_experts[j]:g}, got {ep[j]:g}"
-        elif m.n_experts[j] == 0 and ep[j] != 1:
-            local.error[i] = f"ep: must be 1 for a dense model, got {ep[j]:g}"
-        elif ep[j] > tp[j] and np.mod(ep[j], tp[j]) != 0:
-            local.error[i] = (f"ep: must divide tp*dp (attention data-parallel groups of tp={tp[j]:g}), "
-                              f"got {ep[j]:g}")
-        elif ep[j] < tp[j] and np.mod(tp[j], ep[j]) != 0:
-            local.error[i] = f"ep: must divide tp={tp[j]:g} when smaller than tp, got {ep[j]:g}"
+    # The layout rules shared with training (chipplan.perf.candidates), for one replica: its dp is the number of
+    # attention data-parallel groups (so "ep divides tp*dp*cp" admits wide EP), cp = 1.
+    one = np.ones(len(sel))
+    code = invalid_code(m, Columns(tp=tp, pp=pp, dp=dp_attn, cp=one, ep=ep), n_gpu=tp * pp * dp_attn,
+                        domain=h.scale_up_domain, serving=True)
+    # Wide EP may place redundant expert copies (DeepSeek's EPLB: 256 + 32 slots on 72 ranks), so rule 4 (ep
+    # divides the experts) is not required of it; at most two slots per expert.
+    eplb = (code == 4) & (ep > tp) & (ep <= 2 * m.n_experts)
+    code = np.where(eplb, 0, code)
+    for j, i in enumerate(sel):
+        if code[j] and local.error[i] is None:
+            field = {2: "tp", 3: "pp"}.get(int(code[j]), "ep")
+            local.error[i] = (f"{field}: {RULES[int(code[j])]} (tp={tp[j]:g}, pp={pp[j]:g}, ep={ep[j]:g}, dp="
+                              f"{dp_attn[j]:g} attention data-parallel groups inside a serving replica)")
     return tp, pp, ep, dp, dp_attn, filled

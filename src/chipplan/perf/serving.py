@@ -17,12 +17,12 @@ from chipplan import catalog
 from chipplan.errors import FieldError, InfeasibleError
 from chipplan.perf import efficiency, serving_engines
 from chipplan.perf import inference as inf
+from chipplan.perf.candidates import serving_layouts
 from chipplan.perf.columns import Columns
 from chipplan.perf.hardware_cols import hardware_row, next_supported_precision
 from chipplan.units import BYTES_PER_ELEMENT, GB, PRECISIONS, SECONDS_PER_DAY
 
 PRECISION_CHOICES = ("bf16", "fp8", "fp4")  # tried when none is given; any of units.PRECISIONS may be asked for
-DEFAULT_TP = (1, 2, 4, 8, 16, 32, 64, 72)
 BATCHES = 2.0 ** np.arange(0, 12)  # 1 … 2048 (MAX_BATCH_SIZE)
 QUEUEING_MODEL = ("in-flight batching steady state per replica; prefill as an M/D/1 queue at the offered rate "
                   "(Pollaczek-Khinchine mean wait, exponential tail for p50/p99); TPOT includes the other "
@@ -58,16 +58,15 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
     acc, system = catalog.hardware(hardware_id)
     domain = int(system.scale_up_domain if system is not None else acc.scale_up_domain)
     # Attention heads are split over the TP group, so tp must divide them (vLLM and TensorRT-LLM refuse
-    # other sizes); the default sizes stop at the scale-up domain.
-    if tp:
-        for t in tp:
-            if t <= 0:
-                raise FieldError("tp", "must be > 0", t)
-            if model.n_heads % t:
-                raise FieldError("tp", f"must divide the model's n_heads={model.n_heads}", t)
-        tps = list(tp)
-    else:
-        tps = [t for t in DEFAULT_TP if t <= max(domain, 1) and model.n_heads % t == 0]
+    # other sizes); the searched sizes stay within the scale-up domain (chipplan.perf.candidates).
+    for t in tp or []:
+        if t <= 0:
+            raise FieldError("tp", "must be > 0", t)
+        if model.n_heads % t:
+            raise FieldError("tp", f"must divide the model's n_heads={model.n_heads}", t)
+    layouts = serving_layouts(model.n_heads, model.n_layers, model.n_experts if model.is_moe else 0, domain,
+                              tp=tp or None)
+    tps = sorted({t for t, _, _ in layouts})
     precs = precisions or list(PRECISION_CHOICES)
     notes: list[str] = []
     hw_rows = []
@@ -85,19 +84,16 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
     mc = model.to_columns()
     moe = mc["n_experts"] > 0
     rows: list[dict[str, Any]] = []
+    # (tp, pp, ep) of chipplan.perf.candidates, plus for MoE attention data parallelism over the same accelerators
+    # with the experts spread over all of them (tp 1 per group, ep = groups; SGLang/DeepSeek style)
+    lays = [(t, pp, e, 1) for t, pp, e in layouts]
+    if moe:
+        lays += [(1, 1, t, t) for t in tps if t > 1 and mc["n_experts"] % t == 0]
     for p, run, hr in hw_rows:
-        for t in tps:
-            for pp in (1, 2, 4):
-                if pp > 1 and t < domain:
-                    continue  # pipeline only once tensor parallelism fills the scale-up domain
-                # layouts: (tp, ep, attention-DP groups); MoE adds experts over the TP group and attention data
-                # parallelism with the experts spread over the same accelerators (SGLang/DeepSeek style)
-                lays = [(t, 1, 1)] + ([(t, t, 1)] if moe and t > 1 else []) + \
-                    ([(1, t, t)] if moe and t > 1 and pp == 1 and mc["n_experts"] % t == 0 else [])
-                for lt, le, ld in dict.fromkeys(lays):
-                    for b in BATCHES:
-                        rows.append({"precision": p, "run_precision": run, "tp": lt, "pp": pp, "ep": le,
-                                     "dp_attn": ld, "batch": b * ld, **hr})
+        for lt, lp, le, ld in dict.fromkeys(lays):
+            for b in BATCHES:
+                rows.append({"precision": p, "run_precision": run, "tp": lt, "pp": lp, "ep": le, "dp_attn": ld,
+                             "batch": b * ld, **hr})
     fam = np.array([r.pop("family") for r in rows], dtype=object)
     skip = ("precision", "run_precision")
     cols = Columns({k: [r[k] for r in rows] for k in rows[0] if k not in skip})
