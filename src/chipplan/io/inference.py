@@ -315,6 +315,9 @@ def _layout(m: Columns, h: Columns, eff: Columns, num: dict[str, np.ndarray], se
             local.error[i] = (f"num_accelerators: must be a multiple of tp*pp={tp[j] * pp[j] * dp_attn[j]:g}"
                               + (f" (ep={ep[j]:g} > tp: one replica spans ep*pp accelerators)" if ep[j] > tp[j]
                                  else "") + f", got {n_acc[j]:g}")
+        # Attention heads are split over the TP group: a tp that does not divide them is not a layout.
+        elif np.mod(m.n_heads[j], tp[j]) != 0:
+            local.error[i] = f"tp: must divide num_heads={m.n_heads[j]:g}, got {tp[j]:g}"
     # The layout rules shared with training (chipplan.perf.candidates), for one replica: its dp is the number of
     # attention data-parallel groups (so "ep divides tp*dp*cp" admits wide EP), cp = 1.
     one = np.ones(len(sel))
