@@ -30,6 +30,8 @@ _REGISTRY = [
     ("chipplan.commands.cost", "tco_command", "command", "tco"),
     ("chipplan.commands.cost", "cost_per_token_command", "command", "cost-per-token"),
     ("chipplan.commands.strategy", "strategy_command", "command", "strategy"),
+    ("chipplan.commands.codesign", "codesign_app", "typer", "codesign"),
+    ("chipplan.commands.codesign", "db_app", "typer", "db"),
 ]
 
 
