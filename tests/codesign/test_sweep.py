@@ -46,24 +46,9 @@ def test_pareto_ignores_nan_and_hypervolume():
     assert oriented({"a": np.array([1.0]), "b": np.array([2.0])}, {"a": "min", "b": "max"}).tolist() == [[1.0, -2.0]]
 
 
-def small_config(**over):
-    cfg = {
-        "sampler": "sobol", "seed": 3, "chunk_size": 128,
-        "fixed": {"core_class": "gpu-sm", "hbm_generation": "HBM3e", "link_type": "nvlink5", "dies": 0},
-        "space": {"node": {"values": ["N3", "N5"]}, "cores": {"low": 32, "high": 160, "integer": True},
-                  "clock_ghz": {"low": 1.0, "high": 2.0}, "hbm_stacks": {"values": [2, 4, 8]},
-                  "fp8_rate": {"values": [0, 2]}},
-        "workloads": {"serve": {"model": "llama-3.1-8b", "input_len": 1024, "output_len": 256, "tp": 1,
-                                "slo_tpot_ms": 30}},
-        "objectives": {"serve_usd_per_mtok": "min", "serve_tokens_per_s_per_user": "max", "unit_cost_usd": "min"},
-    }
-    cfg.update(over)
-    return cfg
-
-
-def test_sweep_front_is_the_brute_force_front_of_its_rows():
-    r = sweep(small_config(), designs=300, seed=3)
-    assert len(r.designs) == 300 and r.objectives == small_config()["objectives"]
+def test_sweep_front_is_the_brute_force_front_of_its_rows(make_config):
+    r = sweep(make_config(), designs=300, seed=3)
+    assert len(r.designs) == 300 and r.objectives == make_config()["objectives"]
     d = r.designs
     F = oriented({c: d[c].to_numpy() for c in r.objectives}, r.objectives)
     F[~d["feasible"].to_numpy()] = np.nan
@@ -80,8 +65,8 @@ def digest(p):
 
 
 @pytest.mark.parametrize("sampler", ["sobol", "random", "grid"])
-def test_seeded_sweeps_are_byte_identical(tmp_path, sampler):
-    cfg = small_config(sampler=sampler)
+def test_seeded_sweeps_are_byte_identical(tmp_path, sampler, make_config):
+    cfg = make_config(sampler=sampler)
     a = sweep(cfg, designs=260, seed=5, out_dir=tmp_path / "a")
     sweep(cfg, designs=260, seed=5, out_dir=tmp_path / "b")
     for f in ("designs.parquet", "pareto.parquet"):
@@ -92,9 +77,9 @@ def test_seeded_sweeps_are_byte_identical(tmp_path, sampler):
         assert not c.designs["clock_ghz"].equals(a.designs["clock_ghz"])
 
 
-def test_chunking_does_not_change_rows():
-    a = sweep(small_config(chunk_size=64), designs=200, seed=1).designs
-    b = sweep(small_config(chunk_size=200), designs=200, seed=1).designs
+def test_chunking_does_not_change_rows(make_config):
+    a = sweep(make_config(chunk_size=64), designs=200, seed=1).designs
+    b = sweep(make_config(chunk_size=200), designs=200, seed=1).designs
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -119,10 +104,10 @@ def test_cli_sweep_json_and_db_query(tmp_path):
     (lambda c: c["fixed"].update(macs_per_core=-4), "fixed.macs_per_core"),
     (lambda c: c.update(objectives={"no_such_column": "min"}), "objectives.no_such_column"),
 ])
-def test_cli_bad_input_exit_2_and_no_partial_dir(tmp_path, edit, msg):
+def test_cli_bad_input_exit_2_and_no_partial_dir(tmp_path, edit, msg, make_config):
     import yaml
 
-    cfg = small_config()
+    cfg = make_config()
     edit(cfg)
     f = tmp_path / "bad.yaml"
     f.write_text(yaml.safe_dump(cfg))

@@ -16,8 +16,8 @@ from typing import Any
 def sweep(config: Any, *, designs: int, seed: int | None = None, out_dir: Any = None, progress: Any = None,
           **kw: Any) -> Any:
     """Evaluate ``designs`` designs of a sweep file or dict; returns ``.designs``, ``.pareto``, ``.objectives``.
-    See ``chipplan.codesign.sweep.sweep``."""
-    from chipplan.codesign.sweep import sweep as _sweep
+    See ``chipplan.codesign.sweeps.sweep``."""
+    from chipplan.codesign.sweeps import sweep as _sweep
 
     return _sweep(config, designs=designs, seed=seed, out_dir=out_dir, progress=progress, **kw)
 

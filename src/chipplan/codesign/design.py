@@ -93,6 +93,38 @@ PARAMS: tuple[Param, ...] = (
     Param("family", "custom", help="efficiency family the perf engines use"),
 )
 PARAM = {p.name: p for p in PARAMS}
+
+
+@dataclass(frozen=True)
+class Cat:
+    """A categorical column as a few names and an index per design (cheap to sample, store and look up)."""
+
+    values: tuple[str, ...]
+    idx: np.ndarray
+
+    @classmethod
+    def of(cls, v: Any, n: int | None = None) -> Cat:
+        if isinstance(v, Cat):
+            return v
+        a = np.asarray(v, dtype=object)
+        if a.ndim == 0:
+            return cls((str(a.item()),), np.zeros(() if n is None else n, dtype=np.int32))
+        uniq, inv = np.unique(a.astype(str), return_inverse=True)
+        return cls(tuple(uniq), inv.astype(np.int32))
+
+    def names(self) -> np.ndarray:
+        return np.asarray(self.values, dtype=object)[self.idx]
+
+    def __len__(self) -> int:
+        return 1 if np.ndim(self.idx) == 0 else len(self.idx)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.values[int(self.idx[i])] if np.ndim(i) == 0 else Cat(self.values, self.idx[i])
+
+
+def names_of(v: Any) -> np.ndarray:
+    """Names of a categorical column (Cat or array)."""
+    return v.names() if isinstance(v, Cat) else np.asarray(v, dtype=object)
 CATEGORICAL = tuple(p.name for p in PARAMS if p.table or p.name == "family")
 NUMERIC = tuple(p.name for p in PARAMS if p.name not in CATEGORICAL)
 
@@ -117,19 +149,20 @@ def columns(params: dict[str, Any], *, n: int | None = None, prefix: str = "desi
         v = params.get(p.name, p.default)
         f = f"{prefix}.{p.name}"
         if p.name == "family":
-            a = np.asarray(v, dtype=object)
-            bad = [x for x in np.unique(a.astype(str)) if x not in FAMILIES]
+            cat = Cat.of(v, n)
+            bad = [x for x in cat.values if x not in FAMILIES]
             if bad:
                 raise FieldError(f, f"must be one of {', '.join(FAMILIES)}", bad[0])
-            out[p.name] = a
+            out[p.name] = cat
             continue
         if p.table:
-            if p.name == "base_node" and (v is None or (np.ndim(v) == 0 and v == "")):
+            if p.name == "base_node" and (v is None or (np.ndim(v) == 0 and not isinstance(v, Cat) and v == "")):
                 v = params.get("node", PARAM["node"].default)
-            if p.name == "hbm_generation" and v in (None, ""):
+            if p.name == "hbm_generation" and not isinstance(v, Cat) and np.ndim(v) == 0 and v in (None, ""):
                 v = "none"
-            out[p.name] = np.asarray(v, dtype=object)
-            out[p.name + "_code"] = tabs[p.table].codes(v, f)
+            cat = Cat.of(v, n)
+            out[p.name] = cat
+            out[p.name + "_code"] = tabs[p.table].codes(np.asarray(cat.values, dtype=object), f)[cat.idx]
             continue
         try:
             a = np.asarray(v, dtype=float)
@@ -148,8 +181,17 @@ def columns(params: dict[str, Any], *, n: int | None = None, prefix: str = "desi
             what = "a whole number" if p.integer else "a number"
             raise FieldError(f, f"must be {what} >= {p.lo:g}{hi}", got)
         out[p.name] = a
-    shape = np.broadcast_shapes(*(np.shape(v) for v in out.values()), () if n is None else (n,))
-    return {key: np.broadcast_to(v, shape) for key, v in out.items()}
+    shape = np.broadcast_shapes(*(np.shape(v) for v in out.values() if not isinstance(v, Cat)),
+                                *((len(v),) for v in out.values() if isinstance(v, Cat) and len(v) > 1),
+                                () if n is None else (n,))
+    res: dict[str, Any] = {}
+    for key, v in out.items():
+        if isinstance(v, Cat):
+            same = (np.ndim(v.idx) == 0) if not shape else (np.ndim(v.idx) == 1 and len(v) == shape[0])
+            res[key] = v if same else Cat(v.values, np.broadcast_to(np.ravel(v.idx)[:1], shape))
+        else:
+            res[key] = np.broadcast_to(v, shape)
+    return res
 
 
 def derive(c: dict[str, np.ndarray], k: Constants | None = None) -> dict[str, np.ndarray]:

@@ -104,6 +104,11 @@ def hardware_columns(hw: dict[str, Any], precision: str) -> Columns:
 
 def efficiencies(families: Any) -> Columns:
     """Per-family efficiencies aligned with ``families`` (each distinct family looked up once)."""
+    from chipplan.codesign.design import Cat
+
+    if isinstance(families, Cat):
+        e = for_families(np.asarray(families.values, dtype=object))
+        return Columns({key: np.asarray(v)[families.idx] for key, v in e.items()})
     f = np.asarray(families, dtype=object)
     uniq, inv = np.unique(f.astype(str).ravel(), return_inverse=True)
     e = for_families(uniq)
@@ -114,9 +119,11 @@ def _model(mid: str) -> Columns:
     return derive_model(Columns(catalog.model(mid).to_columns()))
 
 
-def train(hw: dict[str, Any], eff: Columns, w: TrainWorkload) -> dict[str, np.ndarray]:
-    """Best-fitting layout per design: tokens/s per accelerator, fits, memory shortfall."""
-    m = _model(w.model)
+def train(hw: dict[str, Any], eff: Columns, w: TrainWorkload, model: Columns | None = None
+          ) -> dict[str, np.ndarray]:
+    """Best-fitting layout per design: tokens/s per accelerator, fits, memory shortfall. ``model`` (columns
+    that broadcast against the designs) replaces the workload's catalog model."""
+    m = _model(w.model) if model is None else derive_model(model)
     h = hardware_columns(hw, w.precision)
     best = None
     fits_any = None

@@ -46,7 +46,7 @@ def sweep_command(
     as_json: bool = typer.Option(False, "--json", help="machine-readable summary"),
 ) -> None:
     """Sample designs, evaluate them with the perf and cost engines, write them and their Pareto front."""
-    from chipplan.codesign.sweep import sweep
+    from chipplan.codesign.sweeps import sweep
 
     if designs < 1:
         raise FieldError("--designs", "must be a positive whole number", designs)

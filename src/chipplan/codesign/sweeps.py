@@ -20,7 +20,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +38,12 @@ from chipplan.codesign.pareto import non_dominated, oriented
 from chipplan.errors import FieldError, InputFileError
 
 DEFAULT_CHUNK = 1 << 17
+
+
+def PARQUET_OPTS(tab: pa.Table) -> dict[str, Any]:
+    """Dictionary-encode only the categorical columns (trying it on floats costs 3x the write time)."""
+    return {"compression": "snappy",
+            "use_dictionary": [f.name for f in tab.schema if pa.types.is_dictionary(f.type)] or False}
 
 
 class Range(BaseModel):
@@ -167,14 +172,25 @@ def load_config(source: str | Path | dict[str, Any]) -> SweepConfig:
     return cfg
 
 
-@dataclass
 class SweepResult:
-    """Designs and Pareto front of a sweep (pandas DataFrames), the objectives and a summary."""
+    """Designs and Pareto front of a sweep (pandas DataFrames), the objectives and a summary.
 
-    designs: pd.DataFrame
-    pareto: pd.DataFrame
-    objectives: dict[str, str]
-    summary: dict[str, Any] = field(default_factory=dict)
+    When the sweep streamed to Parquet, ``designs`` is read from ``designs.parquet`` on first access (a sweep of
+    10⁷ designs does not have to fit in memory to be run)."""
+
+    def __init__(self, *, designs: pd.DataFrame | None, pareto: pd.DataFrame, objectives: dict[str, str],
+                 summary: dict[str, Any], path: Path | None = None):
+        self._designs = designs
+        self.pareto = pareto
+        self.objectives = objectives
+        self.summary = summary
+        self.path = path
+
+    @property
+    def designs(self) -> pd.DataFrame:
+        if self._designs is None:
+            self._designs = pd.read_parquet(self.path)
+        return self._designs
 
     def to_dict(self) -> dict[str, Any]:
         return self.summary
@@ -262,9 +278,9 @@ def sample(cfg: SweepConfig, start: int, count: int) -> dict[str, Any]:
     return params
 
 
-def _take(name: str, vals: list[Any], idx: np.ndarray) -> np.ndarray:
+def _take(name: str, vals: list[Any], idx: np.ndarray) -> Any:
     if dz.PARAM[name].table or name == "family":
-        return np.asarray([str(v) for v in vals], dtype=object)[idx]
+        return dz.Cat(tuple(str(v) for v in vals), np.asarray(idx, dtype=np.int32))
     return np.asarray(vals, dtype=float)[idx]
 
 
@@ -330,7 +346,7 @@ def evaluate_params(params: dict[str, Any], cfg: SweepConfig, n: int, baseline: 
     obj = objectives(hw, {**srv, "tdp_w": d["tdp_w"]}, workloads_of(cfg), families=c["family"], baseline=baseline)
     out: dict[str, np.ndarray] = {}
     for p in dz.PARAMS:
-        out[p.name] = np.asarray(c[p.name])
+        out[p.name] = c[p.name] if isinstance(c[p.name], dz.Cat) else np.asarray(c[p.name])
     for k_ in KEEP_DERIVED:
         out[k_] = d[k_]
     for k_ in ("manufacturing_cost_usd", "unit_cost_usd", "price_usd", "die_yield"):
@@ -355,13 +371,17 @@ def evaluate_params(params: dict[str, Any], cfg: SweepConfig, n: int, baseline: 
             raise FieldError(f"objectives.{col}", f"unknown column; known: {', '.join(sorted(out))}")
     cons = [np.asarray(v, dtype=float) for k_, v in out.items() if k_.startswith("constraint_")]
     out["feasible"] = np.all(np.stack([np.broadcast_to(x, (n,)) for x in cons]) <= 0, axis=0)
-    return {k_: np.broadcast_to(np.asarray(v), (n,)) for k_, v in out.items()}
+    return {k_: v if isinstance(v, dz.Cat) else np.broadcast_to(np.asarray(v), (n,)) for k_, v in out.items()}
 
 
 def _arrow(cols: dict[str, np.ndarray], start: int) -> pa.Table:
-    arrays, names = [pa.array(np.arange(start, start + len(next(iter(cols.values()))), dtype=np.int64))], ["design_id"]
+    n = len(cols["feasible"])
+    arrays, names = [pa.array(np.arange(start, start + n, dtype=np.int64))], ["design_id"]
     for k_, v in cols.items():
-        if v.dtype == object:
+        if isinstance(v, dz.Cat):
+            arrays.append(pa.DictionaryArray.from_arrays(pa.array(np.asarray(v.idx, dtype=np.int32)),
+                                                         pa.array(list(v.values), type=pa.string())))
+        elif v.dtype == object:
             arrays.append(pa.array(v.astype(str)).dictionary_encode())
         elif v.dtype == bool:
             arrays.append(pa.array(v))
@@ -423,15 +443,17 @@ def sweep(config: Any, *, designs: int, seed: int | None = None, out_dir: str | 
             raise FieldError("--out", "directory exists and is not empty", str(final))
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".codesign-", dir=final.parent))
+    stats = _Stats(cfg)
     try:
         done = 0
         for tab in _run_chunks(cfg_dict, work, baseline, ray=ray, ray_address=ray_address):
             if tmp is not None:
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp / "designs.parquet", tab.schema)
+                    writer = pq.ParquetWriter(tmp / "designs.parquet", tab.schema, **PARQUET_OPTS(tab))
                 writer.write_table(tab)
             else:
                 kept.append(tab)
+            stats.add(tab)
             f = _front_of(tab, cfg.objectives)
             front = f if front is None else _front_of(pa.concat_tables([front, f], promote_options="permissive"),
                                                       cfg.objectives)
@@ -442,13 +464,15 @@ def sweep(config: Any, *, designs: int, seed: int | None = None, out_dir: str | 
             writer.close()
             writer = None
         front = front.sort_by("design_id")
+        designs_df = None
+        path = None
         if tmp is not None:
-            pq.write_table(front, tmp / "pareto.parquet")
-            designs_df = pd.read_parquet(tmp / "designs.parquet")
+            pq.write_table(front, tmp / "pareto.parquet", **PARQUET_OPTS(front))
             if final.exists():
                 final.rmdir()
             os.replace(tmp, final)
             tmp = None
+            path = final / "designs.parquet"
         else:
             designs_df = pa.concat_tables(kept, promote_options="permissive").to_pandas()
     finally:
@@ -458,8 +482,31 @@ def sweep(config: Any, *, designs: int, seed: int | None = None, out_dir: str | 
             shutil.rmtree(tmp, ignore_errors=True)
     pareto_df = front.to_pandas()
     wall = time.perf_counter() - t0
-    summary = summarise(cfg, designs_df, pareto_df, baseline, wall, out_dir=final)
-    return SweepResult(designs=designs_df, pareto=pareto_df, objectives=dict(cfg.objectives), summary=summary)
+    summary = summarise(cfg, stats, pareto_df, baseline, wall, out_dir=final)
+    return SweepResult(designs=designs_df, pareto=pareto_df, objectives=dict(cfg.objectives), summary=summary,
+                       path=path)
+
+
+class _Stats:
+    """Counts and the best design under the server-price target, accumulated chunk by chunk."""
+
+    def __init__(self, cfg: SweepConfig):
+        self.target = cfg.economics.target_server_usd
+        self.n = self.feasible = self.under = 0
+        self.best: pd.Series | None = None
+
+    def add(self, tab: pa.Table) -> None:
+        feas = tab.column("feasible").to_numpy(zero_copy_only=False)
+        price = tab.column("server_price_usd").to_numpy()
+        self.n += tab.num_rows
+        self.feasible += int(feas.sum())
+        ok = feas & (price <= self.target)
+        self.under += int(ok.sum())
+        if ok.any() and "h100e_per_unit" in tab.column_names:
+            h = np.where(ok, tab.column("h100e_per_unit").to_numpy(), -np.inf)
+            i = int(np.argmax(h))  # first maximum: the lowest design_id among ties within the chunk
+            if self.best is None or h[i] > self.best["h100e_per_unit"]:
+                self.best = tab.slice(i, 1).to_pandas().iloc[0]
 
 
 def _run_chunks(cfg_dict: dict[str, Any], work: list[tuple[int, int]], baseline: dict[str, float],
@@ -473,30 +520,23 @@ def _run_chunks(cfg_dict: dict[str, Any], work: list[tuple[int, int]], baseline:
         yield evaluate_chunk(cfg_dict, start, count, baseline)
 
 
-def summarise(cfg: SweepConfig, designs: pd.DataFrame, pareto: pd.DataFrame, baseline: dict[str, float],
+def summarise(cfg: SweepConfig, stats: _Stats, pareto: pd.DataFrame, baseline: dict[str, float],
               wall_s: float, out_dir: Path | None = None) -> dict[str, Any]:
     """The ``--json`` summary: objectives and directions, counts, the front, baselines, servers under target."""
-    feas = designs["feasible"].to_numpy()
-    target = cfg.economics.target_server_usd
-    under = designs[feas & (designs["server_price_usd"].to_numpy() <= target)]
-    best_under = None
-    if len(under) and "h100e_per_unit" in under:
-        r = under.sort_values(["h100e_per_unit", "design_id"], ascending=[False, True]).iloc[0]
-        best_under = _row(r, cfg)
     show = [c for c in ("design_id", "node", "cores", "macs_per_core", "clock_ghz", "hbm_stacks", "cache_mib",
                         "n_dies", "unit_cost_usd", "server_price_usd", "tdp_w", "h100e_per_unit") if c in pareto]
     front_rows = [_row(r, cfg, show) for _, r in pareto.head(50).iterrows()]
     return {
-        "name": cfg.name, "sampler": cfg.sampler, "seed": cfg.seed, "designs": len(designs),
-        "feasible": int(feas.sum()), "pareto": len(pareto),
+        "name": cfg.name, "sampler": cfg.sampler, "seed": cfg.seed, "designs": int(stats.n),
+        "feasible": int(stats.feasible), "pareto": len(pareto),
         "objectives": dict(cfg.objectives),
-        "constraints": sorted(c for c in designs.columns if c.startswith("constraint_")),
-        "wall_s": round(wall_s, 3), "designs_per_s": round(len(designs) / max(wall_s, 1e-9)),
+        "constraints": sorted(c for c in pareto.columns if c.startswith("constraint_")),
+        "wall_s": round(wall_s, 3), "designs_per_s": round(stats.n / max(wall_s, 1e-9)),
         "catalog_version": catalog.load().version,
         "out_dir": str(out_dir) if out_dir else None,
-        "target_server_usd": target,
-        "designs_under_target": len(under),
-        "best_under_target": best_under,
+        "target_server_usd": stats.target,
+        "designs_under_target": int(stats.under),
+        "best_under_target": _row(stats.best, cfg) if stats.best is not None else None,
         "baselines": {b: {k_: v for k_, v in evaluate_catalog(b, cfg, baseline=baseline).items()
                           if k_ in (*cfg.objectives, "price_usd", "server_price_usd", "h100e_per_unit", "tdp_w",
                                     "owned_usd_per_accelerator_hour")}
