@@ -49,13 +49,14 @@ def _node_arrays(k: Constants, cat: CostCatalog) -> dict[str, np.ndarray]:
     return {"wafer": np.array(wafer), "d0": np.array(d0), "nre": np.array(nre)}
 
 
-def _hbm_stack_usd(k: Constants, cat: CostCatalog) -> np.ndarray:
+def _hbm_usd_per_gb(k: Constants, cat: CostCatalog) -> np.ndarray:
+    """$/GB of each HBM generation (a stack costs $/GB × its capacity, as the cost catalog prices it)."""
     out = []
     for name in k.hbm.names:
         if name == "none":
             out.append(0.0)
             continue
-        out.append(central(cat.hbm_generation(name, "hbm_generation").stack_usd))
+        out.append(central(cat.hbm_generation(name, "hbm_generation").usd_per_gb))
     return np.array(out)
 
 
@@ -105,6 +106,9 @@ def unit_cost(c: dict[str, Any], d: dict[str, Any], econ: Economics | None = Non
     logic = kgd * dies + np.where(has_base, kgd_base * c["base_dies"], 0.0)
     n_parts = dies + np.where(has_base, c["base_dies"], 0.0)
     stacks = np.where(np.asarray(c["hbm_stacks"]) > 0, c["hbm_stacks"], 0.0)
+    gen = c["hbm_generation_code"]
+    stack_gib = np.where(np.asarray(c["hbm_stack_gib"]) > 0, c["hbm_stack_gib"], k.hbm.cols["stack_gib"][gen])
+    stack_gb = stack_gib * 2.0**30 / 1e9
     pk = {name: cat.packaging_kind(name, "packaging") for name in ("fcbga", "cowos-s", "cowos-l", "wafer-scale")}
     split = (dies > 1) | has_base
     pkg_usd = np.where(ws, central(pk["wafer-scale"].cost_usd),
@@ -114,7 +118,7 @@ def unit_cost(c: dict[str, Any], d: dict[str, Any], econ: Economics | None = Non
                     np.where(stacks > 0, pk["cowos-s"].bond_yield_per_die, pk["fcbga"].bond_yield_per_die)))
     # package_cost counts each logic die once; pass the per-part average KGD with the part count.
     pkg = silicon.package_cost(kgd_cost_usd=logic / n_parts, n_dies=n_parts, hbm_stacks=stacks,
-                               hbm_stack_usd=_hbm_stack_usd(k, cat)[c["hbm_generation_code"]],
+                               hbm_stack_usd=_hbm_usd_per_gb(k, cat)[c["hbm_generation_code"]] * stack_gb,
                                packaging_usd=pkg_usd, bond_yield_per_die=bond,
                                final_test_usd=central(cat.test.final_test_usd))
     nre = na["nre"][node] if econ.nre_usd is None else np.full(np.shape(die), float(econ.nre_usd))

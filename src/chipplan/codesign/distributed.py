@@ -8,7 +8,7 @@ ray://HEAD:10001`` (every node needs chipplan installed); the driver writes the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -22,14 +22,13 @@ class RayUnavailableError(ChipplanError):
     """Ray is not installed or cannot be reached."""
 
 
-def run_on_ray(cfg_dict: dict[str, Any], work: list[tuple[int, int]], baseline: dict[str, float], *,
-               address: str | None = None) -> Iterator[pa.Table]:
+def run_on_ray(evaluate_chunk: Callable[..., pa.Table], cfg_dict: dict[str, Any], work: list[tuple[int, int]],
+               baseline: dict[str, float], *, address: str | None = None) -> Iterator[pa.Table]:
+    """Run ``evaluate_chunk(cfg_dict, start, count, baseline)`` for every chunk as a Ray task, in order."""
     try:
         import ray
     except ModuleNotFoundError:
         raise RayUnavailableError("--ray: Ray is not installed; pip install 'chipplan[distributed]'") from None
-    from chipplan.codesign.sweeps import evaluate_chunk
-
     started = False
     if not ray.is_initialized():
         try:

@@ -514,7 +514,7 @@ def _run_chunks(cfg_dict: dict[str, Any], work: list[tuple[int, int]], baseline:
     if ray or ray_address:
         from chipplan.codesign.distributed import run_on_ray
 
-        yield from run_on_ray(cfg_dict, work, baseline, address=ray_address)
+        yield from run_on_ray(evaluate_chunk, cfg_dict, work, baseline, address=ray_address)
         return
     for start, count in work:
         yield evaluate_chunk(cfg_dict, start, count, baseline)
