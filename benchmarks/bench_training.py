@@ -18,12 +18,12 @@ import numpy as np
 
 from chipplan import catalog
 from chipplan.commands._common import to_json
+from chipplan.io import predict_file
 from chipplan.perf import efficiency
 from chipplan.perf.columns import Columns
 from chipplan.perf.hardware_cols import hardware_row
 from chipplan.perf.plan import rank_layouts
 from chipplan.perf.training import memory_and_fit, step_time
-from chipplan.table import predict_file
 
 # Models whose d_ff is a multiple of d_model (llm-analysis requires it).
 # (model id, accelerator id, n_gpu, tp, pp, micro_batch, seq_len, global batch in sequences)

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from chipplan import catalog
-from chipplan.table import read_table, validate_frame
+from chipplan.io import read_table, validate_frame
 
 FREE = {
     "ampere": ["matmul_fraction", "attention_fraction", "kernel_overhead_s", "matmul_half_dim"],

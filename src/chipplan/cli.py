@@ -51,13 +51,14 @@ def _root(
 
 
 def _register() -> None:
+    # Every listed module must import: a broken or missing command module stops the CLI with the cause, rather
+    # than silently dropping the command.
     for module, attr, kind, name in _REGISTRY:
         try:
             mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name == module:  # topic not built yet
-                continue
-            raise
+        except Exception as e:
+            raise ImportError(f"chipplan: command {name!r} cannot be loaded: {module} failed to import "
+                              f"({type(e).__name__}: {e})") from e
         obj = getattr(mod, attr)
         if kind == "typer":
             app.add_typer(obj, name=name)

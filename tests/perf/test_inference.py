@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from chipplan import catalog
+from chipplan.io import predict_frame
 from chipplan.perf import efficiency
 from chipplan.perf import inference as inf
 from chipplan.perf.columns import Columns
 from chipplan.perf.hardware_cols import hardware_row
-from chipplan.table import predict_frame
 
 
 def _tiny_model() -> Columns:

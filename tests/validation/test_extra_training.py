@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chipplan.table import validate_file
+from chipplan.io import validate_file
 
 EXTRA = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "extra_training.csv"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from chipplan.table import validate_file
+from chipplan.io import validate_file
 
 
 @pytest.fixture(scope="module")

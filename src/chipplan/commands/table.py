@@ -7,12 +7,12 @@ from pathlib import Path
 import typer
 
 from chipplan.commands._common import console, handle_errors, print_json, table
-from chipplan.table import predict_file, validate_file
+from chipplan.io import predict_file, validate_file
 
 
 @handle_errors
 def predict_command(
-    path: Path = typer.Argument(..., help="CSV in the column schema of shared/validation/README.md."),
+    path: Path = typer.Argument(..., help="CSV in the column schema of docs/columns.md."),
     as_json: bool = typer.Option(True, "--json/--table", help="JSON (the stable contract) or a table."),
     detail: bool = typer.Option(False, "--detail", help="Add each training row's step-time breakdown."),
 ) -> None:

@@ -1,7 +1,5 @@
-"""Inference rows of the predict/validate contract (``chipplan.table.predict_frame`` calls ``predict_rows``).
-
-A surface module, next to ``chipplan.table`` whose row parsing it shares; the engine is
-``chipplan.perf.inference``.
+"""Inference rows of the predict/validate table (``chipplan.io.write.predict_frame`` calls
+``predict_inference``); the row parsing is ``chipplan.io.read``, the engine ``chipplan.perf.inference``.
 
 Each prediction carries ``output_tokens_per_s_per_gpu``, ``ttft_ms``, ``tpot_ms`` (null where the mode
 does not define it: TTFT in offline throughput runs, TPOT when one token is generated) and
@@ -23,19 +21,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from chipplan.io.read import (
+    Rows,
+    hardware_columns,
+    model_columns,
+    numeric_columns,
+    precision_column,
+    text_column,
+)
 from chipplan.perf import efficiency
 from chipplan.perf import inference as inf
 from chipplan.perf.columns import Columns
 from chipplan.perf.efficiency import Z80
 from chipplan.perf.inference import kv_precision_for
-from chipplan.table import _hardware, _model_columns, _numeric, _precision, _Rows, _text
 from chipplan.units import BYTES_PER_ELEMENT, GB
 
 TP_CANDIDATES = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
 
 
 def _mode_codes(sub: pd.DataFrame, num: dict[str, np.ndarray], local: Any) -> tuple[np.ndarray, np.ndarray]:
-    txt = _text(sub, "inf_mode")
+    txt = text_column(sub, "inf_mode")
     n = len(sub)
     code = np.full(n, np.nan)
     filled = np.zeros(n, bool)
@@ -61,16 +66,16 @@ def _mode_codes(sub: pd.DataFrame, num: dict[str, np.ndarray], local: Any) -> tu
     return code, filled
 
 
-def predict_rows(df: pd.DataFrame, rows: Any, idx: np.ndarray) -> list[dict[str, Any] | None]:
+def predict_inference(df: pd.DataFrame, rows: Any, idx: np.ndarray) -> list[dict[str, Any] | None]:
     """Predictions for the inference rows ``idx`` of ``df``; errors go to ``rows.error[i]``."""
     sub = df.iloc[idx].reset_index(drop=True)
     n = len(sub)
-    local = _Rows(n)
+    local = Rows(n)
     local.error = [rows.error[i] for i in idx]
-    num = _numeric(sub, local)
-    prec = _precision(sub, local)
-    model = _model_columns(sub, num, local)
-    hw, fam = _hardware(sub, prec, local)
+    num = numeric_columns(sub, local)
+    prec = precision_column(sub, local)
+    model = model_columns(sub, num, local)
+    hw, fam = hardware_columns(sub, prec, local)
     I_, O = num["inf_input_len"], num["inf_output_len"]
     local.fail(~np.isfinite(O), "inf_output_len: required for an inference row (> 0), got nothing")
     mode, mode_filled = _mode_codes(sub, num, local)

@@ -1,0 +1,267 @@
+"""The column schema of the ``chipplan predict``/``validate`` table, as data.
+
+One declaration per column (name, type, unit, allowed values, description, and the engine field it feeds), in
+the style of an attribute table. The reader (``chipplan.io.read``) takes its typing and its range checks from
+here, and ``docs/columns.md`` is generated from it (``python -m chipplan.io > docs/columns.md``; a test
+fails when the committed file is stale).
+
+Adding a column: declare it here (``COLUMNS``), read it where it is used, regenerate ``docs/columns.md``.
+
+>>> COLUMNS_BY_NAME["tp"].unit, COLUMNS_BY_NAME["tp"].field
+('accelerators', 'tp')
+>>> "num_layers" in POSITIVE_COLUMNS, "zero_stage" in POSITIVE_COLUMNS
+(True, False)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chipplan.perf.inference import MODES
+from chipplan.perf.memory import RECOMPUTE_CODE
+from chipplan.units import PRECISIONS
+
+#: Column types: ``integer`` and ``number`` are read as numbers (a gap is "not stated"), ``text`` as strings,
+#: ``bool`` as true/false/yes/no/1/0, ``choice`` as one of ``allowed`` (case and spaces ignored).
+TYPES = ("integer", "number", "text", "bool", "choice")
+
+#: Roles, in the order ``docs/columns.md`` lists them.
+ROLES = {
+    "identity": "Identity and source (text; only `row_id` and `source_group` are used, for naming rows and "
+                "grouping errors)",
+    "hardware": "Hardware",
+    "model": "Model shape (empty cells are completed from the catalog entry named by `model_name`)",
+    "training": "Training set-up (empty layout fields are filled by the layout search and listed in "
+                "`prediction.filled`)",
+    "inference": "Inference set-up (a row is an inference row when `inf_input_len` is given)",
+    "target": "Targets (read by `chipplan validate` only; `predict` ignores them)",
+    "measured": "Measured values as published (ignored by `predict` and `validate`; kept for provenance)",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Column:
+    """One column of the table.
+
+    ``positive`` numbers must be > 0, other numbers >= 0 (every number at most ``MAX_VALUE``). ``field`` is
+    the engine field the column feeds (``Model`` field or layout field), empty when it is read under its own
+    name or not read at all.
+    """
+
+    name: str
+    type: str
+    role: str
+    description: str
+    unit: str = ""
+    allowed: tuple[str, ...] = ()
+    positive: bool = False
+    field: str = ""
+    read: bool = True
+
+    def __post_init__(self) -> None:
+        if self.type not in TYPES:
+            raise ValueError(f"column {self.name}: type must be one of {TYPES}, got {self.type!r}")
+        if self.role not in ROLES:
+            raise ValueError(f"column {self.name}: role must be one of {tuple(ROLES)}, got {self.role!r}")
+
+    @property
+    def allowed_text(self) -> str:
+        """The allowed values as an error message states them (``one of a, b, c`` / ``true or false``)."""
+        if self.type == "bool":
+            return "true or false"
+        if self.allowed:
+            return f"one of {', '.join(self.allowed)}"
+        if self.type in ("integer", "number"):
+            return "> 0" if self.positive else ">= 0"
+        return "text"
+
+
+def _c(name: str, type: str, role: str, description: str, **kw: object) -> Column:
+    return Column(name=name, type=type, role=role, description=description, **kw)  # type: ignore[arg-type]
+
+
+#: Every column chipplan knows. Numeric columns are checked in this order (the first error of a row is the one
+#: reported), so the order is part of the contract.
+COLUMNS: tuple[Column, ...] = (
+    # model shape
+    _c("num_layers", "integer", "model", "Transformer layers.", unit="layers", positive=True, field="n_layers"),
+    _c("hidden_size", "integer", "model", "Model (residual) width.", unit="elements", positive=True,
+       field="d_model"),
+    _c("num_heads", "integer", "model", "Attention (query) heads.", unit="heads", positive=True, field="n_heads"),
+    _c("num_kv_heads", "integer", "model", "Key/value heads (GQA/MQA); empty or 0 means num_heads.",
+       unit="heads", positive=True, field="n_kv_heads"),
+    _c("head_dim", "integer", "model", "Width of one head, only where it is not hidden_size / num_heads.",
+       unit="elements", field="head_dim"),
+    _c("ffn_hidden_size", "integer", "model", "MLP width (per expert for a mixture of experts); empty means "
+       "4 × hidden_size.", unit="elements", positive=True, field="d_ff"),
+    _c("vocab_size", "integer", "model", "Vocabulary size.", unit="tokens", positive=True, field="vocab_size"),
+    _c("moe_num_experts", "integer", "model", "Routed experts per MoE layer; empty or 0 for a dense model.",
+       unit="experts", field="n_experts"),
+    _c("moe_top_k", "integer", "model", "Routed experts per token, in [1, moe_num_experts].", unit="experts",
+       field="top_k"),
+    _c("moe_shared_experts", "integer", "model", "Shared (always active) experts per MoE layer.",
+       unit="experts", field="n_shared_experts"),
+    _c("moe_first_dense_layers", "integer", "model", "Leading layers that are dense in an MoE model.",
+       unit="layers", field="first_dense_layers"),
+    _c("dense_ffn_hidden_size", "integer", "model", "MLP width of those dense layers; empty means "
+       "ffn_hidden_size.", unit="elements", field="dense_d_ff"),
+    _c("mla_q_lora_rank", "integer", "model", "Multi-head latent attention: query latent rank (0 = none).",
+       unit="elements", field="q_lora_rank"),
+    _c("mla_kv_lora_rank", "integer", "model", "Multi-head latent attention: key/value latent rank; > 0 makes "
+       "the attention MLA.", unit="elements", field="kv_lora_rank"),
+    _c("mla_qk_nope_head_dim", "integer", "model", "MLA: per-head query/key width without rotary embedding.",
+       unit="elements", field="qk_nope_head_dim"),
+    _c("mla_qk_rope_head_dim", "integer", "model", "MLA: per-head query/key width with rotary embedding.",
+       unit="elements", field="qk_rope_head_dim"),
+    _c("mla_v_head_dim", "integer", "model", "MLA: per-head value width.", unit="elements", field="v_head_dim"),
+    # layout
+    _c("tp", "integer", "training", "Tensor-parallel size (inference rows too).", unit="accelerators",
+       positive=True, field="tp"),
+    _c("pp", "integer", "training", "Pipeline-parallel stages (inference rows too).", unit="accelerators",
+       positive=True, field="pp"),
+    _c("dp", "integer", "training", "Data-parallel replicas (inference rows too).", unit="accelerators",
+       positive=True, field="dp"),
+    _c("cp", "integer", "training", "Context-parallel size.", unit="accelerators", positive=True, field="cp"),
+    _c("ep", "integer", "training", "Expert-parallel size; 1 for a dense model (inference rows too).",
+       unit="accelerators", positive=True, field="ep"),
+    _c("vpp", "integer", "training", "Virtual pipeline stages per pipeline rank (interleaved schedule).",
+       unit="stages", positive=True, field="vpp"),
+    _c("micro_batch_size", "integer", "training", "Sequences per micro-batch.", unit="sequences", positive=True,
+       field="micro_batch"),
+    _c("zero_stage", "integer", "training", "ZeRO / FSDP sharding stage: 0, 1, 2 or 3.", unit="stage",
+       field="zero_stage"),
+    # run
+    _c("num_accelerators", "integer", "hardware", "Accelerators in the run; empty means tp·pp·dp·cp.",
+       unit="accelerators", positive=True),
+    _c("seq_len", "integer", "training", "Sequence length (required for a training row).", unit="tokens",
+       positive=True),
+    _c("global_batch_seqs", "integer", "training", "Global batch (required, or global_batch_tokens).",
+       unit="sequences", positive=True),
+    _c("global_batch_tokens", "integer", "training", "Global batch in tokens; a whole number of seq_len.",
+       unit="tokens", positive=True),
+    _c("inf_input_len", "integer", "inference", "Prompt length per request; its presence makes the row an "
+       "inference row.", unit="tokens", positive=True),
+    _c("inf_output_len", "integer", "inference", "Generated tokens per request (required for an inference "
+       "row).", unit="tokens", positive=True),
+    _c("inf_batch_size", "integer", "inference", "Concurrent requests; empty where the scheduler chose it.",
+       unit="requests", positive=True),
+    _c("inf_num_requests", "integer", "inference", "Requests scheduled in an offline_max_throughput run.",
+       unit="requests", positive=True),
+    _c("inf_slo_ttft_p99_ms", "number", "inference", "server_slo: p99 time-to-first-token limit.", unit="ms"),
+    _c("inf_slo_tpot_p99_ms", "number", "inference", "server_slo: p99 time-per-output-token limit.", unit="ms"),
+    _c("accels_per_node", "integer", "hardware", "Accelerators per node, as published (informational).",
+       unit="accelerators"),
+    # text
+    _c("row_id", "text", "identity", "Row identifier, echoed in the output; empty means the row number."),
+    _c("hardware_id", "text", "hardware", "Catalog id of the accelerator or system (required); "
+       "`chipplan catalog list accelerators`."),
+    _c("model_name", "text", "model", "Catalog model id; a trailing parenthesis is ignored. Fills the shape "
+       "columns the row leaves empty."),
+    _c("precision", "choice", "training", "Matmul precision; empty means bf16.", allowed=PRECISIONS),
+    _c("activation_recompute", "choice", "training", "Activation recomputation; empty is filled by the "
+       "layout search.", allowed=tuple(RECOMPUTE_CODE)),
+    _c("attention", "text", "model", "mha, gqa, mqa or mla; only mla changes the arithmetic (so does "
+       "mla_kv_lora_rank > 0).", allowed=("mha", "gqa", "mqa", "mla")),
+    _c("source_group", "text", "identity", "Independent source the row comes from; `validate --by-group` "
+       "groups by it."),
+    _c("mlp_gated", "bool", "model", "true for SwiGLU/GeGLU (three matrices), false for two."),
+    _c("inf_mode", "choice", "inference", "latency, static_batch, offline_max_throughput or server_slo; "
+       "empty is inferred from what is given.", allowed=tuple(MODES)),
+    # targets
+    _c("target_tokens_per_s_per_gpu", "number", "target", "Training throughput per accelerator to predict.",
+       unit="tokens/s"),
+    _c("target_output_tokens_per_s_per_gpu", "number", "target", "Serving output throughput per "
+       "accelerator to predict.", unit="tokens/s"),
+    _c("target_ttft_ms", "number", "target", "Time to first token to predict.", unit="ms"),
+    _c("target_tpot_ms", "number", "target", "Time per output token to predict.", unit="ms"),
+    # kept for provenance, not read
+    *(_c(n, "text", "identity", d, read=False) for n, d in (
+        ("source", "Title, organisation, year, table or figure."),
+        ("source_url", "Where the source is."),
+        ("source_year", "Year of the source."),
+        ("source_location", "Table or figure in the source."),
+        ("category", "training or inference, as the source files it."),
+        ("trust", "A: primary table or log; B: through one transcription or partly given configuration."),
+        ("notes", "Free text."),
+        ("target_derivation", "How the target follows from the published figure."),
+    )),
+    *(_c(n, "text", "hardware", d, read=False) for n, d in (
+        ("hardware_description", "The hardware as the source names it."),
+        ("accel_memory_GB", "Accelerator memory as the source states it."),
+        ("num_nodes", "Nodes in the run."),
+        ("intra_node_interconnect", "Scale-up interconnect as published."),
+        ("inter_node_interconnect", "Scale-out network as published."),
+    )),
+    *(_c(n, "text", "model", d, read=False) for n, d in (
+        ("arch_type", "dense or moe, as published."),
+        ("total_params", "Parameters as published (chipplan counts its own from the shape)."),
+        ("active_params", "Active parameters per token as published."),
+    )),
+    *(_c(n, "text", "training", d, read=False) for n, d in (
+        ("grad_accum_steps", "Gradient-accumulation steps as published (follows from the batch and layout)."),
+        ("zero_or_fsdp", "Sharding as the source words it; zero_stage is the structured column."),
+        ("precision_description", "Precision in the source's words."),
+        ("framework", "Training framework."),
+    )),
+    *(_c(n, "text", "inference", d, read=False) for n, d in (
+        ("inf_scenario", "Serving scenario in the source's words."),
+        ("inf_throughput_unit", "Unit of inf_throughput_tok_s."),
+    )),
+    *(_c(n, "text", "measured", d, read=False) for n, d in (
+        ("measured_tflops_per_gpu", "Achieved TFLOP/s per accelerator as published."),
+        ("measured_mfu_pct", "Model FLOPs utilisation as published (%)."),
+        ("measured_hfu_pct", "Hardware FLOPs utilisation as published (%)."),
+        ("mfu_definition_notes", "How the source counts FLOPs."),
+        ("peak_tflops_assumed", "The peak the source divides by."),
+        ("iteration_time_s", "Step time as published."),
+        ("tokens_per_s_total", "Throughput of the whole run as published."),
+        ("tokens_per_s_per_gpu", "Throughput per accelerator as published."),
+        ("total_gpu_hours", "Accelerator-hours as published."),
+        ("wall_clock_days", "Wall-clock days as published."),
+        ("training_tokens_total", "Tokens trained as published."),
+        ("time_to_train_min", "Time to train as published."),
+        ("inf_throughput_tok_s", "Serving throughput as published."),
+        ("ttft_ms", "Time to first token as published."),
+        ("tpot_ms", "Time per output token as published."),
+    )),
+)
+
+COLUMNS_BY_NAME = {c.name: c for c in COLUMNS}
+if len(COLUMNS_BY_NAME) != len(COLUMNS):  # pragma: no cover - a declaration error, caught at import
+    raise ValueError("chipplan.io.schema: duplicate column name")
+
+#: The one required column.
+REQUIRED_COLUMNS = ("hardware_id",)
+#: CSV column → engine field, for the model shape and the layout.
+MODEL_COLUMNS = {c.name: c.field for c in COLUMNS if c.role == "model" and c.field}
+LAYOUT_COLUMNS = {c.name: c.field for c in COLUMNS if c.role == "training" and c.field}
+NUMERIC_COLUMNS = tuple(c.name for c in COLUMNS if c.read and c.type in ("integer", "number")
+                        and c.role != "target")
+POSITIVE_COLUMNS = frozenset(c.name for c in COLUMNS if c.positive)
+TEXT_COLUMNS = tuple(c.name for c in COLUMNS if c.read and c.type in ("text", "bool", "choice"))
+TARGET_COLUMNS = tuple(c.name for c in COLUMNS if c.role == "target")
+#: A count above this is a typo, not a configuration.
+MAX_VALUE = 1e15
+
+
+def markdown() -> str:
+    """``docs/columns.md``: one table per role, one line per column."""
+    out = ["# Columns of the `chipplan predict` / `chipplan validate` table", "",
+           "Generated from `src/chipplan/io/schema.py` (`python -m chipplan.io > docs/columns.md`); "
+           "do not edit by hand.", "",
+           f"Required: {', '.join(f'`{c}`' for c in REQUIRED_COLUMNS)}. Columns not listed are ignored. "
+           "Numbers are read as given (an empty cell is \"not stated\"); "
+           f"every number must be finite, at most {MAX_VALUE:.0e}, and >= 0 (> 0 where the range says so). "
+           "A row breaking a rule gets `status: error` with a reason naming the column; the other rows are "
+           "still predicted.", ""]
+    for role, title in ROLES.items():
+        cols = [c for c in COLUMNS if c.role == role]
+        out += [f"## {title}", "", "| column | type | unit | allowed | read | description |",
+                "|---|---|---|---|---|---|"]
+        for c in cols:
+            allowed = c.allowed_text if (c.type != "text" or c.allowed) else ""
+            read = "yes" if c.read else "no"
+            field = f" Feeds `{c.field}`." if c.field and c.field != c.name else ""
+            out.append(f"| `{c.name}` | {c.type} | {c.unit} | {allowed} | {read} | {c.description}{field} |")
+        out.append("")
+    return "\n".join(out)

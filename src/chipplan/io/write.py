@@ -1,0 +1,115 @@
+"""The output of ``chipplan predict FILE.csv`` and ``chipplan validate FILE.csv`` (stable; extend, don't break)::
+
+    {"chipplan_version": str, "catalog_version": str,
+     "rows": [{"row_id": str, "kind": "training"|"inference", "status": "ok"|"unsupported"|"error",
+               "reason": str|null, "prediction": {...}}]}
+
+A row is inference when ``inf_input_len`` is present. One bad row gets ``status: error`` with a reason naming
+the column (``docs/columns.md``); the others are still predicted. Missing layout fields are filled by the
+layout search among layouts that fit memory, and listed in ``prediction.filled``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from chipplan import __version__, catalog
+from chipplan.io.inference import predict_inference
+from chipplan.io.read import Rows, read_table, text_column
+from chipplan.io.training import predict_training
+
+
+def predict_frame(df: pd.DataFrame, *, detail: bool = False) -> dict[str, Any]:
+    """Predict every row of a validation-schema table (the output is in the module docstring).
+
+    ``detail`` adds each training row's step-time breakdown (``breakdown_s``).
+    """
+    n = len(df)
+    rows = Rows(n)
+    row_ids = text_column(df, "row_id")
+    inf_len = df["inf_input_len"].notna().to_numpy() if "inf_input_len" in df.columns else np.zeros(n, bool)
+    preds: list[dict[str, Any] | None] = [None] * n
+    tr = np.nonzero(~inf_len)[0]
+    if len(tr):
+        for k, p in zip(tr.tolist(), predict_training(df, rows, tr, detail=detail), strict=True):
+            preds[k] = p
+    inf = np.nonzero(inf_len)[0]
+    if len(inf):
+        for k, p in zip(inf.tolist(), predict_inference(df, rows, inf), strict=True):
+            preds[k] = p
+    kinds = np.where(inf_len, "inference", "training").tolist()
+    ids = [str(r) if r is not None else str(i + 1) for i, r in enumerate(row_ids.tolist())]
+    out_rows = []
+    for i, (pred, err) in enumerate(zip(preds, rows.error, strict=True)):
+        if err is not None:
+            out_rows.append({"row_id": ids[i], "kind": kinds[i], "status": "error", "reason": err,
+                             "prediction": None})
+            continue
+        reason = None
+        if pred is not None and "memory_shortfall_gb" in pred:
+            reason = (f"does not fit in memory: needs {pred['memory_shortfall_gb']:.1f} GB more per accelerator "
+                      "than the usable HBM")
+        out_rows.append({"row_id": ids[i], "kind": kinds[i], "status": "ok", "reason": reason, "prediction": pred})
+    return {"chipplan_version": __version__, "catalog_version": catalog.load().version, "rows": out_rows}
+
+
+def predict_file(path: str | Path, *, detail: bool = False) -> dict[str, Any]:
+    return predict_frame(read_table(path), detail=detail)
+
+
+TARGETS = {
+    "training": [("tokens_per_s_per_gpu", "target_tokens_per_s_per_gpu")],
+    "inference": [("output_tokens_per_s_per_gpu", "target_output_tokens_per_s_per_gpu"),
+                  ("ttft_ms", "target_ttft_ms"), ("tpot_ms", "target_tpot_ms")],
+}
+
+
+def validate_frame(df: pd.DataFrame) -> dict[str, Any]:
+    """Predict, compare with the ``target_*`` columns, and summarise the absolute percentage errors."""
+    result = predict_frame(df)
+    groups = text_column(df, "source_group")
+    records = []
+    for i, r in enumerate(result["rows"]):
+        for name, tcol in TARGETS[r["kind"]]:
+            if tcol not in df.columns:
+                continue
+            t = pd.to_numeric(pd.Series([df[tcol].iloc[i]]), errors="coerce").iloc[0]
+            if not np.isfinite(t) or t <= 0:
+                continue
+            p = (r["prediction"] or {}).get(name) if r["status"] == "ok" else None
+            lo = (r["prediction"] or {}).get(f"{name}_low") if p is not None else None
+            hi = (r["prediction"] or {}).get(f"{name}_high") if p is not None else None
+            records.append({"row_id": r["row_id"], "group": groups[i] or "(none)", "metric": name,
+                            "target": float(t), "predicted": p, "status": r["status"],
+                            "ape": abs(p - t) / t if p is not None else None,
+                            "covered": (lo <= t <= hi) if lo is not None and hi is not None else None})
+    summary = _summarise(records)
+    by_group = {}
+    for g in sorted({r["group"] for r in records}):
+        by_group[g] = _summarise([r for r in records if r["group"] == g])
+    return {"chipplan_version": __version__, "overall": summary, "by_group": by_group, "rows": records}
+
+
+def _summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for metric in sorted({r["metric"] for r in records}):
+        rs = [r for r in records if r["metric"] == metric]
+        apes = np.array([r["ape"] for r in rs if r["ape"] is not None], dtype=float)
+        cov = [r["covered"] for r in rs if r["covered"] is not None]
+        out[metric] = {
+            "n_rows": len(rs),
+            "n_predicted": int(apes.size),
+            "median_ape": float(np.median(apes)) if apes.size else None,
+            "p90_ape": float(np.percentile(apes, 90)) if apes.size else None,
+            "interval_coverage": float(np.mean(cov)) if cov else None,
+        }
+    return out
+
+
+def validate_file(path: str | Path) -> dict[str, Any]:
+    return validate_frame(read_table(path))
+
