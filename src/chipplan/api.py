@@ -652,8 +652,7 @@ def serve(model: str, hardware: str | None = None, *, input_len: int, output_len
         s_acc, s_sys = resolve_hardware(system)
         if s_sys is None:
             raise FieldError("system", "is an accelerator id; give a system id (e.g. dgx-h100)", system)
-        if not (math.isfinite(years) and 0 < years <= 100):
-            raise FieldError("years", "must be a number in (0, 100]", years)
+        _check_years("years", years)
         price_per_hour = float(tc.owned_rate(s_sys, s_acc, cost_catalog.load(), years=years, utilisation=1.0))
         price_source = f"owned {s_sys.id}, {years:g} years (chipplan tco)"
     res = serving.plan(model, hardware, input_len=input_len, output_len=output_len, tp=list(tp) if tp else None,
@@ -729,10 +728,8 @@ def cost_per_token(*, tokens_per_s_per_accelerator: float | None = None, price_p
             raise FieldError(name, "must be a number > 0", v)
     if price_per_hour is not None and not (math.isfinite(price_per_hour) and price_per_hour >= 0):
         raise FieldError("price_per_hour", "must be a number >= 0", price_per_hour)
-    if not 0 < utilisation <= 1:
-        raise FieldError("utilisation", "must be in (0, 1]", utilisation)
-    if not (math.isfinite(years) and 0 < years <= 100):
-        raise FieldError("years", "must be a number in (0, 100]", years)
+    _check_fraction("utilisation", utilisation)
+    _check_years("years", years)
     if counting not in work.TOKEN_COUNTING:
         raise FieldError("counting", f"must be one of {', '.join(work.TOKEN_COUNTING)}", counting)
     if (price_per_hour is None) == (system is None):
@@ -796,11 +793,31 @@ class TcoResult(_Result):
         return pd.DataFrame(self.data["waterfall"])
 
 
-_TCO_FLAGS = {"cloud_term": "--cloud-term", "cloud_provider": "--cloud-provider", "cloud_price": "--cloud-price",
-              "facility": "--facility", "accelerator_price": "--accelerator-price", "host": "--host",
-              "years": "--years", "utilisation": "--utilisation", "interest_rate": "--interest", "pue": "--pue",
-              "electricity_usd_per_kwh": "--electricity", "life_years": "--life-years",
-              "server_price": "--server-price"}
+# Engine parameter names → the argument (and flag) that fed them.
+_TCO_ARGS = {"interest_rate": "interest", "electricity_usd_per_kwh": "electricity"} | {
+    k: k for k in ("cloud_term", "cloud_provider", "cloud_price", "facility", "accelerator_price", "host", "years",
+                   "utilisation", "pue", "life_years", "server_price")}
+MAX_YEARS = 100.0  # horizons beyond a century are typos (they overflow the discounting)
+MAX_SAMPLES = 1_000_000  # Monte Carlo draws beyond a million exhaust memory
+
+
+def _check_number(name: str, v: float | None, lo: float) -> None:
+    if v is not None and not (math.isfinite(v) and v >= lo):
+        raise FieldError(name, f"must be a number >= {lo:g}", v)
+
+
+def _check_years(name: str, v: float | None) -> None:
+    if v is None:
+        return
+    if not (math.isfinite(v) and v > 0):
+        raise FieldError(name, "must be a number > 0", v)
+    if v > MAX_YEARS:
+        raise FieldError(name, f"must be at most {MAX_YEARS:g} years", v)
+
+
+def _check_fraction(name: str, v: float) -> None:
+    if not 0 < v <= 1:
+        raise FieldError(name, "must be in (0, 1]", v)
 
 
 def tco(system: str, *, years: float = 3.0, utilisation: float = 1.0, cloud_term: str | None = None,
@@ -827,32 +844,23 @@ def tco(system: str, *, years: float = 3.0, utilisation: float = 1.0, cloud_term
     from chipplan.cost import tco as tc
     from chipplan.cost import uncertainty as unc
 
-    def check(flag: str, v: float | None, *, lo: float = 0.0, strict: bool = False, hi: float = math.inf) -> None:
-        if v is None:
-            return
-        if not (math.isfinite(v) and (v > lo if strict else v >= lo) and v <= hi):
-            rule = f"must be a number {'>' if strict else '>='} {lo:g}" + (f" and <= {hi:g}" if hi < math.inf else "")
-            raise FieldError(flag, rule, v)
-
-    check("--years", years, strict=True, hi=100.0)
-    check("--life-years", life_years, strict=True, hi=100.0)
-    if not 0 < utilisation <= 1:
-        raise FieldError("--utilisation", "must be in (0, 1]", utilisation)
-    for flag, v in (("--cloud-price", cloud_price), ("--server-price", server_price),
-                    ("--accelerator-price", accelerator_price), ("--interest", interest),
-                    ("--electricity", electricity)):
-        check(flag, v)
-    check("--pue", pue, lo=1.0)
+    _check_years("years", years)
+    _check_years("life_years", life_years)
+    _check_fraction("utilisation", utilisation)
+    for name, v in (("cloud_price", cloud_price), ("server_price", server_price),
+                    ("accelerator_price", accelerator_price), ("interest", interest), ("electricity", electricity)):
+        _check_number(name, v, 0.0)
+    _check_number("pue", pue, 1.0)
     if cluster_accelerators is not None and cluster_accelerators < 1:
-        raise FieldError("--cluster-accelerators", "must be a positive integer", cluster_accelerators)
-    if not 0 <= samples <= 1_000_000:
-        raise FieldError("--samples", "must be an integer in [0, 1,000,000]", samples)
+        raise FieldError("cluster_accelerators", "must be a positive integer", cluster_accelerators)
+    if not 0 <= samples <= MAX_SAMPLES:
+        raise FieldError("samples", f"must be an integer in [0, {MAX_SAMPLES:,}]", samples)
     if seed < 0:
-        raise FieldError("--seed", "must be a non-negative integer", seed)
+        raise FieldError("seed", "must be a non-negative integer", seed)
     cat = cost_catalog.load()
     acc, sys_ = resolve_hardware(system)
     if sys_ is None:
-        raise FieldError("--system", "is an accelerator id; give a system id (e.g. dgx-h100)", system)
+        raise FieldError("system", "is an accelerator id; give a system id (e.g. dgx-h100)", system)
     try:
         p, meta = tc.tco_params(sys_, acc, cat, years=years, utilisation=utilisation, life_years=life_years,
                                 cloud_term=cloud_term, cloud_provider=cloud_provider, cloud_price=cloud_price,
@@ -867,11 +875,11 @@ def tco(system: str, *, years: float = 3.0, utilisation: float = 1.0, cloud_term
             bands = unc.monte_carlo(tc.system_tco, p, n=samples, seed=seed,
                                     outputs=("server_capex_usd", "owned_total_usd", "owned_usd_per_accelerator_hour",
                                              "breakeven_utilisation", "breakeven_years"))
-    except FieldError as e:  # engine parameter names → the flags that fed them
-        flag = _TCO_FLAGS.get(e.field)
-        if flag is None:
+    except FieldError as e:  # engine parameter names → the arguments that fed them
+        name = _TCO_ARGS.get(e.field)
+        if name is None:
             raise
-        raise FieldError(flag, e.rule, e.got) from None
+        raise FieldError(name, e.rule, e.got) from None
     res: dict[str, Any] = {**r, **meta, "years": years, "utilisation": utilisation,
                            "accelerators_per_server": sys_.accelerators_per_node,
                            "catalog_list_price_usd": sys_.price_usd or None,
@@ -917,11 +925,11 @@ def strategy(scenario: str | Path, *, seed: int | None = None, scenarios: int | 
     from chipplan.strategy import scenario as sc
 
     if scenarios is not None and not 1 <= scenarios <= sc.MAX_MONTE_CARLO_SCENARIOS:
-        raise FieldError("--scenarios", f"must be an integer in [1, {sc.MAX_MONTE_CARLO_SCENARIOS:,}]", scenarios)
+        raise FieldError("scenarios", f"must be an integer in [1, {sc.MAX_MONTE_CARLO_SCENARIOS:,}]", scenarios)
     if seed is not None and seed < 0:
-        raise FieldError("--seed", "must be a non-negative integer", seed)
+        raise FieldError("seed", "must be a non-negative integer", seed)
     if tornado_scenarios < 0:
-        raise FieldError("--tornado-scenarios", "must be >= 0", tornado_scenarios)
+        raise FieldError("tornado_scenarios", "must be >= 0", tornado_scenarios)
     if progress:
         progress("reading the scenario and sizing demand with the training and serving engines")
     inp = sc.build(sc.load(scenario), seed=seed, scenarios=scenarios)
@@ -939,7 +947,7 @@ def strategy(scenario: str | Path, *, seed: int | None = None, scenarios: int | 
 def predict_rows(df: pd.DataFrame, *, detail: bool = False) -> dict[str, Any]:
     """The ``chipplan predict --json`` document for a DataFrame (rows keyed by ``row_id``), with the output
     vocabulary's names added beside the contract's historical ones."""
-    from chipplan.table import predict_frame
+    from chipplan.io import predict_frame
 
     res = predict_frame(df, detail=detail)
     for r in res["rows"]:

@@ -79,20 +79,20 @@ def to_json(obj: Any, *, compact: bool = False) -> str:
 
 
 def print_json(obj: Any, *, compact: bool = False) -> None:
+    """Print ``obj`` as JSON; a document (dict) gets ``chipplan_version`` and ``catalog_version`` if it lacks them,
+    so every JSON chipplan prints says what produced it."""
+    if isinstance(obj, dict) and not ("chipplan_version" in obj and "catalog_version" in obj):
+        from chipplan import __version__, catalog
+
+        obj = {**obj, "chipplan_version": obj.get("chipplan_version", __version__),
+               "catalog_version": obj.get("catalog_version", catalog.load().version)}
     sys.stdout.write(to_json(obj, compact=compact) + "\n")
 
 
-def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-    """A rich table with the same column rules as ``print_table`` (kept for commands that print directly)."""
-    t = Table(title=title, title_justify="left")
-    for j, c in enumerate(columns):
-        if rows and all(_is_number(r[j]) or r[j] is None for r in rows):
-            t.add_column(c, justify="right", no_wrap=True)
-        else:
-            t.add_column(c, overflow="ellipsis")
-    for r in rows:
-        t.add_row(*[cell(v, c) for v, c in zip(r, columns, strict=True)])
-    return t
+def table(title: str, columns: list[str], rows: list[list[Any]], *, optional: tuple[str, ...] = ()) -> Block:
+    """A table block: ``console.print(table(...))`` prints it with the rules of ``print_table``; ``Output.add``
+    collects it for any format."""
+    return Block(title, list(columns), [list(r) for r in rows], tuple(optional))
 
 
 def fmt(v: Any) -> str:
@@ -120,11 +120,12 @@ def fmt(v: Any) -> str:
 # rich table for people, CSV/TSV for spreadsheets and pipes, or Markdown for documents; JSON is the result dict.
 # ---------------------------------------------------------------------------------------------------------------
 FORMATS = ("table", "json", "csv", "tsv", "markdown")
-FORMAT_HELP = ("Output: table, json, csv, tsv or markdown (csv/tsv: the main table, raw numbers). Default: table "
-               "on a terminal, tsv when stdout is piped.")
+FORMAT_HELP = ("Output: table, json, csv, tsv or markdown (csv/tsv: the main table, raw numbers). Default: "
+               "$CHIPPLAN_FORMAT, else table on a terminal and tsv when stdout is piped.")
 
 
 def format_option() -> Any:
+    """The ``--format`` option (every command has it)."""
     return typer.Option(None, "--format", help=FORMAT_HELP, metavar="FORMAT")
 
 
@@ -133,8 +134,8 @@ def json_option() -> Any:
 
 
 def output_format(fmt: str | None, as_json: bool = False) -> str:
-    """The format to print in: ``--format``, ``--json`` (an alias of ``--format json``), else table on a terminal
-    and tsv in a pipe (a plain, parseable form)."""
+    """The format to print in: ``--format``, ``--json`` (an alias of ``--format json``), else ``$CHIPPLAN_FORMAT``,
+    else table on a terminal and tsv in a pipe (a plain, parseable form)."""
     if fmt is not None:
         f = fmt.lower()
         if f not in FORMATS:
@@ -144,6 +145,11 @@ def output_format(fmt: str | None, as_json: bool = False) -> str:
         return f
     if as_json:
         return "json"
+    env = os.environ.get("CHIPPLAN_FORMAT", "").strip().lower()
+    if env:
+        if env not in FORMATS:
+            raise FieldError("CHIPPLAN_FORMAT", f"must be one of {', '.join(FORMATS)}", env)
+        return env
     return "table" if sys.stdout.isatty() else "tsv"
 
 
@@ -181,10 +187,15 @@ def cell(v: Any, column: str = "") -> str:
 
 @dataclass
 class Block:
+    """One table of an answer: a title, column names and rows of raw values (formatted only when shown)."""
+
     title: str
     columns: list[str]
     rows: list[list[Any]]
     optional: tuple[str, ...] = ()
+
+    def __rich_console__(self, con: Console, options: Any) -> Any:
+        yield rich_table(self, options.max_width)[0]
 
 
 class Output:
@@ -202,7 +213,10 @@ class Output:
 
     def table(self, title: str, columns: list[str], rows: list[list[Any]], *, optional: tuple[str, ...] = ()
               ) -> None:
-        self.blocks.append(Block(title, list(columns), [list(r) for r in rows], tuple(optional)))
+        self.blocks.append(table(title, columns, rows, optional=optional))
+
+    def add(self, block: Block) -> None:
+        self.blocks.append(block)
 
     def note(self, text: str) -> None:
         self.blocks.append(text)
@@ -279,6 +293,15 @@ TEXT_MIN_WIDTH = 12  # a text column is cut to no fewer characters than this (or
 
 def print_table(con: Console, b: Block) -> None:
     """Print ``b`` so that it fits ``con.width`` without breaking a number (see ``Output``)."""
+    t, need = rich_table(b, con.width)
+    if need > con.width:  # wider than the terminal even at its narrowest: the line runs on, no number breaks
+        con = Console(file=con.file, width=need, force_terminal=con.is_terminal, color_system=con.color_system,
+                      no_color=con.no_color)
+    con.print(t)
+
+
+def rich_table(b: Block, max_width: int) -> tuple[Table, int]:
+    """The rich Table for ``b`` within ``max_width`` columns, and the width it needs."""
     cells = [[cell(v, c) for v, c in zip(r, b.columns, strict=True)] for r in b.rows]
     numeric = [bool(b.rows) and all(_is_number(r[j]) or r[j] is None for r in b.rows)
                for j in range(len(b.columns))]
@@ -287,20 +310,24 @@ def print_table(con: Console, b: Block) -> None:
         longest = max([len(r[j]) for r in cells] or [0])
         word = max((len(w) for w in c.split()), default=0)
         natural.append(max(longest, len(c), 1))
-        narrow.append(max(longest if numeric[j] else min(longest, TEXT_MIN_WIDTH), word, 1))
+        longest_number = max([len(r[j]) for r, raw in zip(cells, b.rows, strict=True) if _is_number(raw[j])] or [0])
+        narrow.append(max(longest if numeric[j] else min(longest, TEXT_MIN_WIDTH), longest_number, word, 1))
     keep = list(range(len(b.columns)))
     drop = [b.columns.index(c) for c in reversed(b.optional) if c in b.columns]
 
     def overhead(cols: list[int]) -> int:  # borders and one space of padding either side of each column
         return 3 * len(cols) + 1
 
-    while drop and sum(narrow[j] for j in keep) + overhead(keep) > con.width:
+    # The first column names the row: it is not cut. Optional columns go before any text is cut.
+    if b.rows and not numeric[0]:
+        narrow[0] = natural[0]
+    while drop and sum(natural[j] for j in keep) + overhead(keep) > max_width:
         keep.remove(drop.pop(0))
     width: dict[int, int] = {}
-    if sum(natural[j] for j in keep) + overhead(keep) > con.width:
+    if sum(natural[j] for j in keep) + overhead(keep) > max_width:
         # Numbers at their full width; text shares what is left, each at least its narrowest; any slack goes
         # back to the columns (numeric headers first) so headers wrap less.
-        room = con.width - overhead(keep)
+        room = max_width - overhead(keep)
         for j in keep:
             width[j] = narrow[j]
         slack = room - sum(width.values())
@@ -320,9 +347,7 @@ def print_table(con: Console, b: Block) -> None:
                          width=w)
     for r in cells:
         t.add_row(*[r[j] for j in keep])
-    need = sum(width.get(j, narrow[j]) for j in keep) + overhead(keep)
-    # Wider than the terminal even at its narrowest: print at that width (the line runs on; no number breaks).
-    con.print(t, width=need if need > con.width else None)
+    return t, sum(width.get(j, narrow[j]) for j in keep) + overhead(keep)
 
 
 @contextmanager

@@ -8,8 +8,18 @@ from typing import Any
 
 import typer
 
-from chipplan.commands._common import (Output, as_flags, band, format_option, handle_errors, json_option,
-                                       output_format, print_json, progress, wrote)
+from chipplan.commands._common import (
+    Output,
+    as_flags,
+    band,
+    format_option,
+    handle_errors,
+    json_option,
+    output_format,
+    print_json,
+    progress,
+    wrote,
+)
 
 
 @handle_errors
@@ -29,7 +39,10 @@ def compare_command(
     term: str = typer.Option("3yr", "--price-term", help="Cloud price term with --basis cloud: on-demand, 1yr, 3yr."),
     fmt: str | None = format_option(),
     as_json: bool = json_option(),
-    plot: Path | None = typer.Option(None, "--plot", help="Also write a cost-and-time chart to this .html file."),
+    plot: Path | None = typer.Option(None, "--plot", help="Also write a cost-and-time chart to this .html (or "
+                                     ".png/.svg) file."),
+    plot_inline: bool = typer.Option(False, "--plot-inline", help="Embed plotly.js in the --plot file (one "
+                                     "self-contained file) instead of one plotly.min.js beside it."),
 ) -> None:
     """Compare accelerators for one training run: accelerators, days, accelerator-hours and cost (80 % intervals).
     Exits 2 when no chip can run it, naming each chip's rule."""
@@ -45,7 +58,7 @@ def compare_command(
                         global_batch=global_batch, precision=precision, basis=basis, price_term=term)
     d = r.data
     if plot is not None:
-        _plot(d, plot)
+        _plot(d, plot, plot_inline)
         wrote(plot)
     if f == "json":
         print_json(d)
@@ -66,7 +79,7 @@ def compare_command(
     out.print()
 
 
-def _plot(out: dict[str, Any], path: Path) -> None:
+def _plot(out: dict[str, Any], path: Path, inline: bool) -> None:
     from chipplan.report.compare import write_compare_plot
 
-    write_compare_plot(out, path)
+    write_compare_plot(out, path, inline=inline)

@@ -6,8 +6,18 @@ from pathlib import Path
 
 import typer
 
-from chipplan.commands._common import (Output, as_flags, band, fmt, format_option, handle_errors, json_option,
-                                       output_format, print_json, wrote)
+from chipplan.commands._common import (
+    Output,
+    as_flags,
+    band,
+    fmt,
+    format_option,
+    handle_errors,
+    json_option,
+    output_format,
+    print_json,
+    wrote,
+)
 
 QPS_HELP = ("Requests per second to serve: sizes the replicas and accelerators needed (and the cost per day). "
             "Latencies are those of one replica running at its batch, the load spread over enough replicas, so "
@@ -34,7 +44,10 @@ def serve_command(
                                "owned $/accelerator-hour, as `chipplan tco`) instead of --price-per-hour."),
     fmt_: str | None = format_option(),
     as_json: bool = json_option(),
-    plot: Path | None = typer.Option(None, "--plot", help="Also write the frontier chart to this .html file."),
+    plot: Path | None = typer.Option(None, "--plot", help="Also write the frontier chart to this .html (or "
+                                     ".png/.svg) file."),
+    plot_inline: bool = typer.Option(False, "--plot-inline", help="Embed plotly.js in the --plot file (one "
+                                     "self-contained file) instead of one plotly.min.js beside it."),
 ) -> None:
     """Serving plan: throughput-latency frontier, best configuration (under the SLO when one is given),
     accelerators for the load and $/M tokens, each with its 80 % interval."""
@@ -54,7 +67,7 @@ def serve_command(
     if plot is not None:
         from chipplan.report.serving import write_frontier_plot
 
-        write_frontier_plot(res, plot)
+        write_frontier_plot(res, plot, inline=plot_inline)
         wrote(plot)
     if f == "json":
         print_json(res)

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from chipplan.commands._common import (Output, band, format_option, handle_errors, json_option, output_format,
-                                       print_json)
+from chipplan.commands._common import (
+    Output,
+    as_flags,
+    band,
+    format_option,
+    handle_errors,
+    json_option,
+    output_format,
+    print_json,
+)
 
 
 @handle_errors
@@ -45,7 +53,7 @@ def train_command(
     from chipplan.commands._common import progress
 
     f = output_format(fmt, as_json)
-    with progress("planning the training run") as _step:
+    with as_flags("price", "top", accelerators="--accelerators"), progress("planning the training run"):
         r = api.train(model, hardware, tokens=tokens, accelerators=accelerators, days=days,
                       global_batch=global_batch, seq_len=seq_len, precision=precision, price=price, tp=tp, pp=pp,
                       cp=cp, ep=ep, vpp=vpp, micro_batch=micro_batch, zero_stage=zero_stage, recompute=recompute,

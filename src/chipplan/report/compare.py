@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from chipplan.report import check_html_path, write_html
+from chipplan.report import check_html_path, style, write_html
 
 
-def write_compare_plot(out: dict[str, Any], path: str | Path) -> Path:
+def write_compare_plot(out: dict[str, Any], path: str | Path, *, inline: bool = False) -> Path:
     """Two panels: accelerators (bars) with wall-clock days (markers, 80 % interval), and run cost in USD
     (bars with the 80 % interval), one chip each; the cost basis is in the title."""
     import plotly.graph_objects as go
@@ -26,7 +26,9 @@ def write_compare_plot(out: dict[str, Any], path: str | Path) -> Path:
                  "arrayminus": [x["days"] - x["days_low"] for x in ok]}), row=1, col=1, secondary_y=True)
     cost = [x["cost_usd"] if x["cost_usd"] is not None else 0.0 for x in ok]
     fig.add_trace(go.Bar(
-        x=names, y=cost, name="cost", text=[x["price_source"] for x in ok],
+        x=names, y=cost, name="cost", hovertext=[f"{out['model']} on {x['hardware']}: ${x['cost_usd'] or 0:,.0f}"
+                                                 f"<br>{x['n_accelerators']:,} accelerators × {x['days']:.1f} days"
+                                                 f"<br>price: {x['price_source']}" for x in ok], hoverinfo="text",
         error_y={"type": "data", "symmetric": False,
                  "array": [(x["cost_usd_high"] or 0) - (x["cost_usd"] or 0) for x in ok],
                  "arrayminus": [(x["cost_usd"] or 0) - (x["cost_usd_low"] or 0) for x in ok]}), row=1, col=2)
@@ -34,7 +36,6 @@ def write_compare_plot(out: dict[str, Any], path: str | Path) -> Path:
     fig.update_yaxes(title_text="wall-clock days", row=1, col=1, secondary_y=True)
     fig.update_yaxes(title_text="USD", row=1, col=2)
     basis = out["cost_basis"] + (f", {out['price_term']}" if out.get("price_term") else "")
-    fig.update_layout(title=f"{out['model']}: {out['tokens']:.3g} tokens, {out['precision']} (cost basis: {basis}; "
-                            "error bars: 80 % interval)", showlegend=True, template="plotly_white", height=480,
-                      width=1040)
-    return write_html(fig, path)
+    style(fig, title=f"{out['model']}: {out['tokens']:.3g} tokens, {out['precision']} (cost basis: {basis}; "
+                     "error bars: 80 % interval)", height=500, width=1080)
+    return write_html(fig, path, inline=inline)
