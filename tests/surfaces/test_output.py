@@ -123,8 +123,8 @@ def test_round_counts_move_the_batch_and_say_so():
     assert d["n_accelerators"] == 1000 and lay["tp"] * lay["pp"] * lay["dp"] * lay["cp"] == 1000
     assert d["global_batch_seqs"] % (lay["dp"] * lay["micro_batch"]) == 0
     assert d["global_batch_seqs"] != 512 and "instead of the requested 512" in d["notes"][0]
-    code, out, err = run("train", "--model", "llama-3.1-70b", "--hardware", "h100-sxm-80gb", "--tokens", "1e12",
-                         "--accelerators", "1000", "--format", "table")
+    code, out, _ = run("train", "--model", "llama-3.1-70b", "--hardware", "h100-sxm-80gb", "--tokens", "1e12",
+                       "--accelerators", "1000", "--format", "table")
     assert "--global-batch" in out
 
 
