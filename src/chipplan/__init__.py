@@ -16,10 +16,11 @@ __all__ = ["__version__", *_API]
 
 
 def __getattr__(name: str) -> Any:
+    # PEP 562 lazy export: the API (and pandas behind it) loads on first use, not on `import chipplan`.
     if name in _API:
-        from chipplan import api
+        import importlib
 
-        return getattr(api, name)
+        return getattr(importlib.import_module("chipplan.api"), name)
     raise AttributeError(f"module 'chipplan' has no attribute {name!r}")
 
 
