@@ -437,7 +437,7 @@ SMALL_BATCH_IDLE_SHARE = 0.25
 # ---------------------------------------------------------------------------------------------------------------
 # compare
 # ---------------------------------------------------------------------------------------------------------------
-PRICE_TERMS = ("on-demand", "1yr", "3yr")
+PRICE_TERMS = ("on-demand", "1yr", "3yr")  # the cloud terms of catalog/data/cost/cloud.yaml
 
 
 def hourly_rate(acc_id: str, basis: str, term: str, system: Any = None) -> tuple[float | None, str]:
@@ -445,7 +445,7 @@ def hourly_rate(acc_id: str, basis: str, term: str, system: Any = None) -> tuple
 
     ``owned``: the 3-year ownership rate of ``system`` when it has a price, else of the first catalog system
     built from the chip (servers, network share, facility, power, staff, financing; ``chipplan tco``).
-    ``cloud``: the catalog's cloud price for ``term`` (hyperscalers, else specialist clouds). None when the
+    ``cloud``: the catalog's cloud price for ``term`` (hyperscalers, else neoclouds). None when the
     catalog has neither.
     """
     from chipplan.catalog import cost as cost_catalog
@@ -459,7 +459,7 @@ def hourly_rate(acc_id: str, basis: str, term: str, system: Any = None) -> tuple
                 # The owned rate does not depend on the cloud price; 1.0 only satisfies the shared parameter set.
                 return tc.owned_rate(sys_, acc, cat, years=3.0, cloud_price=1.0), f"owned {sys_.id}, 3 y"
         return None, "no system price in the catalog"
-    for kind in ("hyperscaler", "specialist"):
+    for kind in cost_catalog.CLOUD_KINDS:
         try:
             rate, _ = tc.cloud_rate(cat, acc_id, term, kind=kind)
             return rate, f"{kind} cloud, {term}"
@@ -649,9 +649,7 @@ def serve(model: str, hardware: str | None = None, *, input_len: int, output_len
         from chipplan.catalog import cost as cost_catalog
         from chipplan.cost import tco as tc
 
-        s_acc, s_sys = resolve_hardware(system)
-        if s_sys is None:
-            raise FieldError("system", "is an accelerator id; give a system id (e.g. dgx-h100)", system)
+        s_sys, s_acc = resolve_system(system)
         _check_years("years", years)
         price_per_hour = float(tc.owned_rate(s_sys, s_acc, cost_catalog.load(), years=years, utilisation=1.0))
         price_source = f"owned {s_sys.id}, {years:g} years (chipplan tco)"
@@ -752,9 +750,7 @@ def cost_per_token(*, tokens_per_s_per_accelerator: float | None = None, price_p
             tps *= (input_len + output_len) / output_len
         source = f"serving engine, best configuration, {input_len} in / {output_len} out"
     if system is not None:
-        acc, sys_ = resolve_hardware(system)
-        if sys_ is None:
-            raise FieldError("system", "is an accelerator id; give a system id (e.g. dgx-h100)", system)
+        sys_, acc = resolve_system(system)
         rate = tc.owned_rate(sys_, acc, cost_catalog.load(), years=years, utilisation=1.0)
         price_src = f"owned {sys_.id}, {years:g} years"
     else:
@@ -781,10 +777,10 @@ class TcoResult(_Result):
 
     system: str
     owned_total_usd: float
-    cloud_total_usd: float
+    cloud_total_usd: float | None
     owned_usd_per_accelerator_hour: float
-    cloud_usd_per_accelerator_hour: float
-    breakeven_utilisation: float
+    cloud_usd_per_accelerator_hour: float | None
+    breakeven_utilisation: float | None
 
     def to_frame(self) -> pd.DataFrame:
         """The cost waterfall: one row per step with its amount and running total (USD)."""
@@ -795,8 +791,8 @@ class TcoResult(_Result):
 
 # Engine parameter names → the argument (and flag) that fed them.
 _TCO_ARGS = {"interest_rate": "interest", "electricity_usd_per_kwh": "electricity"} | {
-    k: k for k in ("cloud_term", "cloud_provider", "cloud_price", "facility", "accelerator_price", "host", "years",
-                   "utilisation", "pue", "life_years", "server_price")}
+    k: k for k in ("cloud_term", "cloud_kind", "cloud_provider", "cloud_price", "facility", "accelerator_price",
+                   "host", "years", "utilisation", "pue", "life_years", "server_price")}
 MAX_YEARS = 100.0  # horizons beyond a century are typos (they overflow the discounting)
 MAX_SAMPLES = 1_000_000  # Monte Carlo draws beyond a million exhaust memory
 
@@ -820,16 +816,42 @@ def _check_fraction(name: str, v: float) -> None:
         raise FieldError(name, "must be in (0, 1]", v)
 
 
-def tco(system: str, *, years: float = 3.0, utilisation: float = 1.0, cloud_term: str | None = None,
-        cloud_provider: str | None = None, cloud_price: float | None = None, facility: str = "colo",
-        server_price: float | None = None, accelerator_price: float | None = None, life_years: float | None = None,
-        interest: float | None = None, pue: float | None = None, electricity: float | None = None,
-        cluster_accelerators: int | None = None, samples: int = 0, seed: int = 0) -> TcoResult:
+_CLOUD_FIELDS = ("cloud_total_usd", "cloud_usd_per_accelerator_hour", "owned_to_cloud_ratio",
+                 "breakeven_utilisation", "breakeven_years")
+
+
+def resolve_system(system: Any) -> tuple[Any, Any]:
+    """A catalog system and its accelerator. Systems are looked up first, so a rack whose id is also its
+    accelerator's (gb200-nvl72) resolves to the rack; an accelerator id is an error naming ``system``."""
+    from chipplan.errors import UnknownIdError
+    from chipplan.specs import System
+
+    if isinstance(system, System):
+        return system, catalog.accelerator(system.accelerator)
+    try:
+        sys_ = catalog.system(str(system))
+        return sys_, catalog.accelerator(sys_.accelerator)
+    except UnknownIdError:
+        pass
+    acc, sys_ = catalog.hardware(str(system))
+    if sys_ is None:
+        raise FieldError("system", "is an accelerator id; give a system id (e.g. dgx-h100)", system)
+    return sys_, acc
+
+
+def tco(system: Any, *, years: float = 3.0, utilisation: float = 1.0, cloud_term: str | None = None,
+        cloud_kind: str | None = None, cloud_provider: str | None = None, cloud_price: float | None = None,
+        facility: str = "colo", server_price: float | None = None, parts_price: bool = False,
+        accelerator_price: float | None = None, life_years: float | None = None, interest: float | None = None,
+        pue: float | None = None, electricity: float | None = None, cluster_accelerators: int | None = None,
+        samples: int = 0, seed: int = 0) -> TcoResult:
     """Total cost of owning one server of ``system`` for ``years`` against renting it; break-even utilisation.
 
-    Owned rate = (capex financed over the life + power × PUE × electricity + facility + staff + network share)
-    / accelerator-hours used; cloud rate from the catalog's price table (or ``cloud_price``). ``samples`` > 0
-    adds Monte Carlo p5/p50/p95 bands over the catalog's ranges (``uncertainty``).
+    Owning counts the server (the catalog list price, else parts; ``parts_price`` forces parts), financing over
+    its life and the resale value at the horizon, power × PUE × electricity, facility, staff and the network
+    share; renting uses the newest dated price of the catalog's cloud table (or ``cloud_price``). ``samples``
+    > 0 adds Monte Carlo p5/p50/p95 bands over the catalog's ranges (``uncertainty``). Without a cloud price
+    the cloud fields are None.
 
     Examples
     --------
@@ -853,19 +875,20 @@ def tco(system: str, *, years: float = 3.0, utilisation: float = 1.0, cloud_term
     _check_number("pue", pue, 1.0)
     if cluster_accelerators is not None and cluster_accelerators < 1:
         raise FieldError("cluster_accelerators", "must be a positive integer", cluster_accelerators)
+    if cloud_kind is not None and cloud_kind not in cost_catalog.CLOUD_KINDS:
+        raise FieldError("cloud_kind", f"must be one of {', '.join(cost_catalog.CLOUD_KINDS)}", cloud_kind)
     if not 0 <= samples <= MAX_SAMPLES:
         raise FieldError("samples", f"must be an integer in [0, {MAX_SAMPLES:,}]", samples)
     if seed < 0:
         raise FieldError("seed", "must be a non-negative integer", seed)
     cat = cost_catalog.load()
-    acc, sys_ = resolve_hardware(system)
-    if sys_ is None:
-        raise FieldError("system", "is an accelerator id; give a system id (e.g. dgx-h100)", system)
+    sys_, acc = resolve_system(system)
     try:
         p, meta = tc.tco_params(sys_, acc, cat, years=years, utilisation=utilisation, life_years=life_years,
                                 cloud_term=cloud_term, cloud_provider=cloud_provider, cloud_price=cloud_price,
-                                facility=facility, cluster_accelerators=cluster_accelerators,
-                                server_price=server_price, accelerator_price=accelerator_price)
+                                cloud_kind=cloud_kind, facility=facility, cluster_accelerators=cluster_accelerators,
+                                server_price=server_price, accelerator_price=accelerator_price,
+                                list_price=not parts_price)
         for key, v in (("interest_rate", interest), ("pue", pue), ("electricity_usd_per_kwh", electricity)):
             if v is not None:
                 p[key] = v
@@ -880,20 +903,27 @@ def tco(system: str, *, years: float = 3.0, utilisation: float = 1.0, cloud_term
         if name is None:
             raise
         raise FieldError(name, e.rule, e.got) from None
+    if not meta["cloud_priced"]:
+        r = {**r, **dict.fromkeys(_CLOUD_FIELDS)}
+        if bands:
+            bands = {k: v for k, v in bands.items() if k not in _CLOUD_FIELDS}
     res: dict[str, Any] = {**r, **meta, "years": years, "utilisation": utilisation,
                            "accelerators_per_server": sys_.accelerators_per_node,
-                           "catalog_list_price_usd": sys_.price_usd or None,
-                           "waterfall": [{"step": s, "usd": v, "running_usd": t} for s, v, t in tc.waterfall(r)],
+                           "waterfall": [{"step": s_, "usd": v, "running_usd": t} for s_, v, t in tc.waterfall(r)],
                            "breakeven_note": "utilisation above which owning beats renting the same hours at the "
                                              "cloud rate; > 1 means never"}
     if bands:
         res["uncertainty"] = {"samples": samples, "seed": seed, "bands": bands}
     res.update(versions())
+
+    def num(k: str) -> float | None:
+        return None if r.get(k) is None else float(r[k])
+
     return TcoResult(data=res, system=sys_.id, owned_total_usd=float(r["owned_total_usd"]),
-                     cloud_total_usd=float(r["cloud_total_usd"]),
+                     cloud_total_usd=num("cloud_total_usd"),
                      owned_usd_per_accelerator_hour=float(r["owned_usd_per_accelerator_hour"]),
-                     cloud_usd_per_accelerator_hour=float(r["cloud_usd_per_accelerator_hour"]),
-                     breakeven_utilisation=float(r["breakeven_utilisation"]))
+                     cloud_usd_per_accelerator_hour=num("cloud_usd_per_accelerator_hour"),
+                     breakeven_utilisation=num("breakeven_utilisation"))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -173,11 +173,11 @@ def die_command(
             if not y or y <= 0:
                 raise FieldError("--units", "a wafer-scale die yields nothing without redundancy; "
                                  "give --units, --units-required and --unit-fraction", units)
-            r = {"gross_dies_per_wafer": 1.0, "yield": y, "good_dies_per_wafer": y, "raw_die_cost_usd": w,
-                 "cost_per_good_die_usd": w / y, "defect_cost_usd": w / y - w}
+            r = si.wafer_scale_die_cost(w, y, cat.test.wafer_probe_usd_per_die)
         else:
             r = si.die_cost(per_die, w, d0, model=yield_model, alpha=alpha, critical_layers=layers,
-                            wafer_diameter_mm=d, edge_exclusion_mm=e, scribe_mm=s, yield_override=y)
+                            wafer_diameter_mm=d, edge_exclusion_mm=e, scribe_mm=s, yield_override=y,
+                            probe_usd_per_die=cat.test.wafer_probe_usd_per_die)
     res = {**r, "node": name, "die_area_mm2": per_die, "dies": dies, "wafer_price_usd": w,
            "defect_density_per_cm2": d0, "yield_model": "given" if yield_ is not None else yield_model,
            "alpha": alpha, "wafer_diameter_mm": d, "edge_exclusion_mm": e, "scribe_mm": s,
@@ -282,8 +282,12 @@ def chip_command(
             ["assembly scrap", r["assembly_scrap_usd"]], ["test", r["test_usd"]],
             ["manufacturing cost", r["manufacturing_cost_usd"]], ["NRE per unit", r["nre_per_unit_usd"]],
             ["unit cost", r["unit_cost_usd"]], [f"price at {r['gross_margin']:.0%} margin", r["price_usd"]]]
+    hbm = (f"{recipe.hbm_stacks} × {recipe.hbm_generation}"
+           + (f" ({recipe.hbm_gb_per_stack:g} GB each)" if recipe.hbm_gb_per_stack else ""))
+    hv_ = r.get("harvest")
+    harvest_note = (f", {hv_['units_enabled']:g} of {hv_['units']:g} units enabled (harvested)" if hv_ else "")
     title = (f"Accelerator cost (USD): {recipe.n_dies} × {recipe.die_area_mm2:g} mm² {recipe.node}, "
-             f"{recipe.hbm_stacks} × {recipe.hbm_generation}, {recipe.packaging}")
+             f"{hbm}, {recipe.packaging}{harvest_note}")
     out.add(table(title, ["item", "USD"], rows))
     if bands:
         _bands_table(out, f"Uncertainty ({samples} draws, seed {seed})", bands)
@@ -291,6 +295,15 @@ def chip_command(
 
 
 def _system(system: str) -> tuple[Any, Any]:
+    """A catalog system and its accelerator. Systems are looked up first, so a rack whose id is also its
+    accelerator's (gb200-nvl72) resolves to the rack."""
+    from chipplan.errors import UnknownIdError
+
+    try:
+        sys_ = catalog.system(system)
+        return sys_, catalog.accelerator(sys_.accelerator)
+    except UnknownIdError:
+        pass
     with _flags({}):
         acc, sys_ = catalog.hardware(system)
     if sys_ is None:
@@ -376,19 +389,31 @@ def cluster_command(
     out.print()
 
 
+_CLOUD_FIELDS = ("cloud_total_usd", "cloud_usd_per_accelerator_hour", "owned_to_cloud_ratio",
+                 "breakeven_utilisation", "breakeven_years")
+
+
 @handle_errors
 def tco_command(
-    system: str = typer.Option(..., "--system", help="Catalog system id (e.g. dgx-h100)."),
+    system: str = typer.Option(..., "--system", help="Catalog system id (e.g. dgx-h100, gb200-nvl72)."),
     years: float = typer.Option(3.0, "--years", help="Horizon in years."),
     utilisation: float = typer.Option(1.0, "--utilisation", help="Busy fraction of hours, (0, 1]."),
-    cloud_term: str = typer.Option(None, "--cloud-term", help="on-demand, 1yr or 3yr (default: matches --years)."),
-    cloud_provider: str = typer.Option(None, "--cloud-provider", help="aws, gcp, oracle, lambda, ... "
-                                       "(default: median hyperscaler price)."),
+    cloud_term: str = typer.Option(None, "--cloud-term", help="on-demand, 1yr or 3yr (default: matches --years, "
+                                   "else the longest term the catalog quotes)."),
+    cloud_kind: str = typer.Option(None, "--cloud-kind", help="hyperscaler or neocloud (default: hyperscaler, "
+                                   "else neocloud)."),
+    cloud_provider: str = typer.Option(None, "--cloud-provider", help="aws, gcp, azure, lambda, ... "
+                                       "(default: median of the newest rows of --cloud-kind)."),
     cloud_price: float = typer.Option(None, "--cloud-price", help="USD per accelerator-hour instead of the table."),
     facility: str = typer.Option("colo", "--facility", help="colo (rent space) or build (own facility)."),
-    server_price: float = typer.Option(None, "--server-price", help="USD per server instead of parts."),
-    accelerator_price: float = typer.Option(None, "--accelerator-price", help="USD per accelerator."),
-    life_years: float = typer.Option(None, "--life-years", help="Depreciation life (default: --years)."),
+    server_price: float = typer.Option(None, "--server-price", help="USD per server (default: the catalog list "
+                                       "price, else parts)."),
+    parts_price: bool = typer.Option(False, "--parts-price", help="Cost the server from parts even when the "
+                                     "catalog has a list price."),
+    accelerator_price: float = typer.Option(None, "--accelerator-price", help="USD per accelerator (prices the "
+                                            "server from parts)."),
+    life_years: float = typer.Option(None, "--life-years", help="Server life for financing and resale "
+                                     "(default: the catalog's 5 years)."),
     interest: float = typer.Option(None, "--interest", help="Cost of capital per year (e.g. 0.08)."),
     pue: float = typer.Option(None, "--pue", help="Power usage effectiveness, >= 1."),
     electricity: float = typer.Option(None, "--electricity", help="USD per kWh."),
@@ -399,18 +424,21 @@ def tco_command(
     fmt_: str | None = FORMAT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Own vs rent: total cost, $/accelerator-hour, break-even utilisation and horizon, cost waterfall."""
+    """Own vs rent: total cost, $/accelerator-hour, break-even utilisation and horizon, cost waterfall.
+
+    Owning counts financing over the server's life and the resale value at the horizon; renting uses the
+    newest dated price of the catalog's one cloud table."""
     from chipplan import api
     from chipplan.commands._common import as_flags
 
     out = Output(output_format(fmt_, as_json))
-    with as_flags("years", "utilisation", "cloud_term", "cloud_provider", "cloud_price", "facility", "server_price",
-                  "accelerator_price", "life_years", "interest", "pue", "electricity", "cluster_accelerators",
-                  "samples", "seed", "host", system="--system"):
-            res = api.tco(system, years=years, utilisation=utilisation, cloud_term=cloud_term,
+    with as_flags("years", "utilisation", "cloud_term", "cloud_kind", "cloud_provider", "cloud_price", "facility",
+                  "server_price", "accelerator_price", "life_years", "interest", "pue", "electricity",
+                  "cluster_accelerators", "samples", "seed", "host", system="--system"):
+        res = api.tco(system, years=years, utilisation=utilisation, cloud_term=cloud_term, cloud_kind=cloud_kind,
                       cloud_provider=cloud_provider, cloud_price=cloud_price, facility=facility,
-                      server_price=server_price, accelerator_price=accelerator_price, life_years=life_years,
-                      interest=interest, pue=pue, electricity=electricity,
+                      server_price=server_price, parts_price=parts_price, accelerator_price=accelerator_price,
+                      life_years=life_years, interest=interest, pue=pue, electricity=electricity,
                       cluster_accelerators=cluster_accelerators, samples=samples, seed=seed).data
     if out.fmt == "json":
         print_json(res)
@@ -419,14 +447,26 @@ def tco_command(
     r, meta = res, res
     bands = (res.get("uncertainty") or {}).get("bands")
     n = sys_.accelerators_per_node
-    head = [["server capex (from parts)" if not server_price else "server capex (given)", r["server_capex_usd"]],
-            ["owned total", r["owned_total_usd"]], [f"cloud total ({meta['cloud_term']})", r["cloud_total_usd"]],
+    na = "—"
+    basis = meta["server_price_basis"]
+    cloud_label = (f"cloud total ({meta['cloud_kind']} {meta['cloud_term']}, {', '.join(meta['cloud_price_dates'])})"
+                   if meta["cloud_priced"] else "cloud total")
+    head = [[f"server capex ({basis})", r["server_capex_usd"]],
+            ["server from parts", r["server_parts_price_usd"]],
+            ["catalog list price", sys_.price_usd or na],
+            ["owned total", r["owned_total_usd"]], [cloud_label, na if r["cloud_total_usd"] is None
+                                                    else r["cloud_total_usd"]],
             ["owned $/accelerator-hour", r["owned_usd_per_accelerator_hour"]],
-            ["cloud $/accelerator-hour", r["cloud_usd_per_accelerator_hour"]],
-            ["owned / cloud", r["owned_to_cloud_ratio"]], ["break-even utilisation", r["breakeven_utilisation"]],
-            ["break-even horizon (years)", r["breakeven_years"]]]
-    out.add(table(f"TCO of one {sys_.name or sys_.id} ({n} × {acc.id}) over {years:g} years at "
-                  f"{utilisation:.0%} utilisation", ["quantity", "value"], head))
+            ["cloud $/accelerator-hour", r["cloud_usd_per_accelerator_hour"] or na],
+            ["owned / cloud", r["owned_to_cloud_ratio"] or na],
+            ["break-even utilisation", na if r["breakeven_utilisation"] is None else r["breakeven_utilisation"]],
+            ["break-even horizon (years)", na if r["breakeven_years"] is None else r["breakeven_years"]]]
+    life = meta["life_years"]
+    title = (f"TCO of one {sys_.name or sys_.id} ({n} × {acc.id}) over {years:g} years at {utilisation:.0%} "
+             f"utilisation; {life:g}-year life, resale {r['residual_value_fraction']:.0%} of capex at the horizon")
+    out.add(table(title, ["quantity", "value"], head))
+    if meta["cloud_note"]:
+        out.note(f"cloud price: {meta['cloud_note']}")
     out.add(table("Cost waterfall (USD)", ["step", "amount", "running total"],
                   [[w["step"], w["usd"], w["running_usd"]] for w in res["waterfall"]]))
     if bands:

@@ -90,12 +90,21 @@ def validate_command(
                                      ".html (or .png/.svg) file."),
     plot_inline: bool = typer.Option(False, "--plot-inline", help="Embed plotly.js in the --plot file instead of "
                                      "writing one plotly.min.js beside it."),
+    cross_validate: bool = typer.Option(False, "--cross-validate", help="Also refit the calibrated families' "
+                                        "efficiencies without each source group and predict that group (leave "
+                                        "one group out); print it beside the in-sample figures."),
+    cv_evals: int = typer.Option(120, "--cv-evals", min=1, help="Fit evaluations per family and fold "
+                                 "(--cross-validate)."),
 ) -> None:
     """Compare predictions with published measurements: median and p90 absolute percentage error, interval
     coverage, and why each row that could not be predicted failed."""
     from chipplan.io import validate_file
 
     f = output_format(fmt_, as_json)
+    if cross_validate:
+        with progress("cross-validating (leave one source group out)"):
+            _cross_validate(path, fmt_=f, evals=cv_evals)
+        return
     with progress(f"validating {path.name}"):
         res = validate_file(path)
     if plot is not None:
@@ -121,6 +130,29 @@ def validate_command(
     if failed:
         out.add(table("rows not predicted, and why", ["row", "metric", "reason"],
                       [[r["row_id"], r["metric"], r.get("reason") or r.get("status")] for r in failed]))
+    out.print()
+
+
+def _cross_validate(path: Path, *, fmt_: str, evals: int) -> None:
+    from chipplan.io import read_table
+    from chipplan.io.crossval import cross_validate, training_logo
+
+    df = read_table(path)
+    res = cross_validate(training_logo(df, max_evals=evals))
+    if fmt_ == "json":
+        print_json({"cross_validation": res})
+        return
+    rows = []
+    for g, v in [("all rows", res["overall"]), *res["by_group"].items()]:
+        i, o = v["in_sample"], v["out_of_sample"]
+        rows.append([g, f"{o['n_predicted']}/{o['n_rows']}", _pct(i["median_ape"]), _pct(i["p90_ape"]),
+                     _pct(i["interval_coverage"]), _pct(o["median_ape"]), _pct(o["p90_ape"]),
+                     _pct(o["interval_coverage"])])
+    out = Output(fmt_)
+    out.add(table(f"chipplan validate {path} --cross-validate: training tokens/s per accelerator, in "
+                  "sample (in) and leave one source group out (LOGO), % error; cov: % inside the 80 % interval",
+                  ["source group", "rows", "in median", "in p90", "in cov", "LOGO median", "LOGO p90", "LOGO cov"],
+                  rows))
     out.print()
 
 

@@ -126,3 +126,21 @@ def for_families(families: Any, overrides: dict[str, float] | None = None) -> Co
             raise CatalogError(f"efficiency override {k!r}: unknown; allowed: {', '.join(PARAMS)}")
         cols[k] = np.broadcast_to(np.asarray(v, dtype=float), cols[k].shape).copy()
     return Columns(cols)
+
+
+# Regimes of the training intervals (chipplan.perf.intervals), coarsest first: whether the family's efficiencies
+# were fitted on published runs, whether the model routes tokens to experts, and how much of the configuration
+# the source left for the layout search to fill (each filled field is a guess the source did not make).
+FILLED_BUCKETS = (0, 2, 4)  # 0-1 fields filled, 2-3, 4 or more
+
+
+def training_regimes(*, calibrated: Any, moe: Any, n_filled: Any) -> dict[str, np.ndarray]:
+    """Regime labels per row for the training interval table, coarsest factor first."""
+    nf = np.nan_to_num(np.asarray(n_filled, dtype=float), nan=0.0)
+    bucket = np.searchsorted(np.asarray(FILLED_BUCKETS[1:], dtype=float), nf, side="right")
+    names = np.array(["0-1", "2-3", "4+"], dtype=object)
+    return {
+        "calibrated": np.where(np.asarray(calibrated, dtype=bool), "yes", "no").astype(object),
+        "moe": np.where(np.asarray(moe, dtype=bool), "yes", "no").astype(object),
+        "filled": names[bucket],
+    }

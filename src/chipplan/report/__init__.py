@@ -15,10 +15,13 @@ CHROMIUM = "/usr/bin/chromium"  # kaleido 1.x renders images in a Chromium; Debi
 
 
 def check_html_path(path: str | Path) -> Path:
-    """``path`` as a Path if it names an .html/.htm (or .png/.svg) file, else an InputFileError naming ``--plot``."""
+    """``path`` as a Path if it names an .html/.htm (or .png/.svg) file that is not a directory, else an
+    InputFileError naming ``--plot`` (checked before any work, so a bad name costs nothing)."""
     path = Path(path)
     if path.suffix.lower() not in PLOT_SUFFIXES:
         raise InputFileError(f"--plot: must name an .html, .png or .svg file, got {str(path)!r}")
+    if path.is_dir():
+        raise InputFileError(f"--plot: {str(path)!r} is a directory; give an .html file name")
     return path
 
 
