@@ -78,10 +78,11 @@ def to_json(obj: Any, *, compact: bool = False) -> str:
         return json.dumps(_clean(obj), indent=indent, sort_keys=not compact, allow_nan=False)
 
 
-def print_json(obj: Any, *, compact: bool = False) -> None:
+def print_json(obj: Any, *, compact: bool = False, stamp: bool = True) -> None:
     """Print ``obj`` as JSON; a document (dict) gets ``chipplan_version`` and ``catalog_version`` if it lacks them,
-    so every JSON chipplan prints says what produced it."""
-    if isinstance(obj, dict) and not ("chipplan_version" in obj and "catalog_version" in obj):
+    so every JSON chipplan prints says what produced it (``stamp=False`` for documents with a fixed shape, such as
+    a JSON Schema)."""
+    if stamp and isinstance(obj, dict) and not ("chipplan_version" in obj and "catalog_version" in obj):
         from chipplan import __version__, catalog
 
         obj = {**obj, "chipplan_version": obj.get("chipplan_version", __version__),
