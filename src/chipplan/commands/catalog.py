@@ -106,8 +106,8 @@ def show_cmd(
         out.note(f"entry source: {_src(entry.source, '')}")
         out.print()
         return
-    # Not found anywhere: raise the accelerator lookup's error (it lists near matches).
-    cat.accelerator(id_)
+    # Not found anywhere: near matches from every kind, most similar first.
+    raise cat.unknown(id_)
 
 
 def _plain(key: str, v: Any) -> Any:
