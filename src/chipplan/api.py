@@ -242,10 +242,8 @@ class TrainResult(_Result):
 
 def train(model: Any, hardware: Any, *, tokens: float, accelerators: int | None = None, days: float | None = None,
           global_batch: float | None = None, seq_len: int | None = None, precision: str = "bf16",
-          price: float | None = None, tp: int | None = None, pp: int | None = None, cp: int | None = None,
-          ep: int | None = None, vpp: int | None = None, micro_batch: int | None = None,
-          zero_stage: int | None = None, recompute: str | None = None, top: int = 0,
-          gpus: int | None = None) -> TrainResult:
+          price: float | None = None, top: int = 0, gpus: int | None = None,
+          **layout: int | str | None) -> TrainResult:
     """Plan a training run: the fastest layout that fits, tokens/s, wall-clock days with goodput, cost.
 
     Parameters
@@ -268,8 +266,9 @@ def train(model: Any, hardware: Any, *, tokens: float, accelerators: int | None 
         Matmul precision: ``bf16``, ``fp16``, ``fp8``, ``fp4``; MFU is against that precision's dense peak.
     price : float, optional
         USD per accelerator-hour; adds ``cost_usd`` = accelerator-hours × price.
-    tp, pp, cp, ep, vpp, micro_batch, zero_stage, recompute : optional
-        Fix part of the layout; the rest is searched.
+    **layout : int or str, optional
+        Fix part of the layout by dimension name (``tp``, ``pp``, ``cp``, ``ep``, ``vpp``, ``micro_batch``,
+        ``zero_stage``, ``recompute``: the dimensions of ``chipplan.specs.layout.TRAINING``); the rest is searched.
     top : int
         Also list the ``top`` fastest layouts that fit (``ranked_layouts``).
 
@@ -300,8 +299,13 @@ def train(model: Any, hardware: Any, *, tokens: float, accelerators: int | None 
         raise FieldError("top", "must be an integer in [0, 100]", top)
     m = catalog.model(model) if isinstance(model, str) else model
     acc, system = resolve_hardware(hardware)
-    layout = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vpp": vpp, "micro_batch": micro_batch,
-              "zero_stage": zero_stage, "recompute": recompute}
+    from chipplan.specs.layout import TRAINING
+
+    unknown = sorted(set(layout) - {d.name for d in TRAINING})
+    if unknown:
+        raise FieldError(unknown[0], "is not an argument of train; the layout dimensions are "
+                         + ", ".join(d.name for d in TRAINING))
+    layout = {d.name: layout.get(d.name) for d in TRAINING}
     notes: list[str] = []
     try:
         r = estimate_run(m, acc, tokens, n_accelerators=accelerators, days=days, global_batch_tokens=global_batch,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from chipplan.commands._common import (
@@ -14,9 +16,12 @@ from chipplan.commands._common import (
     output_format,
     print_json,
 )
+from chipplan.commands._layout import layout_options
+from chipplan.specs.layout import TRAINING
 
 
 @handle_errors
+@layout_options(TRAINING)
 def train_command(
     model: str = typer.Option(..., "--model", help="Model id or alias (see `chipplan catalog list models`), or a "
                               "YAML file with a models: section."),
@@ -33,19 +38,11 @@ def train_command(
     seq_len: int | None = typer.Option(None, "--seq-len", help="Sequence length (default min(max, 8192))."),
     precision: str = typer.Option("bf16", "--precision", help="Matmul precision: bf16, fp16, fp8, fp4."),
     price: float | None = typer.Option(None, "--price", help="USD per accelerator-hour, for the run's cost."),
-    tp: int | None = typer.Option(None, "--tp", help="Fix tensor parallelism (otherwise searched)."),
-    pp: int | None = typer.Option(None, "--pp", help="Fix pipeline parallelism."),
-    cp: int | None = typer.Option(None, "--cp", help="Fix context parallelism."),
-    ep: int | None = typer.Option(None, "--ep", help="Fix expert parallelism (MoE)."),
-    vpp: int | None = typer.Option(None, "--vpp", help="Fix virtual pipeline stages per device."),
-    micro_batch: int | None = typer.Option(None, "--micro-batch", help="Fix the micro-batch (sequences)."),
-    zero_stage: int | None = typer.Option(None, "--zero-stage", help="Fix the ZeRO stage (0-3; 3 = FSDP)."),
-    recompute: str | None = typer.Option(None, "--recompute", help="Fix activation recompute: none, selective, "
-                                         "full."),
     top: int = typer.Option(0, "--top", help="Also list the K fastest layouts that fit on the planned "
                             "accelerator count."),
     fmt: str | None = format_option(),
     as_json: bool = json_option(),
+    **layout: Any,
 ) -> None:
     """Plan a training run: layout, tokens/s, wall-clock days with goodput, accelerator-hours (and cost), each
     headline number with its 80 % interval."""
@@ -55,9 +52,8 @@ def train_command(
     f = output_format(fmt, as_json)
     with as_flags("price", "top", accelerators="--accelerators"), progress("planning the training run"):
         r = api.train(model, hardware, tokens=tokens, accelerators=accelerators, days=days,
-                      global_batch=global_batch, seq_len=seq_len, precision=precision, price=price, tp=tp, pp=pp,
-                      cp=cp, ep=ep, vpp=vpp, micro_batch=micro_batch, zero_stage=zero_stage, recompute=recompute,
-                      top=top)
+                      global_batch=global_batch, seq_len=seq_len, precision=precision, price=price, top=top,
+                      **layout)
     d = r.data
     if f == "json":
         print_json(d)
@@ -82,9 +78,7 @@ def train_command(
         rows.append(["cost (USD)", d["cost_usd"], band(d, "cost_usd")])
     out.table(f"{d['model']} on {d['hardware']}, {d['tokens']:.3g} tokens, {d['precision']}",
               ["quantity", "value", "80 % interval"], rows)
-    out.table("layout", ["tp", "pp", "vpp", "dp", "cp", "ep", "micro-batch", "ZeRO", "recompute"],
-              [[lay["tp"], lay["pp"], lay["vpp"], lay["dp"], lay["cp"], lay["ep"], lay["micro_batch"],
-                lay["zero_stage"], lay["recompute"]]])
+    out.table("layout", [d.key.replace("_", " ") for d in TRAINING], [[lay[d.key] for d in TRAINING]])
     for note in d.get("notes", []):
         out.note(note)
     b = d["breakdown_s"]
@@ -92,10 +86,8 @@ def train_command(
     out.table("step time breakdown", ["part", "seconds", "share %"], [[k, v, 100 * v / total] for k, v in b.items()])
     if top:
         out.table(f"fastest layouts that fit on {d['n_accelerators']} accelerators",
-                  ["#", "tp", "pp", "vpp", "dp", "cp", "ep", "mb", "ZeRO", "recompute", "tokens/s/acc", "MFU", "GiB"],
-                  [[i + 1, *(x["layout"][k] for k in ("tp", "pp", "vpp", "dp", "cp", "ep", "micro_batch",
-                                                      "zero_stage", "recompute")),
-                    x["tokens_per_s_per_accelerator"], x["mfu"], x["memory_per_accelerator_gib"]]
-                   for i, x in enumerate(d["ranked_layouts"])],
-                  optional=("vpp", "cp", "ep", "ZeRO", "GiB"))
+                  ["#", *(d.key.replace("_", " ") for d in TRAINING), "tokens/s/acc", "MFU", "GiB"],
+                  [[i + 1, *(x["layout"][d.key] for d in TRAINING), x["tokens_per_s_per_accelerator"], x["mfu"],
+                    x["memory_per_accelerator_gib"]] for i, x in enumerate(d["ranked_layouts"])],
+                  optional=("vpp", "cp", "ep", "zero stage", "GiB"))
     out.print()
