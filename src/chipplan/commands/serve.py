@@ -19,9 +19,9 @@ from chipplan.commands._common import (
     wrote,
 )
 
-QPS_HELP = ("Requests per second to serve: sizes the replicas and accelerators needed (and the cost per day). "
-            "Latencies are those of one replica running at its batch, the load spread over enough replicas, so "
-            "TTFT and TPOT do not change with --qps.")
+QPS_HELP = ("Requests per second to serve: sizes the replicas and accelerators needed (and the cost per day), "
+            "and sets the arrival rate per replica, so TTFT (the prefill queue) rises with the load until another "
+            "replica is added; TPOT is that of the batch. Without it TTFT is taken at the rate the batch sustains.")
 
 
 @handle_errors
@@ -42,6 +42,9 @@ def serve_command(
     price_per_hour: float = typer.Option(None, "--price-per-hour", help="USD per accelerator-hour."),
     system: str = typer.Option(None, "--system", help="Price on owning this catalog system for 3 years (its "
                                "owned $/accelerator-hour, as `chipplan tco`) instead of --price-per-hour."),
+    engine: str = typer.Option(None, "--engine",
+                               help="Serving engine profile: tensorrt-llm, vllm, vllm-v0, vllm-rocm, sglang, gaudi "
+                                    "(default: an era default with a wider interval)."),
     fmt_: str | None = format_option(),
     as_json: bool = json_option(),
     plot: Path | None = typer.Option(None, "--plot", help="Also write the frontier chart to this .html (or "
@@ -59,10 +62,10 @@ def serve_command(
     if plot is not None:
         check_html_path(plot)
     with as_flags("input_len", "output_len", "slo_ttft_ms", "slo_tpot_ms", "qps", "tokens_per_day",
-                  "price_per_hour", "system", "hardware", "tp", "precision"):
+                  "price_per_hour", "system", "hardware", "tp", "precision", "engine"):
         r = api.serve(model, hardware, input_len=input_len, output_len=output_len, tp=tp or None,
                       precision=precision or None, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, qps=qps,
-                      tokens_per_day=tokens_per_day, price_per_hour=price_per_hour, system=system)
+                      tokens_per_day=tokens_per_day, price_per_hour=price_per_hour, system=system, engine=engine)
     res = r.data
     if plot is not None:
         from chipplan.report.serving import write_frontier_plot
@@ -74,25 +77,30 @@ def serve_command(
         return
     priced = res.get("price_usd_per_accelerator_hour") is not None
     b = res["best"]
-    key = ("precision", "tp", "pp", "ep", "batch")
-    cols = ["precision", "tp", "pp", "ep", "batch", "out tok/s/acc", "p99 TTFT ms", "TPOT ms", "mem GiB"]
+    key = ("precision", "tp", "pp", "ep", "attention_dp", "batch")
+    cols = ["precision", "tp", "pp", "ep", "attn DP", "batch", "out tok/s/acc", "p50 TTFT ms", "p99 TTFT ms",
+            "TPOT ms", "mem GiB"]
     rows = []
     for x in res["frontier"]:
-        row = [x["precision"], x["tp"], x["pp"], x["ep"], x["batch"], x["output_tokens_per_s_per_accelerator"],
-               x["ttft_p99_ms"], x["tpot_ms"], x["memory_per_accelerator_gib"]]
+        row = [x["precision"], x["tp"], x["pp"], x["ep"], x.get("attention_dp"), x["batch"],
+               x["output_tokens_per_s_per_accelerator"], x.get("ttft_p50_ms"), x["ttft_p99_ms"], x["tpot_ms"],
+               x["memory_per_accelerator_gib"]]
         if priced:
             row += [x.get("usd_per_million_output_tokens"), x.get("usd_per_million_input_output_tokens")]
-        row.append("best" if all(x[k] == b[k] for k in key) else "")
+        row.append("best" if all(x.get(k) == b.get(k) for k in key) else "")
         rows.append(row)
     if priced:
         cols += ["$/M out", "$/M in+out"]
     cols.append("chosen")
     out = Output(f)
     out.table(f"Throughput-latency frontier: {res['model']} on {res['hardware']}, {input_len} in / {output_len} out",
-              cols, rows, optional=("mem GiB", "pp", "ep", "$/M in+out"))
+              cols, rows, optional=("mem GiB", "p50 TTFT ms", "attn DP", "pp", "ep", "$/M in+out"))
+    for note in res.get("notes", []):
+        out.note(f"Note: {note}")
     label = "Best under the SLO" if res["best_under_slo"] else "Fastest configuration (no SLO given)"
     plan_rows = [["output tokens/s per accelerator", b["output_tokens_per_s_per_accelerator"],
                   band(b, "output_tokens_per_s_per_accelerator")],
+                 ["p50 TTFT (ms)", b.get("ttft_p50_ms"), band(b, "ttft_p50_ms")],
                  ["p99 TTFT (ms)", b["ttft_p99_ms"], band(b, "ttft_p99_ms")],
                  ["TPOT (ms)", b["tpot_ms"], band(b, "tpot_ms")]]
     if "accelerators_needed" in res:
@@ -107,7 +115,8 @@ def serve_command(
                        band(b, "usd_per_million_input_output_tokens")]]
         if "usd_per_day" in res:
             plan_rows.append(["$ per day", res["usd_per_day"], None])
-    out.table(f"{label}: {b['precision']} tp={b['tp']} pp={b['pp']} ep={b['ep']} batch={b['batch']}",
+    out.table(f"{label} ({res.get('engine')}): {b['precision']} tp={b['tp']} pp={b['pp']} ep={b['ep']} "
+              f"attention-DP={b.get('attention_dp')} batch={b['batch']}",
               ["quantity", "value", "80 % interval"], plan_rows)
     if priced:
         out.note(f"Price: ${fmt(res['price_usd_per_accelerator_hour'])} per accelerator-hour ({res['price_source']}).")
