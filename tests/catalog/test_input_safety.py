@@ -67,7 +67,7 @@ def test_alias_bomb_as_a_model_file_fails_at_once(tmp_path):
                            for i in range(1, 10)))
     t = time.perf_counter()
     code = run(["model", str(f)])
-    assert code == 2 and time.perf_counter() - t < 2
+    assert code == 2 and time.perf_counter() - t < 20  # milliseconds for the YAML; a bomb unbounded never ends
 
 
 def test_user_catalog_with_a_broken_section_is_exit_2_via_the_cli(tmp_path, monkeypatch, capsys):

@@ -70,6 +70,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if missing:
         raise InputFileError(f"{p}: missing required column(s) {', '.join(missing)}; see the column schema "
                              "in docs/columns.md")
+    df.attrs["source"] = str(p)  # messages about the table as a whole name the file
     return df
 
 

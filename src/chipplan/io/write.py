@@ -29,8 +29,15 @@ from chipplan.safeio import shown
 def predict_frame(df: pd.DataFrame, *, detail: bool = False) -> dict[str, Any]:
     """Predict every row of a validation-schema table (the output is in the module docstring).
 
-    ``detail`` adds each training row's step-time breakdown (``breakdown_s``).
+    ``detail`` adds each training row's step-time breakdown (``breakdown_s``). A table whose first ``JUNK_ROWS``
+    rows all fail is refused at once with an InputFileError naming the first problems (a file of junk fails
+    fast); the message names ``df.attrs["source"]`` (the file ``read_table`` read) when there is one.
     """
+    _refuse_junk(df.attrs.get("source", "table"), df)
+    return _predict_frame(df, detail=detail)
+
+
+def _predict_frame(df: pd.DataFrame, *, detail: bool = False) -> dict[str, Any]:
     n = len(df)
     rows = Rows(n)
     row_ids = text_column(df, "row_id")
@@ -94,18 +101,15 @@ def _refuse_junk(path: str | Path, df: pd.DataFrame) -> None:
     """A table whose first ``JUNK_ROWS`` rows all fail is not one chipplan reads: say so before reading the rest."""
     if len(df) < JUNK_ROWS:
         return
-    head = predict_frame(df.iloc[:JUNK_ROWS])
+    head = _predict_frame(df.iloc[:JUNK_ROWS])
     if not any(r["status"] == "ok" for r in head["rows"]):
         of = f"first {JUNK_ROWS:,} rows (of {len(df):,})" if len(df) > JUNK_ROWS else f"{len(df):,} rows"
         raise InputFileError(f"{path}: none of the {of} can be predicted; the first problems: {_problems(head)}")
 
 
 def predict_file(path: str | Path, *, detail: bool = False) -> dict[str, Any]:
-    """:func:`predict_frame` on a CSV file. A file whose first ``JUNK_ROWS`` rows all fail is refused at once,
-    naming the first problems (a file of junk fails fast)."""
-    df = read_table(path)
-    _refuse_junk(path, df)
-    return predict_frame(df, detail=detail)
+    """:func:`predict_frame` on a CSV file."""
+    return predict_frame(read_table(path), detail=detail)
 
 
 TARGETS = {
@@ -167,7 +171,6 @@ def validate_file(path: str | Path) -> dict[str, Any]:
     """:func:`validate_frame` on a CSV file; an InputFileError saying why when nothing could be scored (no
     target column, no usable target, or no row with a target predicted)."""
     df = read_table(path)
-    _refuse_junk(path, df)
     pred = predict_frame(df)
     res = validate_frame(df, predicted=pred)
     if not any(c in df.columns for c in TARGET_COLUMNS):
