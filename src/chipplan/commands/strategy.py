@@ -24,6 +24,10 @@ def _summary(r: dict[str, Any]) -> None:
     rows.append(["spot (recourse)", "cloud", "—", "—", f"{r['spot_share']:.1%}", 1.0])
     console.print(table("Recommended portfolio", ["route", "kind", "units", "programme", "share of supply",
                                                   "workload H100e/unit"], rows))
+    if r.get("installed"):
+        console.print(table("Installed fleet", ["accelerator", "units", "age (years)", "retires (quarter)"],
+                            [[g["accelerator"], g["units"], g["age_years"], g["retires_quarter"] or "after horizon"]
+                             for g in r["installed"]]))
     cp = r["cost_percentiles_usd"]
     console.print(table("Cost and risk", ["measure", "value"], [
         ["expected cost", _musd(r["expected_cost_usd"])], ["CVaR", _musd(r["cvar_cost_usd"])],
@@ -32,7 +36,7 @@ def _summary(r: dict[str, Any]) -> None:
         ["P(demand unmet after spot)", f"{r['unmet_probability']:.1%}"],
         ["quarters until demand met (p50 / p95)", f"{r['quarters_until_demand_met']['p50']:.0f} / "
                                                   f"{r['quarters_until_demand_met']['p95']:.0f}"],
-        ["EVPI", _musd(r["evpi_usd"])], ["VSS", _musd(r["vss_usd"])]]))
+        ["EVPI (out of sample)", _musd(r["evpi_usd"])], ["VSS (out of sample)", _musd(r["vss_usd"])]]))
     fan = r["fan_chart_h100e"]
     T = len(fan["p50"])
     console.print(table("Committed capacity vs demand (workload H100e)", ["quarter", "p5", "p50", "p95",
@@ -43,9 +47,30 @@ def _summary(r: dict[str, Any]) -> None:
         ["recommended", _musd(r["expected_cost_usd"]), _musd(r["cvar_cost_usd"]), f"{r['unmet_probability']:.1%}"],
         *[[k, _musd(v["expected_cost_usd"]), _musd(v["cvar_cost_usd"]), f"{v['unmet_probability']:.1%}"]
           for k, v in r["policies"].items()]]))
+    st = r.get("stability")
+    if st:
+        g = st["optimality_gap_usd"]
+        ci = g["ci95"]
+        console.print(table(f"Sampling error ({st['replications']} replications of "
+                            f"{st['scenarios_per_replication']} scenarios)", ["measure", "value"], [
+            ["optimality gap, 95 % CI (Mak-Morton-Wood)",
+             f"{_musd(ci[0])} - {_musd(ci[1])}" if ci else _musd(g["mean"])],
+            ["committed workload H100e across replications (spread)",
+             f"{st['committed_workload_h100e']['relative_spread']:.1%}"],
+            ["EVPI (out of sample)", f"{_musd(st['evpi_usd'])} ± {_musd(st['evpi_usd_se'])}"],
+            ["VSS (out of sample)", f"{_musd(st['vss_usd'])} ± {_musd(st['vss_usd_se'])}"]]))
+    if r.get("training_runs"):
+        console.print(table("Training runs on one accelerator kind (chance constraints)",
+                            ["run", "route", "quarters", "target", "out of sample"],
+                            [[t["run"], t["route"] or "—", f"{t['start_quarter']}-{t['deadline_quarter']}",
+                              f"{t['target_probability']:.0%}",
+                              f"{t['on_time_probability_out_of_sample']:.1%}" if t.get(
+                                  "on_time_probability_out_of_sample") is not None else "—"]
+                             for t in r["training_runs"]]))
     if r["tornado"]:
         base = r["tornado"][0]
-        console.print(table(f"Sensitivity (tornado), base objective {_musd(base['base_objective_usd'])}",
+        console.print(table(f"Sensitivity (tornado), base objective {_musd(base['base_objective_usd'])}; "
+                            f"{base['note']}",
                             ["parameter", "low", "high", "objective low", "objective high", "decision changes",
                              "units at low", "units at high"],
                             [[t["parameter"], t["low"], t["high"], _musd(t["objective_low_usd"]),
@@ -55,11 +80,29 @@ def _summary(r: dict[str, Any]) -> None:
                              for t in r["tornado"][1:]]))
     pdl = r.get("price_demand")
     if pdl:
-        console.print(f"Price–demand loop (elasticity {pdl['elasticity']}, documented range "
-                      f"{pdl['elasticity_range'][0]}–{pdl['elasticity_range'][1]}): serving demand ×"
-                      f"{fmt(float(pdl['portfolio']['demand_multiplier'][-1]))} by the last quarter with the "
-                      f"portfolio vs ×{fmt(float(pdl['spot_only']['demand_multiplier'][-1]))} on spot only; "
-                      f"growth {'pays' if pdl['growth_pays_for_portfolio'] else 'does not pay'} for the portfolio.")
+        console.print(f"Price–demand equilibrium ({pdl['market']}, share {pdl['market_share']:g}, elasticity "
+                      f"{pdl['elasticity']}, documented range {pdl['elasticity_range'][0]}–"
+                      f"{pdl['elasticity_range'][1]}): serving demand ×{fmt(pdl['demand_multipliers'][-1])} by the "
+                      f"last quarter at ${fmt(pdl['prices_usd_per_mtok'][-1])}/M tokens; "
+                      + ("converged" if pdl["converged"] else pdl["note"]) + f" after {pdl['passes']} passes.")
+    ms = r.get("multistage")
+    if ms:
+        console.print(f"Multi-stage ({ms['method']}): EVPI {_musd(ms['evpi_usd'])} vs two-stage "
+                      f"{_musd(ms['two_stage_evpi_usd'])} on the same {ms['scenarios']} scenarios.")
+
+
+def _progress_bar(enabled: bool):
+    """A rich progress bar on stderr (so --json stays clean); a no-op when disabled."""
+    import contextlib
+
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from chipplan.commands._common import err_console
+
+    return Progress(TextColumn("[bold]strategy[/bold] {task.description}"), BarColumn(), TimeElapsedColumn(),
+                    console=err_console, transient=True)
 
 
 @handle_errors
@@ -68,8 +111,12 @@ def strategy_command(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default: the scenario's)."),
     scenarios: int | None = typer.Option(None, "--scenarios", help="Monte Carlo scenarios (default: the scenario's)."),
-    tornado_scenarios: int = typer.Option(60, "--tornado-scenarios",
-                                          help="Scenarios per re-optimisation in the sensitivity table (0: skip)."),
+    tornado_scenarios: int | None = typer.Option(
+        None, "--tornado-scenarios", help="Scenarios per re-optimisation in the sensitivity table (default: the "
+        "optimisation scenarios themselves; 0: skip)."),
+    replications: int | None = typer.Option(None, "--replications",
+                                            help="Replication batches for the optimality gap (0: skip)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Recommend a sourcing portfolio: Monte Carlo of deliveries, two-stage stochastic optimisation with CVaR
     (linopy + HiGHS), EVPI/VSS, policy comparison, price–demand loop and a sensitivity tornado. Demand and
@@ -81,10 +128,24 @@ def strategy_command(
         raise FieldError("--scenarios", f"must be an integer in [1, {sc.MAX_MONTE_CARLO_SCENARIOS:,}]", scenarios)
     if seed is not None and seed < 0:
         raise FieldError("--seed", "must be a non-negative integer", seed)
-    if tornado_scenarios < 0:
+    if tornado_scenarios is not None and tornado_scenarios < 0:
         raise FieldError("--tornado-scenarios", "must be >= 0", tornado_scenarios)
-    inp = sc.build(sc.load(scenario), seed=seed, scenarios=scenarios)
-    result = portfolio.plan(inp, tornado_scenarios=tornado_scenarios)
+    if replications is not None and not 0 <= replications <= 100:
+        raise FieldError("--replications", "must be an integer in [0, 100]", replications)
+    with _progress_bar(not quiet) as bar:
+        task = bar.add_task("engines: demand and chip ratings", total=100) if bar else None
+
+        def progress(step: str, done: float) -> None:
+            if bar is not None:
+                bar.update(task, description=step, completed=10 + 90 * done)
+
+        inp = sc.build(sc.load(scenario), seed=seed, scenarios=scenarios)
+        if replications is not None:
+            import dataclasses
+
+            inp = dataclasses.replace(inp, replications=max(replications, 1))
+        result = portfolio.plan(inp, tornado_scenarios=tornado_scenarios, progress=progress,
+                                with_stability=replications != 0)
     if json_out:
         print_json(result)
     else:
