@@ -129,7 +129,7 @@ def rng_for(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream,)))
 
 
-class _uniforms:  # noqa: N801 - a small column dispenser, used like a function
+class _uniforms:
     """(n, D) uniforms in (0, 1), independent (pseudo-random) or a scrambled Sobol sequence, handed out by column."""
 
     def __init__(self, n: int, d: int, rng: np.random.Generator, qmc: bool) -> None:
