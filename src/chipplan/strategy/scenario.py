@@ -569,6 +569,21 @@ def _installed(sf: ScenarioFile, basis: _PerfBasis | None, ref: str, T: int, df:
     return cap, cost, rows
 
 
+def _values(runs: list[Any], routes: list[Route], sf: ScenarioFile, tps: list[float],
+            installed: np.ndarray) -> dict[str, float]:
+    """The engine-made numbers of a scenario by the field they fill (what example comments may quote)."""
+    out: dict[str, float] = {f"demand.training.{r.name}.accelerator_hours": float(r.accelerator_hours) for r in runs}
+    out.update({f"demand.serving.{s.name}.tokens_per_s_per_accelerator": float(v)
+                for s, v in zip(sf.demand.serving, tps, strict=True)})
+    for r in routes:
+        out[f"routes.{r.id}.perf_per_unit"] = float(r.perf_per_unit)
+        out[f"routes.{r.id}.unit_price_usd"] = float(r.unit_price_usd)
+        out[f"routes.{r.id}.usd_per_hour"] = float(r.usd_per_hour)
+    for t, v in enumerate(installed):
+        out[f"installed_h100e.q{t}"] = float(v)
+    return out
+
+
 def _training_hours(sf: ScenarioFile, t: TrainingEntry, ref: str, T: int, notes: dict[str, str]) -> float:
     p = f"demand.training.{t.name}"
     if t.accelerator_hours is not None:
@@ -759,6 +774,7 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
             raise FieldError(f"demand.training.{t.name}.on_time_probability", "must be in (0, 1)",
                              t.on_time_probability)
         jobs.append({"name": r.name, "start_q": r.start_q, "deadline_q": r.deadline_q,
+                     "accelerator_hours": r.accelerator_hours,
                      "need_h100e": r.accelerator_hours / ((r.deadline_q - r.start_q) * dm.HOURS_PER_QUARTER),
                      "on_time_probability": t.on_time_probability})
     if not 1 <= sf.replications <= 100:
@@ -787,4 +803,5 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
         market=sf.price_demand.market, market_share=sf.price_demand.market_share,
         provenance={"reference_accelerator": ref,
                     "engines": {"training": dm.TRAINING_ENGINE, "serving": dm.SERVING_ENGINE},
-                    "performance": dict(sorted(notes.items()))})
+                    "performance": dict(sorted(notes.items())),
+                    "values": _values(runs, routes, sf, tps_ref, inst_cap)})

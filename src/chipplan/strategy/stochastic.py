@@ -348,11 +348,13 @@ def _solve(pb: TwoStageProblem, risk: Risk, *, fixed_x: np.ndarray | None = None
         h.setOptionValue("threads", 1)
         h.setOptionValue("random_seed", 0)
         h.setOptionValue("time_limit", float(time_limit_s))
-        h.setOptionValue("mip_rel_gap", 1e-9)
+        h.setOptionValue("mip_rel_gap", 1e-7)
         h.passModel(lp)
         h.run()
         status = h.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:
+    has_solution = h.getInfo().primal_solution_status == 2  # a feasible point, e.g. at the time limit
+    if status != highspy.HighsModelStatus.kOptimal and not (
+            status == highspy.HighsModelStatus.kTimeLimit and has_solution):
         cond = h.modelStatusToString(status)
         raise InfeasibleError(f"stochastic program: HiGHS reports {cond}"
                               + (" (a scenario has no feasible recourse for this decision)"
@@ -388,8 +390,18 @@ def evaluate(pb: TwoStageProblem, x: np.ndarray, risk: Risk = Risk()) -> Solutio
 
 
 def wait_and_see(pb: TwoStageProblem, risk: Risk = Risk()) -> Solution:
-    """WS: each scenario picks its own first stage (non-anticipativity dropped); x has shape (S, n1)."""
-    return _solve(pb, risk, per_scenario_x=True)
+    """WS: each scenario picks its own first stage (non-anticipativity dropped); x has shape (S, n1).
+
+    With perfect foresight every scenario minimises its own cost, and the objective is monotone in each
+    scenario's cost, so WS = F(per-scenario minima) even with a CVaR weight: one small problem per scenario."""
+    xs, ys, costs = [], [], []
+    for s in range(pb.n_scenarios):
+        sol = _solve(pb.subset(np.array([s])), Risk())
+        xs.append(sol.x), ys.append(sol.y[0]), costs.append(sol.scenario_costs[0])
+    c = np.array(costs)
+    return Solution(x=np.array(xs), objective=risk.objective(c, pb.prob), scenario_costs=c,
+                    expected_cost=float(np.dot(pb.prob, c)), cvar_cost=float(cvar(c, pb.prob, risk.alpha)),
+                    y=np.array(ys))
 
 
 @dataclass(frozen=True)
