@@ -110,6 +110,7 @@ def test_fleet_example_comments_and_quarter_zero():
 @pytest.mark.slow
 def test_frontier_example_is_stable():
     inp = sc.build(sc.load(EXAMPLES / "frontier_lab.yaml"), scenarios=20_000)
+    check(EXAMPLES / "frontier_lab.yaml", inp.provenance["values"])
     a = pf.plan(inp, tornado_scenarios=0, with_stability=False)
     b = pf.plan(sc.build(sc.load(EXAMPLES / "frontier_lab.yaml"), scenarios=100_000), tornado_scenarios=0,
                 with_stability=False)
