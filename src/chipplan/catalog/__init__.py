@@ -88,6 +88,7 @@ class Catalog:
     efficiency: dict[str, Any]
     reliability: dict[str, Any]
     serving_engines: dict[str, Any]
+    serving_intervals: dict[str, Any]
     version: str
 
     def _find(self, section: str, key: str) -> str | None:
@@ -180,7 +181,7 @@ def build(files: list[Path]) -> Catalog:
     """Validate ``files`` and build a Catalog. Later files override earlier entries with the same id."""
     raw: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
     raw_sections: dict[str, dict[str, Any]] = {"efficiency": {}, "reliability": {},
-                                                  "serving_engines": {}}
+                                                  "serving_engines": {}, "serving_intervals": {}}
     h = hashlib.sha256()
     docs: dict[Path, safeio.YamlDoc] = {}
     for path in files:
@@ -226,6 +227,7 @@ def build(files: list[Path]) -> Catalog:
     return Catalog(accelerators=specs["accelerators"], systems=specs["systems"], models=specs["models"],
                    entries=entries, efficiency=raw_sections["efficiency"],
                    reliability=raw_sections["reliability"], serving_engines=raw_sections["serving_engines"],
+                   serving_intervals=raw_sections["serving_intervals"],
                    version=h.hexdigest()[:12])
 
 
