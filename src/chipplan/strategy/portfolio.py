@@ -546,7 +546,8 @@ def _route_economics(inp: StrategyInputs, d: Deliveries) -> dict[str, dict[str, 
                                "residual_value_fraction": r.residual_value_fraction}
         tco = inp.route_costs.get(r.id)
         if tco:
-            row["cost_engine"] = tco
+            row["cost_engine_source"] = (f"system_tco {tco['system']}, {tco['years']:g} years" if "system" in tco
+                                         else "cloud table " + ", ".join(tco["cloud_rows"]))
             row["cost_engine_usd_per_h100e_hour"] = tco["owned_usd_per_accelerator_hour"] / r.perf_per_unit
         out[r.id] = row
     return out
@@ -633,13 +634,13 @@ def plan(inp: StrategyInputs, *, tornado_scenarios: int | None = None, progress:
                            "share": ev["shares"][r.id], "workload_h100e_per_unit": r.perf_per_unit,
                            "epoch_h100e_per_unit": r.h100e_per_unit, **econ[r.id]}
         if r.kind in ("custom_asic", "in_house") and r.fixed_cost_usd > 0:
-            L = r.lead_time_q.mode
-            portfolio[r.id]["stage_gates_quarter"] = {"spec": 0.0, "tape_out": r.gate_fractions[1] * L,
-                                                      "bring_up": r.gate_fractions[2] * L, "volume": L}
-            portfolio[r.id]["kill_probability"] = float(d.killed[:, i].mean()) if d.killed is not None else 0.0
+            L = r.lead_time_q.mode  # stage gates at the modal lead time (flat keys: tables stay rectangular)
+            portfolio[r.id].update(gate_spec_quarter=0.0, gate_tape_out_quarter=r.gate_fractions[1] * L,
+                                   gate_bring_up_quarter=r.gate_fractions[2] * L, gate_volume_quarter=L,
+                                   kill_probability=float(d.killed[:, i].mean()) if d.killed is not None else 0.0)
         if r.claimed_perf_x:
-            portfolio[r.id]["claim"] = {"claimed_perf_x": r.claimed_perf_x, "claimed_energy_x": r.claimed_energy_x,
-                                        "evidence": r.evidence or "none"}
+            portfolio[r.id].update(claimed_perf_x=r.claimed_perf_x, claimed_energy_x=r.claimed_energy_x,
+                                   evidence=r.evidence or "none")
     orders = [{"route": r.id, "quarter": 0, "units": float(units[i]),
                "lead_time_quarters": [r.lead_time_q.low, r.lead_time_q.mode, r.lead_time_q.high],
                "first_delivery_quarter_mode": r.lead_time_q.mode} for i, r in enumerate(inp.routes) if units[i] > 0]
