@@ -444,7 +444,7 @@ SMALL_BATCH_IDLE_SHARE = 0.25
 PRICE_TERMS = ("on-demand", "1yr", "3yr")  # the cloud terms of catalog/data/cost/cloud.yaml
 
 
-def hourly_rate(acc_id: str, basis: str, term: str, system: Any = None) -> tuple[float | None, str]:
+def hourly_rate(acc: Any, basis: str, term: str, system: Any = None) -> tuple[float | None, str]:
     """$/accelerator-hour for ``acc_id`` on one basis for every chip, so runs compare like for like.
 
     ``owned``: the 3-year ownership rate of ``system`` when it has a price, else of the first catalog system
@@ -456,8 +456,10 @@ def hourly_rate(acc_id: str, basis: str, term: str, system: Any = None) -> tuple
     from chipplan.cost import tco as tc
 
     cat = cost_catalog.load()
+    if isinstance(acc, str):
+        acc = catalog.accelerator(acc)
+    acc_id = acc.id
     if basis == "owned":
-        acc = catalog.accelerator(acc_id)
         for sys_ in [system] * (system is not None) + list(catalog.load().systems.values()):
             if sys_.accelerator == acc_id and sys_.price_usd:
                 # The owned rate does not depend on the cloud price; 1.0 only satisfies the shared parameter set.
@@ -551,7 +553,7 @@ def compare(model: Any, hardware: Sequence[Any], *, tokens: float, accelerators:
                 raise
             rows.append({**row, "status": "infeasible", "reason": str(e)})
             continue
-        rate, rate_src = hourly_rate(acc.id, basis, price_term, system)
+        rate, rate_src = hourly_rate(acc, basis, price_term, system)
         sd = _log_sd(acc.family, n_experts=float(m.n_experts or 0), n_accelerators=r.n_accelerators,
                      precision=precision, serving=False)
         x = {**row, "status": "ok", "reason": None, "n_accelerators": r.n_accelerators, "days": r.days,
