@@ -40,6 +40,11 @@ REGISTRY: tuple[tuple[str, str, str, str, str], ...] = (
      "Scenario files: the JSON Schema for editors, and checking a file."),
     ("runs", "chipplan.commands.runs", "runs_app", "typer",
      "Stored runs of `chipplan plan`: list them, show one, diff two."),
+    ("web", "chipplan.commands.web", "web_command", "command",
+     "Serve the web app: catalog browser, what-if forms, scenario runs, stored runs."),
+    ("codesign", "chipplan.commands.codesign", "codesign_app", "typer",
+     "Chip-model co-design: parametric accelerators, sweeps, Pareto fronts, claims."),
+    ("db", "chipplan.commands.codesign", "db_app", "typer", "SQL over result files (DuckDB)."),
 )
 
 ABOUT = "Plan AI compute: training and serving performance, cost from wafer to token, sourcing strategy."
