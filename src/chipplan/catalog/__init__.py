@@ -12,7 +12,7 @@ import functools
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,8 @@ class Catalog:
     efficiency: dict[str, Any]
     reliability: dict[str, Any]
     version: str
+    stacks: dict[str, Any] = field(default_factory=dict)  # software-stack profiles (perf.stacks)
+    intervals: dict[str, Any] = field(default_factory=dict)  # out-of-sample interval tables (perf.intervals)
 
     def _lookup(self, section: str, key: str) -> str:
         table: dict[str, Any] = getattr(self, section)
@@ -132,7 +134,7 @@ def _files() -> list[Path]:
 def build(files: list[Path]) -> Catalog:
     """Validate ``files`` and build a Catalog. Later files override earlier entries with the same id."""
     raw: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
-    raw_sections: dict[str, dict[str, Any]] = {"efficiency": {}, "reliability": {}}
+    raw_sections: dict[str, dict[str, Any]] = {"efficiency": {}, "reliability": {}, "stacks": {}, "intervals": {}}
     h = hashlib.sha256()
     for path in files:
         doc = read_yaml(path)
@@ -171,7 +173,8 @@ def build(files: list[Path]) -> Catalog:
             raise CatalogError(f"systems.{id_}.accelerator: unknown accelerator id {s.accelerator!r}")
     return Catalog(accelerators=specs["accelerators"], systems=specs["systems"], models=specs["models"],
                    entries=entries, efficiency=raw_sections["efficiency"],
-                   reliability=raw_sections["reliability"], version=h.hexdigest()[:12])
+                   reliability=raw_sections["reliability"], stacks=raw_sections["stacks"],
+                   intervals=raw_sections["intervals"], version=h.hexdigest()[:12])
 
 
 @functools.lru_cache(maxsize=1)

@@ -202,4 +202,14 @@ def cross_validate(res: pd.DataFrame) -> dict[str, Any]:
     return {"overall": both(all_rows), "by_group": by_group}
 
 
-__all__ = ["BOUNDS", "FREE", "cross_validate", "fit_families", "training_logo"]
+
+
+
+def interval_table(res: pd.DataFrame) -> dict[str, Any]:
+    """The training interval table (``catalog/data/intervals.yaml``) from ``training_logo`` output."""
+    tab = intervals.fit_table(res["log_resid_oos"], res["group"], regime_factors(res))
+    return {"coverage": intervals.COVERAGE, "factors": list(regime_factors(res)),
+            "rows": int(np.isfinite(res["log_resid_oos"]).sum()), "groups": int(res["group"].nunique()),
+            "table": {k: {"low": round(v["low"], 4), "high": round(v["high"], 4), "rows": v["rows"],
+                          "groups": v["groups"]} for k, v in tab.items()}}
+__all__ = ["BOUNDS", "FREE", "cross_validate", "fit_families", "interval_table", "training_logo"]

@@ -39,6 +39,7 @@ RULES = {
     7: "cp must divide seq_len",
     8: "pp*vpp must not exceed n_layers + 2 (embedding and loss stages) (and vpp must be 1 without pipelining)",
     9: "tp*cp must be at most twice the scale-up domain (tensor/context parallel traffic)",
+    10: "the software stack cannot run it (selective recompute, virtual stages or ZeRO sharding it lacks)",
 }
 
 
@@ -64,6 +65,10 @@ def invalid_code(model: Columns, lay: Columns, *, n_gpu: Any, global_batch_seqs:
         # layers, so a virtual stage needs one of the n_layers + 2 slots.
         (8, np.where(pp > 1, pp * vpp <= model.n_layers + 2, vpp == 1)),
         (9, tp * cp <= np.maximum(domain, 1.0) * 2),
+        # Filling an empty field only with what the row's software stack could run (chipplan.perf.stacks).
+        (10, ~(((lay.recompute == 1) & (lay.get("allows_selective", 1.0) == 0))
+               | ((vpp > 1) & (lay.get("allows_interleave", 1.0) == 0))
+               | ((lay.zero_stage > 0) & (lay.get("allows_zero", 1.0) == 0)))),
     ]
     code = np.zeros(np.broadcast(*[c for _, c in checks]).shape, dtype=np.int8)
     for k, ok in reversed(checks):
