@@ -15,6 +15,7 @@ BITS_PER_BYTE = 8
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
 HOURS_PER_YEAR = 8766.0  # 365.25 days
+HOURS_PER_QUARTER = HOURS_PER_YEAR / 4  # 2191.5 h
 
 # Bytes per element for each numeric format chipplan knows.
 BYTES_PER_ELEMENT: dict[str, float] = {

@@ -38,7 +38,7 @@ def test_every_section_has_provenance():
     assert len(CAT.cloud) >= 15
     for row in CAT.cloud.values():
         assert len(row.date) == 7
-        assert row.kind in ("hyperscaler", "specialist")
+        assert row.kind in ("hyperscaler", "neocloud")
 
 
 def test_triples_are_ordered(tmp_path: Path):
@@ -46,7 +46,7 @@ def test_triples_are_ordered(tmp_path: Path):
         Triple(p5=3, p50=2, p95=4)
     bad = tmp_path / "bad.yaml"
     files = sorted(cc.COST_DIR.glob("*.yaml"))
-    bad.write_text("hbm:\n  HBM9:\n    capacity_gb: 8\n    stack_usd: {p5: 3, p50: 2, p95: 4}\n"
+    bad.write_text("hbm:\n  HBM9:\n    stack_gb: 8\n    usd_per_gb: {p5: 3, p50: 2, p95: 4}\n"
                    "    source: 'made up for a test, 2026'\n")
     with pytest.raises(CatalogError, match=r"bad\.yaml: hbm\.HBM9"):
         cc.build([*files, bad])
@@ -54,6 +54,6 @@ def test_triples_are_ordered(tmp_path: Path):
 
 def test_missing_source_is_rejected(tmp_path: Path):
     bad = tmp_path / "nosrc.yaml"
-    bad.write_text("hbm:\n  HBM9:\n    capacity_gb: 8\n    stack_usd: 10\n")
+    bad.write_text("hbm:\n  HBM9:\n    stack_gb: 8\n    usd_per_gb: 10\n")
     with pytest.raises(CatalogError, match="source"):
         cc.build([*sorted(cc.COST_DIR.glob("*.yaml")), bad])

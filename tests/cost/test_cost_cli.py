@@ -23,7 +23,8 @@ def test_cost_die_contract():
         assert k in d
     assert d["yield"] == pytest.approx(0.457, abs=5e-4)
     assert d["gross_dies_per_wafer"] == 59
-    assert d["cost_per_good_die_usd"] == pytest.approx(15000 / (59 * 0.45723), rel=1e-4)
+    # wafer / good dies + the $5 wafer probe paid on every gross die (catalog test.wafer_probe_usd_per_die)
+    assert d["cost_per_good_die_usd"] == pytest.approx(15000 / (59 * 0.45723) + 5 / 0.45723, rel=1e-4)
     assert d["good_dies_per_wafer"] == pytest.approx(59 * 0.45723, rel=1e-4)
 
 
@@ -35,7 +36,10 @@ def test_tco_contract():
               "cloud_usd_per_accelerator_hour", "breakeven_utilisation"):
         assert isinstance(d[k], float), k
     assert 270e3 <= d["server_capex_usd"] <= 300e3
-    assert 0.9e6 <= d["cloud_total_usd"] <= 1.15e6
+    # 2026 hyperscaler 3-year reservations ($1.95/GPU-h, newest catalog rows) × 8 × 26,298 h
+    assert d["cloud_total_usd"] == pytest.approx(1.95 * 8 * 26_298)
+    assert d["cloud_price_dates"] == ["2026-03"] and d["life_years"] == 5
+    assert d["server_price_basis"] == "catalog list price" and d["catalog_list_price_usd"] == 270_000
     assert d["owned_total_usd"] < d["cloud_total_usd"]
     assert [w["step"] for w in d["waterfall"]][-2:] == ["owned total", "cloud total"]
     # same as the cost sub-app's tco, byte for byte

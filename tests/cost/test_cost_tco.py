@@ -27,29 +27,76 @@ def test_8xh100_server_from_parts_is_270_to_300k():
     bom = srv.server_bom(n_accelerators=8, accelerator_price_usd=ACC.price_usd, node_power_w=SYS.node_power_w,
                          **srv.host_params(CAT.host("hgx-8gpu")))
     assert 270_000 <= bom["server_price_usd"] <= 300_000
-    # the host parts reproduce SemiAnalysis' non-GPU BoM of $32,010
-    assert bom["host_parts_usd"] == pytest.approx(32_010, rel=0.05)
+    # at 2023 DRAM prices ($2.4/GB) the host parts reproduce SemiAnalysis' non-GPU BoM of $32,010 (May 2023);
+    # 2026 DDR5 at $6/GB adds 2 TB × $3.6/GB
+    then = srv.server_bom(n_accelerators=8, accelerator_price_usd=ACC.price_usd, node_power_w=SYS.node_power_w,
+                          **{**srv.host_params(CAT.host("hgx-8gpu")), "dram_usd_per_gb": 2.4})
+    assert then["host_parts_usd"] == pytest.approx(32_010, rel=0.05)
+    assert bom["host_parts_usd"] - then["host_parts_usd"] == pytest.approx(2048 * 3.6)
 
 
-def test_three_year_cloud_bill_is_about_a_million():
-    r, meta, _ = _tco(years=3)
-    assert meta["cloud_term"] == "3yr"
-    # reference §6.2: $1M ≈ $4.75/GPU-h × 8 × 26,298 h; GCP a3 3-yr $4.86 → $1.02M
+def test_three_year_cloud_bill_then_and_now():
+    # the seed's $1M ≈ $4.75/GPU-h × 8 × 26,298 h (reference §6.2; GCP a3 3-yr was $4.86 in 2025-03)
+    r, meta, _ = _tco(years=3, cloud_price=4.75)
     assert r["hours"] == pytest.approx(26_298)
-    assert r["cloud_total_usd"] == pytest.approx(4.86 * 8 * 26_298)
-    assert 0.9e6 <= r["cloud_total_usd"] <= 1.15e6
+    assert r["cloud_total_usd"] == pytest.approx(0.999e6, rel=1e-3)
+    # 2026: the newest hyperscaler 3-yr rows (AWS $1.95, GCP $1.50, Azure $3.49; median $1.95)
+    now, meta, _ = _tco(years=3)
+    assert meta["cloud_term"] == "3yr" and meta["cloud_kind"] == "hyperscaler"
+    assert now["cloud_total_usd"] == pytest.approx(1.95 * 8 * 26_298)
+    # neocloud contract market: the June 2026 index, $2.65/GPU-h for one year
+    neo, meta, _ = _tco(years=1, cloud_kind="neocloud")
+    assert meta["cloud_term"] == "1yr" and meta["cloud_price_rows"] == ["h100-contract-index-2026-06"]
+    assert neo["cloud_usd_per_accelerator_hour"] == pytest.approx(2.65)
 
 
 def test_owned_three_years_matches_reference_build_up():
-    r, _, _ = _tco(years=3)
-    # reference §6.2: owning ≈ $0.46–0.47M before staff, storage and financing
-    before = r["owned_total_usd"] - r["staff_usd"] - r["storage_share_usd"] - r["financing_usd"]
-    assert 0.40e6 <= before <= 0.52e6
-    assert r["owned_total_usd"] < r["cloud_total_usd"]
+    r, _, _ = _tco(years=3, list_price=False)
+    # reference §6.2: owning ≈ $0.46–0.47M before staff, storage, financing and residual value
+    before = (r["owned_total_usd"] - r["staff_usd"] - r["storage_share_usd"] - r["financing_usd"]
+              + r["residual_value_usd"])
+    assert 0.40e6 <= before <= 0.55e6
     assert r["owned_usd_per_accelerator_hour"] == pytest.approx(r["owned_total_usd"] / (8 * 26_298))
     assert sum(v for _, v, _ in tc.waterfall(r)[:-2]) == pytest.approx(r["owned_total_usd"])
     # colocation $184.06/kW-month × 10.2 kW × 36 months = $67.6k (reference §6.2)
     assert r["facility_usd"] == pytest.approx(67_590, rel=0.001)
+    # resale after 3 of 5 years: 10^(−0.14·3) = 0.380 of capex (Epoch's 0.14 OOM/yr)
+    assert r["residual_value_usd"] == pytest.approx(0.380189 * r["capex_usd"], rel=1e-5)
+
+
+def test_list_price_is_used_and_both_are_reported():
+    r, meta, _ = _tco(years=3)
+    parts, _, _ = _tco(years=3, list_price=False)
+    assert meta["server_price_basis"] == "catalog list price"
+    assert r["server_capex_usd"] == 270_000
+    assert r["server_parts_price_usd"] == pytest.approx(parts["server_capex_usd"])
+    assert r["list_price_difference_usd"] == pytest.approx(270_000 - parts["server_capex_usd"])
+    assert sum(v for _, v, _ in tc.waterfall(r)[:-2]) == pytest.approx(r["owned_total_usd"])
+
+
+def test_financing_by_hand():
+    # $100k at 10 % over 5 years: A = 26,379.75; after 3 payments the balance is 45,783.4 (amortisation table)
+    f = tc.financing(100_000, interest_rate=0.10, life_years=5, years=3, depreciation_ooms_per_year=0.14)
+    assert f["instalment_usd"] == pytest.approx(26_379.75, abs=0.01)
+    assert f["balance_usd"] == pytest.approx(45_783.4, abs=0.5)
+    assert f["interest_usd"] == pytest.approx(3 * 26_379.75 + 45_783.4 - 100_000, abs=0.5)
+    # no interest: straight repayment, balance 40 %
+    z = tc.financing(100_000, interest_rate=0.0, life_years=5, years=3, depreciation_ooms_per_year=0.14)
+    assert z["interest_usd"] == pytest.approx(0.0, abs=1e-6) and z["balance_usd"] == pytest.approx(40_000)
+    # past the end of its life the hardware is scrapped and the loan repaid
+    end = tc.financing(100_000, interest_rate=0.1, life_years=5, years=6, depreciation_ooms_per_year=0.14)
+    assert end["residual_value_usd"] == 0 and end["balance_usd"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_every_catalog_system_answers_three_years():
+    for sys_ in catalog.load().systems.values():
+        acc = catalog.accelerator(sys_.accelerator)
+        p, meta = tc.tco_params(sys_, acc, CAT, years=3)
+        r = tc.system_tco(**central_params(p))
+        assert r["owned_total_usd"] > 0, sys_.id
+        if sys_.id in ("dgx-b200", "mi300x-platform", "gb200-nvl72", "gb300-nvl72", "dgx-h100", "hgx-h200"):
+            assert meta["cloud_priced"], sys_.id
+            assert all(d.startswith(("2025", "2026")) for d in meta["cloud_price_dates"]), sys_.id
 
 
 def test_breakeven_utilisation_is_where_costs_cross():
@@ -63,7 +110,7 @@ def test_breakeven_utilisation_is_where_costs_cross():
 
 
 def test_breakeven_horizon():
-    r, _, _ = _tco(years=3)
+    r, _, _ = _tco(years=3, cloud_price=4.86)
     t = r["breakeven_years"]
     assert 0.5 < t < 3
     run_h = (r["facility_usd"] + r["energy_usd"] + r["maintenance_usd"] + r["staff_usd"]) / r["hours"]
@@ -72,13 +119,16 @@ def test_breakeven_horizon():
 
 def test_cloud_rate_selection():
     rate, rows = tc.cloud_rate(CAT, "h100-sxm-80gb", "on-demand")
-    assert rows == ["h100-aws-2025-03", "h100-gcp-2025-03", "h100-oracle-2025-03"]
-    assert rate == pytest.approx(11.06)
+    assert rows == ["h100-aws-2026-03", "h100-azure-2026-03", "h100-gcp-2026-03"]
+    assert rate == pytest.approx(3.90)
     assert tc.cloud_rate(CAT, "h100-sxm-80gb", "on-demand", "lambda")[0] == pytest.approx(2.99)
-    spec, _ = tc.cloud_rate(CAT, "h100-sxm-80gb", "on-demand", kind="specialist")
-    assert spec == pytest.approx(np.median([2.99, 2.94, 2.45]))
+    neo, _ = tc.cloud_rate(CAT, "h100-sxm-80gb", "on-demand", kind="neocloud")
+    assert neo == pytest.approx(2.99)
+    assert tc.cloud_rate(CAT, "h100-sxm-80gb", "on-demand", kind="specialist")[0] == neo  # the older name
     with pytest.raises(FieldError, match="cloud_provider"):
         tc.cloud_rate(CAT, "h100-sxm-80gb", "3yr", "lambda")
+    with pytest.raises(FieldError, match="cloud_kind"):
+        tc.cloud_rate(CAT, "h100-sxm-80gb", "3yr", kind="cheap")
 
 
 def test_build_facility_and_life():
@@ -86,8 +136,8 @@ def test_build_facility_and_life():
     build, _, _ = _tco(years=3, facility="build")
     assert build["facility_usd"] > 0
     assert build["facility_usd"] != colo["facility_usd"]
-    longer, _, _ = _tco(years=3, life_years=5)
-    assert longer["capital_usd"] < colo["capital_usd"]
+    short, _, _ = _tco(years=3, life_years=3)
+    assert colo["capital_usd"] < short["capital_usd"]  # a 3-year life leaves nothing to resell
 
 
 def test_fat_tree_switch_counts():

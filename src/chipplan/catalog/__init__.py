@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from chipplan import safeio
 from chipplan.catalog.schema import AcceleratorEntry, ModelEntry, SystemEntry
 from chipplan.errors import CatalogError, UnknownIdError
 from chipplan.specs import Accelerator, Model, System
@@ -39,28 +40,41 @@ def _norm(s: str) -> str:
 
 
 def read_yaml(path: Path) -> Any:
-    """Read a YAML file, turning every failure into a one-line CatalogError naming the file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise CatalogError(f"{path}: cannot read ({e.strerror or e})") from e
-    except UnicodeDecodeError as e:
-        raise CatalogError(f"{path}: not a UTF-8 text file (byte {e.start}); expected YAML") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise CatalogError(f"{path}:{where} malformed YAML ({getattr(e, 'problem', e)})") from e
+    """Read a YAML file within ``chipplan.safeio``'s caps (size, nesting, aliases, duplicate keys), turning
+    every failure into a one-line CatalogError naming the file and line."""
+    return read_yaml_doc(path).data
+
+
+def read_yaml_doc(path: Path) -> safeio.YamlDoc:
+    """:func:`read_yaml` keeping the line of every key (``doc.where(*key_path)``) for messages."""
+    path = Path(path)
+    if not path.exists():
+        raise CatalogError(f"{path}: cannot read (file not found)")
+    return safeio.load_yaml_doc(path, error=CatalogError)
 
 
 def pydantic_message(prefix: str, err: ValidationError) -> str:
-    """First pydantic error as ``prefix.a.b: message, got X`` (one line)."""
+    """First pydantic error as ``prefix.a.b: message, got X`` (one line, the value capped)."""
     e = err.errors()[0]
     loc = ".".join(str(p) for p in e["loc"])
     got = e.get("input")
-    got_s = "" if isinstance(got, dict) else f", got {got!r}"
-    return f"{prefix}{'.' + loc if loc else ''}: {e['msg']}{got_s}"
+    got_s = "" if isinstance(got, dict) else f", got {safeio.shown(got)}"
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "int_from_float":
+        msg = "must be a whole number"
+    return f"{prefix}{'.' + loc if loc else ''}: {msg}{got_s}"
+
+
+def pydantic_loc(err: ValidationError) -> tuple[str, ...]:
+    """Key path of the first pydantic error (for ``YamlDoc.where``)."""
+    return tuple(str(p) for p in err.errors()[0]["loc"])
+
+
+#: Kinds of catalog entry that an id may name, in the order they are tried.
+KINDS = ("accelerators", "systems", "models")
+#: Near matches listed in an unknown-id message, and the least similarity (difflib ratio) to be listed.
+NEAR_MATCHES = 4
+NEAR_CUTOFF = 0.6
 
 
 @dataclass(frozen=True)
@@ -77,7 +91,7 @@ class Catalog:
     stacks: dict[str, Any] = field(default_factory=dict)  # software-stack profiles (perf.stacks)
     intervals: dict[str, Any] = field(default_factory=dict)  # out-of-sample interval tables (perf.intervals)
 
-    def _lookup(self, section: str, key: str) -> str:
+    def _find(self, section: str, key: str) -> str | None:
         table: dict[str, Any] = getattr(self, section)
         if key in table:
             return key
@@ -85,14 +99,47 @@ class Catalog:
         for id_, spec in table.items():
             if n == _norm(id_) or n in {_norm(a) for a in spec.aliases}:
                 return id_
-        names = list(table) + [a for s in table.values() for a in s.aliases]
-        near = difflib.get_close_matches(key.lower(), [x.lower() for x in names], n=4, cutoff=0.5)
-        ids = []
-        for x in near:
-            for id_, spec in table.items():
-                if x in (id_.lower(), *[a.lower() for a in spec.aliases]) and id_ not in ids:
-                    ids.append(id_)
-        raise UnknownIdError(section, key, ids)
+        return None
+
+    def _lookup(self, section: str, key: str) -> str:
+        found = self._find(section, key)
+        if found is None:
+            raise UnknownIdError(section, key, [id_ for _, id_ in self.near(key, (section,))])
+        return found
+
+    def near(self, key: str, sections: tuple[str, ...] = KINDS, n: int = NEAR_MATCHES) -> list[tuple[str, str]]:
+        """``(section, id)`` of the entries whose id or alias is most like ``key``, most similar first.
+
+        Similarity is difflib's ratio on lower-cased names stripped of punctuation (``dgx-h1000`` → ``dgx-h100``,
+        ``llama-3.1-7b`` → ``llama-3.1-70b``, ``llama-3.1-8b``), taken over ids and aliases of every section
+        given; entries below :data:`NEAR_CUTOFF` are left out.
+        """
+        target = _norm(str(key))[:200]
+        if not target:
+            return []
+        sm = difflib.SequenceMatcher(autojunk=False)
+        sm.set_seq2(target)
+        scores: dict[tuple[str, str], float] = {}
+        for section in sections:
+            for id_, spec in getattr(self, section).items():
+                for name in (id_, *spec.aliases):
+                    sm.set_seq1(_norm(name))
+                    if sm.real_quick_ratio() < NEAR_CUTOFF or sm.quick_ratio() < NEAR_CUTOFF:
+                        continue
+                    r = sm.ratio()
+                    if r >= NEAR_CUTOFF and r > scores.get((section, id_), 0.0):
+                        scores[(section, id_)] = r
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0][1]))
+        return [k for k, _ in ranked[:n]]
+
+    def unknown(self, key: str, sections: tuple[str, ...] = KINDS, kind: str | None = None) -> UnknownIdError:
+        """The error for an id found in none of ``sections``, with near matches from all of them.
+
+        ``kind`` names what was asked for; by default the section of the nearest match (``catalog`` if none).
+        """
+        near = self.near(key, sections)
+        ids = list(dict.fromkeys(id_ for _, id_ in near))  # a system may share its id with its accelerator
+        return UnknownIdError(kind or (near[0][0] if near else "catalog"), key, ids)
 
     def accelerator(self, key: str) -> Accelerator:
         return self.accelerators[self._lookup("accelerators", key)]
@@ -104,16 +151,15 @@ class Catalog:
         return self.models[self._lookup("models", key)]
 
     def hardware(self, key: str) -> tuple[Accelerator, System | None]:
-        """An accelerator or system id → (accelerator, system or None)."""
-        try:
-            acc = self.accelerator(key)
-            return acc, None
-        except UnknownIdError as first:
-            try:
-                sys_ = self.system(key)
-            except UnknownIdError:
-                raise first from None
-            return self.accelerators[sys_.accelerator], sys_
+        """An accelerator or system id → (accelerator, system or None); an unknown id suggests both kinds."""
+        acc_id = self._find("accelerators", key)
+        if acc_id is not None:
+            return self.accelerators[acc_id], None
+        sys_id = self._find("systems", key)
+        if sys_id is None:
+            raise self.unknown(key, ("accelerators", "systems"), kind="hardware")
+        sys_ = self.systems[sys_id]
+        return self.accelerators[sys_.accelerator], sys_
 
     def source_of(self, section: str, id_: str, field: str | None = None) -> Any:
         e = self.entries[section][self._lookup(section, id_)]
@@ -136,8 +182,10 @@ def build(files: list[Path]) -> Catalog:
     raw: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
     raw_sections: dict[str, dict[str, Any]] = {"efficiency": {}, "reliability": {}, "stacks": {}, "intervals": {}}
     h = hashlib.sha256()
+    docs: dict[Path, safeio.YamlDoc] = {}
     for path in files:
-        doc = read_yaml(path)
+        ydoc = docs[path] = read_yaml_doc(path)
+        doc = ydoc.data
         h.update(path.name.encode())
         h.update(yaml.safe_dump(doc, sort_keys=True).encode())
         if not isinstance(doc, dict):
@@ -146,13 +194,15 @@ def build(files: list[Path]) -> Catalog:
             if key in ("version", "description"):
                 continue
             if key in raw_sections:  # validated by the engine that owns them
+                if body is not None and not isinstance(body, dict):
+                    raise CatalogError(f"{ydoc.where(key)} {key}: must be a mapping, got {safeio.shown(body)}")
                 raw_sections[key].update(body or {})
                 continue
             if key not in _SECTIONS:
                 allowed = ", ".join([*_SECTIONS, *raw_sections])
-                raise CatalogError(f"{path}: unknown section {key!r}; allowed: {allowed}")
+                raise CatalogError(f"{ydoc.where(key)}: unknown section {safeio.shown(key)}; allowed: {allowed}")
             if not isinstance(body, dict):
-                raise CatalogError(f"{path}: {key} must map ids to entries")
+                raise CatalogError(f"{ydoc.where(key)} {key}: must map ids to entries, got {safeio.shown(body)}")
             for id_, entry in body.items():
                 raw[key][str(id_)] = (path, entry)
     entries: dict[str, dict[str, BaseModel]] = {s: {} for s in _SECTIONS}
@@ -163,9 +213,11 @@ def build(files: list[Path]) -> Catalog:
                 e = cls.model_validate(entry)
                 spec = e.to_spec(id_)
             except ValidationError as err:
-                raise CatalogError(f"{path.name}: " + pydantic_message(f"{section}.{id_}", err)) from None
+                where = docs[path].where(section, id_, *pydantic_loc(err)).replace(str(path), path.name, 1)
+                raise CatalogError(f"{where}: " + pydantic_message(f"{section}.{id_}", err)) from None
             except ValueError as err:  # spec-level FieldError
-                raise CatalogError(f"{path.name}: {err}") from None
+                where = docs[path].where(section, id_).replace(str(path), path.name, 1)
+                raise CatalogError(f"{where}: {err}") from None
             entries[section][id_] = e
             specs[section][id_] = spec
     for id_, s in specs["systems"].items():

@@ -127,9 +127,27 @@ class NodeCost(_E):
 
 
 class HbmCost(_E):
-    stack_usd: Num
-    capacity_gb: NonNegF
+    """HBM priced per GB by generation; a stack costs usd_per_gb × its capacity (GB per stack)."""
+
+    aliases: list[str] = Field(default_factory=list)
+    usd_per_gb: Num
+    stack_gb: NonNegF  # typical capacity per stack, for recipes that give no capacity
     year: int = 0
+
+
+class Harvest(_E):
+    """A catalog part sold with some identical units disabled (SMs, CUs): the die works when
+    ``units_enabled`` of its ``units`` are good. ``unit_area_fraction`` is the share of die area in units."""
+
+    units: Annotated[int, Field(ge=1)]
+    units_enabled: Annotated[int, Field(ge=1)]
+    unit_area_fraction: Share
+
+    @model_validator(mode="after")
+    def _enabled(self) -> Harvest:
+        if self.units_enabled > self.units:
+            raise ValueError(f"units_enabled ({self.units_enabled}) must not exceed units ({self.units})")
+        return self
 
 
 class PackagingCost(_E):
@@ -207,13 +225,14 @@ class Finance(_E):
     maintenance_fraction_per_year: Num
     staff_usd_per_accelerator_year: Num
     hardware_depreciation_ooms_per_year: NonNegF = 0.14
+    server_life_years: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 5.0
 
 
 class CloudPrice(_E):
     accelerator: str
     provider: str
     offering: str = ""
-    kind: Literal["hyperscaler", "specialist"]
+    kind: Literal["hyperscaler", "neocloud"]
     date: str
     on_demand: NonNegF | None = None
     reserved_1yr: NonNegF | None = None
@@ -233,9 +252,11 @@ _SECTION_TYPES: dict[str, Any] = {
     "facility": Facility,
     "finance": Finance,
     "cloud": CloudPrice,
+    "harvest": Harvest,
 }
 _SINGLE = {"wafer", "test", "nre_breakdown", "chip_defaults", "network", "facility", "finance"}
 CLOUD_TERMS = ("on-demand", "1yr", "3yr")
+CLOUD_KINDS = ("hyperscaler", "neocloud")
 
 
 def _norm(s: str) -> str:
@@ -259,6 +280,7 @@ class CostCatalog:
     facility: Facility
     finance: Finance
     cloud: dict[str, CloudPrice]
+    harvest: dict[str, Harvest]
 
     def node(self, key: str, field: str | None = None) -> NodeCost:
         """A process node by name or alias (``N4``, ``4N``, ``TSMC 4N``, ``N4P``)."""
@@ -280,7 +302,8 @@ class CostCatalog:
         raise AssertionError("unreachable")
 
     def hbm_generation(self, key: str, field: str | None = None) -> HbmCost:
-        return _pick("HBM generation", self.hbm, key, field)
+        """An HBM generation by name; a stack-height note is ignored ("HBM3e (12-high)" is HBM3e)."""
+        return _pick("HBM generation", self.hbm, re.sub(r"\(.*?\)", "", key), field)
 
     def packaging_kind(self, key: str, field: str | None = None) -> PackagingCost:
         return _pick("packaging", self.packaging, key, field)

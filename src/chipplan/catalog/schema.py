@@ -9,15 +9,25 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from chipplan.specs import FAMILIES, Accelerator, Model, System
 from chipplan.units import GB, GIB, MB, TERA, gbps_to_bytes_per_s
 
-Pos = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-PosInt = Annotated[int, Field(gt=0)]
-NonNegInt = Annotated[int, Field(ge=0)]
+
+def _not_bool(v: object) -> object:
+    # YAML reads ``true``/``yes``/``on`` as booleans and pydantic would take them as 1: ``n_layers: true`` is a
+    # mistake, not one layer.
+    if isinstance(v, bool):
+        raise ValueError("must be a number, not true/false")
+    return v
+
+
+NotBool = BeforeValidator(_not_bool)
+Pos = Annotated[float, NotBool, Field(gt=0, allow_inf_nan=False)]
+NonNeg = Annotated[float, NotBool, Field(ge=0, allow_inf_nan=False)]
+PosInt = Annotated[int, NotBool, Field(gt=0)]
+NonNegInt = Annotated[int, NotBool, Field(ge=0)]
 
 
 class Estimate(BaseModel):
@@ -81,7 +91,7 @@ class AcceleratorEntry(Sourced):
     process_node: str = ""
     die_area_mm2: NonNeg = 0.0
     n_dies: PosInt = 1
-    launch_year: Annotated[int, Field(ge=2010, le=2035)]
+    launch_year: Annotated[int, NotBool, Field(ge=2010, le=2035)]
     price_usd: NonNeg = 0.0
     notes: str = ""
 

@@ -85,8 +85,8 @@ def show_cmd(
         console.print(table(f"{section[:-1]} {data['id']}", ["field", "value", "source"], rows))
         console.print(f"entry source: {entry.source}", highlight=False, soft_wrap=True)
         return
-    # Not found anywhere: raise the accelerator lookup's error (it lists near matches).
-    cat.accelerator(id_)
+    # Not found anywhere: near matches from every kind, most similar first.
+    raise cat.unknown(id_)
 
 
 def _src(v: Any, default: str) -> str:

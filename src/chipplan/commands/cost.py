@@ -164,11 +164,11 @@ def die_command(
             if not y or y <= 0:
                 raise FieldError("--units", "a wafer-scale die yields nothing without redundancy; "
                                  "give --units, --units-required and --unit-fraction", units)
-            r = {"gross_dies_per_wafer": 1.0, "yield": y, "good_dies_per_wafer": y, "raw_die_cost_usd": w,
-                 "cost_per_good_die_usd": w / y, "defect_cost_usd": w / y - w}
+            r = si.wafer_scale_die_cost(w, y, cat.test.wafer_probe_usd_per_die)
         else:
             r = si.die_cost(per_die, w, d0, model=yield_model, alpha=alpha, critical_layers=layers,
-                            wafer_diameter_mm=d, edge_exclusion_mm=e, scribe_mm=s, yield_override=y)
+                            wafer_diameter_mm=d, edge_exclusion_mm=e, scribe_mm=s, yield_override=y,
+                            probe_usd_per_die=cat.test.wafer_probe_usd_per_die)
     res = {**r, "node": name, "die_area_mm2": per_die, "dies": dies, "wafer_price_usd": w,
            "defect_density_per_cm2": d0, "yield_model": "given" if yield_ is not None else yield_model,
            "alpha": alpha, "wafer_diameter_mm": d, "edge_exclusion_mm": e, "scribe_mm": s,
@@ -269,14 +269,27 @@ def chip_command(
             ["assembly scrap", r["assembly_scrap_usd"]], ["test", r["test_usd"]],
             ["manufacturing cost", r["manufacturing_cost_usd"]], ["NRE per unit", r["nre_per_unit_usd"]],
             ["unit cost", r["unit_cost_usd"]], [f"price at {r['gross_margin']:.0%} margin", r["price_usd"]]]
+    hbm = (f"{recipe.hbm_stacks} × {recipe.hbm_generation}"
+           + (f" ({recipe.hbm_gb_per_stack:g} GB each)" if recipe.hbm_gb_per_stack else ""))
+    hv_ = r.get("harvest")
+    harvest_note = (f", {hv_['units_enabled']:g} of {hv_['units']:g} units enabled (harvested)" if hv_ else "")
     title = (f"Accelerator cost (USD): {recipe.n_dies} × {recipe.die_area_mm2:g} mm² {recipe.node}, "
-             f"{recipe.hbm_stacks} × {recipe.hbm_generation}, {recipe.packaging}")
+             f"{hbm}, {recipe.packaging}{harvest_note}")
     console.print(table(title, ["item", "USD"], rows))
     if bands:
         _bands_table(f"Uncertainty ({samples} draws, seed {seed})", bands)
 
 
 def _system(system: str) -> tuple[Any, Any]:
+    """A catalog system and its accelerator. Systems are looked up first, so a rack whose id is also its
+    accelerator's (gb200-nvl72) resolves to the rack."""
+    from chipplan.errors import UnknownIdError
+
+    try:
+        sys_ = catalog.system(system)
+        return sys_, catalog.accelerator(sys_.accelerator)
+    except UnknownIdError:
+        pass
     with _flags({}):
         acc, sys_ = catalog.hardware(system)
     if sys_ is None:
@@ -363,19 +376,31 @@ _TCO_FLAGS = {"cloud_term": "--cloud-term", "cloud_provider": "--cloud-provider"
               "server_price": "--server-price"}
 
 
+_CLOUD_FIELDS = ("cloud_total_usd", "cloud_usd_per_accelerator_hour", "owned_to_cloud_ratio",
+                 "breakeven_utilisation", "breakeven_years")
+
+
 @handle_errors
 def tco_command(
-    system: str = typer.Option(..., "--system", help="Catalog system id (e.g. dgx-h100)."),
+    system: str = typer.Option(..., "--system", help="Catalog system id (e.g. dgx-h100, gb200-nvl72)."),
     years: float = typer.Option(3.0, "--years", help="Horizon in years."),
     utilisation: float = typer.Option(1.0, "--utilisation", help="Busy fraction of hours, (0, 1]."),
-    cloud_term: str = typer.Option(None, "--cloud-term", help="on-demand, 1yr or 3yr (default: matches --years)."),
-    cloud_provider: str = typer.Option(None, "--cloud-provider", help="aws, gcp, oracle, lambda, ... "
-                                       "(default: median hyperscaler price)."),
+    cloud_term: str = typer.Option(None, "--cloud-term", help="on-demand, 1yr or 3yr (default: matches --years, "
+                                   "else the longest term the catalog quotes)."),
+    cloud_kind: str = typer.Option(None, "--cloud-kind", help="hyperscaler or neocloud (default: hyperscaler, "
+                                   "else neocloud)."),
+    cloud_provider: str = typer.Option(None, "--cloud-provider", help="aws, gcp, azure, lambda, ... "
+                                       "(default: median of the newest rows of --cloud-kind)."),
     cloud_price: float = typer.Option(None, "--cloud-price", help="USD per accelerator-hour instead of the table."),
     facility: str = typer.Option("colo", "--facility", help="colo (rent space) or build (own facility)."),
-    server_price: float = typer.Option(None, "--server-price", help="USD per server instead of parts."),
-    accelerator_price: float = typer.Option(None, "--accelerator-price", help="USD per accelerator."),
-    life_years: float = typer.Option(None, "--life-years", help="Depreciation life (default: --years)."),
+    server_price: float = typer.Option(None, "--server-price", help="USD per server (default: the catalog list "
+                                       "price, else parts)."),
+    parts_price: bool = typer.Option(False, "--parts-price", help="Cost the server from parts even when the "
+                                     "catalog has a list price."),
+    accelerator_price: float = typer.Option(None, "--accelerator-price", help="USD per accelerator (prices the "
+                                            "server from parts)."),
+    life_years: float = typer.Option(None, "--life-years", help="Server life for financing and resale "
+                                     "(default: the catalog's 5 years)."),
     interest: float = typer.Option(None, "--interest", help="Cost of capital per year (e.g. 0.08)."),
     pue: float = typer.Option(None, "--pue", help="Power usage effectiveness, >= 1."),
     electricity: float = typer.Option(None, "--electricity", help="USD per kWh."),
@@ -385,7 +410,10 @@ def tco_command(
     seed: int = SEED_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Own vs rent: total cost, $/accelerator-hour, break-even utilisation and horizon, cost waterfall."""
+    """Own vs rent: total cost, $/accelerator-hour, break-even utilisation and horizon, cost waterfall.
+
+    Owning counts financing over the server's life and the resale value at the horizon; renting uses the
+    newest dated price of the catalog's one cloud table."""
     _years("--years", years)
     _frac("--utilisation", utilisation)
     for flag, v in (("--cloud-price", cloud_price), ("--server-price", server_price),
@@ -397,14 +425,17 @@ def tco_command(
         raise FieldError("--pue", "must be a number >= 1", pue)
     if cluster_accelerators is not None and cluster_accelerators < 1:
         raise FieldError("--cluster-accelerators", "must be a positive integer", cluster_accelerators)
+    if cloud_kind is not None and cloud_kind not in cost_catalog.CLOUD_KINDS:
+        raise FieldError("--cloud-kind", f"must be one of {', '.join(cost_catalog.CLOUD_KINDS)}", cloud_kind)
     _sampling(samples, seed)
     cat = cost_catalog.load()
     sys_, acc = _system(system)
-    with _flags(_TCO_FLAGS):
+    with _flags({**_TCO_FLAGS, "cloud_kind": "--cloud-kind"}):
         p, meta = tc.tco_params(sys_, acc, cat, years=years, utilisation=utilisation, life_years=life_years,
                                 cloud_term=cloud_term, cloud_provider=cloud_provider, cloud_price=cloud_price,
-                                facility=facility, cluster_accelerators=cluster_accelerators,
-                                server_price=server_price, accelerator_price=accelerator_price)
+                                cloud_kind=cloud_kind, facility=facility, cluster_accelerators=cluster_accelerators,
+                                server_price=server_price, accelerator_price=accelerator_price,
+                                list_price=not parts_price)
         for key, v in (("interest_rate", interest), ("pue", pue), ("electricity_usd_per_kwh", electricity)):
             if v is not None:
                 p[key] = v
@@ -414,10 +445,14 @@ def tco_command(
             bands = unc.monte_carlo(tc.system_tco, p, n=samples, seed=seed,
                                     outputs=("server_capex_usd", "owned_total_usd", "owned_usd_per_accelerator_hour",
                                              "breakeven_utilisation", "breakeven_years"))
+    if not meta["cloud_priced"]:
+        r = {**r, **dict.fromkeys(_CLOUD_FIELDS)}
+        if bands:
+            bands = {k: v for k, v in bands.items() if k not in _CLOUD_FIELDS}
+    life = meta["life_years"]
     res: dict[str, Any] = {**r, **meta, "years": years, "utilisation": utilisation,
                            "accelerators_per_server": sys_.accelerators_per_node,
-                           "catalog_list_price_usd": sys_.price_usd or None,
-                           "waterfall": [{"step": s, "usd": v, "running_usd": t} for s, v, t in tc.waterfall(r)],
+                           "waterfall": [{"step": s_, "usd": v, "running_usd": t} for s_, v, t in tc.waterfall(r)],
                            "breakeven_note": "utilisation above which owning beats renting the same hours at the "
                                              "cloud rate; > 1 means never"}
     if bands:
@@ -426,16 +461,27 @@ def tco_command(
         print_json(res)
         return
     n = sys_.accelerators_per_node
-    head = [["server capex (from parts)" if not server_price else "server capex (given)", r["server_capex_usd"]],
-            ["owned total", r["owned_total_usd"]], [f"cloud total ({meta['cloud_term']})", r["cloud_total_usd"]],
+    na = "—"
+    basis = meta["server_price_basis"]
+    cloud_label = (f"cloud total ({meta['cloud_kind']} {meta['cloud_term']}, {', '.join(meta['cloud_price_dates'])})"
+                   if meta["cloud_priced"] else "cloud total")
+    head = [[f"server capex ({basis})", r["server_capex_usd"]],
+            ["server from parts", r["server_parts_price_usd"]],
+            ["catalog list price", sys_.price_usd or na],
+            ["owned total", r["owned_total_usd"]], [cloud_label, na if r["cloud_total_usd"] is None
+                                                    else r["cloud_total_usd"]],
             ["owned $/accelerator-hour", r["owned_usd_per_accelerator_hour"]],
-            ["cloud $/accelerator-hour", r["cloud_usd_per_accelerator_hour"]],
-            ["owned / cloud", r["owned_to_cloud_ratio"]], ["break-even utilisation", r["breakeven_utilisation"]],
-            ["break-even horizon (years)", r["breakeven_years"]]]
-    console.print(table(f"TCO of one {sys_.name or sys_.id} ({n} × {acc.id}) over {years:g} years at "
-                        f"{utilisation:.0%} utilisation", ["quantity", "value"], head))
+            ["cloud $/accelerator-hour", r["cloud_usd_per_accelerator_hour"] or na],
+            ["owned / cloud", r["owned_to_cloud_ratio"] or na],
+            ["break-even utilisation", na if r["breakeven_utilisation"] is None else r["breakeven_utilisation"]],
+            ["break-even horizon (years)", na if r["breakeven_years"] is None else r["breakeven_years"]]]
+    title = (f"TCO of one {sys_.name or sys_.id} ({n} × {acc.id}) over {years:g} years at {utilisation:.0%} "
+             f"utilisation; {life:g}-year life, resale {r['residual_value_fraction']:.0%} of capex at the horizon")
+    console.print(table(title, ["quantity", "value"], head))
+    if meta["cloud_note"]:
+        console.print(f"cloud price: {meta['cloud_note']}")
     console.print(table("Cost waterfall (USD)", ["step", "amount", "running total"],
-                        [[s, v, t] for s, v, t in tc.waterfall(r)]))
+                        [[s_, v, t] for s_, v, t in tc.waterfall(r)]))
     if bands:
         _bands_table(f"Uncertainty ({samples} draws, seed {seed})", bands)
 

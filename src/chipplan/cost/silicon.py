@@ -17,6 +17,7 @@ from chipplan.catalog.cost import CostCatalog, central
 from chipplan.cost._arr import arr, fraction, out
 from chipplan.errors import FieldError
 from chipplan.specs import Accelerator
+from chipplan.units import GIB
 
 YIELD_MODELS = ("poisson", "murphy", "seeds", "moore", "negative-binomial", "bose-einstein")
 MM2_PER_CM2 = 100.0
@@ -174,6 +175,16 @@ def die_cost(die_area_mm2: Any, wafer_price_usd: Any, defect_density_per_cm2: An
     }
 
 
+def wafer_scale_die_cost(wafer_price_usd: Any, die_yield_: Any, probe_usd_per_die: Any = 0.0) -> dict[str, Any]:
+    """Cost of one good wafer-scale die: the whole wafer is the die, so KGD = (wafer + probe) / Y, with Y the
+    redundancy-aware yield (``redundant_yield``); a wafer that yields nothing costs infinitely much."""
+    w = arr("wafer_price_usd", wafer_price_usd)
+    y = np.maximum(np.asarray(fraction("yield", np.maximum(np.asarray(die_yield_, dtype=float), 1e-300))), 1e-300)
+    probe = arr("probe_usd_per_die", probe_usd_per_die)
+    return {"gross_dies_per_wafer": 1.0, "yield": out(y), "good_dies_per_wafer": out(y), "raw_die_cost_usd": out(w),
+            "cost_per_good_die_usd": out((w + probe) / y), "defect_cost_usd": out(w / y - w)}
+
+
 def interposer_cost(total_die_area_mm2: Any, *, area_factor: Any = 1.1, wafer_price_usd: Any = 1937.0,
                     defect_density_per_cm2: Any = 0.06, alpha: Any = 6.0, wafer_diameter_mm: Any = 300.0,
                     edge_exclusion_mm: Any = 3.0, scribe_mm: Any = 0.2) -> Any:
@@ -263,17 +274,40 @@ class ChipRecipe:
     wafer_scale: bool = False
     # (units, units required, unit area fraction) for parts that route around defective units; None: no spares.
     harvest: tuple[float, float, float] | None = None
+    # HBM capacity of the package in GB (0: the generation's typical stack capacity × stacks)
+    hbm_gb: float = 0.0
+
+    @property
+    def hbm_gb_per_stack(self) -> float:
+        return self.hbm_gb / self.hbm_stacks if self.hbm_stacks and self.hbm_gb else 0.0
+
+
+def not_costable(acc: Accelerator, field: str) -> FieldError:
+    """The one-line error for a catalog part that lacks a field costing needs."""
+    return FieldError(f"accelerators.{acc.id}", f"not costable: {field} (missing from the catalog entry; "
+                      "give --area-mm2 and --node to cost it by hand)", getattr(acc, field, None) or None)
 
 
 def recipe_for(acc: Accelerator, cat: CostCatalog) -> ChipRecipe:
-    """Cost recipe of a catalog accelerator: its die area, node, dies and HBM stacks.
+    """Cost recipe of a catalog accelerator: its die area, node, dies, HBM stacks and capacity, and the
+    spare units it is sold without (``harvest`` in the cost catalog).
 
     Packaging is inferred: several logic dies → CoWoS-L, one die with HBM → CoWoS-S, else flip-chip BGA;
-    wafer-scale family → wafer-scale.
+    wafer-scale family → wafer-scale. A part without die area, node or HBM generation raises
+    "not costable: <field>".
     """
-    if not acc.die_area_mm2 or not acc.process_node:
-        raise FieldError(f"accelerators.{acc.id}.die_area_mm2",
-                         "costing needs die_area_mm2 and process_node in the catalog entry", acc.die_area_mm2)
+    for f in ("die_area_mm2", "process_node"):
+        if not getattr(acc, f):
+            raise not_costable(acc, f)
+    try:
+        node = cat.node_name(acc.process_node, "process_node")
+    except FieldError:
+        raise not_costable(acc, "process_node") from None
+    if acc.hbm_stacks:
+        try:
+            cat.hbm_generation(acc.hbm_generation or "", "hbm_generation")
+        except FieldError:
+            raise not_costable(acc, "hbm_generation") from None
     ws = acc.family == "wafer-scale"
     pkg = "wafer-scale" if ws else "cowos-l" if acc.n_dies > 1 else "cowos-s" if acc.hbm_stacks else "fcbga"
     harvest = None
@@ -281,9 +315,12 @@ def recipe_for(acc: Accelerator, cat: CostCatalog) -> ChipRecipe:
     if ws and dflt.wafer_scale_units:
         n = dflt.wafer_scale_units
         harvest = (n, n * (1 - dflt.wafer_scale_spare_fraction), dflt.wafer_scale_unit_area_fraction)
-    return ChipRecipe(die_area_mm2=acc.die_area_mm2, node=cat.node_name(acc.process_node, "process_node"),
-                      n_dies=acc.n_dies, hbm_stacks=acc.hbm_stacks, hbm_generation=acc.hbm_generation or "HBM3",
-                      packaging=pkg, wafer_scale=ws, harvest=harvest)
+    elif acc.id in cat.harvest:
+        h = cat.harvest[acc.id]
+        harvest = (float(h.units), float(h.units_enabled), central(h.unit_area_fraction))
+    return ChipRecipe(die_area_mm2=acc.die_area_mm2, node=node, n_dies=acc.n_dies, hbm_stacks=acc.hbm_stacks,
+                      hbm_generation=acc.hbm_generation or "HBM3", packaging=pkg, wafer_scale=ws, harvest=harvest,
+                      hbm_gb=acc.hbm_bytes / GIB if acc.hbm_stacks else 0.0)
 
 
 def chip_params(recipe: ChipRecipe, cat: CostCatalog) -> dict[str, Any]:
@@ -293,10 +330,12 @@ def chip_params(recipe: ChipRecipe, cat: CostCatalog) -> dict[str, Any]:
     hbm = cat.hbm_generation(recipe.hbm_generation, "hbm_generation") if recipe.hbm_stacks else None
     pk = cat.packaging_kind(recipe.packaging, "packaging")
     dflt = cat.chip_defaults
+    gb = (recipe.hbm_gb_per_stack or hbm.stack_gb) if hbm else 0.0
     return {
         "wafer_price_usd": node.wafer_price_usd,
         "defect_density_per_cm2": node.defect_density_per_cm2,
-        "hbm_stack_usd": hbm.stack_usd if hbm else 0.0,
+        "hbm_usd_per_gb": hbm.usd_per_gb if hbm else 0.0,
+        "hbm_gb_per_stack": gb,
         "packaging_usd": pk.cost_usd,
         "bond_yield_per_die": pk.bond_yield_per_die,
         "final_test_usd": cat.test.final_test_usd,
@@ -315,12 +354,13 @@ def chip_cost(recipe: ChipRecipe, cat: CostCatalog, *, overrides: dict[str, Any]
     """Manufacturing cost, NRE per unit and price of one accelerator from its recipe.
 
     Parameters come from the cost catalog (p50 of any uncertain value) unless ``overrides`` names them:
-    ``wafer_price_usd``, ``defect_density_per_cm2``, ``hbm_stack_usd``, ``packaging_usd``,
+    ``wafer_price_usd``, ``defect_density_per_cm2``, ``hbm_usd_per_gb``, ``hbm_gb_per_stack``,
+    ``hbm_stack_usd`` (a stack price outright), ``packaging_usd``,
     ``bond_yield_per_die``, ``final_test_usd``, ``nre_usd``, ``volume_units``, ``gross_margin``,
     ``alpha``, ``yield_model``. Overrides may be arrays (sweeps, Monte Carlo draws).
     ``harvest`` = (n_units, n_required, unit_area_fraction) enables partial-good dies.
 
-    unit cost = Σ KGD + stacks · HBM + package + assembly scrap + test + NRE / volume;
+    unit cost = Σ KGD + stacks · ($/GB · GB per stack) + package + assembly scrap + test + NRE / volume;
     price = unit cost / (1 − margin).
     """
     o = dict(overrides or {})
@@ -330,21 +370,21 @@ def chip_cost(recipe: ChipRecipe, cat: CostCatalog, *, overrides: dict[str, Any]
                    reticle_limit_mm2=g.reticle_limit_mm2, wafer_diameter_mm=g.diameter_mm,
                    edge_exclusion_mm=g.edge_exclusion_mm)
     p = {k: (central(v) if not isinstance(v, str) else v) for k, v in chip_params(recipe, cat).items()}
-    unknown = set(o) - set(p)
+    unknown = set(o) - set(p) - {"hbm_stack_usd"}
     if unknown:
-        raise FieldError("overrides", f"unknown parameter(s); allowed: {', '.join(sorted(p))}", sorted(unknown))
+        raise FieldError("overrides", f"unknown parameter(s); allowed: {', '.join(sorted(p))}, hbm_stack_usd",
+                         sorted(unknown))
     p.update(o)
+    # HBM by the GB: a stack costs $/GB × GB per stack, unless a stack price is given outright
+    stack_usd = o["hbm_stack_usd"] if "hbm_stack_usd" in o else (
+        arr("hbm_usd_per_gb", p["hbm_usd_per_gb"]) * arr("hbm_gb_per_stack", p["hbm_gb_per_stack"]))
     model = p["yield_model"]
     if recipe.wafer_scale:
         n_units, n_req, frac = harvest or (1.0, 1.0, 0.0)
         y = redundant_yield(recipe.die_area_mm2, p["defect_density_per_cm2"], n_units=n_units, n_required=n_req,
                             unit_area_fraction=frac, model=model, alpha=p["alpha"],
                             critical_layers=p["critical_layers"])
-        w = arr("wafer_price_usd", p["wafer_price_usd"])
-        yv = np.maximum(np.asarray(y), 1e-300)
-        d = {"gross_dies_per_wafer": 1.0, "yield": out(yv), "good_dies_per_wafer": out(yv),
-             "raw_die_cost_usd": out(w), "cost_per_good_die_usd": out(w / yv + arr("p", p["probe_usd_per_die"]) / yv),
-             "defect_cost_usd": out(w / yv - w)}
+        d = wafer_scale_die_cost(p["wafer_price_usd"], y, p["probe_usd_per_die"])
     else:
         y_over = None
         if harvest is not None:
@@ -357,13 +397,16 @@ def chip_cost(recipe: ChipRecipe, cat: CostCatalog, *, overrides: dict[str, Any]
                      edge_exclusion_mm=g.edge_exclusion_mm, scribe_mm=g.scribe_mm,
                      probe_usd_per_die=p["probe_usd_per_die"], yield_override=y_over)
     pkg = package_cost(kgd_cost_usd=d["cost_per_good_die_usd"], n_dies=recipe.n_dies, hbm_stacks=recipe.hbm_stacks,
-                       hbm_stack_usd=p["hbm_stack_usd"], packaging_usd=p["packaging_usd"],
+                       hbm_stack_usd=stack_usd, packaging_usd=p["packaging_usd"],
                        bond_yield_per_die=p["bond_yield_per_die"], final_test_usd=p["final_test_usd"])
     nre_u = nre_per_unit(p["nre_usd"], p["volume_units"])
     unit = np.asarray(pkg["manufacturing_cost_usd"]) + nre_u
     return {
         **{f"die_{k}": v for k, v in d.items()},
         **pkg,
+        "hbm_stack_usd": out(arr("hbm_stack_usd", stack_usd)),
+        "harvest": None if harvest is None else {"units": harvest[0], "units_enabled": harvest[1],
+                                                 "unit_area_fraction": harvest[2]},
         "nre_usd": out(arr("nre_usd", p["nre_usd"])),
         "volume_units": out(arr("volume_units", p["volume_units"])),
         "nre_per_unit_usd": out(nre_u),

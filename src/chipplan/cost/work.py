@@ -28,10 +28,10 @@ def accelerator_hours(total_flop: Any, peak_flops_per_s: Any, mfu: Any) -> Any:
     return out(f / (pk * fraction("mfu", mfu) * SECONDS_PER_HOUR))
 
 
-def amortised_usd_per_accelerator_hour(hardware_usd_per_accelerator: Any,
-                                       depreciation_ooms_per_year: Any = 0.14) -> Any:
+def amortised_usd_per_accelerator_hour(hardware_usd_per_accelerator: Any, depreciation_ooms_per_year: Any) -> Any:
     """Epoch AI's amortised hardware rate: value · k·ln(10) / 8766 h, with k the yearly fall in hardware
-    value in orders of magnitude (0.14 OOM/yr → 0.322/yr, about a 3.1-year effective life)."""
+    value in orders of magnitude (the cost catalog's ``finance.hardware_depreciation_ooms_per_year``;
+    0.14 OOM/yr → 0.322/yr, about a 3.1-year effective life)."""
     v = arr("hardware_usd_per_accelerator", hardware_usd_per_accelerator)
     k = arr("depreciation_ooms_per_year", depreciation_ooms_per_year, lo_open=True)
     return out(v * k * np.log(10) / HOURS_PER_YEAR)

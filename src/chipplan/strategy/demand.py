@@ -24,9 +24,9 @@ from chipplan.errors import FieldError
 from chipplan.perf import plan as training_engine
 from chipplan.perf import serving as serving_engine
 from chipplan.specs import Model
+from chipplan.units import HOURS_PER_QUARTER
 
 H100E_FLOPS_PER_S = 1.979e15  # dense 8-bit peak of an H100 SXM, Epoch AI's unit
-HOURS_PER_QUARTER = 365.25 * 24 / 4
 DAYS_PER_QUARTER = 365.25 / 4
 REFERENCE_ACCELERATOR = "h100-sxm-80gb"
 TRAINING_ENGINE = "chipplan.perf.plan.estimate_run"

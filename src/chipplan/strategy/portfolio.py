@@ -22,7 +22,7 @@ import numpy as np
 
 from chipplan.errors import InfeasibleError
 from chipplan.strategy import elasticity
-from chipplan.strategy.montecarlo import HOURS_PER_QUARTER, Deliveries, outcome, simulate, summarise
+from chipplan.strategy.montecarlo import Deliveries, outcome, simulate, summarise
 from chipplan.strategy.scenario import StrategyInputs
 from chipplan.strategy.stochastic import (
     Risk,
@@ -31,6 +31,7 @@ from chipplan.strategy.stochastic import (
     solve_recourse_problem,
     value_of_information,
 )
+from chipplan.units import HOURS_PER_QUARTER
 
 MUSD = 1e6
 

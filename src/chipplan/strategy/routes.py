@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from chipplan.cost.uncertainty import Z95  # standard-normal 95th percentile: a lognormal from a 90% interval
 from chipplan.errors import FieldError
 from chipplan.specs._check import fraction, one_of, positive_float
 
 ROUTE_KINDS = ("buy", "cloud_reserved", "custom_asic", "in_house", "startup")
 EVENT_KINDS = ("export_control", "divestment")
-Z95 = 1.6448536269514722  # standard-normal 95th percentile: a lognormal from a 90% interval
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -1,0 +1,87 @@
+"""``chipplan runs list|show|diff``: the results store of ``chipplan plan``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from chipplan.commands._common import console, handle_errors, print_json, table
+
+runs_app = typer.Typer(help="Stored runs of `chipplan plan`: list them, show one, diff two.", no_args_is_help=True)
+
+STORE_OPT = typer.Option(None, "--store", help="Results store folder (default ./chipplan-runs or $CHIPPLAN_STORE).")
+JSON_OPT = typer.Option(False, "--json", help="Print JSON.")
+
+
+def _store(path: Path | None) -> Any:
+    from chipplan.store import Store, default_path
+
+    return Store(path or default_path())
+
+
+def _num(v: Any, unit: str = "") -> str:
+    from chipplan.report.plan import _f
+
+    return _f(v, unit)
+
+
+@runs_app.command("list")
+@handle_errors
+def list_command(store: Path | None = STORE_OPT, as_json: bool = JSON_OPT) -> None:
+    """Every stored run, newest first."""
+    rows = _store(store).list()
+    if as_json:
+        print_json(rows)
+        return
+    console.print(table("Stored runs", ["run", "scenario", "created (UTC)", "seed", "catalog"],
+                        [[r["run_id"], r["scenario"], r["created_utc"], r["seed"], r["catalog_version"]]
+                         for r in rows]))
+
+
+@runs_app.command("show")
+@handle_errors
+def show_command(run: str = typer.Argument("latest", help="Run id, a unique prefix, or latest / latest~N."),
+                 store: Path | None = STORE_OPT, as_json: bool = JSON_OPT) -> None:
+    """One run: provenance and headline numbers."""
+    st = _store(store)
+    rid = st.resolve(run)
+    prov = st.provenance(rid)
+    heads = st.headlines(rid)
+    if as_json:
+        print_json({"run_id": rid, "provenance": prov, "headlines": heads,
+                    "report": str(st.path(rid) / "report.html")})
+        return
+    console.print(f"[bold]{rid}[/bold]: {prov['scenario_name']} ({' → '.join(prov['scenario_files'])}), seed "
+                  f"{prov['seed']}, catalog {prov['catalog_version']}, chipplan {prov['chipplan_version']}, "
+                  f"{prov['created_utc']}")
+    console.print(table("Headlines", ["question", "answer", "80 % interval"],
+                        [[h["label"], _num(h["value"], h["unit"]),
+                          f"{_num(h['low'], h['unit'])} – {_num(h['high'], h['unit'])}"] for h in heads]))
+    console.print(f"report: {st.path(rid) / 'report.html'}", highlight=False)
+
+
+def _short(v: Any) -> str:
+    s = repr(v) if not isinstance(v, str) else v
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+@runs_app.command("diff")
+@handle_errors
+def diff_command(a: str = typer.Argument(..., help="First run (id, prefix, latest~N)."),
+                 b: str = typer.Argument(..., help="Second run."), store: Path | None = STORE_OPT,
+                 as_json: bool = JSON_OPT) -> None:
+    """The inputs that changed between two runs and how the headline numbers moved."""
+    d = _store(store).diff(a, b)
+    if as_json:
+        print_json(d)
+        return
+    console.print(f"{d['a']} → {d['b']}", highlight=False)
+    console.print(table("Inputs changed", ["field", "a", "b"],
+                        [[c["field"], _short(c["a"]), _short(c["b"])] for c in d["inputs_changed"]]
+                        or [["(none)", "", ""]]))
+    console.print(table("Headlines", ["question", "a", "b", "change"],
+                        [[h["label"], _num(h["a"], h["unit"]), _num(h["b"], h["unit"]),
+                          "—" if h["relative_change"] is None else f"{100 * h['relative_change']:+.1f} %"]
+                         for h in d["headlines"]]))

@@ -1,0 +1,518 @@
+"""``chipplan plan``: one scenario through every engine, stage by stage, with a cache of engine results.
+
+Stages, in order: ``training`` (needs and layouts of each training run on each chip), ``serving`` (cost per
+token at the SLOs), ``tco`` (owned vs rented), ``codesign`` (design front), ``strategy`` (sourcing Monte Carlo
+and optimised portfolio) and ``validation`` (the engines against published runs). Each stage's result is a
+JSON-able dict; the cache keys it on the stage's inputs, the catalog version and the chipplan version, so a
+second run of an unchanged scenario reuses it.
+
+Every headline carries an 80 % interval: model error (the engines' out-of-sample log-error,
+``chipplan.perf.efficiency.interval_log_sd``), the catalog's cost ranges and the scenario's uncertain inputs,
+sampled together (``plan.interval_samples`` draws, seeded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chipplan import __version__, catalog
+from chipplan.errors import ChipplanError, FieldError
+from chipplan.scenario import Resolved, engines
+from chipplan.scenario.engines import Z80
+
+STAGES = ("training", "serving", "tco", "codesign", "strategy", "validation")
+DAYS_PER_QUARTER = 91.3125
+HOURS_PER_YEAR = 8766.0
+
+# progress(stage, done, total, note): called when a stage starts (done 0), advances and ends (done == total)
+Progress = Callable[[str, int, int, str], None]
+
+
+def _quiet(stage: str, done: int, total: int, note: str) -> None:
+    return None
+
+
+def _jsonable(obj: Any) -> Any:
+    from chipplan.commands._common import to_json
+
+    return json.loads(to_json(obj, compact=True))
+
+
+class Cache:
+    """Engine results on disk, one JSON file per key (a hex digest: no input text reaches a path)."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, stage: str, inputs: Any) -> str:
+        blob = json.dumps({"stage": stage, "inputs": inputs, "catalog": catalog.load().version,
+                           "chipplan": __version__}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def get(self, stage: str, inputs: Any, fn: Callable[[], Any]) -> tuple[Any, bool]:
+        k = self.key(stage, inputs)
+        path = self.folder / f"{stage}-{k[:32]}.json" if self.folder else None
+        if path is not None and path.is_file():
+            try:
+                out = json.loads(path.read_text())
+                self.hits += 1
+                return out, True
+            except (OSError, ValueError):
+                pass  # unreadable entry: recompute and overwrite
+        self.misses += 1
+        res = _jsonable(fn())
+        if path is not None:
+            from chipplan.safeio import atomic_write_text
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, json.dumps(res), fsync=False)  # a lost entry is only recomputed
+        return res, False
+
+
+@dataclass
+class PlanResult:
+    scenario: Resolved
+    seed: int
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    timings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    headlines: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _file_digest(path: str) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    except OSError:
+        return "missing"
+
+
+def chips(r: Resolved) -> list[str]:
+    """The chips the plan compares: ``plan.chips``, else the reference and every route's catalog accelerator."""
+    from chipplan.strategy import scenario as sc
+
+    sf = r.scenario
+    if sf.plan.chips:
+        return list(dict.fromkeys(sf.plan.chips))
+    cat = catalog.load()
+    out = [sf.reference_accelerator]
+    d = sc.defaults()["routes"]
+    for body in sf.routes.values():
+        body = body or {}
+        acc = body.get("accelerator") or (getattr(d.get(body.get("uses", "")), "accelerator", "") or "")
+        if acc and acc in cat.accelerators and acc not in out:
+            out.append(acc)
+    return out
+
+
+def _model_key(r: Resolved, name: str, where: str) -> str:
+    from chipplan.strategy import scenario as sc
+
+    return sc._model_key(r.scenario, name, where)
+
+
+def _family_sd(acc_id: str) -> float:
+    from chipplan.perf import efficiency
+
+    acc = catalog.accelerator(acc_id)
+    return float(efficiency.for_families(np.array([acc.family], dtype=object))["uncertainty_log_sd"][0])
+
+
+def _interval_sd(acc_id: str, *, n_experts: int, n_gpu: float, precision: str, serving: bool = False) -> float:
+    from chipplan.perf import efficiency
+
+    return float(efficiency.interval_log_sd(_family_sd(acc_id), n_experts=n_experts, n_gpu=n_gpu,
+                                            precision=np.array([precision], dtype=object), serving=serving)[0])
+
+
+def _pct(x: np.ndarray) -> dict[str, float]:
+    p = np.percentile(np.asarray(x, dtype=float), [10, 50, 90])
+    return {"p10": float(p[0]), "p50": float(p[1]), "p90": float(p[2])}
+
+
+def _default_system(acc_id: str) -> str | None:
+    for sid, s in catalog.load().systems.items():
+        if s.accelerator == acc_id:
+            return sid
+    return None
+
+
+def _hardware_acc(c: str) -> str:
+    acc, _ = catalog.hardware(c)
+    return acc.id
+
+
+# ------------------------------------------------------------------------------------------------ stages
+
+
+def stage_training(r: Resolved, chip_ids: list[str], seed: int, cache: Cache) -> dict[str, Any]:
+    from chipplan.perf.memory import RECOMPUTE_CODE, training_memory
+
+    sf = r.scenario
+    runs = []
+    rng = np.random.default_rng(seed)
+    for i, t in enumerate(sf.demand.training):
+        if not (t.model and t.tokens):
+            continue
+        key = _model_key(r, t.model, f"demand.training[{i}].model")
+        m = catalog.model(key)
+        days = (t.deadline_quarter - t.start_quarter) * DAYS_PER_QUARTER
+        for c in chip_ids:
+            row: dict[str, Any] = {"run": t.name, "chip": c, "model": m.name, "model_key": key, "tokens": t.tokens,
+                                   "precision": t.precision, "deadline_days": days}
+            try:
+                kw = {"model": key, "hardware": c, "tokens": t.tokens, "days": days,
+                      "global_batch": t.global_batch_tokens, "seq_len": t.seq_len, "precision": t.precision}
+                res, _ = cache.get("train", {**kw, "model_file": _file_digest(key) if key.endswith(".yaml")
+                                             else None}, lambda kw=kw: engines.train(**kw))
+            except ChipplanError as e:
+                row["error"] = str(e)
+                runs.append(row)
+                continue
+            lay = res["layout"]
+            n_micro = res["global_batch_seqs"] / (lay["dp"] * lay["micro_batch"])
+            mem = training_memory(m, seq_len=res["seq_len"], micro_batch=lay["micro_batch"], n_micro=n_micro,
+                                  tp=lay["tp"], pp=lay["pp"], dp=lay["dp"], cp=lay["cp"], ep=lay["ep"],
+                                  vpp=lay["vpp"], zero_stage=lay["zero_stage"],
+                                  recompute=RECOMPUTE_CODE.get(str(lay["recompute"]), 0),
+                                  fp8=t.precision in ("fp8", "fp4"))
+            sd = _interval_sd(_hardware_acc(c), n_experts=m.n_experts, n_gpu=res["n_accelerators"],
+                              precision=t.precision)
+            z = rng.standard_normal(sf.plan.interval_samples)
+            # throughput is log-normal around the prediction; days and accelerator-hours scale with 1/throughput
+            days_s = res["days"] * np.exp(-sd * z)
+            acc = catalog.hardware(c)[0]
+            row.update({
+                "accelerator": acc.id, "n_accelerators": res["n_accelerators"], "days": res["days"],
+                "days_interval": _pct(days_s), "accelerator_hours": res["accelerator_hours"],
+                "accelerator_hours_interval": _pct(res["accelerator_hours"] * np.exp(-sd * z)),
+                "tokens_per_s_per_accelerator": res["tokens_per_s_per_accelerator"], "mfu": res["mfu"],
+                "goodput": res["goodput"], "step_time_s": res["step_time_s"], "layout": lay,
+                "global_batch_seqs": res["global_batch_seqs"], "seq_len": res["seq_len"],
+                "breakdown_s": res["breakdown_s"], "interval_log_sd": sd,
+                "memory_bytes": {k: float(np.asarray(v)) for k, v in mem.items()},
+                "memory_capacity_bytes": float(acc.hbm_bytes),
+                "peak_flops_per_s": float(acc.peak_flops_per_s(t.precision)),
+            })
+            runs.append(row)
+    return {"runs": runs}
+
+
+def _price(r: Resolved, chip: str, years: float) -> tuple[Any, str]:
+    """(Uncertain-like price, source) for renting ``chip``: the scenario's, else the catalog's cloud median."""
+    from chipplan.catalog import cost as cost_catalog
+    from chipplan.cost import tco as tc
+    from chipplan.scenario.model import Uncertain
+
+    given = r.scenario.plan.price_usd_per_accelerator_hour.get(chip)
+    if given is not None:
+        return given, "scenario plan.price_usd_per_accelerator_hour"
+    cat = cost_catalog.load()
+    first = tc.default_term(years)
+    # the horizon's commitment first; chips the hyperscalers do not list yet fall back to shorter terms and
+    # to specialist clouds, and the source says which was used
+    tried = []
+    for kind in ("hyperscaler", "specialist"):
+        for term in dict.fromkeys((first, "1yr", "on-demand")):
+            try:
+                rate, rows = tc.cloud_rate(cat, _hardware_acc(chip), term, kind=kind)
+            except ChipplanError:
+                tried.append(f"{kind} {term}")
+                continue
+            return Uncertain(dist="fixed", value=rate), f"catalog {kind} cloud price, {term}, median of " \
+                                                        f"{', '.join(rows)}"
+    raise FieldError(f"plan.price_usd_per_accelerator_hour.{chip}", "the catalog has no cloud price for this chip "
+                     f"({', '.join(tried)}); give one (USD per accelerator-hour)")
+
+
+def _serving_price(r: Resolved, chip: str, years: float) -> tuple[Any, str]:
+    """The rental price, or where the catalog has none the owned rate of the chip's catalog system."""
+    from chipplan.catalog import cost as cost_catalog
+    from chipplan.cost import tco as tc
+    from chipplan.scenario.model import Uncertain
+
+    try:
+        return _price(r, chip, years)
+    except FieldError:
+        sid = r.scenario.plan.systems.get(chip) or (chip if chip in catalog.load().systems
+                                                    else _default_system(_hardware_acc(chip)))
+        if sid is None:
+            raise
+        sys_ = catalog.system(sid)
+        rate = tc.owned_rate(sys_, catalog.accelerator(sys_.accelerator), cost_catalog.load(), years=years,
+                             utilisation=1.0, cloud_price=0.0)
+        return Uncertain(dist="fixed", value=rate), f"owned {sid} over {years:g} years (no rental price in the catalog)"
+
+
+def stage_serving(r: Resolved, chip_ids: list[str], seed: int, cache: Cache) -> dict[str, Any]:
+    from chipplan.perf.arithmetic import param_counts
+
+    sf = r.scenario
+    rng = np.random.default_rng(seed + 1)
+    out = []
+    n = sf.plan.interval_samples
+    util = np.clip(sf.plan.utilisation.sample(rng, n), 1e-3, 1.0)
+    for i, s in enumerate(sf.demand.serving):
+        if not s.model:
+            continue
+        key = _model_key(r, s.model, f"demand.serving[{i}].model")
+        m = catalog.model(key)
+        load_tps = s.users * s.tokens_per_user_per_day / 86400.0
+        for c in chip_ids:
+            row: dict[str, Any] = {"load": s.name, "chip": c, "model": m.name, "model_key": key,
+                                   "active_params": float(param_counts(m)["active"]), "input_len": s.input_len,
+                                   "output_len": s.output_len, "slo_ttft_ms": s.slo_ttft_ms,
+                                   "slo_tpot_ms": s.slo_tpot_ms}
+            try:
+                price, src = _serving_price(r, c, sf.plan.years)
+                kw = {"model": key, "hardware": c, "input_len": s.input_len, "output_len": s.output_len,
+                      "slo_ttft_ms": s.slo_ttft_ms, "slo_tpot_ms": s.slo_tpot_ms,
+                      "tokens_per_day": load_tps * s.peak_to_average * 86400.0, "price_per_hour": price.median}
+                res, _ = cache.get("serve", {**kw, "model_file": _file_digest(key) if key.endswith(".yaml")
+                                             else None}, lambda kw=kw: engines.serve(**kw))
+            except ChipplanError as e:
+                row["error"] = str(e)
+                out.append(row)
+                continue
+            b = res["best"]
+            sd = _interval_sd(_hardware_acc(c), n_experts=m.n_experts, n_gpu=b["accelerators_per_replica"],
+                              precision=b["precision"], serving=True)
+            tps = b["output_tokens_per_s_per_gpu"] * np.exp(sd * rng.standard_normal(n))
+            usd_m = price.sample(rng, n) / 3600.0 / (tps * util) * 1e6
+            row.update({"best": b, "frontier": res["frontier"], "price_usd_per_accelerator_hour": price.median,
+                        "price_source": src,
+                        "price_basis": "owned" if src.startswith("owned") else "rented",
+                        "usd_per_million_output_tokens": float(np.median(usd_m)),
+                        "usd_per_million_output_tokens_interval": _pct(usd_m),
+                        "accelerators_at_peak": res.get("accelerators_needed"),
+                        "load_output_tokens_per_s": load_tps, "interval_log_sd": sd,
+                        "configurations_evaluated": res["configurations_evaluated"]})
+            out.append(row)
+    return {"loads": out}
+
+
+def stage_tco(r: Resolved, chip_ids: list[str], serving: dict[str, Any], seed: int) -> dict[str, Any]:
+    from chipplan.catalog import cost as cost_catalog
+    from chipplan.cost import tco as tc
+    from chipplan.cost import uncertainty as unc
+
+    sf = r.scenario
+    years = sf.plan.years
+    cat = cost_catalog.load()
+    rng = np.random.default_rng(seed + 2)
+    n = sf.plan.interval_samples
+    out = []
+    for c in chip_ids:
+        acc_id = _hardware_acc(c)
+        sid = sf.plan.systems.get(c) or (c if c in catalog.load().systems else _default_system(acc_id))
+        row: dict[str, Any] = {"chip": c, "system": sid}
+        if sid is None:
+            row["error"] = f"plan.systems.{c}: no catalog system is built on {acc_id}; name one"
+            out.append(row)
+            continue
+        try:
+            price, src = _price(r, c, years)
+            util = sf.plan.utilisation.median
+            res = engines.tco(system=sid, years=years, utilisation=min(max(util, 1e-3), 1.0),
+                              cloud_price=price.median)
+            sys_ = catalog.system(sid)
+            acc = catalog.accelerator(sys_.accelerator)
+            p, _ = tc.tco_params(sys_, acc, cat, years=years, utilisation=min(max(util, 1e-3), 1.0),
+                                 cloud_price=price.median)
+        except ChipplanError as e:
+            row["error"] = str(e)
+            out.append(row)
+            continue
+        draws = unc.sample_params(p, n, seed + 3, unc.BOUNDS)
+        draws["utilisation"] = np.clip(sf.plan.utilisation.sample(rng, n), 1e-3, 1.0)
+        draws["cloud_usd_per_accelerator_hour"] = price.sample(rng, n)
+        mc = tc.system_tco(**draws)
+        # owned vs rented over time: the same server bought at t = 0, costs accumulated quarter by quarter
+        t = np.arange(1, round(years * 4) + 1) / 4.0
+        cp = unc.central_params(p)
+        cp["years"] = t
+        cp["life_years"] = years
+        over = tc.system_tco(**cp)
+        # the serving throughput on this chip turns $/accelerator-hour into $/M output tokens
+        tps = next((x["best"]["output_tokens_per_s_per_gpu"] for x in serving["loads"]
+                    if x["chip"] == c and "best" in x), None)
+        acc_hours = res["accelerators_per_server"] * years * HOURS_PER_YEAR * res["utilisation"]
+        steps = [w for w in res["waterfall"] if w["step"] not in ("owned total", "cloud total")]
+        wf = [{"step": w["step"], "usd": w["usd"], "usd_per_accelerator_hour": w["usd"] / acc_hours,
+               "usd_per_million_output_tokens": (w["usd"] / acc_hours / 3600.0 / tps * 1e6) if tps else None}
+              for w in steps]
+        row.update({
+            "accelerator": acc.id, "years": years, "utilisation": res["utilisation"], "cloud_price_source": src,
+            "server_capex_usd": res["server_capex_usd"], "owned_total_usd": res["owned_total_usd"],
+            "cloud_total_usd": res["cloud_total_usd"],
+            "owned_usd_per_accelerator_hour": res["owned_usd_per_accelerator_hour"],
+            "owned_usd_per_accelerator_hour_interval": _pct(mc["owned_usd_per_accelerator_hour"]),
+            "cloud_usd_per_accelerator_hour": res["cloud_usd_per_accelerator_hour"],
+            "owned_to_cloud_ratio": res["owned_to_cloud_ratio"],
+            "owned_to_cloud_ratio_interval": _pct(np.asarray(mc["owned_total_usd"])
+                                                  / np.asarray(mc["cloud_total_usd"])),
+            "breakeven_utilisation": res["breakeven_utilisation"],
+            "over_time": {"years": t.tolist(), "owned_usd": np.broadcast_to(over["owned_total_usd"], t.shape).tolist(),
+                          "cloud_usd": np.broadcast_to(over["cloud_total_usd"], t.shape).tolist()},
+            "waterfall": wf, "serving_tokens_per_s_per_accelerator": tps})
+        out.append(row)
+    return {"chips": out}
+
+
+def stage_codesign(r: Resolved, seed: int, cache: Cache) -> dict[str, Any]:
+    return {"skipped": "the co-design engine (chipplan.codesign) is not part of this build yet"}
+
+
+def stage_strategy(r: Resolved, seed: int, progress: Progress) -> dict[str, Any]:
+    from chipplan.strategy import montecarlo, portfolio
+    from chipplan.strategy import scenario as sc
+
+    sf = r.scenario
+    n_mc = sf.plan.monte_carlo_scenarios
+    inp = sc.build(sf, seed=seed, scenarios=n_mc)
+    progress("strategy", 1, 3, "engines rated the chips; optimising the portfolio")
+    res = portfolio.plan(inp, tornado_scenarios=sf.plan.tornado_scenarios)
+    progress("strategy", 2, 3, "portfolio optimised; costing it on every scenario")
+    # the 80 % interval of the portfolio's cost: its cost on every Monte Carlo scenario
+    d = portfolio.run_monte_carlo(inp)
+    ids = list(d.route_ids)
+    units = np.array([res["portfolio"][i]["units"] for i in ids])
+    go = np.array([res["portfolio"][i]["programme"] for i in ids])
+    o = montecarlo.outcome(d, units, go, penalty_usd_per_h100e_hour=inp.penalty_usd_per_h100e_hour)
+    res["cost_interval_usd"] = _pct(o.cost_usd)
+    return res
+
+
+def _default_validation() -> list[Path]:
+    root = Path(__file__).resolve().parents[3] / "benchmarks" / "data"
+    return [p for p in (root / "extra_training.csv", root / "extra_inference.csv") if p.is_file()]
+
+
+def validation_files(r: Resolved) -> list[Path]:
+    v = r.scenario.plan.validation
+    if v is None:
+        return _default_validation()
+    return [(r.folder / p) for p in v]
+
+
+def stage_validation(r: Resolved) -> dict[str, Any]:
+    from chipplan.io.write import validate_file
+
+    out = []
+    for p in validation_files(r):
+        res = validate_file(p)
+        rows = [{"metric": x["metric"], "group": x["group"], "target": x["target"], "predicted": x["predicted"],
+                 "ape": x["ape"], "row_id": x["row_id"]} for x in res["rows"] if x.get("predicted") is not None]
+        out.append({"file": p.name, "summary": res["overall"], "rows": rows})
+    return {"tables": out}
+
+
+# ------------------------------------------------------------------------------------------------ headlines
+
+
+def headlines(res: PlanResult) -> list[dict[str, Any]]:
+    """The executive summary: one number per question, each with its 80 % interval (p10-p90)."""
+    out: list[dict[str, Any]] = []
+    tr = [x for x in res.stages.get("training", {}).get("runs", []) if "error" not in x]
+    for run in dict.fromkeys(x["run"] for x in tr):
+        best = min((x for x in tr if x["run"] == run), key=lambda x: x["accelerator_hours"])
+        iv = best["days_interval"]
+        out.append({"key": f"training.{run}.days", "label": f"{run}: wall-clock days on {best['n_accelerators']:,} "
+                    f"× {best['chip']} (fewest accelerator-hours)", "value": best["days"], "low": iv["p10"],
+                    "high": iv["p90"], "unit": "days"})
+        ih = best["accelerator_hours_interval"]
+        out.append({"key": f"training.{run}.accelerator_hours", "label": f"{run}: accelerator-hours on "
+                    f"{best['chip']}", "value": best["accelerator_hours"], "low": ih["p10"], "high": ih["p90"],
+                    "unit": "accelerator-hours"})
+    sv = [x for x in res.stages.get("serving", {}).get("loads", []) if "error" not in x]
+    for load in dict.fromkeys(x["load"] for x in sv):
+        best = min((x for x in sv if x["load"] == load), key=lambda x: x["usd_per_million_output_tokens"])
+        iv = best["usd_per_million_output_tokens_interval"]
+        out.append({"key": f"serving.{load}.usd_per_million_output_tokens",
+                    "label": f"{load}: USD per million output tokens at the SLO, cheapest on {best['chip']} "
+                             f"({best['price_basis']})",
+                    "value": best["usd_per_million_output_tokens"], "low": iv["p10"], "high": iv["p90"],
+                    "unit": "USD/M tokens"})
+    for x in res.stages.get("tco", {}).get("chips", []):
+        if "error" in x:
+            continue
+        iv = x["owned_to_cloud_ratio_interval"]
+        out.append({"key": f"tco.{x['chip']}.owned_to_cloud_ratio",
+                    "label": f"owning {x['system']} vs renting over {x['years']:g} years (cost ratio; < 1: own)",
+                    "value": x["owned_to_cloud_ratio"], "low": iv["p10"], "high": iv["p90"], "unit": "ratio"})
+    st = res.stages.get("strategy")
+    if st:
+        iv = st["cost_interval_usd"]
+        out.append({"key": "strategy.cost_usd", "label": "sourcing portfolio cost over the horizon (median)",
+                    "value": iv["p50"], "low": iv["p10"], "high": iv["p90"], "unit": "USD"})
+        p = float(st["unmet_probability"])
+        n = int(st["monte_carlo_scenarios"])
+        half = Z80 * np.sqrt(max(p * (1 - p), 1e-12) / n)
+        out.append({"key": "strategy.unmet_probability", "label": "probability some demand is unmet after spot",
+                    "value": p, "low": max(0.0, p - half), "high": min(1.0, p + half), "unit": "probability"})
+    cd = res.stages.get("codesign", {})
+    if cd.get("best"):
+        b = cd["best"]
+        out.append({"key": "codesign.best", "label": b["label"], "value": b["value"], "low": b["low"],
+                    "high": b["high"], "unit": b["unit"]})
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ run
+
+
+def run(r: Resolved, *, seed: int | None = None, cache: Cache | None = None, progress: Progress | None = None,
+        stages: tuple[str, ...] = STAGES) -> PlanResult:
+    """Every stage of the plan; ``progress`` hears about each one."""
+    prog = progress or _quiet
+    cache = cache or Cache(None)
+    sf = r.scenario
+    seed_ = sf.seed if seed is None else seed
+    res = PlanResult(scenario=r, seed=seed_)
+    chip_ids = chips(r)
+    names = [t.model for t in (*sf.demand.training, *sf.demand.serving)] + [sf.demand.performance_model]
+    models = sorted({v for v in names if v.endswith((".yaml", ".yml"))})
+    model_files = {m: _file_digest(_model_key(r, m, "demand.model")) for m in models}
+    base = {"data": {k: v for k, v in r.data.items() if k not in ("plan", "extends", "name", "description")},
+            "plan": sf.plan.model_dump(), "models": model_files, "chips": chip_ids, "seed": seed_}
+
+    def stage(name: str, fn: Callable[[], Any], total: int = 1, key: Any = None) -> None:
+        """Run one stage; with ``key`` the whole stage is cached, otherwise its engine calls are."""
+        if name not in stages:
+            return
+        prog(name, 0, total, "running")
+        t0 = time.perf_counter()
+        misses = cache.misses
+        if key is not None:
+            out, _ = cache.get(name, key, fn)
+        else:
+            out = _jsonable(fn())
+        hit = cache.misses == misses
+        res.stages[name] = out
+        res.timings[name] = {"seconds": round(time.perf_counter() - t0, 3), "cached": hit}
+        prog(name, total, total, "cached" if hit else "done")
+
+    # engine calls (training, serving) are cached one by one on their inputs; the intervals around them are
+    # re-drawn with the seed each time, which is cheap
+    stage("training", lambda: stage_training(r, chip_ids, seed_, cache))
+    stage("serving", lambda: stage_serving(r, chip_ids, seed_, cache))
+    stage("tco", lambda: stage_tco(r, chip_ids, res.stages.get("serving", {"loads": []}), seed_))
+    if sf.plan.codesign_designs:
+        stage("codesign", lambda: stage_codesign(r, seed_, cache))
+    stage("strategy", lambda: stage_strategy(r, seed_, prog), total=3, key=base)
+    vfiles = validation_files(r)
+    if vfiles:
+        stage("validation", lambda: stage_validation(r), key={p.name: _file_digest(str(p)) for p in vfiles})
+    res.headlines = headlines(res)
+    return res

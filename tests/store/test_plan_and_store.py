@@ -1,0 +1,195 @@
+"""``chipplan plan`` end to end on a quick scenario, the results store, and atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from chipplan.cli import app
+from chipplan.store import Store
+
+DATA = Path(__file__).resolve().parents[1] / "scenario" / "data"
+runner = CliRunner()
+
+
+def run(*args):
+    r = runner.invoke(app, [str(a) for a in args])
+    return r.exit_code, r.stdout, r.stderr
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """The quick scenario twice: as written, then with a longer ownership horizon and another seed."""
+    tmp = tmp_path_factory.mktemp("plan")
+    store = tmp / "store"
+    code, out, err = run("plan", DATA / "small_lab.yaml", "--out", tmp / "a", "--store", store, "--progress", "none",
+                         "--json")
+    assert code == 0, err
+    a = json.loads(out)
+    (tmp / "longer.yaml").write_text(f"extends: {DATA / 'small_lab.yaml'}\nplan:\n  years: 5\n")
+    code, out, err = run("plan", tmp / "longer.yaml", "--out", tmp / "b", "--store", store, "--seed", "11",
+                         "--progress", "none", "--json")
+    assert code == 0, err
+    return tmp, store, a, json.loads(out)
+
+
+def test_plan_writes_report_tables_and_provenance(two_runs):
+    tmp, _store, a, _ = two_runs
+    d = tmp / "a"
+    for f in ("report.html", "report.md", "provenance.json", "tables/headlines.parquet", "tables/headlines.csv",
+              "tables/training.parquet", "tables/serving.parquet", "tables/tco.parquet", "tables/portfolio.parquet",
+              "tables/supply_fan.parquet", "tables/validation.parquet"):
+        assert (d / f).is_file(), f
+    html = (d / "report.html").read_text()
+    assert len(html.encode()) < 10_000_000
+    assert html.count("Plotly.newPlot") >= 8  # one per figure, plotly.js itself embedded once
+    assert html.count("<script>/**\n* plotly.js") + html.count("* plotly.js v") >= 1
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"https?://", html)  # nothing from the network
+    assert "Executive summary" in html and "80 % interval" in html
+    prov = json.loads((d / "provenance.json").read_text())
+    assert prov["run_id"] == a["run_id"]
+    assert prov["seed"] == 2026 and prov["scenario"]["name"] == "small_lab"
+    assert prov["scenario_files"] == ["small_lab.yaml", "frontier_lab.yaml"]
+    assert re.fullmatch(r"[0-9a-f]{12}", prov["catalog_version"]) and prov["chipplan_version"]
+    heads = pd.read_parquet(d / "tables" / "headlines.parquet")
+    assert {"key", "label", "value", "low", "high", "unit"} <= set(heads.columns)
+    assert (heads["low"] <= heads["value"]).all() and (heads["value"] <= heads["high"]).all()
+    assert "| question | answer | 80 % interval |" in (d / "report.md").read_text()
+
+
+def test_headlines_match_the_engines(two_runs):
+    """The plan's numbers are the engines' numbers: a training run and a serving plan recomputed directly."""
+    from chipplan.perf.plan import estimate_run
+    from chipplan.perf.serving import plan as serving_plan
+
+    tmp, _, _, _ = two_runs
+    tr = pd.read_parquet(tmp / "a" / "tables" / "training.parquet")
+    row = tr[(tr["run"] == "frontier-run-1") & (tr["chip"] == "h100-sxm-80gb")].iloc[0]
+    est = estimate_run("llama-3.1-70b", "h100-sxm-80gb", 2e12, days=91.3125, global_batch_tokens=16777216)
+    assert row["n_accelerators"] == est.n_accelerators
+    assert row["days"] == pytest.approx(est.days, rel=1e-9)
+    assert row["days_p10"] < row["days"] < row["days_p90"]
+    sv = pd.read_parquet(tmp / "a" / "tables" / "serving.parquet")
+    s = sv[sv["chip"] == "h100-sxm-80gb"].iloc[0]
+    ref = serving_plan("llama-3.1-70b", "h100-sxm-80gb", input_len=2048, output_len=512, slo_tpot_ms=50,
+                       price_per_hour=s["price_usd_per_accelerator_hour"])
+    assert s["output_tokens_per_s_per_accelerator"] == pytest.approx(ref["best"]["output_tokens_per_s_per_gpu"])
+    # median $/M at fixed price and full utilisation is the engine's figure
+    assert s["usd_per_million_output_tokens"] == pytest.approx(ref["best"]["usd_per_million_output_tokens"],
+                                                               rel=0.03)
+
+
+def test_second_run_uses_the_cache(two_runs):
+    _tmp, _, _, b = two_runs
+    assert b["timings"]["training"]["cached"] is True  # engine calls are keyed on their inputs, not the seed
+    assert b["timings"]["strategy"]["cached"] is False  # the seed reaches the sourcing Monte Carlo
+
+
+def test_runs_list_show_diff(two_runs):
+    _tmp, store, a, b = two_runs
+    code, out, _ = run("runs", "list", "--store", store, "--json")
+    rows = json.loads(out)
+    assert code == 0 and [r["run_id"] for r in rows] == [b["run_id"], a["run_id"]]
+    code, out, _ = run("runs", "show", a["run_id"][:22], "--store", store, "--json")
+    assert code == 0 and json.loads(out)["run_id"] == a["run_id"]
+    code, out, _ = run("runs", "diff", a["run_id"], "latest", "--store", store, "--json")
+    d = json.loads(out)
+    changed = {c["field"]: (c["a"], c["b"]) for c in d["inputs_changed"]}
+    assert changed["plan.years"] == (None, 5)
+    assert changed["seed"] == (2026, 11)
+    tco = next(h for h in d["headlines"] if h["key"] == "tco.h100-sxm-80gb.owned_to_cloud_ratio")
+    assert tco["a"] != tco["b"] and tco["relative_change"] == pytest.approx((tco["b"] - tco["a"]) / tco["a"])
+    code, out, _ = run("runs", "diff", a["run_id"], "latest", "--store", store)
+    assert code == 0 and "plan.years" in out
+    code, _, err = run("runs", "show", "nope", "--store", store)
+    assert code == 2 and "unknown id 'nope'" in err
+
+
+def test_bad_scenario_exits_2_and_writes_nothing(tmp_path):
+    code, _, err = run("plan", DATA / "bad_lab.yaml", "--out", tmp_path / "out", "--store", tmp_path / "s")
+    assert code == 2
+    assert "bad_lab.yaml:5 demand.training[0].tokens: must be > 0, got -1" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "s").exists()
+
+
+def test_scenario_schema_command():
+    code, out, _ = run("scenario", "schema")
+    assert code == 0 and json.loads(out)["title"] == "chipplan scenario"
+    code, out, _ = run("scenario", "check", DATA / "small_lab.yaml")
+    assert code == 0 and "valid" in out
+
+
+def test_a_failure_mid_write_leaves_nothing(tmp_path, monkeypatch):
+    """A write that fails after the tables are written leaves no DIR, no stored run and no temp folder."""
+    from chipplan import scenario as sc
+    from chipplan.report import plan as rp
+    from chipplan.report import run as rr
+    from chipplan.scenario import pipeline as pl
+
+    res = pl.run(sc.load(DATA / "small_lab.yaml"), stages=("training", "serving", "tco"))
+    st = Store(tmp_path / "store").ensure()
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(rp, "write_markdown", boom)
+    with pytest.raises(OSError):
+        rr.write(res, tmp_path / "out", store=st)
+    assert not (tmp_path / "out").exists()
+    assert st.ids() == [] and list(st.tmp_dir.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["store"]
+    # an existing DIR survives a failed rewrite
+    monkeypatch.undo()
+    rr.write(res, tmp_path / "out", store=st)
+    before = (tmp_path / "out" / "provenance.json").read_text()
+    monkeypatch.setattr(rp, "write_markdown", boom)
+    with pytest.raises(OSError):
+        rr.write(res, tmp_path / "out", store=st)
+    assert (tmp_path / "out" / "provenance.json").read_text() == before
+    assert len(st.ids()) == 1
+
+
+def test_a_killed_writer_leaves_the_store_readable(tmp_path):
+    """SIGKILL a process while it copies a run into the store: no half run is listed, and the store reads."""
+    st = Store(tmp_path / "store").ensure()
+    src = tmp_path / "run"
+    (src / "tables").mkdir(parents=True)
+    pd.DataFrame([{"run_id": "x", "created_utc": "2026-01-01T00:00:00Z"}]).to_parquet(src / "run.parquet")
+    for i in range(200):
+        (src / "tables" / f"t{i}.csv").write_text("a,b\n1,2\n" * 200)
+    code = textwrap.dedent(f"""
+        import shutil, time
+        from pathlib import Path
+        from chipplan.store import Store
+        real = shutil.copy2
+        def slow(a, b, **k):
+            time.sleep(0.02)
+            return real(a, b, **k)
+        shutil.copy2 = slow
+        Store(Path({str(st.root)!r})).add(Path({str(src)!r}), "20260101T000000Z-killed-abcdef")
+    """)
+    p = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(d.iterdir() for d in st.tmp_dir.iterdir()):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    assert st.ids() == [] and st.list() == []
+    assert len(list(st.tmp_dir.iterdir())) == 1  # the half-copied run sits in .tmp/, which nothing reads
+    old = time.time() - 2 * 24 * 3600
+    for d in st.tmp_dir.iterdir():
+        os.utime(d, (old, old))
+    assert st.sweep() == 1 and list(st.tmp_dir.iterdir()) == []
