@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import typer
 
 from chipplan import catalog
 from chipplan.commands._common import console, handle_errors, print_json, table
+from chipplan.commands._layout import layout_options
 from chipplan.errors import FieldError
 from chipplan.perf.plan import estimate_run
+from chipplan.specs.layout import TRAINING
 from chipplan.units import GIB
 
 
 @handle_errors
+@layout_options(TRAINING)
 def train_command(
     model: str = typer.Option(..., "--model", help="Model id or alias (see `chipplan catalog list models`)."),
     hardware: str = typer.Option(..., "--hardware", help="Accelerator or system id (e.g. h100-sxm-80gb, dgx-b200)."),
@@ -25,18 +29,10 @@ def train_command(
     seq_len: int | None = typer.Option(None, "--seq-len", help="Sequence length (default min(max, 8192))."),
     precision: str = typer.Option("bf16", "--precision", help="Matmul precision: bf16, fp16, fp8, fp4."),
     price: float | None = typer.Option(None, "--price", help="USD per accelerator-hour, for the run's cost."),
-    tp: int | None = typer.Option(None, "--tp", help="Fix tensor parallelism (otherwise searched)."),
-    pp: int | None = typer.Option(None, "--pp", help="Fix pipeline parallelism."),
-    cp: int | None = typer.Option(None, "--cp", help="Fix context parallelism."),
-    ep: int | None = typer.Option(None, "--ep", help="Fix expert parallelism (MoE)."),
-    vpp: int | None = typer.Option(None, "--vpp", help="Fix virtual pipeline stages per device."),
-    micro_batch: int | None = typer.Option(None, "--micro-batch", help="Fix the micro-batch (sequences)."),
-    zero_stage: int | None = typer.Option(None, "--zero-stage", help="Fix the ZeRO stage (0-3; 3 = FSDP)."),
-    recompute: str | None = typer.Option(None, "--recompute", help="Fix activation recompute: none, selective, "
-                                         "full."),
     top: int = typer.Option(0, "--top", help="Also list the K fastest layouts that fit on the planned "
                             "accelerator count."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    **layout: Any,
 ) -> None:
     """Plan a training run: layout, tokens/s, wall-clock days with goodput, accelerator-hours (and cost)."""
     if price is not None and not (math.isfinite(price) and price >= 0):
@@ -44,8 +40,6 @@ def train_command(
     if not 0 <= top <= 100:
         raise FieldError("--top", "must be an integer in [0, 100]", top)
     acc, system = catalog.hardware(hardware)
-    layout = {"tp": tp, "pp": pp, "cp": cp, "ep": ep, "vpp": vpp, "micro_batch": micro_batch,
-              "zero_stage": zero_stage, "recompute": recompute}
     r = estimate_run(model, acc, tokens, n_accelerators=gpus, days=days, global_batch_tokens=global_batch,
                      seq_len=seq_len, precision=precision, system=system, layout=layout)
     from chipplan import __version__

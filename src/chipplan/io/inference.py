@@ -10,8 +10,10 @@ does not define it: TTFT in offline throughput runs, TPOT when one token is gene
 Filling rules (shared/validation/README.md "Empty fields"): precision BF16; KV cache in 8 bits when the
 weights are 8 bits or fewer and float (FP8/FP4; TensorRT-LLM and vLLM FP8 checkpoints ship FP8 KV
 scales), otherwise 16 bits; ``inf_mode`` from what is given (batch 1 and one output token → latency,
-a batch → static_batch, SLO limits → server_slo, else offline_max_throughput); ``tp`` the smallest power
-of two within the scale-up domain whose weights fit (or ``num_accelerators / pp``); ``pp`` 1; ``ep`` 1.
+a batch → static_batch, SLO limits → server_slo, else offline_max_throughput); ``tp`` the smallest size the
+serving search tries (a divisor of the heads within the scale-up domain) whose weights fit (or
+``num_accelerators / pp``); ``pp`` 1; ``ep`` 1. The layout rules are those of training
+(``chipplan.perf.candidates``), with dp = cp = 1 inside a replica.
 """
 
 from __future__ import annotations
@@ -31,12 +33,16 @@ from chipplan.io.read import (
 )
 from chipplan.perf import efficiency
 from chipplan.perf import inference as inf
+from chipplan.perf.candidates import invalid_code
 from chipplan.perf.columns import Columns
 from chipplan.perf.efficiency import Z80
 from chipplan.perf.inference import kv_precision_for
+from chipplan.specs.layout import RULES
 from chipplan.units import BYTES_PER_ELEMENT, GB
 
-TP_CANDIDATES = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
+#: TP sizes the fill tries: the serving search's (divisors of the heads within the scale-up domain), up to the
+#: largest domain in the catalog.
+TP_CANDIDATES = np.arange(1.0, 73.0)
 
 
 def _mode_codes(sub: pd.DataFrame, num: dict[str, np.ndarray], local: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -159,15 +165,18 @@ def _layout(m: Columns, h: Columns, num: dict[str, np.ndarray], sel: np.ndarray,
     tp, pp, ep = (num[c][sel].copy() for c in ("tp", "pp", "ep"))
     n_acc = num["num_accelerators"][sel]
     filled: list[list[str]] = [[] for _ in sel]
-    # smallest power-of-two TP whose weights leave room for KV (at least one request of I+O tokens)
+    # smallest TP whose weights leave room for KV (at least one request of I+O tokens), among the sizes the
+    # serving search tries: divisors of the heads within the scale-up domain (chipplan.perf.candidates)
     cand = TP_CANDIDATES[None, :]
     pp1 = np.where(np.isfinite(pp), pp, 1.0)[:, None]
     mc = Columns({k: v[:, None] for k, v in m.items()})
     seq = (num["inf_input_len"][sel] + num["inf_output_len"][sel])[:, None]
     mem = inf.memory(mc, Columns({k: v[:, None] for k, v in h.items()}), tp=cand, pp=pp1,
                      w_bytes=w_bytes[:, None], kv_bytes=kv_bytes[:, None], batch=1.0, seq_tokens=seq)
-    fits = mem["fits"] & (cand <= np.maximum(h.scale_up_domain[:, None], 1.0))
-    first = np.where(fits.any(axis=1), np.argmax(fits, axis=1), len(TP_CANDIDATES) - 1)
+    allowed = (cand <= np.maximum(h.scale_up_domain[:, None], 1.0)) & (np.mod(m.n_heads[:, None], cand) == 0)
+    fits = mem["fits"] & allowed
+    largest = len(TP_CANDIDATES) - 1 - np.argmax(allowed[:, ::-1], axis=1)
+    first = np.where(fits.any(axis=1), np.argmax(fits, axis=1), largest)
     tp_fit = TP_CANDIDATES[first]
     for j in range(len(sel)):
         if not np.isfinite(tp[j]):
@@ -194,6 +203,13 @@ def _layout(m: Columns, h: Columns, num: dict[str, np.ndarray], sel: np.ndarray,
         # Attention heads are split over the TP group: a tp that does not divide them is not a layout.
         if np.mod(m.n_heads[j], tp[j]) != 0 and local.error[i] is None:
             local.error[i] = f"tp: must divide num_heads={m.n_heads[j]:g}, got {tp[j]:g}"
-        if ep[j] > tp[j] and local.error[i] is None:
-            local.error[i] = f"ep: must divide tp={tp[j]:g} (experts are sharded inside the TP group), got {ep[j]:g}"
+    # The layout rules shared with training (chipplan.perf.candidates); inside one serving replica dp = cp = 1.
+    one = np.ones(len(sel))
+    code = invalid_code(m, Columns(tp=tp, pp=pp, dp=one, cp=one, ep=ep), n_gpu=tp * pp, domain=h.scale_up_domain,
+                        serving=True)
+    for j, i in enumerate(sel):
+        if code[j] and local.error[i] is None:
+            field = {2: "tp", 3: "pp"}.get(int(code[j]), "ep")
+            local.error[i] = (f"{field}: {RULES[int(code[j])]} (tp={tp[j]:g}, pp={pp[j]:g}, ep={ep[j]:g}; dp = cp = 1 "
+                              "inside a serving replica)")
     return tp, pp, ep, dp, filled

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chipplan.perf.inference import MODES
-from chipplan.perf.memory import RECOMPUTE_CODE
+from chipplan.specs.layout import RECOMPUTE
 from chipplan.units import PRECISIONS
 
 #: Column types: ``integer`` and ``number`` are read as numbers (a gap is "not stated"), ``text`` as strings,
@@ -159,7 +159,7 @@ COLUMNS: tuple[Column, ...] = (
        "columns the row leaves empty."),
     _c("precision", "choice", "training", "Matmul precision; empty means bf16.", allowed=PRECISIONS),
     _c("activation_recompute", "choice", "training", "Activation recomputation; empty is filled by the "
-       "layout search.", allowed=tuple(RECOMPUTE_CODE)),
+       "layout search.", allowed=RECOMPUTE),
     _c("attention", "text", "model", "mha, gqa, mqa or mla; only mla changes the arithmetic (so does "
        "mla_kv_lora_rank > 0).", allowed=("mha", "gqa", "mqa", "mla")),
     _c("framework", "text", "training", "Training software stack as published (Megatron-LM, NeMo, DeepSpeed, "

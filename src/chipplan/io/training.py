@@ -23,12 +23,13 @@ from chipplan.io.read import (
 )
 from chipplan.io.schema import LAYOUT_COLUMNS
 from chipplan.perf import efficiency, stacks
+from chipplan.perf.candidates import LAYOUT_FIELDS, layout_error
 from chipplan.perf.columns import Columns
-from chipplan.perf.layout import LAYOUT_FIELDS, layout_error, search
-from chipplan.perf.memory import RECOMPUTE_CODE
+from chipplan.perf.layout import search
+from chipplan.specs.layout import RECOMPUTE, TRAINING
 from chipplan.units import GB
 
-RECOMPUTE_CODES = {name: float(code) for name, code in RECOMPUTE_CODE.items()}
+RECOMPUTE_CODES = {name: float(code) for code, name in enumerate(RECOMPUTE)}
 
 
 def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: bool = False,
@@ -147,7 +148,6 @@ def _training_predictions(chosen: dict[str, np.ndarray], lay: Columns, log_bound
     ``log_bounds`` are the log low/high of each row's 80 % interval: ``prediction · exp(low)`` to
     ``prediction · exp(high)`` (``chipplan.perf.efficiency.training_interval``).
     """
-    rec_names = np.array(list(RECOMPUTE_CODE))[lay["recompute"].astype(int)].tolist()
     tps = chosen["tokens_per_s_per_gpu"]
     col = {k: np.asarray(chosen[k], dtype=float).tolist() for k in
            ("tokens_per_s_per_gpu", "step_time_s", "mfu", "hfu", "memory_per_gpu_bytes", *BREAKDOWN)}
@@ -155,9 +155,10 @@ def _training_predictions(chosen: dict[str, np.ndarray], lay: Columns, log_bound
     col["high"] = (tps * np.exp(log_bounds[1])).tolist()
     fits = np.asarray(chosen["fits_in_memory"], dtype=bool).tolist()
     short = (np.asarray(chosen["memory_shortfall_bytes"]) / GB).tolist()
-    keys = ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "zero_stage", "recompute")
-    layouts = [dict(zip(keys, v, strict=True)) for v in zip(*[lay[f].astype(int).tolist() for f in keys[:-1]],
-                                                             rec_names, strict=True)]
+    keys = tuple(d.key for d in TRAINING)
+    values = [np.array(d.choices)[lay[d.name].astype(int)].tolist() if d.choices else lay[d.name].astype(int).tolist()
+              for d in TRAINING]
+    layouts = [dict(zip(keys, v, strict=True)) for v in zip(*values, strict=True)]
     out = []
     for j in range(len(tps)):
         pred = {

@@ -15,6 +15,7 @@ import numpy as np
 
 from chipplan.perf.arithmetic import dense_d_ff, layer_counts, param_counts, qk_head_dim, v_head_dim
 from chipplan.perf.columns import as_columns
+from chipplan.specs.layout import RECOMPUTE
 
 A = Any
 
@@ -27,7 +28,7 @@ OPTIMIZER_BYTES_PER_PARAM = 12.0
 ACT_BYTES = 2.0  # 16-bit activations
 LOGIT_BYTES = 6.0  # 16-bit logits plus the fp32 copy taken by the cross-entropy loss
 # Activation recompute as the engines code it (``lay.recompute``); names are what users and tables write.
-RECOMPUTE_CODE = {"none": 0, "selective": 1, "full": 2}
+RECOMPUTE_CODE = {name: code for code, name in enumerate(RECOMPUTE)}
 
 
 def layer_activation_terms(model: Any, seq_len: A, micro_batch: A, *, flash: A = True, dropout: A = False,

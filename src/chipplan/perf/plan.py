@@ -6,6 +6,7 @@ either an accelerator count or a deadline.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,14 +16,13 @@ from chipplan import catalog
 from chipplan.errors import FieldError, InfeasibleError
 from chipplan.perf import efficiency
 from chipplan.perf.arithmetic import param_counts
+from chipplan.perf.candidates import LAYOUT_FIELDS, expand, layout_error
 from chipplan.perf.columns import Columns
 from chipplan.perf.hardware_cols import hardware_row
-from chipplan.perf.layout import LAYOUT_FIELDS, evaluate, expanded_valid, layout_error, search
-from chipplan.perf.memory import RECOMPUTE_CODE
+from chipplan.perf.layout import evaluate, search
 from chipplan.specs import Accelerator, Model, System
+from chipplan.specs.layout import TRAINING, stated_layout
 from chipplan.units import GIB, SECONDS_PER_DAY, SECONDS_PER_HOUR
-
-RECOMPUTE_NAMES = {code: name for name, code in RECOMPUTE_CODE.items()}
 
 
 def _reliability(name: str) -> float:
@@ -57,22 +57,7 @@ def goodput(n_accelerators: Any, params: Any, *, failures_per_accelerator_hour: 
 
 def fixed_layout(layout: dict[str, Any] | None) -> dict[str, float]:
     """Validate user-stated layout fields (``--tp`` …) into the numeric form of the layout search."""
-    fixed: dict[str, float] = {}
-    for k, v in (layout or {}).items():
-        if v is None:
-            continue
-        if k not in LAYOUT_FIELDS:
-            raise FieldError(f"layout.{k}", f"unknown field; allowed: {', '.join(LAYOUT_FIELDS)}", k)
-        if k == "recompute" and isinstance(v, str):
-            if v not in RECOMPUTE_CODE:
-                raise FieldError("recompute", f"must be one of {', '.join(RECOMPUTE_CODE)}", v)
-            v = RECOMPUTE_CODE[v]
-        lo = 0 if k in ("zero_stage", "recompute") else 1
-        hi = {"zero_stage": 3, "recompute": 2}.get(k, 1e6)
-        if not (isinstance(v, int | float) and np.isfinite(v) and float(v).is_integer() and lo <= v <= hi):
-            raise FieldError(k, f"must be an integer in [{lo}, {hi:g}]", v)
-        fixed[k] = float(v)
-    return fixed
+    return stated_layout(layout, TRAINING)
 
 
 def default_global_batch_tokens(model: Model) -> int:
@@ -106,7 +91,7 @@ def rank_layouts(model: Model, acc: Accelerator, n_accelerators: int, *, global_
                  fixed: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Every valid layout for one configuration, fastest first among those that fit (then the others)."""
     base, missing = _base(model, acc, system, precision, n_accelerators, global_batch_seqs, seq_len, fixed)
-    cols, _ = expanded_valid(base, missing)
+    cols, _ = expand(base, missing)
     eff = efficiency.for_families(np.full(len(cols.tp), acc.family, dtype=object))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         res = evaluate(cols, eff)
@@ -118,8 +103,7 @@ def rank_layouts(model: Model, acc: Accelerator, n_accelerators: int, *, global_
 
 
 def _describe(res: dict[str, np.ndarray], lay: Columns, i: int) -> dict[str, Any]:
-    layout = {f: int(lay[f][i]) for f in ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch", "zero_stage")}
-    layout["recompute"] = RECOMPUTE_NAMES[int(lay["recompute"][i])]
+    layout = {d.key: d.name_of(lay[d.name][i]) for d in TRAINING}
     keys = ("step_time_s", "tokens_per_s_per_gpu", "mfu", "hfu", "memory_per_gpu_bytes", "fits_in_memory",
             "memory_shortfall_bytes", "compute_s", "recompute_s", "tp_exposed_s", "cp_exposed_s", "ep_exposed_s",
             "pp_p2p_s", "bubble_s", "dp_exposed_s", "optimizer_s")
@@ -204,7 +188,9 @@ def estimate_run(model: Model | str, accelerator: Accelerator | str, tokens: flo
         if not (days is not None and np.isfinite(days) and days > 0):
             raise FieldError("days", "must be a finite number > 0", days)
         node = system.accelerators_per_node if system else min(acc.scale_up_domain, 8)
-        grid = N_GRID[N_GRID >= 1] * node
+        # Counts are whole nodes and whole multiples of the stated sizes (a stated pp = 35 needs 35·k).
+        unit = math.lcm(int(node), *(int(fixed.get(d.name, 1)) for d in TRAINING if d.divides_accelerators))
+        grid = N_GRID[N_GRID >= 1] * unit
     # Chunks of a few accelerator counts keep the candidate arrays small (they are ~1e5 per count).
     parts = []
     for lo in range(0, len(grid), 4):

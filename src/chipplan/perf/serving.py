@@ -16,13 +16,13 @@ from chipplan import catalog
 from chipplan.errors import FieldError, InfeasibleError
 from chipplan.perf import efficiency
 from chipplan.perf import inference as inf
+from chipplan.perf.candidates import serving_layouts
 from chipplan.perf.columns import Columns
 from chipplan.perf.hardware_cols import hardware_row
 from chipplan.perf.inference import kv_precision_for
 from chipplan.units import BYTES_PER_ELEMENT, GB, PRECISIONS, SECONDS_PER_DAY
 
 PRECISION_CHOICES = ("bf16", "fp8", "fp4")  # tried when none is given; any of units.PRECISIONS may be asked for
-DEFAULT_TP = (1, 2, 4, 8, 16, 32, 64, 72)
 BATCHES = 2.0 ** np.arange(0, 12)  # 1 … 2048 (MAX_BATCH_SIZE)
 TOKENS_COUNTED = ("throughput and load count output (generated) tokens; cost is given per million output "
                   "tokens and per million input+output tokens")
@@ -47,16 +47,15 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
     acc, system = catalog.hardware(hardware_id)
     domain = int(system.scale_up_domain if system is not None else acc.scale_up_domain)
     # Attention heads are split over the TP group, so tp must divide them (vLLM and TensorRT-LLM refuse
-    # other sizes); the default sizes stop at the scale-up domain.
-    if tp:
-        for t in tp:
-            if t <= 0:
-                raise FieldError("tp", "must be > 0", t)
-            if model.n_heads % t:
-                raise FieldError("tp", f"must divide the model's n_heads={model.n_heads}", t)
-        tps = list(tp)
-    else:
-        tps = [t for t in DEFAULT_TP if t <= max(domain, 1) and model.n_heads % t == 0]
+    # other sizes); the searched sizes stay within the scale-up domain (chipplan.perf.candidates).
+    for t in tp or []:
+        if t <= 0:
+            raise FieldError("tp", "must be > 0", t)
+        if model.n_heads % t:
+            raise FieldError("tp", f"must divide the model's n_heads={model.n_heads}", t)
+    layouts = serving_layouts(model.n_heads, model.n_layers, model.n_experts if model.is_moe else 0, domain,
+                              tp=tp or None)
+    tps = sorted({t for t, _, _ in layouts})
     precs = precisions or list(PRECISION_CHOICES)
     rows: list[dict[str, Any]] = []
     hw_rows = []
@@ -71,15 +70,10 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
     if not hw_rows:
         raise FieldError("precision", f"{acc.id} supports none of {', '.join(precs)}", ",".join(precs))
     mc = model.to_columns()
-    eps = [1] if mc["n_experts"] == 0 else None
     for p, hr in hw_rows:
-        for t in tps:
-            for pp in (1, 2, 4):
-                if pp > 1 and t < domain:
-                    continue  # pipeline only once tensor parallelism fills the scale-up domain
-                for ep in (eps or sorted({1, t})):
-                    for b in BATCHES:
-                        rows.append({"precision": p, "tp": t, "pp": pp, "ep": ep, "batch": b, **hr})
+        for t, pp, ep in layouts:
+            for b in BATCHES:
+                rows.append({"precision": p, "tp": t, "pp": pp, "ep": ep, "batch": b, **hr})
     fam = np.array([r.pop("family") for r in rows], dtype=object)
     cols = Columns({k: [r[k] for r in rows] for k in rows[0] if k != "precision"})
     prec = np.array([r["precision"] for r in rows], dtype=object)

@@ -1,0 +1,225 @@
+"""Layout candidates and the layout rules, shared by the training and the serving search.
+
+The dimensions and the rules are declared in ``chipplan.specs.layout``; this module holds their formulas.
+
+* ``rule_checks`` / ``invalid_code``: which rule (``RULES``) a layout breaks, for training or serving.
+* ``expand``: every candidate layout of every configuration, as flat arrays (one element per candidate,
+  grouped by configuration). Open sizes (tp, pp, cp, ep) run over the divisors of the accelerator count that
+  the rules leave possible (so ``pp = 35`` on 280 accelerators is a candidate, stated or not); the other open
+  fields over their declared ``values``. Candidates breaking a rule are dropped after each stage, keeping each
+  configuration's first candidate so that one without a valid layout can still report the rule it breaks.
+* ``serving_layouts``: the (tp, pp, ep) candidates of one serving replica.
+* ``layout_error``: one line saying why a configuration has no valid layout.
+
+Training and serving apply the same rules (``RULES``). The deliberate differences, the only ones:
+
+* the step rules 6–8 (global batch, micro-batch, sequence split, interleaving) concern training only;
+* serving evaluates one replica: ``dp`` and ``cp`` are 1 inside it (replicas are counted separately), so the
+  shared rule 5 "ep divides tp·dp·cp" reads "ep divides tp" until attention data parallelism is modelled;
+* the serving search (``serving_layouts``, with no accelerator count) tries tp within the scale-up domain
+  (every decode step all-reduces over tp) and pipelines only once tp fills the domain, over ``SERVING_PP``
+  stages; stated sizes may go beyond, within the rules.
+
+>>> divisors(280).tolist()
+[1, 2, 4, 5, 7, 8, 10, 14, 20, 28, 35, 40, 56, 70, 140, 280]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chipplan.errors import FieldError
+from chipplan.perf.columns import Columns
+from chipplan.specs.layout import RULES, TRAINING_ONLY, TRAINING_SEARCHED
+
+#: Searched training fields, in the order candidates are enumerated.
+LAYOUT_FIELDS = tuple(d.name for d in TRAINING_SEARCHED)
+#: Sizes whose candidates are divisors of the accelerator count; enumerated (and filtered) first.
+STRUCTURAL = tuple(d.name for d in TRAINING_SEARCHED if d.divides_accelerators)
+VALUES = {d.name: np.array(d.values, dtype=float) for d in TRAINING_SEARCHED if not d.divides_accelerators}
+#: Pipeline stages ``chipplan serve`` tries when no accelerator count is given.
+SERVING_PP = (1, 2, 4)
+
+
+def divisors(n: int) -> np.ndarray:
+    """The divisors of a positive integer, ascending."""
+    n = int(n)
+    small = np.arange(1, int(np.sqrt(n)) + 1)
+    small = small[n % small == 0]
+    return np.unique(np.concatenate([small, n // small]))
+
+
+def _divides(a: Any, b: Any) -> Any:
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    return (a > 0) & (np.mod(b, np.where(a > 0, a, 1.0)) == 0)
+
+
+def rule_checks(model: Columns, lay: Columns, *, n_gpu: Any, domain: Any, global_batch_seqs: Any = None,
+                seq_len: Any = None, serving: bool = False) -> list[tuple[int, Any]]:
+    """(rule code, True where the layout keeps the rule) for every rule that applies (``RULES``)."""
+    tp, pp, dp, cp, ep = lay.tp, lay.pp, lay.dp, lay.cp, lay.ep
+    domain = np.maximum(domain, 1.0)
+    checks = {
+        1: lambda: np.abs(tp * pp * dp * cp - n_gpu) < 0.5,
+        2: lambda: _divides(tp, model.n_heads),
+        3: lambda: pp <= model.n_layers,
+        4: lambda: np.where(model.n_experts > 0, _divides(ep, model.n_experts), ep == 1),
+        5: lambda: _divides(ep, tp * dp * cp),
+        6: lambda: _divides(dp * lay.micro_batch, global_batch_seqs),
+        7: lambda: _divides(cp, seq_len),
+        # Stages may hold unequal layer counts, and Megatron can count the embedding and the loss as pipeline
+        # layers, so a virtual stage needs one of the n_layers + 2 slots.
+        8: lambda: np.where(pp > 1, pp * lay.vpp <= model.n_layers + 2, lay.vpp == 1),
+        9: lambda: tp * cp <= domain * 2,
+        # An empty field is filled only with what the row's software stack could run (chipplan.perf.stacks).
+        10: lambda: ~(((lay.recompute == 1) & (lay.get("allows_selective", 1.0) == 0))
+                      | ((lay.vpp > 1) & (lay.get("allows_interleave", 1.0) == 0))
+                      | ((lay.zero_stage > 0) & (lay.get("allows_zero", 1.0) == 0))),
+    }
+    return [(k, checks[k]()) for k in RULES if not (serving and k in TRAINING_ONLY)]
+
+
+def invalid_code(model: Columns, lay: Columns, *, n_gpu: Any, global_batch_seqs: Any = None, seq_len: Any = None,
+                 domain: Any, serving: bool = False) -> np.ndarray:
+    """0 where the layout is valid, else the code (``RULES``) of the first rule it breaks."""
+    checks = rule_checks(model, lay, n_gpu=n_gpu, domain=domain, global_batch_seqs=global_batch_seqs,
+                         seq_len=seq_len, serving=serving)
+    code = np.zeros(np.broadcast(*[c for _, c in checks]).shape, dtype=np.int8)
+    for k, ok in reversed(checks):
+        code = np.where(ok, code, np.int8(k))
+    return code
+
+
+def _quotient(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a / b as an integer where b divides a, else 1 (a stated size that breaks rule 1 is reported by it)."""
+    q = a / b
+    return np.where(np.abs(q - np.round(q)) < 1e-9, np.round(q), 1.0).astype(np.int64)
+
+
+def _bound(field: str, c: Columns) -> tuple[np.ndarray, np.ndarray]:
+    """Per candidate: the integer whose divisors are possible values of ``field`` given the fields already
+    chosen (rules 1, 2, 4, 5, 7), and the largest value the rules allow (3, 9)."""
+    n = np.round(c.n_gpu).astype(np.int64)
+    if field == "tp":
+        return np.gcd(n, np.round(c.n_heads).astype(np.int64)), 2 * np.maximum(c.scale_up_domain, 1.0)
+    if field == "pp":
+        return _quotient(n, c.tp), c.n_layers
+    if field == "cp":
+        return np.gcd(_quotient(n, c.tp * c.pp), np.round(c.seq_len).astype(np.int64)), \
+            2 * np.maximum(c.scale_up_domain, 1.0) / c.tp
+    if field == "ep":
+        experts = np.round(c.n_experts).astype(np.int64)
+        return np.where(experts > 0, np.gcd(_quotient(n, c.pp), experts), 1), np.full(len(n), np.inf)
+    raise KeyError(field)
+
+
+def _expand_field(cols: Columns, rows: np.ndarray, field: str, open_: np.ndarray) -> tuple[Columns, np.ndarray]:
+    """Each candidate whose configuration leaves ``field`` open becomes one candidate per possible value
+    (ascending, in place); the others are kept as they are."""
+    if not open_.any():
+        return cols, rows
+    if field in VALUES:
+        universe = VALUES[field]
+        ok = np.ones((len(rows), len(universe)), dtype=bool)
+    else:
+        g, cap = _bound(field, cols)
+        top = int(min(np.max(np.minimum(g[open_], cap[open_])), np.max(g[open_])))
+        universe_i = np.arange(1, max(top, 1) + 1)
+        gu = np.unique(g[open_])
+        universe_i = universe_i[(gu[:, None] % universe_i[None, :] == 0).any(axis=0)]
+        universe = universe_i.astype(float)
+        ok = (g[:, None] % universe_i[None, :] == 0) & (universe[None, :] <= cap[:, None] + 1e-9)
+        ok[:, 0] = True  # 1 is always a candidate, so every configuration keeps one
+    ok[~open_] = False
+    ok[~open_, 0] = True
+    ci, vi = np.nonzero(ok)
+    out = cols.take(ci)
+    out[field] = np.where(open_[ci], universe[vi], cols[field][ci])
+    return out, rows[ci]
+
+
+def _filter(cols: Columns, rows: np.ndarray) -> tuple[Columns, np.ndarray]:
+    """Drop candidates that break a rule, keeping each configuration's first candidate."""
+    code = invalid_code(cols, cols, n_gpu=cols.n_gpu, global_batch_seqs=cols.global_batch_seqs,
+                        seq_len=cols.seq_len, domain=cols.scale_up_domain)
+    first = np.r_[True, rows[1:] != rows[:-1]]
+    keep = (code == 0) | first
+    return cols.take(keep), rows[keep]
+
+
+def _derive_dp(cols: Columns) -> None:
+    derived = np.maximum(np.floor(cols.n_gpu / (cols.tp * cols.pp * cols.cp) + 1e-9), 1.0)
+    # A stated dp is kept (and rule 1 rejects candidates that then miss the accelerator count).
+    cols["dp"] = np.where(cols.dp_stated > 0, cols.dp_stated, derived) if "dp_stated" in cols else derived
+
+
+def expand(base: dict[str, np.ndarray], missing: dict[str, np.ndarray]) -> tuple[Columns, np.ndarray]:
+    """Every valid training layout of every configuration (and the first candidate of those with none).
+
+    ``base`` maps every column (model, hardware, ``n_gpu``, ``global_batch_seqs``, ``seq_len``, the layout
+    fields with any value where open, optionally ``dp_stated`` > 0) to arrays of ``n`` configurations;
+    ``missing`` maps each field of ``LAYOUT_FIELDS`` to a boolean array (True where open). Returns the
+    candidate columns (``dp`` derived as ``n_gpu / (tp·pp·cp)`` unless stated) and, for each candidate, the
+    index of its configuration; candidates are grouped by configuration, in ascending order of the fields.
+
+    The sizes come first, one at a time, each over the values the fields before it leave possible; then the
+    rules are checked (with micro-batch 1 and vpp 1, necessary conditions, so no valid layout is lost) and the
+    remaining fields enumerated on the survivors only. This keeps the arrays small for mixture-of-experts
+    models and large accelerator counts.
+    """
+    n = len(next(iter(base.values())))
+    cols = Columns(base)
+    rows = np.arange(n)
+    for f in STRUCTURAL:
+        cols, rows = _expand_field(cols, rows, f, missing[f][rows])
+    _derive_dp(cols)
+    cols, rows = _filter(cols, rows)
+    for f in LAYOUT_FIELDS:
+        if f not in STRUCTURAL:
+            cols, rows = _expand_field(cols, rows, f, missing[f][rows])
+    return _filter(cols, rows)
+
+
+def serving_layouts(n_heads: int, n_layers: int, n_experts: int, domain: int, *, tp: list[int] | None = None
+                    ) -> list[tuple[int, int, int]]:
+    """(tp, pp, ep) candidates of one serving replica, when no accelerator count is given.
+
+    tp: the stated sizes (a size breaking a rule is a FieldError naming it), else the divisors of ``n_heads``
+    within the scale-up domain; pp: ``SERVING_PP`` once tp fills the domain, at most ``n_layers``; ep: the
+    divisors of tp that divide the experts (rules 4, 5 with dp = cp = 1 in a replica), 1 for a dense model.
+
+    >>> serving_layouts(32, 32, 8, 8, tp=[2, 8])
+    [(2, 1, 1), (2, 1, 2), (8, 1, 1), (8, 1, 2), (8, 1, 4), (8, 1, 8), (8, 2, 1), (8, 2, 2), (8, 2, 4), \
+(8, 2, 8), (8, 4, 1), (8, 4, 2), (8, 4, 4), (8, 4, 8)]
+    """
+    domain = max(int(domain), 1)
+    m = Columns(n_heads=n_heads, n_layers=n_layers, n_experts=n_experts)
+    for t in tp or []:
+        code = int(invalid_code(m, Columns(tp=t, pp=1, dp=1, cp=1, ep=1), n_gpu=t, domain=domain, serving=True))
+        if code:
+            raise FieldError("tp", f"{RULES[code]} (scale-up domain {domain})", t)
+    tps = list(tp) if tp else [int(t) for t in divisors(n_heads) if t <= domain]
+    out = []
+    for t in tps:
+        eps = [int(e) for e in divisors(t) if n_experts % e == 0] if n_experts > 0 else [1]
+        for p in SERVING_PP:
+            if p > 1 and (t < domain or p > n_layers):
+                continue
+            out.extend((t, p, e) for e in eps)
+    return out
+
+
+def layout_error(base: dict[str, np.ndarray], j: int, stated: bool) -> str:
+    """One-line reason why configuration ``j`` of ``base`` has no valid layout: the first rule its stated
+    layout breaks (with the layout), or, when fields were left open, that none of the candidates is valid."""
+    c = Columns({k: np.asarray(v[j:j + 1]) for k, v in base.items()})
+    _derive_dp(c)
+    code = int(invalid_code(c, c, n_gpu=c.n_gpu, global_batch_seqs=c.global_batch_seqs, seq_len=c.seq_len,
+                            domain=c.scale_up_domain)[0])
+    if stated and code:
+        return (f"layout: {RULES[code]} (tp={c.tp[0]:g}, pp={c.pp[0]:g}, dp={c.dp[0]:g}, cp={c.cp[0]:g}, "
+                f"ep={c.ep[0]:g}, vpp={c.vpp[0]:g}, micro_batch={c.micro_batch[0]:g})")
+    return "layout: no valid layout for the stated fields" + (f" ({RULES[code]})" if code else "")
