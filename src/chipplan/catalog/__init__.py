@@ -87,6 +87,7 @@ class Catalog:
     entries: dict[str, dict[str, BaseModel]]
     efficiency: dict[str, Any]
     reliability: dict[str, Any]
+    serving_engines: dict[str, Any]
     version: str
     stacks: dict[str, Any] = field(default_factory=dict)  # software-stack profiles (perf.stacks)
     intervals: dict[str, Any] = field(default_factory=dict)  # out-of-sample interval tables (perf.intervals)
@@ -180,7 +181,8 @@ def _files() -> list[Path]:
 def build(files: list[Path]) -> Catalog:
     """Validate ``files`` and build a Catalog. Later files override earlier entries with the same id."""
     raw: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
-    raw_sections: dict[str, dict[str, Any]] = {"efficiency": {}, "reliability": {}, "stacks": {}, "intervals": {}}
+    raw_sections: dict[str, dict[str, Any]] = {"efficiency": {}, "reliability": {},
+                                               "serving_engines": {}, "stacks": {}, "intervals": {}}
     h = hashlib.sha256()
     docs: dict[Path, safeio.YamlDoc] = {}
     for path in files:
@@ -225,8 +227,8 @@ def build(files: list[Path]) -> Catalog:
             raise CatalogError(f"systems.{id_}.accelerator: unknown accelerator id {s.accelerator!r}")
     return Catalog(accelerators=specs["accelerators"], systems=specs["systems"], models=specs["models"],
                    entries=entries, efficiency=raw_sections["efficiency"],
-                   reliability=raw_sections["reliability"], stacks=raw_sections["stacks"],
-                   intervals=raw_sections["intervals"], version=h.hexdigest()[:12])
+                   reliability=raw_sections["reliability"], serving_engines=raw_sections["serving_engines"],
+                   stacks=raw_sections["stacks"], intervals=raw_sections["intervals"], version=h.hexdigest()[:12])
 
 
 @functools.lru_cache(maxsize=1)
