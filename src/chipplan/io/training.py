@@ -105,7 +105,7 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
         base["global_batch_seqs"] = gbs[sel]
         base["seq_len"] = seq[sel]
         miss = {f: missing[f][sel] for f in LAYOUT_FIELDS}
-        eff = efficiency.for_families(fam[sel])
+        eff = efficiency.for_families(fam[sel], engine="training")
         chosen, lay, best = search(base, miss, eff)
         n_filled = np.zeros(len(sel))
         for f in LAYOUT_FIELDS:

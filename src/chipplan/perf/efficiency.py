@@ -57,9 +57,18 @@ class FamilyEfficiency(BaseModel):
     uncertainty_log_sd: float = Field(gt=0)
     calibrated: bool
     source: str = Field(min_length=10)
+    # Values the training engine uses instead of the shared ones (fitted with the software-stack profiles).
+    training: dict[str, float] = Field(default_factory=dict)
+
+    def for_engine(self, engine: str) -> FamilyEfficiency:
+        """The family's values as ``engine`` ("training" or "serving") reads them."""
+        if engine == "training" and self.training:
+            return self.model_copy(update={**self.training, "training": {}})
+        return self
 
 
-PARAMS = [k for k in FamilyEfficiency.model_fields if k not in ("source", "calibrated")]
+PARAMS = [k for k in FamilyEfficiency.model_fields if k not in ("source", "calibrated", "training")]
+ENGINES = ("serving", "training")
 
 
 def family_table() -> dict[str, FamilyEfficiency]:
@@ -71,8 +80,13 @@ def family_table() -> dict[str, FamilyEfficiency]:
             raise CatalogError(f"efficiency.{fam}: unknown family; allowed: {', '.join(FAMILIES)}")
         try:
             out[fam] = FamilyEfficiency.model_validate(body)
+            FamilyEfficiency.model_validate({**body, **out[fam].training, "training": {}})
         except ValidationError as e:
             raise CatalogError(pydantic_message(f"efficiency.{fam}", e)) from None
+        bad = sorted(set(out[fam].training) - set(PARAMS))
+        if bad:
+            raise CatalogError(f"efficiency.{fam}.training: unknown key(s) {', '.join(bad)}; allowed: "
+                               f"{', '.join(PARAMS)}")
     missing = set(FAMILIES) - set(out)
     if missing:
         raise CatalogError(f"efficiency: no entry for families {sorted(missing)}")
@@ -115,10 +129,12 @@ def interval_log_sd(family_sd: Any, *, n_experts: Any, n_gpu: Any, precision: An
     return np.sqrt(np.asarray(family_sd, dtype=float) ** 2 + extra)
 
 
-def for_families(families: Any, overrides: dict[str, float] | None = None) -> Columns:
-    """Efficiency parameters as columns aligned with an array of family names."""
+def for_families(families: Any, overrides: dict[str, float] | None = None, *, engine: str = "serving"
+                 ) -> Columns:
+    """Efficiency parameters as columns aligned with an array of family names, as ``engine`` reads them
+    (``"training"`` takes each family's ``training`` values over the shared ones)."""
     fams = np.atleast_1d(np.asarray(families, dtype=object))
-    table = family_table()
+    table = {f: e.for_engine(engine) for f, e in family_table().items()}
     inv, uniq = pd.factorize(fams.astype(str).ravel())  # hashing: fast for 10⁵ rows of strings
     inv = inv.reshape(fams.shape)
     cols = {p: np.array([getattr(table[f], p) for f in uniq], dtype=float)[inv] for p in PARAMS}
