@@ -88,9 +88,12 @@ class Catalog:
     efficiency: dict[str, Any]
     reliability: dict[str, Any]
     serving_engines: dict[str, Any]
+    serving_intervals: dict[str, Any]
     version: str
     stacks: dict[str, Any] = field(default_factory=dict)  # software-stack profiles (perf.stacks)
     intervals: dict[str, Any] = field(default_factory=dict)  # out-of-sample interval tables (perf.intervals)
+    # Co-design constants (catalog/data/codesign.yaml), validated by chipplan.codesign.constants.
+    codesign: dict[str, Any] = field(default_factory=dict)
 
     def _find(self, section: str, key: str) -> str | None:
         table: dict[str, Any] = getattr(self, section)
@@ -182,7 +185,8 @@ def build(files: list[Path]) -> Catalog:
     """Validate ``files`` and build a Catalog. Later files override earlier entries with the same id."""
     raw: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
     raw_sections: dict[str, dict[str, Any]] = {"efficiency": {}, "reliability": {},
-                                               "serving_engines": {}, "stacks": {}, "intervals": {}}
+                                               "serving_engines": {}, "serving_intervals": {}, "codesign": {},
+                                               "stacks": {}, "intervals": {}}
     h = hashlib.sha256()
     docs: dict[Path, safeio.YamlDoc] = {}
     for path in files:
@@ -228,7 +232,8 @@ def build(files: list[Path]) -> Catalog:
     return Catalog(accelerators=specs["accelerators"], systems=specs["systems"], models=specs["models"],
                    entries=entries, efficiency=raw_sections["efficiency"],
                    reliability=raw_sections["reliability"], serving_engines=raw_sections["serving_engines"],
-                   stacks=raw_sections["stacks"], intervals=raw_sections["intervals"], version=h.hexdigest()[:12])
+                   serving_intervals=raw_sections["serving_intervals"], stacks=raw_sections["stacks"],
+                   intervals=raw_sections["intervals"], version=h.hexdigest()[:12], codesign=raw_sections["codesign"])
 
 
 @functools.lru_cache(maxsize=1)
