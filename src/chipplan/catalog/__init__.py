@@ -102,6 +102,8 @@ class Catalog:
             return key
         return self._index[section].get(_norm(key))
 
+    _find = find  # the name other modules used before it was public
+
     @functools.cached_property
     def _index(self) -> dict[str, dict[str, str]]:
         """Normalised id or alias → id, per section (the first entry wins a clash, as in catalog order)."""
