@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from chipplan import safeio
@@ -168,24 +167,51 @@ class Catalog:
         return e.source
 
 
+def data_files(folder: str = "") -> list[Path]:
+    """The shipped YAML files directly in ``catalog/data/<folder>`` (``""``: the top level), sorted.
+
+    The one place catalog files are found: the top level is this module's (accelerators, systems, models and
+    the raw sections), ``cost/`` is ``chipplan.catalog.cost``'s, ``strategy/`` the strategy defaults'.
+    """
+    return sorted((DATA_DIR / folder).glob("*.yaml"))
+
+
+def user_files() -> list[Path]:
+    """Catalog files the user adds through ``$CHIPPLAN_CATALOG`` (os.pathsep-separated), merged over the shipped
+    top-level files."""
+    return [Path(p) for p in os.environ.get(EXTRA_ENV, "").split(os.pathsep) if p]
+
+
 def _files() -> list[Path]:
-    files = sorted(DATA_DIR.glob("*.yaml"))
-    extra = os.environ.get(EXTRA_ENV, "")
-    files += [Path(p) for p in extra.split(os.pathsep) if p]
-    return files
+    return [*data_files(), *user_files()]
+
+
+def version(files: list[Path] | None = None) -> str:
+    """12 hex digits of SHA-256 over every catalog file: all shipped YAML under ``catalog/data`` (any folder)
+    and the user's ``$CHIPPLAN_CATALOG`` files, by name and content (so any change to cost, route, efficiency
+    or any other data changes the version a result records)."""
+    if files is None:
+        files = [*sorted(DATA_DIR.rglob("*.yaml")), *user_files()]
+    h = hashlib.sha256()
+    for f in files:
+        f = Path(f)
+        name = f.relative_to(DATA_DIR).as_posix() if f.is_relative_to(DATA_DIR) else f.name
+        try:
+            data = f.read_bytes()
+        except OSError as e:
+            raise CatalogError(f"{f}: cannot read ({e.strerror or e})") from None
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()[:12]
 
 
 def build(files: list[Path]) -> Catalog:
     """Validate ``files`` and build a Catalog. Later files override earlier entries with the same id."""
     raw: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
     raw_sections: dict[str, dict[str, Any]] = {"efficiency": {}, "reliability": {}}
-    h = hashlib.sha256()
     docs: dict[Path, safeio.YamlDoc] = {}
     for path in files:
         ydoc = docs[path] = read_yaml_doc(path)
         doc = ydoc.data
-        h.update(path.name.encode())
-        h.update(yaml.safe_dump(doc, sort_keys=True).encode())
         if not isinstance(doc, dict):
             raise CatalogError(f"{path}: must be a mapping with one of {', '.join([*_SECTIONS, *raw_sections])}")
         for key, body in doc.items():
@@ -223,13 +249,16 @@ def build(files: list[Path]) -> Catalog:
             raise CatalogError(f"systems.{id_}.accelerator: unknown accelerator id {s.accelerator!r}")
     return Catalog(accelerators=specs["accelerators"], systems=specs["systems"], models=specs["models"],
                    entries=entries, efficiency=raw_sections["efficiency"],
-                   reliability=raw_sections["reliability"], version=h.hexdigest()[:12])
+                   reliability=raw_sections["reliability"], version=version(files))
 
 
 @functools.lru_cache(maxsize=1)
 def load() -> Catalog:
-    """The shipped catalog plus any files named in $CHIPPLAN_CATALOG (cached)."""
-    return build(_files())
+    """The shipped catalog plus any files named in $CHIPPLAN_CATALOG (cached); its ``version`` covers every
+    catalog file (``version()``), not only the ones it reads."""
+    from dataclasses import replace
+
+    return replace(build(_files()), version=version())
 
 
 def accelerator(key: str) -> Accelerator:
@@ -246,7 +275,7 @@ def model(key: str) -> Model:
         path = Path(key)
         if not path.exists():
             raise CatalogError(f"{path}: file not found (a model is a catalog id or a YAML file with models:)")
-        cat = build([*sorted(DATA_DIR.glob("*.yaml")), path])
+        cat = build([*data_files(), path])
         doc = read_yaml(path) or {}
         ids = list((doc.get("models") or {}) if isinstance(doc, dict) else {})
         if not ids:

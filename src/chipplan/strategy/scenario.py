@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from chipplan.catalog import pydantic_message, read_yaml
+from chipplan.catalog import DATA_DIR, pydantic_message, read_yaml
 from chipplan.catalog.schema import Sourced
 from chipplan.errors import CatalogError, ChipplanError, FieldError, InfeasibleError, InputFileError
 from chipplan.strategy import demand as dm
@@ -35,7 +35,7 @@ from chipplan.strategy.montecarlo import DemandModel
 from chipplan.strategy.routes import ROUTE_KINDS, Bottleneck, Event, LogNormal90, Route, Spot, Triangular
 from chipplan.strategy.stochastic import Risk
 
-DEFAULTS = Path(__file__).resolve().parents[1] / "catalog" / "data" / "strategy" / "routes.yaml"
+DEFAULTS = DATA_DIR / "strategy" / "routes.yaml"
 Num = Annotated[float, Field(allow_inf_nan=False)]
 Tri = tuple[Num, Num, Num]
 
