@@ -9,7 +9,7 @@ distribution (``{dist: uniform, low, high}``, ``{dist: triangular, low, mode, hi
 ``central(x)`` (the p50, median, mode or mean); ``chipplan.cost.uncertainty`` samples the rest.
 
 >>> from chipplan.catalog import cost
->>> cost.load().node("TSMC 4N").name
+>>> cost.load().node_name("TSMC 4N")
 'N4'
 """
 

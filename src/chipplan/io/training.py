@@ -20,16 +20,14 @@ from chipplan.io.read import (
     numeric_columns,
     precision_column,
 )
-from chipplan.io.schema import LAYOUT_COLUMNS
+from chipplan.io.schema import COLUMNS_BY_NAME, LAYOUT_COLUMNS
 from chipplan.perf import efficiency
 from chipplan.perf.candidates import LAYOUT_FIELDS, layout_error
 from chipplan.perf.columns import Columns
 from chipplan.perf.efficiency import Z80
 from chipplan.perf.layout import search
-from chipplan.specs.layout import RECOMPUTE, TRAINING
+from chipplan.specs.layout import TRAINING
 from chipplan.units import GB
-
-RECOMPUTE_CODES = {name: float(code) for code, name in enumerate(RECOMPUTE)}
 
 
 def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: bool = False
@@ -50,9 +48,11 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
     local.fail(~np.isfinite(gbs), "global_batch_seqs: required (or global_batch_tokens), got nothing")
     local.fail(np.isfinite(gbs) & (np.abs(gbs - np.round(gbs)) > 1e-6),
                "global_batch_tokens: must be a whole number of sequences of seq_len")
-    lay_given = {v: num[k] for k, v in LAYOUT_COLUMNS.items()}
-    lay_given["recompute"] = coded_column(sub, "activation_recompute", local, RECOMPUTE_CODES,
-                                         np.nan).astype(float)
+    lay_given = {}
+    for col, field in LAYOUT_COLUMNS.items():
+        choices = COLUMNS_BY_NAME[col].allowed if COLUMNS_BY_NAME[col].type == "choice" else ()
+        lay_given[field] = (coded_column(sub, col, local, {c: float(i) for i, c in enumerate(choices)}, np.nan)
+                            .astype(float) if choices else num[col])
     tp, pp, dp, cp = (lay_given[k] for k in ("tp", "pp", "dp", "cp"))
     cp_f = np.where(np.isfinite(cp), cp, 1.0)
     n_gpu = num["num_accelerators"]
