@@ -185,7 +185,7 @@ def test_predict_row_ok_and_filled() -> None:
 @pytest.mark.parametrize(("kw", "start"), [
     ({"inf_input_len": "0"}, "inf_input_len: must be > 0"),
     ({"inf_output_len": "-5"}, "inf_output_len: must be > 0"),
-    ({"hardware_id": "a100-sxm-80gb"}, "precision: a100-sxm-80gb has no fp8"),
+    ({"inf_engine": "vllm", "inf_spec_draft_len": "2", "inf_spec_accept": "1.5"}, "inf_spec_accept: must be below 1"),
     ({"model_name": "llama-3.1-405b", "precision": "bf16", "tp": "1", "inf_mode": "latency"},
      "memory: does not fit: needs"),
     ({"inf_mode": "server_slo", "inf_slo_tpot_p99_ms": "0.1"}, "inf_slo_ttft_p99_ms: no batch meets"),
@@ -196,3 +196,10 @@ def test_predict_row_errors(kw: dict, start: str) -> None:
     assert r["status"] == "error"
     assert r["reason"].startswith(start), r["reason"]
     assert "\n" not in r["reason"]
+
+
+def test_predict_row_format_the_chip_lacks_runs_at_the_next_one() -> None:
+    r = _one(hardware_id="a100-sxm-80gb")
+    assert r["status"] == "ok"
+    p = r["prediction"]
+    assert p["precision"] == "bf16" and any("a100-sxm-80gb has no fp8" in n for n in p["notes"])

@@ -46,7 +46,8 @@ def test_serve_table_states_tokens_counted():
 @pytest.mark.parametrize(("extra", "msg"), [
     (["--input-len", "0"], "input_len: must be > 0"),
     (["--slo-tpot-ms", "0.01"], "slo: no configuration meets p99 TPOT <= 0.01 ms; best achievable"),
-    (["--precision", "fp4"], "precision: h100-sxm-80gb has no fp4"),
+    (["--precision", "int3"], "precision: must be one of"),
+    (["--engine", "nonsense-engine"], "engine: must be one of tensorrt-llm"),
 ])
 def test_serve_bad_input_one_line_exit_2(extra, msg):
     code, _out, err = run(*BASE, *extra)
@@ -83,3 +84,35 @@ def test_serve_plot_to_an_unwritable_place_is_one_line(tmp_path):
                        "--output-len", "256", "--plot", str(blocker / "frontier.html"))
     assert code == 2 and err.startswith("error: --plot: cannot write") and len(err.strip().splitlines()) == 1
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_serve_fp4_on_hardware_without_fp4_answers_at_fp8_with_the_note():
+    code, out, _ = run(*BASE, "--precision", "fp4", "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["best"]["precision"] == "fp4" and d["best"]["run_precision"] == "fp8"
+    assert any("h100-sxm-80gb has no fp4" in n and "fp8" in n for n in d["notes"])
+    code, text, _ = run(*BASE, "--precision", "fp4")
+    assert code == 0 and "Note: precision: h100-sxm-80gb has no fp4" in text
+
+
+def test_serve_qps_raises_ttft_and_engine_is_reported():
+    base = ["serve", "--model", "llama-3.1-70b", "--hardware", "mi300x", "--input-len", "2048", "--output-len", "256",
+            "--tp", "8", "--precision", "fp8", "--engine", "vllm-rocm", "--json"]
+    low = json.loads(run(*base, "--qps", "0.2")[1])
+    high = json.loads(run(*base, "--qps", "0.2", "--slo-tpot-ms", "1000")[1])
+    assert low["engine"] == "vllm-rocm" and low["engine_known"]
+    # TTFT at a tiny load is the bare prefill + one step: below the TTFT the planner reports at its own rate
+    own = json.loads(run(*base)[1])
+    assert low["best"]["ttft_p99_ms"] <= own["best"]["ttft_p99_ms"] + 1e-6
+    assert high["best"]["tpot_ms"] <= 1000
+
+
+def test_serve_moe_searches_attention_dp_and_wide_ep():
+    code, out, _ = run("serve", "--model", "deepseek-v3", "--hardware", "h200-sxm-141gb", "--input-len", "2000",
+                       "--output-len", "500", "--precision", "fp8", "--engine", "sglang", "--json")
+    assert code == 0
+    d = json.loads(out)
+    layouts = {(r["tp"], r["ep"], r["attention_dp"]) for r in d["frontier"]}
+    assert d["configurations_evaluated"] > 0 and d["best"]["tp"] * d["best"]["attention_dp"] >= 8
+    assert all(ep <= tp * dp for tp, ep, dp in layouts)

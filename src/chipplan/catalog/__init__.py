@@ -86,6 +86,7 @@ class Catalog:
     entries: dict[str, dict[str, BaseModel]]
     efficiency: dict[str, Any]
     reliability: dict[str, Any]
+    serving_engines: dict[str, Any]
     version: str
 
     def _find(self, section: str, key: str) -> str | None:
@@ -207,7 +208,8 @@ def version(files: list[Path] | None = None) -> str:
 def build(files: list[Path]) -> Catalog:
     """Validate ``files`` and build a Catalog. Later files override earlier entries with the same id."""
     raw: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
-    raw_sections: dict[str, dict[str, Any]] = {"efficiency": {}, "reliability": {}}
+    raw_sections: dict[str, dict[str, Any]] = {"efficiency": {}, "reliability": {},
+                                                  "serving_engines": {}}
     docs: dict[Path, safeio.YamlDoc] = {}
     for path in files:
         ydoc = docs[path] = read_yaml_doc(path)
@@ -249,7 +251,8 @@ def build(files: list[Path]) -> Catalog:
             raise CatalogError(f"systems.{id_}.accelerator: unknown accelerator id {s.accelerator!r}")
     return Catalog(accelerators=specs["accelerators"], systems=specs["systems"], models=specs["models"],
                    entries=entries, efficiency=raw_sections["efficiency"],
-                   reliability=raw_sections["reliability"], version=version(files))
+                   reliability=raw_sections["reliability"], serving_engines=raw_sections["serving_engines"],
+                   version=version(files))
 
 
 @functools.lru_cache(maxsize=1)

@@ -25,6 +25,9 @@ def serve_command(
     qps: float = typer.Option(None, "--qps", help="requests per second to serve"),
     tokens_per_day: float = typer.Option(None, "--tokens-per-day", help="output tokens per day to serve"),
     price_per_hour: float = typer.Option(None, "--price-per-hour", help="USD per accelerator-hour"),
+    engine: str = typer.Option(None, "--engine",
+                               help="serving engine profile: tensorrt-llm, vllm, vllm-v0, vllm-rocm, sglang, gaudi "
+                                    "(default: an era default with a wider interval)"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     plot: Path | None = typer.Option(None, "--plot", help="also write the frontier chart to this .html file"),
 ) -> None:
@@ -33,7 +36,7 @@ def serve_command(
         check_html_path(plot)
     res = plan(model, hardware, input_len=input_len, output_len=output_len, tp=tp or None,
                precisions=precision or None, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, qps=qps,
-               tokens_per_day=tokens_per_day, price_per_hour=price_per_hour)
+               tokens_per_day=tokens_per_day, price_per_hour=price_per_hour, engine=engine)
     if plot is not None:
         from chipplan.report.serving import write_frontier_plot
 
@@ -41,8 +44,9 @@ def serve_command(
     if as_json:
         print_json(res)
         return
-    cols = {"precision": "precision", "tp": "tp", "pp": "pp", "ep": "ep", "batch": "batch",
-            "output_tokens_per_s_per_gpu": "out tok/s/acc", "ttft_p99_ms": "p99 TTFT ms", "tpot_ms": "TPOT ms",
+    cols = {"precision": "precision", "tp": "tp", "pp": "pp", "ep": "ep", "attention_dp": "attn DP", "batch": "batch",
+            "output_tokens_per_s_per_gpu": "out tok/s/acc", "ttft_p50_ms": "p50 TTFT ms", "ttft_p99_ms": "p99 TTFT ms",
+            "tpot_ms": "TPOT ms",
             "memory_per_gpu_gb": "mem GB"}
     if price_per_hour is not None:
         cols |= {"usd_per_million_output_tokens": "$/M out", "usd_per_million_input_output_tokens": "$/M in+out"}
@@ -50,7 +54,10 @@ def serve_command(
                         f"{input_len} in / {output_len} out", list(cols.values()),
                         [[r[c] for c in cols] for r in res["frontier"]]))
     b = res["best"]
-    console.print(f"Best under the SLO: {b['precision']} tp={b['tp']} pp={b['pp']} ep={b['ep']} batch={b['batch']}"
+    for note in res["notes"]:
+        console.print(f"Note: {note}", highlight=False)
+    console.print(f"Best under the SLO ({res['engine']}): {b['precision']} tp={b['tp']} pp={b['pp']} ep={b['ep']} "
+                  f"attention-DP={b['attention_dp']} batch={b['batch']}"
                   f": {b['output_tokens_per_s_per_gpu']:.0f} output tokens/s per accelerator, p99 TTFT "
                   f"{b['ttft_p99_ms']:.1f} ms, TPOT {b['tpot_ms']:.2f} ms", highlight=False)
     if "accelerators_needed" in res:

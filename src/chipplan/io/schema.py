@@ -137,6 +137,13 @@ COLUMNS: tuple[Column, ...] = (
        unit="requests", positive=True),
     _c("inf_slo_ttft_p99_ms", "number", "inference", "server_slo: p99 time-to-first-token limit.", unit="ms"),
     _c("inf_slo_tpot_p99_ms", "number", "inference", "server_slo: p99 time-per-output-token limit.", unit="ms"),
+    _c("inf_qps", "number", "inference", "Offered load in requests per second for the whole deployment "
+       "(TTFT under load, concurrency/offline rows); empty: the load the batch sustains.", unit="requests/s",
+       positive=True),
+    _c("inf_spec_draft_len", "integer", "inference", "Speculative / multi-token-prediction draft tokens per "
+       "step; empty or 0: none.", unit="tokens"),
+    _c("inf_spec_accept", "number", "inference", "Acceptance rate of each draft token (0-1), with "
+       "inf_spec_draft_len.", unit="fraction"),
     _c("accels_per_node", "integer", "hardware", "Accelerators per node, as published (informational).",
        unit="accelerators"),
     # text
@@ -153,8 +160,12 @@ COLUMNS: tuple[Column, ...] = (
     _c("source_group", "text", "identity", "Independent source the row comes from; `validate --by-group` "
        "groups by it."),
     _c("mlp_gated", "bool", "model", "true for SwiGLU/GeGLU (three matrices), false for two."),
-    _c("inf_mode", "choice", "inference", "latency, static_batch, offline_max_throughput or server_slo; "
-       "empty is inferred from what is given.", allowed=tuple(MODES)),
+    _c("inf_mode", "choice", "inference", "latency, static_batch, offline_max_throughput, server_slo, "
+       "concurrency (a closed loop keeping inf_batch_size requests in flight) or decode_only (the decode "
+       "servers of a disaggregated deployment at inf_batch_size sequences); empty is inferred from what is "
+       "given.", allowed=tuple(MODES)),
+    _c("inf_engine", "text", "inference", "Serving engine and version (tensorrt-llm, vllm, vllm-v0, vllm-rocm, "
+       "sglang, gaudi; aliases such as 'vLLM 0.9.2'); empty or unknown: an era default with a wider interval."),
     # targets
     _c("target_tokens_per_s_per_gpu", "number", "target", "Training throughput per accelerator to predict.",
        unit="tokens/s"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chipplan.errors import FieldError
 from chipplan.specs import Accelerator, System
 
 HW_FIELDS = ("peak16_flops_per_s", "peak_mm_flops_per_s", "peak8_flops_per_s", "fp8", "fp4", "hbm_bw_bytes_per_s",
@@ -33,3 +34,19 @@ def hardware_row(acc: Accelerator, precision: str, system: System | None = None)
         "family": acc.family,
     }
 
+
+
+# What a serving engine runs a format on when the accelerator has no matrix peak for it.
+FALLBACK = {"fp4": ("fp8", "bf16", "fp16"), "int4": ("int8", "fp8", "bf16", "fp16"), "fp8": ("bf16", "fp16"),
+            "int8": ("fp8", "bf16", "fp16"), "bf16": ("fp16",), "fp16": ("bf16",)}
+
+
+def next_supported_precision(acc: Accelerator, precision: str) -> str:
+    """``precision`` if ``acc`` has a matrix peak for it, else the first of ``FALLBACK[precision]`` it has."""
+    for p in (precision, *FALLBACK.get(precision, ())):
+        try:
+            acc.peak_flops_per_s(p)
+        except FieldError:
+            continue
+        return p
+    return precision

@@ -80,7 +80,8 @@ from chipplan.perf.training import MEMORY_RESERVED_BYTES
 
 A = Any
 
-MODES = {"latency": 0, "static_batch": 1, "offline_max_throughput": 2, "server_slo": 3}
+MODES = {"latency": 0, "static_batch": 1, "offline_max_throughput": 2, "server_slo": 3, "concurrency": 4,
+         "decode_only": 5}
 ACT_BYTES = 2.0  # activations travel and are stored in 16 bits
 # Host-side cost per decode iteration (scheduler, sampling, CUDA-graph launch). Estimate: TensorRT-LLM
 # and vLLM report 0.1-0.5 ms of CPU time per iteration with CUDA graphs (vLLM v0.6 blog "Performance
@@ -107,6 +108,23 @@ MAX_NUM_TOKENS = 8192.0
 # Weights in 8 bits or fewer, as float (FP8/FP4) or INT8, keep the KV cache in FP8 (TensorRT-LLM and vLLM
 # FP8 checkpoints ship FP8 KV scales); otherwise it stays in the 16-bit activation format.
 KV_8BIT = ("fp8", "fp4", "int8")
+# Engine-profile columns (``eng_*``, chipplan.perf.serving_engines) and what stands in when a caller gives none:
+# the TensorRT-LLM-era constants above, which the shared TensorRT-LLM tables were fitted with.
+ENGINE_DEFAULTS = {"step_overhead_s": STEP_OVERHEAD_S, "decode_layer_overhead_s": DECODE_LAYER_OVERHEAD_S,
+                   "moe_layer_overhead_s": 0.0, "gemm_m_half": 0.0, "allreduce_bw_fraction": np.nan,
+                   "max_num_seqs": MAX_BATCH_SIZE, "max_num_batched_tokens": MAX_NUM_TOKENS,
+                   "kv_block_tokens": 1.0, "kv_memory_fraction": KV_FREE_FRACTION, "kv_basis_free": 1.0,
+                   "chunked_prefill": 1.0}
+
+
+def engine_param(eff: Columns, name: str) -> A:
+    """An engine-profile column carried in the efficiency columns (``eng_<name>``), or its default."""
+    v = eff.get(f"eng_{name}")
+    if v is None:
+        v = ENGINE_DEFAULTS[name]
+        if name == "allreduce_bw_fraction":
+            return eff.scale_up_fraction
+    return v
 
 
 def kv_precision_for(precision: str) -> str:
@@ -138,29 +156,42 @@ def experts_touched(n_experts: A, top_k: A, tokens: A) -> A:
     return np.where(np.asarray(n_experts) > 0, e * (1.0 - p_miss ** np.maximum(tokens, 0.0)), 0.0)
 
 
-def weight_bytes_per_gpu(model: Columns, w_bytes: A, tp: A, pp: A) -> A:
-    """All weights stored on one accelerator: total parameters ÷ (tp·pp) at ``w_bytes`` each.
+def weight_bytes_per_gpu(model: Columns, w_bytes: A, tp: A, pp: A, ep: A = 1.0) -> A:
+    """All weights stored on one accelerator at ``w_bytes`` each, per pipeline stage.
 
-    Embedding and LM head are vocabulary-parallel; experts are spread over the TP group whatever the
-    expert-parallel split (``ep`` ranks hold ``E/ep`` experts each, split ``tp/ep`` ways)."""
-    return param_counts(model)["total"] * w_bytes / (tp * pp)
+    Non-expert weights (attention, dense MLPs, shared experts, embedding and LM head, vocabulary-parallel) ÷ tp;
+    routed experts ÷ max(tp, ep): with ``ep ≤ tp`` the ep ranks hold ``E/ep`` experts each, split ``tp/ep``
+    ways; with wide EP (``ep > tp``, attention data-parallel) each of the ep ranks holds ``E/ep`` whole experts.
+    """
+    p = param_counts(model)
+    return ((p["total"] - p["expert"]) / tp + p["expert"] / np.maximum(tp, ep)) * w_bytes / pp
 
 
 def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A, tokens: A, logits: A,
                attn_ctx: A, kv_tokens: A, w_bytes: A, kv_bytes: A, weight_floor: A = True,
-               layer_overhead_s: A | None = None) -> dict[str, A]:
+               layer_overhead_s: A | None = None, decode: A = False) -> dict[str, A]:
     """Seconds for one forward pass through one pipeline stage (``L/pp`` layers) on one accelerator.
 
     Parameters
     ----------
-    tokens : new tokens in the pass (all sequences of the micro-batch).
+    tokens : new tokens in the pass on one attention group (all its sequences of the micro-batch).
     logits : tokens that go through the LM head (one per sequence; ``tokens`` in decode).
     attn_ctx : mean number of keys each new token attends to.
-    kv_tokens : cached tokens whose K/V are read from HBM (all sequences).
+    kv_tokens : cached tokens whose K/V are read from HBM (all sequences of the attention group).
     w_bytes, kv_bytes : bytes per weight and per KV element.
     weight_floor : False when the weights are already being read by a concurrent pass (mixed batching),
         so only compute counts.
-    layer_overhead_s : fixed cost per layer; ``PREFILL_LAYER_OVERHEAD_S`` when None.
+    layer_overhead_s : fixed cost per layer; ``PREFILL_LAYER_OVERHEAD_S`` when None (prefill), the engine's
+        ``decode_layer_overhead_s`` (+ ``moe_layer_overhead_s`` on MoE layers) when ``decode``.
+    ep : expert-parallel size. With ``ep > tp`` (attention data parallelism, SGLang/DeepSeek style) the MoE
+        layers run over ``ep`` accelerators and see the tokens of ``ep/tp`` attention groups.
+    decode : the pass is a decode step (MLA runs absorbed: queries attend to the latent directly).
+
+    GEMMs reach ``matmul_fraction · n/(n + matmul_half_dim) · M/(M + gemm_m_half)`` of the peak, ``n`` the
+    smaller weight dimension, ``M`` the rows (tokens, or the tokens each touched expert receives) and
+    ``gemm_m_half`` the engine's small-M fall-off. Tensor-parallel all-reduces
+    move ``T·d`` activations at the engine's ``allreduce_bw_fraction`` of the scale-up link, plus a latency of
+    ``SERVING_AR_STEPS`` collective steps on the actual fabric.
     """
     m = model
     T = np.asarray(tokens, dtype=float)
@@ -171,7 +202,9 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
     peak = hw.peak_mm_flops_per_s
     bw = hw.hbm_bw_bytes_per_s * eff.hbm_fraction
     half = eff.matmul_half_dim
+    m_half = engine_param(eff, "gemm_m_half")
     floor = np.asarray(weight_floor, dtype=float)
+    dec = np.asarray(decode, dtype=float) > 0
 
     attn_p = attention_params_per_layer(m)
     dff = dense_d_ff(m)
@@ -179,26 +212,40 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
     expert_p = mlp_params(d, m.d_ff, m.gated_mlp)
     qdim = m.n_heads * qk_head_dim(m)
 
-    def gemm(params: A, n_small: A, width: A, flops_params: A | None = None) -> A:
+    def m_eff(rows: A) -> A:
+        rows = np.maximum(np.asarray(rows, dtype=float), 1.0)
+        return rows / (rows + m_half)
+
+    def gemm(params: A, n_small: A, width: A, rows: A, split: A, flops_params: A | None = None) -> A:
         fp = params if flops_params is None else flops_params
-        # The token count enters through the roofline (weights are read once per pass whatever T), so the
-        # half-size fall-off applies to the weight dimensions and to the tokens an expert sees.
-        t_c = 2 * T * fp / tp / (peak * gemm_efficiency(frac_mm, half, n_small, d, width / tp))
-        t_m = floor * params * w_bytes / tp / bw
+        # The token count enters through the roofline (weights are read once per pass whatever T) and through
+        # the small-M share; the half-size fall-off applies to the weight dimensions and the tokens per expert.
+        t_c = 2 * T * fp / tp / (peak * gemm_efficiency(frac_mm, half, n_small, d, width / tp) * m_eff(rows))
+        t_m = floor * params * w_bytes / split / bw
         return np.maximum(t_c, t_m)
 
-    t_attn_proj = gemm(attn_p, np.inf, qdim)
-    t_dense_mlp = gemm(dense_mlp_p, np.inf, dff)
-    # MoE: only touched experts are read; each sees T·k/E tokens on average.
-    touched = experts_touched(m.n_experts, m.top_k, T)
-    tok_per_expert = T * m.top_k / np.maximum(m.n_experts, 1.0)
-    moe_read = (touched + m.n_shared_experts) * expert_p + d * m.n_experts
+    t_attn_proj = gemm(attn_p, np.inf, qdim, T, tp)
+    t_dense_mlp = gemm(dense_mlp_p, np.inf, dff, T, tp)
+    # MoE over max(tp, ep) accelerators: they see the tokens of max(tp, ep)/tp attention groups and hold
+    # E/max(tp, ep) of the experts each (a share of every expert when ep < tp); only touched experts are read.
+    g_e = np.maximum(tp, ep)
+    t_moe_in = T * g_e / tp
+    touched = experts_touched(m.n_experts, m.top_k, t_moe_in)
+    routed_read = touched * expert_p * tp / g_e
+    moe_read = routed_read + m.n_shared_experts * expert_p + d * m.n_experts
     moe_flops = (m.top_k + m.n_shared_experts) * expert_p + d * m.n_experts
-    t_moe_mlp = gemm(moe_read, np.where(m.n_experts > 0, np.maximum(tok_per_expert, 1.0), np.inf), m.d_ff,
-                     moe_flops)
+    # Rows of an expert's GEMM: the tokens each touched expert receives (at least one).
+    rows_e = np.where(m.n_experts > 0, np.maximum(t_moe_in * m.top_k / np.maximum(touched, 1e-9), 1.0), T)
+    # Expert GEMMs keep the family's fall-off on their rows (matmul_half_dim, calibrated on MoE serving tables),
+    # not the engine's small-M share on top of it.
+    t_moe_mlp = gemm(moe_read, rows_e, m.d_ff, 1e30, tp, moe_flops)
 
-    # Attention scores/values (16-bit peak) vs KV-cache read.
-    score_flops = 2 * T * m.n_heads / tp * (qk_head_dim(m) + v_head_dim(m)) * attn_ctx
+    # Attention scores/values vs KV-cache read. Absorbed MLA decode (FlashMLA, AITER MLA) attends in the latent
+    # space: per head 2·(r_kv + d_rope) + 2·r_kv FLOP per key instead of 2·(d_qk + d_v).
+    std_dims = qk_head_dim(m) + v_head_dim(m)
+    absorbed = 2 * m.kv_lora_rank + m.qk_rope_head_dim
+    dims = np.where((m.is_mla > 0) & dec, absorbed, std_dims)
+    score_flops = 2 * T * m.n_heads / tp * dims * attn_ctx
     kv_read = np.asarray(kv_tokens, dtype=float) * kv_bytes_per_token(m, kv_bytes, tp, 1.0) / m.n_layers
     # With an 8-bit KV cache the fused attention kernels run their products in FP8 too (TensorRT-LLM's FP8
     # context FMHA, FlashAttention-3's FP8 path), at the 8-bit peak.
@@ -214,24 +261,33 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
     elem_bytes = T * ACT_BYTES * (4 * d + 2 * (qdim + 2 * kdim + odim) / tp + 2 * act_w * dff / tp)
     t_elem = elem_bytes / bw
 
+    bw_ar = hw.scale_up_bw_bytes_per_s * engine_param(eff, "allreduce_bw_fraction")
     bw_up = hw.scale_up_bw_bytes_per_s * eff.scale_up_fraction
     bw_out = hw.scale_out_bw_bytes_per_s * eff.scale_out_fraction
     k_tp, n_tp = col.group_split(tp, 1.0, hw.scale_up_domain)
     ar_lat = np.where(tp > 1, SERVING_AR_STEPS * eff.collective_latency_s * (1 + np.log2(np.maximum(n_tp, 1))),
                       0.0)
-    t_ar = col.all_reduce_time(T * d * ACT_BYTES, k_tp, n_tp, bw_up, bw_out, 0.0) + ar_lat
-    k_ep, n_ep = col.group_split(ep, tp / np.maximum(ep, 1.0), hw.scale_up_domain)
-    t_a2a = 2 * col.all_to_all_time(T * m.top_k * d * ACT_BYTES, k_ep, n_ep, bw_up, bw_out,
+    t_ar = col.all_reduce_time(T * d * ACT_BYTES, k_tp, n_tp, bw_ar, bw_out, 0.0) + ar_lat
+    # Dispatch + combine: with ep ≤ tp each rank routes the group's tokens inside the TP group; with wide EP
+    # each rank sends its share T/tp of its group's tokens to the experts' ranks (consecutive ranks, stride 1).
+    wide = ep > tp
+    k_ep, n_ep = col.group_split(ep, np.where(wide, 1.0, tp / np.maximum(ep, 1.0)), hw.scale_up_domain)
+    a2a_tokens = np.where(wide, T / tp, T)
+    t_a2a = 2 * col.all_to_all_time(a2a_tokens * m.top_k * d * ACT_BYTES, k_ep, n_ep, bw_up, bw_out,
                                     eff.collective_latency_s)
     t_moe_comm = np.where(ep > 1, t_ar + t_a2a, 2 * t_ar)
 
-    ko = PREFILL_LAYER_OVERHEAD_S if layer_overhead_s is None else layer_overhead_s
-    layer_dense = t_attn_proj + t_dense_mlp + t_attn + t_elem + ko + 2 * t_ar
-    layer_moe = t_attn_proj + t_moe_mlp + t_attn + t_elem + ko + t_moe_comm
+    if layer_overhead_s is None:
+        ko_d = np.where(dec, engine_param(eff, "decode_layer_overhead_s"), PREFILL_LAYER_OVERHEAD_S)
+        ko_m = ko_d + np.where(dec, engine_param(eff, "moe_layer_overhead_s"), 0.0)
+    else:
+        ko_d = ko_m = layer_overhead_s
+    layer_dense = t_attn_proj + t_dense_mlp + t_attn + t_elem + ko_d + 2 * t_ar
+    layer_moe = t_attn_proj + t_moe_mlp + t_attn + t_elem + ko_m + t_moe_comm
     # LM head on the last stage, averaged over the stages (each stage's share of one iteration).
     V = m.vocab_size
     lg = np.asarray(logits, dtype=float)
-    t_head = np.maximum(2 * lg * d * V / tp / (peak * gemm_efficiency(frac_mm, half, d, V / tp)),
+    t_head = np.maximum(2 * lg * d * V / tp / (peak * gemm_efficiency(frac_mm, half, d, V / tp) * m_eff(lg)),
                         floor * d * V * w_bytes / tp / bw) / pp
     total = Ld * layer_dense + Lm * layer_moe + t_head
     return {
@@ -239,35 +295,37 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
         "gemm_s": Ld * (t_attn_proj + t_dense_mlp) + Lm * (t_attn_proj + t_moe_mlp) + t_head,
         "attention_s": (Ld + Lm) * t_attn,
         "comm_s": Ld * 2 * t_ar + Lm * t_moe_comm,
-        "other_s": (Ld + Lm) * (t_elem + ko),
+        "other_s": Ld * (t_elem + ko_d) + Lm * (t_elem + ko_m),
     }
 
 
 def decode_iteration(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A, batch: A, ctx: A,
-                     w_bytes: A, kv_bytes: A, q: A = 1.0) -> dict[str, A]:
-    """One decode iteration for ``batch`` sequences at mean context ``ctx`` (``q`` tokens per sequence).
+                     w_bytes: A, kv_bytes: A, q: A = 1.0, dp_attn: A = 1.0) -> dict[str, A]:
+    """One decode iteration for ``batch`` sequences of a replica at mean context ``ctx`` (``q`` tokens per sequence).
 
-    ``pp · stage(max(B/pp, 1)) + pp·p2p + STEP_OVERHEAD_S``."""
-    b = np.maximum(np.asarray(batch, dtype=float) / pp, 1.0)
+    ``pp · stage(max(B/(pp·dp_attn), 1)) + pp·p2p + step_overhead_s`` (the engine's host-side cost per
+    iteration; ``STEP_OVERHEAD_S`` without a profile)."""
+    b = np.maximum(np.asarray(batch, dtype=float) / (pp * dp_attn), 1.0)
     T = b * q
     st = stage_pass(model, hw, eff, tp=tp, pp=pp, ep=ep, tokens=T, logits=T, attn_ctx=ctx, kv_tokens=b * ctx,
-                    w_bytes=w_bytes, kv_bytes=kv_bytes, layer_overhead_s=DECODE_LAYER_OVERHEAD_S)
+                    w_bytes=w_bytes, kv_bytes=kv_bytes, decode=True)
     bw_up = hw.scale_up_bw_bytes_per_s * eff.scale_up_fraction
     bw_out = hw.scale_out_bw_bytes_per_s * eff.scale_out_fraction
     p2p = np.where(pp > 1, col.p2p_time(T * model.d_model * ACT_BYTES, tp * pp <= hw.scale_up_domain, bw_up,
                                         bw_out, eff.collective_latency_s), 0.0)
-    t = pp * (st["time_s"] + p2p) + STEP_OVERHEAD_S
+    t = pp * (st["time_s"] + p2p) + engine_param(eff, "step_overhead_s")
     return {"time_s": t, **{k: pp * v for k, v in st.items() if k != "time_s"}}
 
 
 def prefill_time(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A, batch: A, input_len: A,
-                 w_bytes: A, kv_bytes: A, chunk: A = np.inf, weight_floor: A = True) -> A:
+                 w_bytes: A, kv_bytes: A, chunk: A = np.inf, weight_floor: A = True, dp_attn: A = 1.0) -> A:
     """Seconds to prefill ``batch`` prompts of ``input_len`` tokens, in chunks of ``chunk`` tokens per prompt.
 
     ``n_c = ⌈I/C⌉`` passes of ``B·C`` tokens; chunk ``j`` attends on average to ``j·C + (C + 1)/2`` keys,
     i.e. ``(I + 1)/2`` over the whole prompt when ``C ≥ I``. With ``pp`` stages the micro-batches fill the
-    pipeline: ``(pp − 1 + n_micro)`` stage slots of one micro-batch each."""
-    B = np.asarray(batch, dtype=float)
+    pipeline: ``(pp − 1 + n_micro)`` stage slots of one micro-batch each. With attention data parallelism the
+    prompts are spread over the ``dp_attn`` groups."""
+    B = np.maximum(np.asarray(batch, dtype=float) / dp_attn, 1.0)
     I_ = np.asarray(input_len, dtype=float)
     C = np.minimum(np.asarray(chunk, dtype=float), I_)
     n_c = np.ceil(I_ / C)
@@ -281,29 +339,41 @@ def prefill_time(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep:
     bw_out = hw.scale_out_bw_bytes_per_s * eff.scale_out_fraction
     p2p = np.where(pp > 1, col.p2p_time(b * C * model.d_model * ACT_BYTES, tp * pp <= hw.scale_up_domain,
                                         bw_up, bw_out, eff.collective_latency_s), 0.0)
-    return n_c * (pp - 1 + n_micro) * (st["time_s"] + p2p) + STEP_OVERHEAD_S
+    return n_c * (pp - 1 + n_micro) * (st["time_s"] + p2p) + engine_param(eff, "step_overhead_s")
 
 
-def memory(model: Columns, hw: Columns, *, tp: A, pp: A, w_bytes: A, kv_bytes: A, batch: A, seq_tokens: A
-           ) -> dict[str, A]:
-    """Bytes per accelerator: weights, activation workspace, KV cache for ``batch`` × ``seq_tokens``.
+def memory(model: Columns, hw: Columns, *, tp: A, pp: A, w_bytes: A, kv_bytes: A, batch: A, seq_tokens: A,
+           ep: A = 1.0, dp_attn: A = 1.0, eff: Columns | None = None) -> dict[str, A]:
+    """Bytes per accelerator: weights, activation workspace, KV cache for ``batch`` sequences (per replica of
+    ``tp·pp·dp_attn`` accelerators) × ``seq_tokens``.
 
-    Usable HBM = ``hbm − MEMORY_RESERVED_BYTES`` (CUDA context, NCCL buffers; serving engines allocate one
-    pool up front, so there is no training-style fragmentation allowance); the KV pool gets
-    ``KV_FREE_FRACTION`` of what weights and the workspace leave; ``max_batch`` is how many sequences of
-    ``seq_tokens`` tokens the pool holds."""
+    Usable HBM = ``hbm − MEMORY_RESERVED_BYTES`` (CUDA context, communication buffers; serving engines allocate
+    one pool up front, so there is no training-style fragmentation allowance). The KV pool follows the engine's
+    rule (``eff`` carries its profile): a share ``f`` of what weights and workspace leave (TensorRT-LLM's
+    ``kv_cache_free_gpu_mem_fraction``; ``KV_FREE_FRACTION`` without a profile), or ``f·hbm`` minus weights and
+    workspace (vLLM ``gpu_memory_utilization``, SGLang ``mem_fraction_static``). Sequences hold whole paged-KV
+    blocks: ``⌈s/block⌉·block`` tokens each. ``max_batch`` is how many sequences a replica's pools hold (each
+    attention group keeps the KV of its own sequences)."""
     m = model
-    w = weight_bytes_per_gpu(m, w_bytes, tp, pp)
-    ws = MAX_NUM_TOKENS * ACT_BYTES * (6 * m.d_model + 2 * np.maximum(dense_d_ff(m), m.d_ff) / tp)
+    e = eff if eff is not None else Columns()
+    frac = engine_param(e, "kv_memory_fraction")
+    free_basis = engine_param(e, "kv_basis_free") > 0
+    block = engine_param(e, "kv_block_tokens")
+    budget = engine_param(e, "max_num_batched_tokens")
+    w = weight_bytes_per_gpu(m, w_bytes, tp, pp, ep)
+    ws = budget * ACT_BYTES * (6 * m.d_model + 2 * np.maximum(dense_d_ff(m), m.d_ff) / tp)
     usable = hw.hbm_bytes - MEMORY_RESERVED_BYTES
-    pool = np.maximum(usable - w - ws, 0.0) * KV_FREE_FRACTION
-    per_seq = kv_bytes_per_token(m, kv_bytes, tp, pp) * seq_tokens
-    kv = per_seq * batch
+    pool = np.where(free_basis, np.maximum(usable - w - ws, 0.0) * frac,
+                    np.maximum(np.minimum(frac * hw.hbm_bytes, usable) - w - ws, 0.0))
+    seq = np.ceil(np.asarray(seq_tokens, dtype=float) / block) * block
+    per_seq = kv_bytes_per_token(m, kv_bytes, tp, pp) * seq
+    kv = per_seq * np.asarray(batch, dtype=float) / dp_attn
     total = w + ws + kv
     return {"weights_bytes": w, "workspace_bytes": ws, "kv_bytes": kv, "total_bytes": total,
-            "capacity_bytes": usable, "kv_pool_bytes": pool, "max_batch": np.floor(pool / per_seq),
+            "capacity_bytes": usable, "kv_pool_bytes": pool, "max_batch": np.floor(pool / per_seq) * dp_attn,
             "fits": (kv <= pool) & (w + ws < usable),
-            "shortfall_bytes": np.maximum(kv - pool, 0.0) / KV_FREE_FRACTION + np.maximum(w + ws - usable, 0.0)}
+            "shortfall_bytes": np.maximum(kv - pool, 0.0) / np.where(free_basis, frac, 1.0)
+            + np.maximum(w + ws - usable, 0.0)}
 
 
 def _spec(draft_len: A, accept: A) -> tuple[A, A]:
@@ -314,15 +384,15 @@ def _spec(draft_len: A, accept: A) -> tuple[A, A]:
 
 
 def _decode_tpot(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A, batch: A, ctx: A,
-                 w_bytes: A, kv_bytes: A, draft_len: A, accept: A, draft_cost_ratio: A) -> tuple[A, A]:
+                 w_bytes: A, kv_bytes: A, draft_len: A, accept: A, draft_cost_ratio: A, dp_attn: A = 1.0
+                 ) -> tuple[A, A]:
     """(seconds per output token per sequence, seconds per iteration) with optional speculation."""
     k, gain = _spec(draft_len, accept)
-    it = decode_iteration(model, hw, eff, tp=tp, pp=pp, ep=ep, batch=batch, ctx=ctx, w_bytes=w_bytes,
-                          kv_bytes=kv_bytes, q=1 + k)["time_s"]
+    kw = dict(tp=tp, pp=pp, ep=ep, batch=batch, ctx=ctx, w_bytes=w_bytes, kv_bytes=kv_bytes, dp_attn=dp_attn)
+    it = decode_iteration(model, hw, eff, q=1 + k, **kw)["time_s"]
     if not np.any(k):  # no speculation anywhere: the verify step is the plain decode step
         return it, it
-    base = decode_iteration(model, hw, eff, tp=tp, pp=pp, ep=ep, batch=batch, ctx=ctx, w_bytes=w_bytes,
-                            kv_bytes=kv_bytes)["time_s"]
+    base = decode_iteration(model, hw, eff, **kw)["time_s"]
     t_iter = it + k * draft_cost_ratio * base
     return t_iter / gain, t_iter
 
@@ -330,24 +400,29 @@ def _decode_tpot(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep:
 def serve(model: Columns, hw: Columns, eff: Columns, *, mode: A, tp: A, pp: A, ep: A, input_len: A,
           output_len: A, batch: A = np.nan, num_requests: A = np.nan, slo_ttft_s: A = np.inf,
           slo_tpot_s: A = np.inf, w_bytes: A = 2.0, kv_bytes: A = 2.0, chunk: A = np.inf, draft_len: A = 0.0,
-          accept: A = 0.0, draft_cost_ratio: A = 0.05, max_batch: A = MAX_BATCH_SIZE) -> dict[str, A]:
+          accept: A = 0.0, draft_cost_ratio: A = 0.05, max_batch: A | None = None, dp_attn: A = 1.0,
+          qps: A = np.nan) -> dict[str, A]:
     """Throughput and latency of each configuration in its mode (see the module docstring).
 
-    All arguments broadcast. ``mode`` holds ``MODES`` codes. ``batch`` is used by ``static_batch`` (and
-    caps the batch of the other modes when finite). Returns seconds and tokens/s per accelerator:
-    ``ttft_s``, ``tpot_s`` (NaN where not defined), ``output_tokens_per_s_per_gpu``, ``batch``,
-    ``memory_per_gpu_bytes``, ``fits``, ``shortfall_bytes``, ``max_batch_memory``, ``slo_met``,
-    ``best_ttft_s`` / ``best_tpot_s`` (the lowest reachable, for SLO messages).
+    All arguments broadcast. ``mode`` holds ``MODES`` codes. ``batch`` is used by ``static_batch``, is the
+    concurrency of ``concurrency`` and the running batch of ``decode_only`` (and caps the batch of the other
+    modes when finite). The scheduler cap is ``max_batch`` or the engine's ``max_num_seqs``. Returns seconds and
+    tokens/s per accelerator: ``ttft_s`` (p99 under in-flight batching), ``ttft_p50_s``, ``tpot_s`` (NaN where not
+    defined), ``output_tokens_per_s_per_gpu``, ``batch``, ``memory_per_gpu_bytes``, ``fits``, ``shortfall_bytes``,
+    ``max_batch_memory``, ``slo_met``, ``best_ttft_s`` / ``best_tpot_s`` (the lowest reachable, for SLO messages).
     """
     m = model
     mode = np.asarray(mode, dtype=float)
     I_ = np.asarray(input_len, dtype=float)
     O = np.asarray(output_len, dtype=float)
-    n_gpu = tp * pp
-    common = dict(tp=tp, pp=pp, ep=ep, w_bytes=w_bytes, kv_bytes=kv_bytes)
+    dp = np.asarray(dp_attn, dtype=float)
+    n_gpu = tp * pp * dp
+    common = dict(tp=tp, pp=pp, ep=ep, w_bytes=w_bytes, kv_bytes=kv_bytes, dp_attn=dp)
     spec = dict(draft_len=draft_len, accept=accept, draft_cost_ratio=draft_cost_ratio)
-    mem_cap = memory(m, hw, tp=tp, pp=pp, w_bytes=w_bytes, kv_bytes=kv_bytes, batch=1.0, seq_tokens=I_ + O)
-    cap = np.minimum(mem_cap["max_batch"], max_batch)
+    mem_kw = dict(tp=tp, pp=pp, ep=ep, dp_attn=dp, w_bytes=w_bytes, kv_bytes=kv_bytes, eff=eff)
+    mem_cap = memory(m, hw, batch=1.0, seq_tokens=I_ + O, **mem_kw)
+    sched = engine_param(eff, "max_num_seqs") * dp if max_batch is None else max_batch
+    cap = np.minimum(mem_cap["max_batch"], sched)
     given_b = np.asarray(batch, dtype=float)
     n_req = np.asarray(num_requests, dtype=float)
 
@@ -368,12 +443,22 @@ def serve(model: Columns, hw: Columns, eff: Columns, *, mode: A, tp: A, pp: A, e
         tpot_s, _ = _decode_tpot(m, hw, eff, batch=Bs, ctx=I_ + O / 2, **common, **spec)
         thr_s = Bs * O / (ttft_s + np.maximum(O - 1, 0) * tpot_s) / n_gpu
 
-    # offline: largest batch the KV pool and the scheduler allow
+    # offline: largest batch the KV pool and the scheduler allow; concurrency: the client's concurrency, capped
+    # the same way (a closed loop keeps C requests in flight: in-flight batching at B = C)
     Bo = np.maximum(np.fmin(np.fmin(cap, n_req), np.where(np.isfinite(given_b), given_b, np.inf)), 1.0)
-    tpot_o = thr_o = nan
-    if has["offline_max_throughput"]:
-        cyc_o, tpot_o, _ = _cycle(m, hw, eff, Bo, I_, O, common, spec)
-        thr_o = Bo * O / cyc_o / n_gpu
+    tpot_o = thr_o = ttft_o = ttft_o50 = nan
+    if has["offline_max_throughput"] or has["concurrency"]:
+        pt = inflight_point(m, hw, eff, batch=Bo, input_len=I_, output_len=O, chunk=chunk, qps=qps, **common,
+                            **spec)
+        tpot_o, thr_o = pt["tpot_s"], pt["output_tokens_per_s"] / n_gpu
+        ttft_o, ttft_o50 = pt["ttft_p99_s"], pt["ttft_p50_s"]
+
+    # decode only (the decode servers of a disaggregated deployment): B running sequences at context I + O/2
+    tpot_d = thr_d = nan
+    if has["decode_only"]:
+        Bd = np.maximum(np.where(np.isfinite(given_b), np.minimum(given_b, mem_cap["max_batch"]), cap), 1.0)
+        tpot_d, _ = _decode_tpot(m, hw, eff, batch=Bd, ctx=I_ + O / 2, **common, **spec)
+        thr_d = Bd / tpot_d / n_gpu
 
     thr_q = B_q = ttft_q = tpot_q = best_ttft = best_tpot = nan
     slo_met = np.ones(nan.shape, bool)
@@ -405,21 +490,29 @@ def serve(model: Columns, hw: Columns, eff: Columns, *, mode: A, tp: A, pp: A, e
 
         best_ttft, best_tpot = np.min(ttft_g, axis=-1), np.min(tpot_g, axis=-1)
 
-    lat, st, off = mode == 0, mode == 1, mode == 2
-    sel = lambda a, b, c, d: np.where(lat, a, np.where(st, b, np.where(off, c, d)))  # noqa: E731
-    B = sel(1.0, Bs, Bo, B_q)
-    mem = memory(m, hw, tp=tp, pp=pp, w_bytes=w_bytes, kv_bytes=kv_bytes, batch=B, seq_tokens=I_ + O)
+    conds = [mode == MODES["latency"], mode == MODES["static_batch"], mode == MODES["offline_max_throughput"],
+             mode == MODES["concurrency"], mode == MODES["decode_only"]]
+
+    def sel(lat: A, st: A, off: A, conc: A, dec: A, srv: A) -> A:
+        out = srv
+        for c, x in zip(conds[::-1], (dec, conc, off, st, lat), strict=True):
+            out = np.where(c, x, out)
+        return out
+
+    B = sel(1.0, Bs, Bo, Bo, np.where(np.isfinite(given_b), given_b, cap), B_q)
+    mem = memory(m, hw, batch=B, seq_tokens=I_ + O, **mem_kw)
+    thr1 = 1.0 / (ttft1 + np.maximum(O - 1, 0) * tpot1) * O / n_gpu
     return {
-        "ttft_s": sel(ttft1, ttft_s, np.nan, ttft_q),
-        "tpot_s": sel(np.where(O > 1, tpot1, np.nan), tpot_s, tpot_o, tpot_q),
-        "output_tokens_per_s_per_gpu": sel(1.0 / (ttft1 + np.maximum(O - 1, 0) * tpot1) * O / n_gpu, thr_s,
-                                           thr_o, thr_q),
+        "ttft_s": sel(ttft1, ttft_s, np.nan, ttft_o, np.nan, ttft_q),
+        "ttft_p50_s": sel(ttft1, ttft_s, np.nan, ttft_o50, np.nan, np.nan),
+        "tpot_s": sel(np.where(O > 1, tpot1, np.nan), tpot_s, tpot_o, tpot_o, tpot_d, tpot_q),
+        "output_tokens_per_s_per_gpu": sel(thr1, thr_s, thr_o, thr_o, thr_d, thr_q),
         "batch": B,
         "memory_per_gpu_bytes": mem["total_bytes"],
         "fits": mem["fits"],
         "shortfall_bytes": mem["shortfall_bytes"],
         "max_batch_memory": mem_cap["max_batch"],
-        "slo_met": np.where(mode == 3, slo_met, True),
+        "slo_met": np.where(mode == MODES["server_slo"], slo_met, True),
         "best_ttft_s": best_ttft,
         "best_tpot_s": best_tpot,
         "n_gpu": n_gpu * np.ones(nan.shape),
@@ -428,38 +521,60 @@ def serve(model: Columns, hw: Columns, eff: Columns, *, mode: A, tp: A, pp: A, e
 
 def _cycle(m: Columns, hw: Columns, eff: Columns, B: A, I_: A, O: A, common: dict, spec: dict
            ) -> tuple[A, A, A]:
-    """In-flight batching steady state: (cycle seconds, seconds per output token, decode iteration s)."""
+    """In-flight batching steady state: (cycle seconds, seconds per output token, decode iteration s).
+
+    New prompts' prefill rides in the decode iterations in passes of up to the engine's
+    ``max_num_batched_tokens`` (compute only: the weights are read by the decode pass anyway), so every running
+    request's TPOT includes its share of the others' prefill chunks: ``TPOT = t_cycle / O``."""
     tpot, t_dec = _decode_tpot(m, hw, eff, batch=B, ctx=I_ + O / 2, **common, **spec)
-    # Prefill of B new prompts, in passes of up to MAX_NUM_TOKENS tokens riding in decode iterations
-    # (compute only: the weights are read by the decode pass anyway).
-    per_pass = np.maximum(np.floor(MAX_NUM_TOKENS / I_), 1.0)
-    chunk = np.minimum(I_, MAX_NUM_TOKENS)
+    budget = engine_param(eff, "max_num_batched_tokens")
+    per_pass = np.maximum(np.floor(budget / I_), 1.0)
+    chunk = np.minimum(I_, budget)
     n_pass = np.ceil(B / per_pass)
     t_pf = n_pass * (prefill_time(m, hw, eff, batch=np.minimum(per_pass, B), input_len=I_, chunk=chunk,
-                                  weight_floor=False, **common) - STEP_OVERHEAD_S)
+                                  weight_floor=False, **common) - engine_param(eff, "step_overhead_s"))
     cyc = O * tpot + t_pf
     return cyc, cyc / O, t_dec
 
 
+def queue_wait(rho: A, service_s: A, q: float) -> A:
+    """Waiting time at quantile ``q`` of an M/D/1 queue with utilisation ``rho`` and service ``service_s``.
+
+    Mean (Pollaczek–Khinchine) ``W̄ = ρ·s/(2(1 − ρ))``; the tail is taken exponential with the probability of
+    waiting ρ: ``W_q = W̄/ρ · ln(ρ/(1 − q))`` (zero when ``ρ ≤ 1 − q``); infinite at ``ρ ≥ 1``."""
+    rho = np.asarray(rho, dtype=float)
+    w_mean = rho * service_s / (2 * np.maximum(1 - rho, 1e-9))
+    tail = np.log(np.maximum(rho / (1 - q), 1.0))
+    return np.where(rho < 1, w_mean / np.maximum(rho, 1e-12) * tail, np.inf)
+
+
 def inflight_point(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A, batch: A, input_len: A,
                    output_len: A, w_bytes: A, kv_bytes: A, chunk: A = np.inf, draft_len: A = 0.0,
-                   accept: A = 0.0, draft_cost_ratio: A = 0.05) -> dict[str, A]:
+                   accept: A = 0.0, draft_cost_ratio: A = 0.05, dp_attn: A = 1.0, qps: A = np.nan
+                   ) -> dict[str, A]:
     """Steady state of in-flight batching at ``batch`` running sequences, with the queueing model for TTFT.
 
-    Returns per replica (``tp·pp`` accelerators): ``output_tokens_per_s``, ``requests_per_s``,
-    ``tpot_s`` (= p99 TPOT), ``ttft_p99_s``, ``utilisation`` (prefill queue ρ). See the module docstring.
+    The arrival rate is ``qps`` per replica when given (open loop), else the rate the batch sustains,
+    ``λ = B / t_cycle``. Prefill is an M/D/1 queue whose server is busy ``ρ = λ·t_prefill(1 request)``;
+    TTFT at quantile q = ``t_prefill + t_decode + W_q`` (``queue_wait``). Returns per replica
+    (``tp·pp·dp_attn`` accelerators): ``output_tokens_per_s``, ``requests_per_s``, ``tpot_s``, ``ttft_p99_s``,
+    ``ttft_p50_s``, ``utilisation`` (prefill queue ρ), ``capacity_requests_per_s`` (``B / t_cycle``).
     """
-    common = dict(tp=tp, pp=pp, ep=ep, w_bytes=w_bytes, kv_bytes=kv_bytes)
+    common = dict(tp=tp, pp=pp, ep=ep, w_bytes=w_bytes, kv_bytes=kv_bytes, dp_attn=dp_attn)
     spec = dict(draft_len=draft_len, accept=accept, draft_cost_ratio=draft_cost_ratio)
     B = np.asarray(batch, dtype=float)
     O = np.asarray(output_len, dtype=float)
     cyc, tpot, t_dec = _cycle(model, hw, eff, B, input_len, O, common, spec)
-    lam = B / cyc
-    t_pf = prefill_time(model, hw, eff, batch=1.0, input_len=input_len, chunk=np.fmin(chunk, MAX_NUM_TOKENS),
-                        **common)
+    cap_rate = B / cyc
+    q = np.asarray(qps, dtype=float)
+    lam = np.where(np.isfinite(q), q, cap_rate)
+    budget = engine_param(eff, "max_num_batched_tokens")
+    t_pf = prefill_time(model, hw, eff, batch=1.0, input_len=input_len, chunk=np.fmin(chunk, budget), **common)
     rho = lam * t_pf
-    w_mean = rho * t_pf / (2 * np.maximum(1 - rho, 1e-9))
-    w99 = np.where(100 * rho > 1, w_mean * np.log(np.maximum(100 * rho, 1.0)) / np.maximum(rho, 1e-12), 0.0)
-    ttft = np.where(rho < 1, t_pf + t_dec + w99, np.inf)
-    return {"output_tokens_per_s": B * O / cyc, "requests_per_s": lam, "tpot_s": tpot, "ttft_p99_s": ttft,
-            "utilisation": rho}
+    # Beyond the batch's capacity the queue grows without bound, whatever the prefill server's load.
+    over = np.isfinite(q) & (q >= cap_rate)
+    ttft99 = np.where(over, np.inf, t_pf + t_dec + queue_wait(rho, t_pf, 0.99))
+    ttft50 = np.where(over, np.inf, t_pf + t_dec + queue_wait(rho, t_pf, 0.50))
+    out_rate = np.minimum(lam, cap_rate) * O
+    return {"output_tokens_per_s": out_rate, "requests_per_s": np.minimum(lam, cap_rate), "tpot_s": tpot,
+            "ttft_p99_s": ttft99, "ttft_p50_s": ttft50, "utilisation": rho, "capacity_requests_per_s": cap_rate}

@@ -1,7 +1,8 @@
 """Serving plans: search precision, TP/PP/EP and batch for a model on an accelerator, vectorised.
 
 All configurations are evaluated at once by ``chipplan.perf.inference.inflight_point`` (in-flight
-batching, queueing model for p99 TTFT). Token counts: throughput and "output" cost count generated
+batching, queueing model for p50/p99 TTFT), under one serving-engine profile (``--engine``).
+Token counts: throughput and "output" cost count generated
 (output) tokens only; the "input+output" cost counts prompt plus generated tokens.
 """
 
@@ -14,16 +15,18 @@ import numpy as np
 
 from chipplan import catalog
 from chipplan.errors import FieldError, InfeasibleError
-from chipplan.perf import efficiency
+from chipplan.perf import efficiency, serving_engines
 from chipplan.perf import inference as inf
 from chipplan.perf.candidates import serving_layouts
 from chipplan.perf.columns import Columns
-from chipplan.perf.hardware_cols import hardware_row
-from chipplan.perf.inference import kv_precision_for
+from chipplan.perf.hardware_cols import hardware_row, next_supported_precision
 from chipplan.units import BYTES_PER_ELEMENT, GB, PRECISIONS, SECONDS_PER_DAY
 
 PRECISION_CHOICES = ("bf16", "fp8", "fp4")  # tried when none is given; any of units.PRECISIONS may be asked for
 BATCHES = 2.0 ** np.arange(0, 12)  # 1 … 2048 (MAX_BATCH_SIZE)
+QUEUEING_MODEL = ("in-flight batching steady state per replica; prefill as an M/D/1 queue at the offered rate "
+                  "(Pollaczek-Khinchine mean wait, exponential tail for p50/p99); TPOT includes the other "
+                  "requests' chunked prefill (chipplan.perf.inference)")
 TOKENS_COUNTED = ("throughput and load count output (generated) tokens; cost is given per million output "
                   "tokens and per million input+output tokens")
 
@@ -31,8 +34,15 @@ TOKENS_COUNTED = ("throughput and load count output (generated) tokens; cost is 
 def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp: list[int] | None = None,
          precisions: list[str] | None = None, slo_ttft_ms: float | None = None, slo_tpot_ms: float | None = None,
          qps: float | None = None, tokens_per_day: float | None = None,
-         price_per_hour: float | None = None) -> dict[str, Any]:
-    """Evaluate every (precision, tp, pp, ep, batch) and return the frontier, the best plan and its cost."""
+         price_per_hour: float | None = None, engine: str | None = None) -> dict[str, Any]:
+    """Evaluate every (precision, tp, pp, ep, attention-DP, batch) and return the frontier, the best plan and its
+    cost.
+
+    ``engine`` names a serving-engine profile (``chipplan.perf.serving_engines``; unknown → ``FieldError``, none →
+    the era default). With ``qps`` each configuration serves the load with ``⌈qps / capacity⌉`` replicas and its
+    TTFT is the M/D/1 prefill queue at the per-replica arrival rate (``inflight_point``), so a higher load raises
+    TTFT until another replica is added; without it TTFT is taken at the rate the batch sustains.
+    """
     if input_len <= 0:
         raise FieldError("input_len", "must be > 0", input_len)
     if output_len <= 0:
@@ -43,6 +53,7 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
             raise FieldError(name, "must be > 0", v)
     if qps is not None and tokens_per_day is not None:
         raise FieldError("qps", "give either --qps or --tokens-per-day, not both", qps)
+    eng_id, eng_known = serving_engines.resolve(engine, strict=True, field="engine")
     model = catalog.model(model_id)
     acc, system = catalog.hardware(hardware_id)
     domain = int(system.scale_up_domain if system is not None else acc.scale_up_domain)
@@ -57,43 +68,67 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
                               tp=tp or None)
     tps = sorted({t for t, _, _ in layouts})
     precs = precisions or list(PRECISION_CHOICES)
-    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
     hw_rows = []
     for p in precs:
         if p not in PRECISIONS:
             raise FieldError("precision", f"must be one of {', '.join(PRECISIONS)}", p)
-        try:
-            hw_rows.append((p, hardware_row(acc, p, system)))
-        except FieldError:
-            if precisions:
-                raise
+        run = next_supported_precision(acc, p)
+        if run != p:
+            if not precisions or run in precs:
+                continue  # searched by default, or asked for anyway: no stand-in needed
+            notes.append(f"precision: {acc.id} has no {p} matrix peak; answered at {run} (weights and matmuls)")
+        hw_rows.append((p, run, hardware_row(acc, run, system)))
     if not hw_rows:
         raise FieldError("precision", f"{acc.id} supports none of {', '.join(precs)}", ",".join(precs))
     mc = model.to_columns()
-    for p, hr in hw_rows:
-        for t, pp, ep in layouts:
+    moe = mc["n_experts"] > 0
+    rows: list[dict[str, Any]] = []
+    # (tp, pp, ep) of chipplan.perf.candidates, plus for MoE attention data parallelism over the same accelerators
+    # with the experts spread over all of them (tp 1 per group, ep = groups; SGLang/DeepSeek style)
+    lays = [(t, pp, e, 1) for t, pp, e in layouts]
+    if moe:
+        lays += [(1, 1, t, t) for t in tps if t > 1 and mc["n_experts"] % t == 0]
+    for p, run, hr in hw_rows:
+        for lt, lp, le, ld in dict.fromkeys(lays):
             for b in BATCHES:
-                rows.append({"precision": p, "tp": t, "pp": pp, "ep": ep, "batch": b, **hr})
+                rows.append({"precision": p, "run_precision": run, "tp": lt, "pp": lp, "ep": le, "dp_attn": ld,
+                             "batch": b * ld, **hr})
     fam = np.array([r.pop("family") for r in rows], dtype=object)
-    cols = Columns({k: [r[k] for r in rows] for k in rows[0] if k != "precision"})
+    skip = ("precision", "run_precision")
+    cols = Columns({k: [r[k] for r in rows] for k in rows[0] if k not in skip})
     prec = np.array([r["precision"] for r in rows], dtype=object)
+    run_prec = np.array([r["run_precision"] for r in rows], dtype=object)
     n = len(rows)
     m = Columns({k: np.full(n, v) for k, v in mc.items()})
-    eff = efficiency.for_families(fam)
-    w_b = np.array([BYTES_PER_ELEMENT[p] for p in prec])
-    kv_b = np.array([BYTES_PER_ELEMENT[kv_precision_for(p)] for p in prec])
-    mem = inf.memory(m, cols, tp=cols.tp, pp=cols.pp, w_bytes=w_b, kv_bytes=kv_b, batch=cols.batch,
-                     seq_tokens=float(input_len + output_len))
-    pt = inf.inflight_point(m, cols, eff, tp=cols.tp, pp=cols.pp, ep=cols.ep, batch=cols.batch,
-                            input_len=float(input_len), output_len=float(output_len), w_bytes=w_b, kv_bytes=kv_b)
-    fits = mem["fits"].astype(bool)
+    eff = serving_engines.attach(efficiency.for_families(fam), np.full(n, eng_id, dtype=object))
+    is_mla = bool(mc["is_mla"] > 0)
+    kv_name = {p: serving_engines.kv_precision(eng_id, is_mla, p) for p in set(run_prec)}
+    w_b = np.array([BYTES_PER_ELEMENT[p] for p in run_prec])
+    kv_b = np.array([BYTES_PER_ELEMENT[kv_name[p]] for p in run_prec])
+    lay = dict(tp=cols.tp, pp=cols.pp, ep=cols.ep, dp_attn=cols.dp_attn)
+    mem = inf.memory(m, cols, w_bytes=w_b, kv_bytes=kv_b, batch=cols.batch,
+                     seq_tokens=float(input_len + output_len), eff=eff, **lay)
+    base = inf.inflight_point(m, cols, eff, batch=cols.batch, input_len=float(input_len),
+                              output_len=float(output_len), w_bytes=w_b, kv_bytes=kv_b, **lay)
+    replicas_needed = None
+    if qps is not None:
+        # the load spread over as many replicas as the configuration needs: TTFT at the per-replica rate
+        replicas_needed = np.ceil(qps / base["capacity_requests_per_s"])
+        pt = inf.inflight_point(m, cols, eff, batch=cols.batch, input_len=float(input_len),
+                                output_len=float(output_len), w_bytes=w_b, kv_bytes=kv_b,
+                                qps=qps / replicas_needed, **lay)
+    else:
+        pt = base
+    fits = mem["fits"].astype(bool) & (cols.batch <= mem["max_batch"] + 0.5) & \
+        (cols.batch <= serving_engines.profiles()[eng_id].max_num_seqs * cols.dp_attn)
     if not fits.any():
         short = float(np.min(mem["shortfall_bytes"]))
         raise InfeasibleError(f"model: {model_id} does not fit on {acc.id} with tp up to {max(tps)}: needs "
                               f"{short / GB:.1f} GB more per accelerator than the usable HBM even at batch 1")
-    n_gpu = cols.tp * cols.pp
-    thr = pt["output_tokens_per_s"] / n_gpu
-    ttft, tpot = pt["ttft_p99_s"], pt["tpot_s"]
+    n_gpu = cols.tp * cols.pp * cols.dp_attn
+    thr = base["output_tokens_per_s"] / n_gpu
+    ttft, ttft50, tpot = pt["ttft_p99_s"], pt["ttft_p50_s"], pt["tpot_s"]
     ok = fits & np.isfinite(ttft)
     slo_ok = ok.copy()
     if slo_ttft_ms is not None:
@@ -107,11 +142,12 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
             f"{float(np.min(np.where(ok, tpot, np.inf))) * 1e3:.2f} ms")
 
     def record(i: int) -> dict[str, Any]:
-        r = {"precision": str(prec[i]), "kv_precision": kv_precision_for(str(prec[i])), "tp": int(cols.tp[i]),
-             "pp": int(cols.pp[i]), "ep": int(cols.ep[i]), "batch": int(cols.batch[i]),
+        r = {"precision": str(prec[i]), "run_precision": str(run_prec[i]), "kv_precision": kv_name[run_prec[i]],
+             "tp": int(cols.tp[i]), "pp": int(cols.pp[i]), "ep": int(cols.ep[i]),
+             "attention_dp": int(cols.dp_attn[i]), "batch": int(cols.batch[i]),
              "accelerators_per_replica": int(n_gpu[i]), "output_tokens_per_s_per_gpu": float(thr[i]),
-             "ttft_p99_ms": float(ttft[i] * 1e3), "tpot_ms": float(tpot[i] * 1e3),
-             "memory_per_gpu_gb": float(mem["total_bytes"][i] / GB)}
+             "ttft_p99_ms": float(ttft[i] * 1e3), "ttft_p50_ms": float(ttft50[i] * 1e3),
+             "tpot_ms": float(tpot[i] * 1e3), "memory_per_gpu_gb": float(mem["total_bytes"][i] / GB)}
         if price_per_hour is not None:
             per_tok = price_per_hour / 3600.0 / thr[i]
             r["usd_per_million_output_tokens"] = float(per_tok * 1e6)
@@ -128,11 +164,12 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
             best_thr = thr[i]
     cand = np.nonzero(slo_ok)[0]
     best = int(cand[np.argmax(thr[cand])])
-    out: dict[str, Any] = {"model": model_id, "hardware": acc.id, "input_len": input_len,
-                           "output_len": output_len, "slo_ttft_ms": slo_ttft_ms, "slo_tpot_ms": slo_tpot_ms,
+    out: dict[str, Any] = {"model": model_id, "hardware": acc.id, "engine": eng_id, "engine_known": eng_known,
+                           "input_len": input_len, "output_len": output_len, "slo_ttft_ms": slo_ttft_ms,
+                           "slo_tpot_ms": slo_tpot_ms, "qps": qps,
                            "tokens_counted": TOKENS_COUNTED, "configurations_evaluated": n,
                            "frontier": [record(i) for i in frontier], "best": record(best),
-                           "queueing_model": "M/D/1 prefill queue, p99 TTFT (chipplan.perf.inference)"}
+                           "queueing_model": QUEUEING_MODEL, "notes": notes}
     need = None
     if qps is not None:
         need = qps * output_len
@@ -140,7 +177,7 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
         need = tokens_per_day / SECONDS_PER_DAY
     if need is not None:
         per_replica = thr[best] * n_gpu[best]
-        replicas = math.ceil(need / per_replica)
+        replicas = math.ceil(need / per_replica) if replicas_needed is None else int(replicas_needed[best])
         out["load_output_tokens_per_s"] = need
         out["replicas"] = replicas
         out["accelerators_needed"] = int(replicas * n_gpu[best])

@@ -1,0 +1,168 @@
+"""Serving-engine profiles (catalog/data/serving/engines.yaml): scheduler defaults and per-engine device terms.
+
+A profile says what shapes a published serving result besides the chip: the scheduler's caps
+(``max_num_seqs``, ``max_num_batched_tokens``), chunked prefill, the KV-cache format per attention type, the
+paged-KV block size and memory reserve, and a few per-engine numbers fitted across source groups
+(per-iteration host overhead, per-layer fixed device time, small-M GEMM fall-off, the serving all-reduce's share
+of the link). ``for_rows`` turns engine names into numeric columns aligned with the rows; the serving engine
+reads them from the efficiency columns under the ``eng_`` prefix.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chipplan import catalog
+from chipplan.catalog import pydantic_message
+from chipplan.errors import CatalogError, FieldError
+from chipplan.perf.columns import Columns
+
+FILE = "serving_engines.yaml"
+DEFAULT = "default"
+KV_CHOICES = ("weight", "bf16", "fp8")
+
+
+class KvDtype(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    gqa: Literal["weight", "bf16", "fp8"]
+    mla: Literal["weight", "bf16", "fp8"]
+
+
+class EngineProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    aliases: list[str] = []
+    era: str
+    max_num_seqs: float = Field(gt=0)
+    max_num_batched_tokens: float = Field(gt=0)
+    chunked_prefill: bool
+    graphs: bool
+    kv_dtype: KvDtype
+    kv_block_tokens: float = Field(ge=1)
+    kv_memory_fraction: float = Field(gt=0, le=1)
+    kv_memory_basis: Literal["total", "free"]
+    step_overhead_s: float = Field(ge=0)
+    decode_layer_overhead_s: float = Field(ge=0)
+    moe_layer_overhead_s: float = Field(ge=0)
+    gemm_m_half: float = Field(ge=0)
+    allreduce_bw_fraction: float = Field(gt=0, le=1)
+    unknown_log_sd: float = Field(ge=0)
+    source: str = Field(min_length=10)
+
+
+# Numeric columns handed to the engine (``eng_<name>``); booleans as 0/1, the KV basis as 1 = free.
+NUMERIC = ("max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "graphs", "kv_block_tokens",
+           "kv_memory_fraction", "step_overhead_s", "decode_layer_overhead_s", "moe_layer_overhead_s",
+           "gemm_m_half", "allreduce_bw_fraction", "unknown_log_sd")
+
+
+@functools.lru_cache(maxsize=1)
+def profiles() -> dict[str, EngineProfile]:
+    """All profiles, validated (cached)."""
+    body = catalog.load().serving_engines
+    if DEFAULT not in body:
+        raise CatalogError(f"{FILE}: needs a serving_engines: mapping with a {DEFAULT!r} profile")
+    out = {}
+    for name, entry in body.items():
+        try:
+            out[str(name)] = EngineProfile.model_validate(entry)
+        except ValidationError as e:
+            raise CatalogError(pydantic_message(f"{FILE}: serving_engines.{name}", e)) from None
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _alias_index() -> dict[str, str]:
+    idx: dict[str, str] = {}
+    for name, p in profiles().items():
+        for a in (name, *p.aliases):
+            idx[_norm(a)] = name
+    return idx
+
+
+def _norm(s: str) -> str:
+    return " ".join(str(s).strip().lower().replace("_", "-").split())
+
+
+def resolve(name: Any, *, strict: bool = False, field: str = "engine") -> tuple[str, bool]:
+    """(profile id, known) for an engine name; unknown or empty → (``default``, False).
+
+    With ``strict`` an unknown non-empty name raises ``FieldError`` naming ``field`` and the known ids."""
+    if name is None or (isinstance(name, float) and not np.isfinite(name)):
+        return DEFAULT, False
+    key = _norm(name)
+    idx = _alias_index()
+    if key in idx:
+        return idx[key], idx[key] != DEFAULT
+    # "vllm 0.9.2" → "vllm 0.9"; "sglang v0.4.6" → "sglang 0.4"
+    parts = key.replace(" v", " ").split()
+    if len(parts) >= 2:
+        head = parts[0] + " " + ".".join(parts[1].split(".")[:2])
+        if head in idx:
+            return idx[head], True
+    if parts and parts[0] in idx:
+        return idx[parts[0]], True
+    if strict and key:
+        raise FieldError(field, f"must be one of {', '.join(n for n in profiles() if n != DEFAULT)}", name)
+    return DEFAULT, False
+
+
+# Words in a free-text framework description that name an engine (checked in this order).
+_KEYWORDS = (("tensorrt", "tensorrt-llm"), ("trt-llm", "tensorrt-llm"), ("trtllm", "tensorrt-llm"),
+             ("sglang", "sglang"), ("habana", "gaudi"), ("gaudi", "gaudi"), ("optimum", "gaudi"),
+             ("vllm", "vllm"))
+
+
+def detect(text: Any, family: str = "") -> tuple[str, bool]:
+    """Profile named by a free-text framework description (the table's ``framework`` column), e.g.
+    "vLLM 0.6.7.dev (rocm/vllm-dev)" → ``vllm-rocm``; (``default``, False) when none is named.
+
+    vLLM before 0.8 is the V0 engine; vLLM on AMD (a CDNA family, or ROCm in the text) is ROCm vLLM."""
+    if text is None or (isinstance(text, float) and not np.isfinite(text)):
+        return DEFAULT, False
+    t = str(text).lower()
+    for word, name in _KEYWORDS:
+        if word in t:
+            if name == "vllm":
+                if "rocm" in t or "amd" in t or family.startswith("cdna"):
+                    return "vllm-rocm", True
+                ver = re.search(r"vllm[^0-9]{0,3}(\d+)\.(\d+)", t)
+                if ver and (int(ver.group(1)), int(ver.group(2))) < (0, 8):
+                    return "vllm-v0", True
+            return name, True
+    return DEFAULT, False
+
+
+def kv_precision(engine: str, attention_is_mla: bool, weight_precision: str) -> str:
+    """KV-cache format an engine uses for a model: its per-attention-type rule applied to the weight format."""
+    rule = getattr(profiles()[engine].kv_dtype, "mla" if attention_is_mla else "gqa")
+    if rule == "weight":
+        return "fp8" if weight_precision in ("fp8", "fp4", "int8") else (
+            "bf16" if weight_precision in ("int4", "bf16") else "fp16")
+    return rule
+
+
+def for_rows(engines: Any) -> Columns:
+    """Numeric ``eng_*`` columns for an array of profile ids (already resolved)."""
+    names = np.atleast_1d(np.asarray(engines, dtype=object))
+    table = profiles()
+    inv, uniq = pd.factorize(names.astype(str).ravel())
+    inv = inv.reshape(names.shape)
+    cols = {}
+    for k in NUMERIC:
+        vals = np.array([float(getattr(table[u], k)) for u in uniq], dtype=float)
+        cols[f"eng_{k}"] = vals[inv]
+    cols["eng_kv_basis_free"] = np.array([float(table[u].kv_memory_basis == "free") for u in uniq])[inv]
+    return Columns(cols)
+
+
+def attach(eff: Columns, engines: Any) -> Columns:
+    """``eff`` with the engine columns of ``engines`` added (same row order)."""
+    out = Columns(dict(eff.items()))
+    out.update(for_rows(engines))
+    return out
