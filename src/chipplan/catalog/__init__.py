@@ -278,8 +278,8 @@ def model(key: str) -> Model:
         path = Path(key)
         if not path.exists():
             raise CatalogError(f"{path}: file not found (a model is a catalog id or a YAML file with models:)")
+        doc = read_yaml(path) or {}  # the user's file first: a broken one fails before the catalog is read
         cat = build([*data_files(), path])
-        doc = read_yaml(path) or {}
         ids = list((doc.get("models") or {}) if isinstance(doc, dict) else {})
         if not ids:
             raise CatalogError(f"{path}: has no models: section with at least one model")
