@@ -12,7 +12,7 @@ import functools
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,10 @@ class Catalog:
     efficiency: dict[str, Any]
     reliability: dict[str, Any]
     serving_engines: dict[str, Any]
+    serving_intervals: dict[str, Any]
     version: str
+    # Co-design constants (catalog/data/codesign.yaml), validated by chipplan.codesign.constants.
+    codesign: dict[str, Any] = field(default_factory=dict)
 
     def _find(self, section: str, key: str) -> str | None:
         table: dict[str, Any] = getattr(self, section)
@@ -209,7 +212,7 @@ def build(files: list[Path]) -> Catalog:
     """Validate ``files`` and build a Catalog. Later files override earlier entries with the same id."""
     raw: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
     raw_sections: dict[str, dict[str, Any]] = {"efficiency": {}, "reliability": {},
-                                                  "serving_engines": {}}
+                                                  "serving_engines": {}, "serving_intervals": {}, "codesign": {}}
     docs: dict[Path, safeio.YamlDoc] = {}
     for path in files:
         ydoc = docs[path] = read_yaml_doc(path)
@@ -252,7 +255,8 @@ def build(files: list[Path]) -> Catalog:
     return Catalog(accelerators=specs["accelerators"], systems=specs["systems"], models=specs["models"],
                    entries=entries, efficiency=raw_sections["efficiency"],
                    reliability=raw_sections["reliability"], serving_engines=raw_sections["serving_engines"],
-                   version=version(files))
+                   serving_intervals=raw_sections["serving_intervals"],
+                   version=version(files), codesign=raw_sections["codesign"])
 
 
 @functools.lru_cache(maxsize=1)

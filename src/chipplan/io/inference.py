@@ -34,7 +34,7 @@ from chipplan.io.read import (
     precision_column,
     text_column,
 )
-from chipplan.perf import efficiency, serving_engines
+from chipplan.perf import efficiency, intervals, serving_engines
 from chipplan.perf import inference as inf
 from chipplan.perf.candidates import invalid_code
 from chipplan.perf.columns import Columns
@@ -163,7 +163,18 @@ def predict_inference(df: pd.DataFrame, rows: Any, idx: np.ndarray) -> list[dict
         names = {v: k for k, v in inf.MODES.items()}
         sds = efficiency.interval_log_sd(eff.uncertainty_log_sd, n_experts=m.n_experts, n_gpu=tp * pp * dp_attn * dp,
                                          precision=prec[sel], serving=True)
-        sds = np.sqrt(sds ** 2 + np.where(eng_known[sel], 0.0, eff.eng_unknown_log_sd ** 2))
+        widen = np.where(eng_known[sel], 0.0, eff.eng_unknown_log_sd)
+        # Intervals from out-of-sample residuals (benchmarks/serving_intervals.py, leave one source group out):
+        # the regime's 10th/90th percentiles of log(measured/predicted), widened by the stand-in profile's
+        # unknown_log_sd when the engine is not named; the family's log-normal sd where no table is shipped.
+        table = serving_engines.interval_table()
+        moe_row = (m.n_experts > 0)
+        q = {}
+        if table:
+            for metric in ("output_tokens_per_s_per_gpu", "ttft_ms", "tpot_ms"):
+                reg = serving_engines.interval_regimes(metric=np.full(len(sel), metric, dtype=object),
+                                                       engine_known=eng_known[sel], moe=moe_row)
+                q[metric] = intervals.lookup(table, reg)[:2]
         for j, i in enumerate(sel):
             if local.error[i] is not None:
                 continue
@@ -196,8 +207,13 @@ def predict_inference(df: pd.DataFrame, rows: Any, idx: np.ndarray) -> list[dict
                 v = float(out[key][j]) * scale
                 v_ok = np.isfinite(v)
                 pred[name] = v if v_ok else None
-                pred[f"{name}_low"] = v * float(np.exp(-Z80 * sd)) if v_ok else None
-                pred[f"{name}_high"] = v * float(np.exp(Z80 * sd)) if v_ok else None
+                qk = q.get("ttft_ms" if name == "ttft_p50_ms" else name)
+                if qk is not None and np.isfinite(qk[0][j]):
+                    lo, hi = qk[0][j] - Z80 * widen[j], qk[1][j] + Z80 * widen[j]
+                else:
+                    lo, hi = -Z80 * sd, Z80 * sd
+                pred[f"{name}_low"] = v * float(np.exp(lo)) if v_ok else None
+                pred[f"{name}_high"] = v * float(np.exp(hi)) if v_ok else None
             pred.update({
                 "mode": names[int(mode[i])],
                 "batch": float(out["batch"][j]),

@@ -166,3 +166,18 @@ def attach(eff: Columns, engines: Any) -> Columns:
     out = Columns(dict(eff.items()))
     out.update(for_rows(engines))
     return out
+
+
+def interval_regimes(*, metric: Any, engine_known: Any, moe: Any) -> dict[str, np.ndarray]:
+    """Regime labels of the serving interval table (``serving_intervals`` in serving_engines.yaml), coarsest
+    first: the predicted quantity, whether the engine is named, mixture of experts."""
+    return {
+        "metric": np.asarray(metric, dtype=object),
+        "engine": np.where(np.asarray(engine_known, dtype=bool), "known", "unknown").astype(object),
+        "moe": np.where(np.asarray(moe, dtype=bool), "yes", "no").astype(object),
+    }
+
+
+def interval_table() -> dict[str, dict[str, float]]:
+    """The shipped table of out-of-sample log-residual quantiles (empty when the catalog has none)."""
+    return dict(catalog.load().serving_intervals or {})
