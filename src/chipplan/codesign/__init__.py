@@ -2,7 +2,7 @@
 Pareto fronts; Optuna ask/tell search; Ray execution; model shape with scaling laws; physics checks of claims;
 designed chips as supply routes. Sits between cost and strategy: imports specs, catalog, perf and cost only.
 
->>> from chipplan.codesign import rederive
+>>> from chipplan.codesign.rederive import rederive
 >>> r = rederive()
 >>> r["median_abs_area_error"] <= 0.15 and r["median_abs_tdp_error"] <= 0.15
 True
