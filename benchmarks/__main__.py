@@ -19,12 +19,13 @@ RESULTS = HERE / "results"
 
 
 def main() -> int:
-    from benchmarks import bench_inference, bench_strategy, bench_training
+    from benchmarks import bench_codesign, bench_inference, bench_strategy, bench_training, bench_web
 
     RESULTS.mkdir(exist_ok=True)
     meta = {"chipplan_version": __version__, "python": sys.version.split()[0], "machine": platform.machine()}
     results = {}
-    for name, mod in (("training", bench_training), ("inference", bench_inference), ("strategy", bench_strategy)):
+    for name, mod in (("training", bench_training), ("inference", bench_inference), ("strategy", bench_strategy),
+                      ("codesign", bench_codesign), ("web", bench_web)):
         console.print(f"running {name} benchmark …")
         res = mod.run()
         results[name] = res
@@ -46,6 +47,22 @@ def main() -> int:
     st = results["strategy"]
     rows += [[f"strategy: {k[:-2]}", f"{v:.2f} s", "Monte Carlo target < 5 s" if k == "monte_carlo_s" else "", ""]
              for k, v in st.items() if k.endswith("_s")]
+    cd = results["codesign"]
+    sw, se, rd = cd["sweep"], cd["search"], cd["rederive"]
+    rows += [
+        ["co-design sweep, 10⁷ designs × 1 workload → Parquet", f"{sw['wall_s']:.1f} s "
+         f"({sw['designs_per_s']:,.0f} designs/s, {sw['cpu_s']:.0f} s CPU, peak {sw['peak_rss_mb']:,.0f} MB)",
+         "target < 60 s", ""],
+        [f"co-design search, {se['budget']:.0f} evaluations", f"hypervolume NSGA-II {se['nsga2_hypervolume_ratio']:.3f}"
+         f", TPE {se['tpe_hypervolume_ratio']:.3f}, random {se['random_hypervolume_ratio']:.3f}",
+         f"exhaustive front of {se['exhaustive_designs']:,.0f} designs = 1", ""],
+        ["catalog chips re-derived", f"median |area error| {rd['median_abs_area_error']:.1%}, "
+         f"|TDP error| {rd['median_abs_tdp_error']:.1%}", "target ≤ 15 %", ""],
+    ]
+    w = results["web"]
+    rows.append(["web: POST /api/train, 2,000 loopback requests", f"{w['requests_per_s']:,.0f} req/s, "
+                 f"{w['errors']} errors", f"target >= {w['target_requests_per_s']:.0f} req/s, 0 errors",
+                 f"{w['requests_per_server_cpu_second']:,.0f} req per server CPU-s"])
     console.print(table("chipplan benchmarks", ["benchmark", "chipplan", "peer / target", "ratio"], rows))
     console.print(f"results written to {RESULTS}/")
     json.dumps(results, default=str)  # fail loudly here rather than in a later reader

@@ -35,13 +35,13 @@ def test_train_bad_flags(extra, message):
 
 def test_serve_tp_must_divide_heads():
     # Llama 3 8B has 32 query heads: tp 3 cannot split them, tp 1000 even less.
-    assert fails(*SERVE, "--tp", "3") == "error: tp: must divide the model's n_heads=32, got 3"
-    assert fails(*SERVE, "--tp", "1000") == "error: tp: must divide the model's n_heads=32, got 1000"
+    assert fails(*SERVE, "--tp", "3") == "error: --tp: must divide the model's n_heads=32, got 3"
+    assert fails(*SERVE, "--tp", "1000") == "error: --tp: must divide the model's n_heads=32, got 1000"
 
 
 def test_serve_unknown_precision_lists_what_is_allowed():
     assert fails(*SERVE, "--precision", "fp7") == (
-        "error: precision: must be one of fp32, tf32, bf16, fp16, fp8, int8, fp4, int4, got 'fp7'")
+        "error: --precision: must be one of fp32, tf32, bf16, fp16, fp8, int8, fp4, int4, got 'fp7'")
 
 
 @pytest.mark.parametrize(("extra", "message"), [

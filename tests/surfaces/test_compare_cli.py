@@ -27,7 +27,7 @@ def test_compare_puts_chips_side_by_side_on_one_cost_basis():
 
 
 def test_compare_keeps_going_when_one_chip_cannot_meet_the_deadline():
-    code, out, _ = run("compare", "--model", "llama-3.1-405b", "--tokens", "15e12", "--days", "20", "--hardware",
+    code, out, _ = run("compare", "--model", "llama-3.1-405b", "--tokens", "15e12", "--days", "45", "--hardware",
                        "h100-sxm-80gb", "--hardware", "v100-sxm-32gb", "--json")
     assert code == 0
     rows = {r["accelerator"]: r for r in json.loads(out)["rows"]}
@@ -37,7 +37,7 @@ def test_compare_keeps_going_when_one_chip_cannot_meet_the_deadline():
 @pytest.mark.parametrize(("flags", "message"), [
     (["--basis", "leased"], "--basis: must be owned or cloud"),
     (["--price-term", "5yr"], "--price-term: must be one of on-demand, 1yr, 3yr"),
-    (["--plot", "x.png"], "--plot: must name an .html file"),
+    (["--plot", "x.txt"], "--plot: must name an .html, .png or .svg file"),
     (["--hardware", "h100-sxm-80gb"], "--hardware: lists the same accelerator twice"),
 ])
 def test_compare_bad_flags(flags, message):

@@ -12,7 +12,7 @@ import functools
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,8 @@ class Catalog:
     serving_engines: dict[str, Any]
     serving_intervals: dict[str, Any]
     version: str
+    # Co-design constants (catalog/data/codesign.yaml), validated by chipplan.codesign.constants.
+    codesign: dict[str, Any] = field(default_factory=dict)
 
     def _find(self, section: str, key: str) -> str | None:
         table: dict[str, Any] = getattr(self, section)
@@ -181,7 +183,7 @@ def build(files: list[Path]) -> Catalog:
     """Validate ``files`` and build a Catalog. Later files override earlier entries with the same id."""
     raw: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
     raw_sections: dict[str, dict[str, Any]] = {"efficiency": {}, "reliability": {},
-                                                  "serving_engines": {}, "serving_intervals": {}}
+                                                  "serving_engines": {}, "serving_intervals": {}, "codesign": {}}
     h = hashlib.sha256()
     docs: dict[Path, safeio.YamlDoc] = {}
     for path in files:
@@ -228,7 +230,7 @@ def build(files: list[Path]) -> Catalog:
                    entries=entries, efficiency=raw_sections["efficiency"],
                    reliability=raw_sections["reliability"], serving_engines=raw_sections["serving_engines"],
                    serving_intervals=raw_sections["serving_intervals"],
-                   version=h.hexdigest()[:12])
+                   version=h.hexdigest()[:12], codesign=raw_sections["codesign"])
 
 
 @functools.lru_cache(maxsize=1)

@@ -7,7 +7,9 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -15,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chipplan.errors import ChipplanError
+from chipplan.errors import ChipplanError, FieldError
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
@@ -76,17 +78,22 @@ def to_json(obj: Any, *, compact: bool = False) -> str:
         return json.dumps(_clean(obj), indent=indent, sort_keys=not compact, allow_nan=False)
 
 
-def print_json(obj: Any, *, compact: bool = False) -> None:
+def print_json(obj: Any, *, compact: bool = False, stamp: bool = True) -> None:
+    """Print ``obj`` as JSON; a document (dict) gets ``chipplan_version`` and ``catalog_version`` if it lacks them,
+    so every JSON chipplan prints says what produced it (``stamp=False`` for documents with a fixed shape, such as
+    a JSON Schema)."""
+    if stamp and isinstance(obj, dict) and not ("chipplan_version" in obj and "catalog_version" in obj):
+        from chipplan import __version__, catalog
+
+        obj = {**obj, "chipplan_version": obj.get("chipplan_version", __version__),
+               "catalog_version": obj.get("catalog_version", catalog.load().version)}
     sys.stdout.write(to_json(obj, compact=compact) + "\n")
 
 
-def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-    t = Table(title=title, title_justify="left")
-    for c in columns:
-        t.add_column(c, overflow="fold")
-    for r in rows:
-        t.add_row(*[fmt(v) for v in r])
-    return t
+def table(title: str, columns: list[str], rows: list[list[Any]], *, optional: tuple[str, ...] = ()) -> Block:
+    """A table block: ``console.print(table(...))`` prints it with the rules of ``print_table``; ``Output.add``
+    collects it for any format."""
+    return Block(title, list(columns), [list(r) for r in rows], tuple(optional))
 
 
 def fmt(v: Any) -> str:
@@ -107,3 +114,277 @@ def fmt(v: Any) -> str:
             return f"{x:,.0f}"
         return f"{x:.3g}"
     return str(v)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Output formats. A command builds its answer as blocks (tables and notes) and ``Output.print`` renders them as a
+# rich table for people, CSV/TSV for spreadsheets and pipes, or Markdown for documents; JSON is the result dict.
+# ---------------------------------------------------------------------------------------------------------------
+FORMATS = ("table", "json", "csv", "tsv", "markdown")
+FORMAT_HELP = ("Output: table, json, csv, tsv or markdown (csv/tsv: the main table, raw numbers). Default: "
+               "$CHIPPLAN_FORMAT, else table on a terminal and tsv when stdout is piped.")
+
+
+def format_option() -> Any:
+    """The ``--format`` option (every command has it)."""
+    return typer.Option(None, "--format", help=FORMAT_HELP, metavar="FORMAT")
+
+
+def json_option() -> Any:
+    return typer.Option(False, "--json", help="Print JSON (same as --format json).")
+
+
+def output_format(fmt: str | None, as_json: bool = False) -> str:
+    """The format to print in: ``--format``, ``--json`` (an alias of ``--format json``), else ``$CHIPPLAN_FORMAT``,
+    else table on a terminal and tsv in a pipe (a plain, parseable form)."""
+    if fmt is not None:
+        f = fmt.lower()
+        if f not in FORMATS:
+            raise FieldError("--format", f"must be one of {', '.join(FORMATS)}", fmt)
+        if as_json and f != "json":
+            raise FieldError("--format", "conflicts with --json (an alias of --format json)", fmt)
+        return f
+    if as_json:
+        return "json"
+    env = os.environ.get("CHIPPLAN_FORMAT", "").strip().lower()
+    if env:
+        if env not in FORMATS:
+            raise FieldError("CHIPPLAN_FORMAT", f"must be one of {', '.join(FORMATS)}", env)
+        return env
+    return "table" if sys.stdout.isatty() else "tsv"
+
+
+@dataclass(frozen=True)
+class Band:
+    """An 80 % interval shown beside a number: ``low–high`` in tables, two columns in CSV."""
+
+    low: float | None
+    high: float | None
+
+    def __str__(self) -> str:
+        if self.low is None or self.high is None:
+            return "—"
+        return f"{fmt(self.low)}–{fmt(self.high)}"
+
+
+def band(d: dict[str, Any], key: str) -> Band:
+    return Band(d.get(f"{key}_low"), d.get(f"{key}_high"))
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, int | float | np.integer | np.floating | Band) and not isinstance(v, bool | np.bool_))
+
+
+def _year_column(name: str) -> bool:
+    return "year" in name.lower() and "years" not in name.lower()
+
+
+def cell(v: Any, column: str = "") -> str:
+    """A value as text for a table cell (years without thousands separators)."""
+    if _year_column(column) and isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool):
+        return str(int(v)) if float(v).is_integer() else fmt(v)
+    return str(v) if isinstance(v, Band) else fmt(v)
+
+
+@dataclass
+class Block:
+    """One table of an answer: a title, column names and rows of raw values (formatted only when shown)."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+    optional: tuple[str, ...] = ()
+
+    def __rich_console__(self, con: Console, options: Any) -> Any:
+        yield rich_table(self, options.max_width)[0]
+
+
+class Output:
+    """The blocks of one command's answer, printed in the chosen format.
+
+    Tables: numeric columns right-aligned and never wrapped or cut; text cut with an ellipsis rather than
+    folded; ``optional`` columns dropped (last first) when the terminal is too narrow for every column at its
+    narrowest. csv/tsv print the first table (the main one) with raw numbers (an interval as ``<col> low`` and
+    ``<col> high``) and send notes to stderr; markdown prints every table as a pipe table.
+    """
+
+    def __init__(self, fmt: str):
+        self.fmt = fmt
+        self.blocks: list[Block | str] = []
+
+    def table(self, title: str, columns: list[str], rows: list[list[Any]], *, optional: tuple[str, ...] = ()
+              ) -> None:
+        self.blocks.append(table(title, columns, rows, optional=optional))
+
+    def add(self, block: Block) -> None:
+        self.blocks.append(block)
+
+    def note(self, text: str) -> None:
+        self.blocks.append(text)
+
+    def print(self, file: Any = None) -> None:
+        out = file or sys.stdout
+        if self.fmt in ("csv", "tsv"):
+            tables = [b for b in self.blocks if isinstance(b, Block)]
+            if tables:
+                write_delimited(tables[0], out, "," if self.fmt == "csv" else "\t")
+            for b in self.blocks:
+                if isinstance(b, str):
+                    err_console.print(b, markup=False, highlight=False, soft_wrap=True)
+            return
+        if self.fmt == "markdown":
+            parts = [markdown(b) if isinstance(b, Block) else b for b in self.blocks]
+            out.write("\n\n".join(parts) + "\n")
+            return
+        con = console if file is None else Console(file=file)
+        for b in self.blocks:
+            if isinstance(b, str):
+                con.print(b, markup=False, highlight=False, soft_wrap=True)
+            else:
+                print_table(con, b)
+
+
+def _raw(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else "no"
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return ""
+    return v
+
+
+def write_delimited(b: Block, out: Any, sep: str) -> None:
+    """One header row and one row per record; intervals as two columns; numbers unformatted."""
+    import csv
+
+    w = csv.writer(out, delimiter=sep, lineterminator="\n")
+    bands = [any(isinstance(r[j], Band) for r in b.rows) for j in range(len(b.columns))]
+    head: list[str] = []
+    for c, is_band in zip(b.columns, bands, strict=True):
+        head += [f"{c} low", f"{c} high"] if is_band else [c]
+    w.writerow(head)
+    for r in b.rows:
+        row: list[Any] = []
+        for v, is_band in zip(r, bands, strict=True):
+            if is_band:
+                row += [_raw(v.low), _raw(v.high)] if isinstance(v, Band) else ["", ""]
+            else:
+                row.append(_raw(v))
+        w.writerow(row)
+
+
+def markdown(b: Block) -> str:
+    """A GitHub pipe table (numbers right-aligned) under a ``###`` title."""
+    def esc(s: str) -> str:
+        return s.replace("|", "\\|").replace("\n", " ")
+
+    num = [all(_is_number(r[j]) or r[j] is None for r in b.rows) and b.rows for j in range(len(b.columns))]
+    lines = [f"### {esc(b.title)}", "", "| " + " | ".join(esc(c) or " " for c in b.columns) + " |",
+             "|" + "|".join("---:" if n else "---" for n in num) + "|"]
+    for r in b.rows:
+        lines.append("| " + " | ".join(esc(cell(v, c)) for v, c in zip(r, b.columns, strict=True)) + " |")
+    return "\n".join(lines)
+
+
+TEXT_MIN_WIDTH = 12  # a text column is cut to no fewer characters than this (or its longest cell, if shorter)
+
+
+def print_table(con: Console, b: Block) -> None:
+    """Print ``b`` so that it fits ``con.width`` without breaking a number (see ``Output``)."""
+    t, need = rich_table(b, con.width)
+    if need > con.width:  # wider than the terminal even at its narrowest: the line runs on, no number breaks
+        con = Console(file=con.file, width=need, force_terminal=con.is_terminal, color_system=con.color_system,
+                      no_color=con.no_color)
+    con.print(t)
+
+
+def rich_table(b: Block, max_width: int) -> tuple[Table, int]:
+    """The rich Table for ``b`` within ``max_width`` columns, and the width it needs."""
+    cells = [[cell(v, c) for v, c in zip(r, b.columns, strict=True)] for r in b.rows]
+    numeric = [bool(b.rows) and all(_is_number(r[j]) or r[j] is None for r in b.rows)
+               for j in range(len(b.columns))]
+    natural, narrow = [], []
+    for j, c in enumerate(b.columns):
+        longest = max([len(r[j]) for r in cells] or [0])
+        word = max((len(w) for w in c.split()), default=0)
+        natural.append(max(longest, len(c), 1))
+        longest_number = max([len(r[j]) for r, raw in zip(cells, b.rows, strict=True) if _is_number(raw[j])] or [0])
+        narrow.append(max(longest if numeric[j] else min(longest, TEXT_MIN_WIDTH), longest_number, word, 1))
+    keep = list(range(len(b.columns)))
+    drop = [b.columns.index(c) for c in reversed(b.optional) if c in b.columns]
+
+    def overhead(cols: list[int]) -> int:  # borders and one space of padding either side of each column
+        return 3 * len(cols) + 1
+
+    # The first column names the row: it is not cut. Optional columns go before any text is cut.
+    if b.rows and not numeric[0]:
+        narrow[0] = natural[0]
+    while drop and sum(natural[j] for j in keep) + overhead(keep) > max_width:
+        keep.remove(drop.pop(0))
+    width: dict[int, int] = {}
+    if sum(natural[j] for j in keep) + overhead(keep) > max_width:
+        # Numbers at their full width; text shares what is left, each at least its narrowest; any slack goes
+        # back to the columns (numeric headers first) so headers wrap less.
+        room = max_width - overhead(keep)
+        for j in keep:
+            width[j] = narrow[j]
+        slack = room - sum(width.values())
+        for j in sorted(keep, key=lambda j: (not numeric[j], natural[j] - narrow[j])):
+            if slack <= 0:
+                break
+            add = min(slack, natural[j] - width[j])
+            width[j] += add
+            slack -= add
+    t = Table(title=b.title, title_justify="left")
+    for j in keep:
+        w = width.get(j)
+        if numeric[j]:  # a cell is never narrower than its number, so only headers wrap (between words)
+            t.add_column(b.columns[j], justify="right", overflow="fold", min_width=narrow[j], width=w)
+        else:
+            t.add_column(b.columns[j], overflow="ellipsis", no_wrap=True, min_width=min(narrow[j], w or narrow[j]),
+                         width=w)
+    for r in cells:
+        t.add_row(*[r[j] for j in keep])
+    return t, sum(width.get(j, narrow[j]) for j in keep) + overhead(keep)
+
+
+@contextmanager
+def progress(label: str) -> Iterator[Callable[[str], None]]:
+    """A status line with a spinner and the elapsed time on stderr while a slow step runs (only when stderr is
+    a terminal, so logs and pipes stay clean). Yields ``step(text)`` to say which stage is running."""
+    if not err_console.is_terminal:
+        yield lambda _text: None
+        return
+    import time
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    t0 = time.perf_counter()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console,
+                  transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda text: bar.update(task, description=f"{label}: {text}")
+    if time.perf_counter() - t0 > 2.0:
+        err_console.print(f"{label}: done in {time.perf_counter() - t0:.1f} s", markup=False, highlight=False)
+
+
+def wrote(path: Any, what: str = "chart") -> None:
+    """Tell the user (on stderr) where a file went."""
+    err_console.print(f"wrote {what} to {path}", markup=False, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def as_flags(*names: str, **renames: str) -> Iterator[None]:
+    """Re-raise a FieldError about an API argument (``price_term``) under its command-line flag
+    (``--price-term``): ``names`` map by the usual rule, ``renames`` spell out the others."""
+    table = {n: "--" + n.replace("_", "-") for n in names} | renames
+    try:
+        yield
+    except FieldError as e:
+        flag = table.get(e.field)
+        if flag is None:
+            raise
+        raise FieldError(flag, e.rule, e.got) from None

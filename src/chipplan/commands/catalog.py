@@ -7,17 +7,32 @@ from typing import Any
 import typer
 
 from chipplan import catalog
-from chipplan.commands._common import console, fail, handle_errors, print_json, table
+from chipplan.commands._common import (
+    Output,
+    fail,
+    fmt,
+    format_option,
+    handle_errors,
+    json_option,
+    output_format,
+    print_json,
+    table,
+)
 from chipplan.errors import FieldError
 from chipplan.perf import arithmetic as ar
 from chipplan.units import PRECISIONS
 
 catalog_app = typer.Typer(help="Browse the catalog of accelerators, systems and models.", no_args_is_help=True)
 SECTIONS = ("accelerators", "systems", "models")
+# Columns dropped first on a narrow terminal (the full record is in --json and `catalog show`).
+# Listed in the order they are kept: the last goes first.
+OPTIONAL = {"accelerators": ("domain", "TDP W", "scale-up GB/s/dir", "fp8 TFLOP/s", "name"),
+            "systems": ("node kW", "name"), "models": ("experts", "attention", "kv heads")}
 
 
 def _accel_row(a: Any) -> list[Any]:
-    return [a.id, a.name, a.peak_bf16_flops_per_s / 1e12, (a.peak_fp8_flops_per_s or None) and
+    return [a.id, a.name, (a.peak_bf16_flops_per_s or None) and a.peak_bf16_flops_per_s / 1e12,
+            (a.peak_fp8_flops_per_s or None) and
             a.peak_fp8_flops_per_s / 1e12, a.hbm_bytes / 2**30, a.hbm_bw_bytes_per_s / 1e12,
             a.scale_up_bw_bytes_per_s / 1e9, a.scale_up_domain, a.tdp_w, a.launch_year]
 
@@ -26,14 +41,16 @@ def _accel_row(a: Any) -> list[Any]:
 @handle_errors
 def list_cmd(
     section: str = typer.Argument("accelerators", help="accelerators, systems or models"),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    fmt_: str | None = format_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """List catalog entries."""
     if section not in SECTIONS:
         fail(f"section: must be one of {', '.join(SECTIONS)}, got {section!r}")
     cat = catalog.load()
     items = getattr(cat, section)
-    if as_json:
+    out = Output(output_format(fmt_, as_json))
+    if out.fmt == "json":
         print_json({"catalog_version": cat.version, section: {k: _as_dict(v) for k, v in items.items()}})
         return
     if section == "accelerators":
@@ -51,7 +68,8 @@ def list_cmd(
             rows.append([m.name, m.n_layers, m.d_model, m.n_heads, m.n_kv_heads, m.attention,
                          float(p["total"]) / 1e9, float(p["active"]) / 1e9, m.n_experts or None])
         cols = ["id", "layers", "d_model", "heads", "kv heads", "attention", "params B", "active B", "experts"]
-    console.print(table(f"{section} (catalog {cat.version})", cols, rows))
+    out.add(table(f"{section} (catalog {cat.version})", cols, rows, optional=OPTIONAL.get(section, ())))
+    out.print()
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
@@ -64,10 +82,12 @@ def _as_dict(obj: Any) -> dict[str, Any]:
 @handle_errors
 def show_cmd(
     id_: str = typer.Argument(..., metavar="ID", help="Accelerator, system or model id (or alias)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    fmt_: str | None = format_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Show one entry with the source of every number."""
     cat = catalog.load()
+    out = Output(output_format(fmt_, as_json))
     for section in SECTIONS:
         try:
             spec = getattr(cat, section[:-1])(id_)
@@ -76,17 +96,31 @@ def show_cmd(
         entry = cat.entries[section][getattr(spec, "id", None) or spec.name]
         data = {"section": section, "id": getattr(spec, "id", None) or spec.name, "spec_si": _as_dict(spec),
                 "entry": entry.model_dump(mode="json")}
-        if as_json:
+        if out.fmt == "json":
             print_json(data)
             return
         fs = entry.field_sources
-        rows = [[k, v, _src(fs.get(k), "entry source")] for k, v in entry.model_dump().items()
+        rows = [[k, _plain(k, v), _src(fs.get(k), "entry source")] for k, v in entry.model_dump().items()
                 if k not in ("source", "field_sources")]
-        console.print(table(f"{section[:-1]} {data['id']}", ["field", "value", "source"], rows))
-        console.print(f"entry source: {entry.source}", highlight=False, soft_wrap=True)
+        out.add(table(f"{section[:-1]} {data['id']}", ["field", "value", "source"], rows))
+        out.note(f"entry source: {_src(entry.source, '')}")
+        out.print()
         return
     # Not found anywhere: near matches from every kind, most similar first.
     raise cat.unknown(id_)
+
+
+def _plain(key: str, v: Any) -> Any:
+    """A field's value as people write it: lists joined, mappings as ``key value`` pairs, years as years."""
+    if isinstance(v, dict):
+        return "; ".join(f"{k} {_plain(str(k), x)}" for k, x in v.items() if x is not None)
+    if isinstance(v, list | tuple):
+        return ", ".join(str(_plain(key, x)) for x in v)
+    if "year" in key and isinstance(v, int | float) and not isinstance(v, bool) and float(v).is_integer():
+        return str(int(v))
+    if isinstance(v, float):
+        return fmt(v)
+    return v
 
 
 def _src(v: Any, default: str) -> str:
@@ -101,13 +135,14 @@ def model_command(
     model: str = typer.Argument(..., help="Model id or alias from the catalog."),
     seq_len: int = typer.Option(0, "--seq-len", help="Sequence length for FLOPs (default: the model's maximum "
                                 "or 4096, whichever is smaller)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    fmt_: str | None = format_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Parameters, FLOPs per token and memory by precision for one model."""
-    handle_errors(_model)(model, seq_len, as_json)
+    handle_errors(_model)(model, seq_len, output_format(fmt_, as_json))
 
 
-def _model(model: str, seq_len: int, as_json: bool) -> None:
+def _model(model: str, seq_len: int, fmt_: str) -> None:
     m = catalog.model(model)
     if seq_len < 0:
         raise FieldError("--seq-len", "must be a positive integer", seq_len)
@@ -123,7 +158,7 @@ def _model(model: str, seq_len: int, as_json: bool) -> None:
         "kv_cache_bytes_per_token": {q: float(ar.kv_cache_bytes_per_token(m, q)) for q in ("bf16", "fp8")},
         "weight_bytes": {q: float(ar.weight_bytes(m, q)) for q in PRECISIONS if q not in ("tf32", "int8", "int4")},
     }
-    if as_json:
+    if fmt_ == "json":
         print_json(out)
         return
     rows = [["parameters, total", p["total"] / 1e9, "B"], ["parameters, active per token", p["active"] / 1e9, "B"],
@@ -132,6 +167,8 @@ def _model(model: str, seq_len: int, as_json: bool) -> None:
             ["training FLOP/token (3x forward)", 3 * fwd / 1e9, "GFLOP"],
             ["6N + 12·L·h·s rule", out["rule_6n_12lhs_flops_per_token"] / 1e9, "GFLOP"]]
     rows += [[f"KV cache per token ({q})", v / 1e3, "kB"] for q, v in out["kv_cache_bytes_per_token"].items()]
-    rows += [[f"weights ({q})", v / 1e9, "GB"] for q, v in out["weight_bytes"].items()]
-    console.print(table(f"{m.name} ({m.n_layers} layers, d_model {m.d_model}, {m.attention})",
-                        ["quantity", "value", "unit"], rows))
+    rows += [[f"weights ({q})", v / 2**30, "GiB"] for q, v in out["weight_bytes"].items()]
+    o = Output(fmt_)
+    o.add(table(f"{m.name} ({m.n_layers} layers, d_model {m.d_model}, {m.attention})", ["quantity", "value", "unit"],
+                rows))
+    o.print()

@@ -18,18 +18,26 @@ import typer
 
 from chipplan import catalog
 from chipplan.catalog import cost as cost_catalog
-from chipplan.commands._common import console, handle_errors, print_json, table
+from chipplan.commands._common import (
+    Output,
+    format_option,
+    handle_errors,
+    json_option,
+    output_format,
+    print_json,
+    table,
+)
 from chipplan.cost import server as srv
 from chipplan.cost import silicon as si
 from chipplan.cost import tco as tc
 from chipplan.cost import uncertainty as unc
-from chipplan.cost import work
 from chipplan.errors import FieldError
 
 cost_app = typer.Typer(help="Cost from wafer to token: dies, chips, servers, clusters, TCO, $ per token.",
                        no_args_is_help=True)
 
-JSON_OPT = typer.Option(False, "--json", help="Print JSON.")
+JSON_OPT = json_option()
+FORMAT_OPT = format_option()
 SAMPLES_OPT = typer.Option(0, "--samples", help="Monte Carlo draws over the catalog's p5/p50/p95 ranges (0 = off).")
 SEED_OPT = typer.Option(0, "--seed", help="Random seed for --samples.")
 
@@ -95,9 +103,9 @@ def _harvest(units: int, required: int, frac: float) -> tuple[float, float, floa
     return float(units), float(required), float(frac)
 
 
-def _bands_table(title: str, bands: dict[str, dict[str, float]]) -> None:
+def _bands_table(out: Output, title: str, bands: dict[str, dict[str, float]]) -> None:
     rows = [[k, b["p5"], b["p50"], b["p95"]] for k, b in bands.items()]
-    console.print(table(title, ["quantity", "p5", "p50", "p95"], rows))
+    out.add(table(title, ["quantity", "p5", "p50", "p95"], rows))
 
 
 _DIE_FLAGS = {"die_area_mm2": "--area-mm2", "wafer_price_usd": "--wafer-price",
@@ -128,6 +136,7 @@ def die_command(
     units: int = typer.Option(0, "--units", help="Redundancy: identical units (SMs, cores) on the die."),
     units_required: int = typer.Option(0, "--units-required", help="Redundancy: units that must work."),
     unit_fraction: float = typer.Option(0.0, "--unit-fraction", help="Redundancy: share of area in units."),
+    fmt_: str | None = FORMAT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Dies per wafer, yield and cost of one known-good die."""
@@ -175,7 +184,8 @@ def die_command(
            "classic_dies_per_wafer": si.classic_dies_per_wafer(per_die, d) if not wafer_scale else 1.0,
            "silicon_cost_per_package_usd": r["cost_per_good_die_usd"] * dies, "wafer_scale": wafer_scale,
            "reticle_limit_mm2": g.reticle_limit_mm2}
-    if as_json:
+    out = Output(output_format(fmt_, as_json))
+    if out.fmt == "json":
         print_json(res)
         return
     rows = [["node", name], ["die area", f"{per_die:g} mm²" + (f" × {dies} dies" if dies > 1 else "")],
@@ -185,7 +195,8 @@ def die_command(
             ["good dies per wafer", r["good_dies_per_wafer"]], ["raw die cost", r["raw_die_cost_usd"]],
             ["cost per good die", r["cost_per_good_die_usd"]],
             ["silicon per package", res["silicon_cost_per_package_usd"]]]
-    console.print(table("Die cost (USD)", ["quantity", "value"], rows))
+    out.add(table("Die cost (USD)", ["quantity", "value"], rows))
+    out.print()
 
 
 _CHIP_FLAGS = {"die_area_mm2": "--area-mm2", "wafer_price_usd": "--wafer-price",
@@ -219,6 +230,7 @@ def chip_command(
     unit_fraction: float = typer.Option(0.0, "--unit-fraction", help="Redundancy: share of die area in units."),
     samples: int = SAMPLES_OPT,
     seed: int = SEED_OPT,
+    fmt_: str | None = FORMAT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Manufacturing cost, NRE per unit and price of one accelerator package."""
@@ -262,7 +274,8 @@ def chip_command(
     res = {**r, "recipe": recipe.__dict__, "accelerator": accelerator}
     if bands:
         res["uncertainty"] = {"samples": samples, "seed": seed, "bands": bands}
-    if as_json:
+    out = Output(output_format(fmt_, as_json))
+    if out.fmt == "json":
         print_json(res)
         return
     rows = [["logic dies", r["logic_dies_usd"]], ["HBM", r["hbm_usd"]], ["packaging", r["packaging_usd"]],
@@ -275,9 +288,10 @@ def chip_command(
     harvest_note = (f", {hv_['units_enabled']:g} of {hv_['units']:g} units enabled (harvested)" if hv_ else "")
     title = (f"Accelerator cost (USD): {recipe.n_dies} × {recipe.die_area_mm2:g} mm² {recipe.node}, "
              f"{hbm}, {recipe.packaging}{harvest_note}")
-    console.print(table(title, ["item", "USD"], rows))
+    out.add(table(title, ["item", "USD"], rows))
     if bands:
-        _bands_table(f"Uncertainty ({samples} draws, seed {seed})", bands)
+        _bands_table(out, f"Uncertainty ({samples} draws, seed {seed})", bands)
+    out.print()
 
 
 def _system(system: str) -> tuple[Any, Any]:
@@ -303,6 +317,7 @@ def server_command(
     system: str = typer.Option(..., "--system", help="Catalog system id (e.g. dgx-h100)."),
     accelerator_price: float = typer.Option(None, "--accelerator-price", help="USD per accelerator."),
     host: str = typer.Option(None, "--host", help="Host parts profile (hgx-8gpu, generic-8acc)."),
+    fmt_: str | None = FORMAT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Server bill of materials built from parts."""
@@ -317,7 +332,8 @@ def server_command(
                            node_power_w=srv.node_power_w(sys_, acc, cat), **hp)
     res = {**r, "system": sys_.id, "accelerator": acc.id, "host_profile": hname,
            "catalog_list_price_usd": sys_.price_usd or None, "node_power_w": srv.node_power_w(sys_, acc, cat)}
-    if as_json:
+    out = Output(output_format(fmt_, as_json))
+    if out.fmt == "json":
         print_json(res)
         return
     keys = ["accelerators_usd", "cpus_usd", "dram_usd", "nics_usd", "scale_up_fabric_usd", "storage_usd",
@@ -325,7 +341,8 @@ def server_command(
     rows = [[k.removesuffix("_usd").replace("_", " "), r[k]] for k in keys]
     if sys_.price_usd:
         rows.append(["catalog list price", sys_.price_usd])
-    console.print(table(f"{sys_.name or sys_.id} bill of materials (USD)", ["item", "USD"], rows))
+    out.add(table(f"{sys_.name or sys_.id} bill of materials (USD)", ["item", "USD"], rows))
+    out.print()
 
 
 @cost_app.command("cluster")
@@ -336,6 +353,7 @@ def cluster_command(
     topology: str = typer.Option(None, "--topology", help="rail-optimised or fat-tree."),
     radix: int = typer.Option(None, "--radix", help="Switch ports (default 64)."),
     accelerator_price: float = typer.Option(None, "--accelerator-price", help="USD per accelerator."),
+    fmt_: str | None = FORMAT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Cluster capex: servers, scale-out network, storage, facility."""
@@ -356,7 +374,8 @@ def cluster_command(
                              node_power_w=pw, cat=cat, topology=topology, radix=radix)
     res = {**r, "system": sys_.id, "accelerators": accelerators, "topology": topology or cat.network.topology,
            "radix": radix or cat.network.switch_radix, "server_price_usd": bom["server_price_usd"]}
-    if as_json:
+    out = Output(output_format(fmt_, as_json))
+    if out.fmt == "json":
         print_json(res)
         return
     rows = [["nodes", int(r["nodes"])], ["fabric tiers", int(r["tiers"])], ["switches", int(r["switches"])],
@@ -365,15 +384,9 @@ def cluster_command(
             ["hardware total", r["hardware_usd"]], ["network share of hardware", r["network_share_of_hardware"]],
             ["IT power (MW)", r["it_power_mw"]], ["facility build capex", r["facility_capex_usd"]],
             ["total capex", r["total_capex_usd"]]]
-    console.print(table(f"Cluster of {accelerators} × {acc.id} ({res['topology']}, radix {res['radix']})",
-                        ["item", "value"], rows))
-
-
-_TCO_FLAGS = {"cloud_term": "--cloud-term", "cloud_provider": "--cloud-provider", "cloud_price": "--cloud-price",
-              "facility": "--facility", "accelerator_price": "--accelerator-price", "host": "--host",
-              "years": "--years", "utilisation": "--utilisation", "interest_rate": "--interest", "pue": "--pue",
-              "electricity_usd_per_kwh": "--electricity", "life_years": "--life-years",
-              "server_price": "--server-price"}
+    out.add(table(f"Cluster of {accelerators} × {acc.id} ({res['topology']}, radix {res['radix']})",
+                  ["item", "value"], rows))
+    out.print()
 
 
 _CLOUD_FIELDS = ("cloud_total_usd", "cloud_usd_per_accelerator_hour", "owned_to_cloud_ratio",
@@ -408,58 +421,31 @@ def tco_command(
                                              help="Cluster size for the network share (default 1024)."),
     samples: int = SAMPLES_OPT,
     seed: int = SEED_OPT,
+    fmt_: str | None = FORMAT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Own vs rent: total cost, $/accelerator-hour, break-even utilisation and horizon, cost waterfall.
 
     Owning counts financing over the server's life and the resale value at the horizon; renting uses the
     newest dated price of the catalog's one cloud table."""
-    _years("--years", years)
-    _frac("--utilisation", utilisation)
-    for flag, v in (("--cloud-price", cloud_price), ("--server-price", server_price),
-                    ("--accelerator-price", accelerator_price), ("--interest", interest),
-                    ("--electricity", electricity)):
-        _nonneg(flag, v)
-    _years("--life-years", life_years)
-    if pue is not None and not (math.isfinite(pue) and pue >= 1):
-        raise FieldError("--pue", "must be a number >= 1", pue)
-    if cluster_accelerators is not None and cluster_accelerators < 1:
-        raise FieldError("--cluster-accelerators", "must be a positive integer", cluster_accelerators)
-    if cloud_kind is not None and cloud_kind not in cost_catalog.CLOUD_KINDS:
-        raise FieldError("--cloud-kind", f"must be one of {', '.join(cost_catalog.CLOUD_KINDS)}", cloud_kind)
-    _sampling(samples, seed)
-    cat = cost_catalog.load()
-    sys_, acc = _system(system)
-    with _flags({**_TCO_FLAGS, "cloud_kind": "--cloud-kind"}):
-        p, meta = tc.tco_params(sys_, acc, cat, years=years, utilisation=utilisation, life_years=life_years,
-                                cloud_term=cloud_term, cloud_provider=cloud_provider, cloud_price=cloud_price,
-                                cloud_kind=cloud_kind, facility=facility, cluster_accelerators=cluster_accelerators,
-                                server_price=server_price, accelerator_price=accelerator_price,
-                                list_price=not parts_price)
-        for key, v in (("interest_rate", interest), ("pue", pue), ("electricity_usd_per_kwh", electricity)):
-            if v is not None:
-                p[key] = v
-        r = tc.system_tco(**unc.central_params(p))
-        bands = None
-        if samples:
-            bands = unc.monte_carlo(tc.system_tco, p, n=samples, seed=seed,
-                                    outputs=("server_capex_usd", "owned_total_usd", "owned_usd_per_accelerator_hour",
-                                             "breakeven_utilisation", "breakeven_years"))
-    if not meta["cloud_priced"]:
-        r = {**r, **dict.fromkeys(_CLOUD_FIELDS)}
-        if bands:
-            bands = {k: v for k, v in bands.items() if k not in _CLOUD_FIELDS}
-    life = meta["life_years"]
-    res: dict[str, Any] = {**r, **meta, "years": years, "utilisation": utilisation,
-                           "accelerators_per_server": sys_.accelerators_per_node,
-                           "waterfall": [{"step": s_, "usd": v, "running_usd": t} for s_, v, t in tc.waterfall(r)],
-                           "breakeven_note": "utilisation above which owning beats renting the same hours at the "
-                                             "cloud rate; > 1 means never"}
-    if bands:
-        res["uncertainty"] = {"samples": samples, "seed": seed, "bands": bands}
-    if as_json:
+    from chipplan import api
+    from chipplan.commands._common import as_flags
+
+    out = Output(output_format(fmt_, as_json))
+    with as_flags("years", "utilisation", "cloud_term", "cloud_kind", "cloud_provider", "cloud_price", "facility",
+                  "server_price", "accelerator_price", "life_years", "interest", "pue", "electricity",
+                  "cluster_accelerators", "samples", "seed", "host", system="--system"):
+        res = api.tco(system, years=years, utilisation=utilisation, cloud_term=cloud_term, cloud_kind=cloud_kind,
+                      cloud_provider=cloud_provider, cloud_price=cloud_price, facility=facility,
+                      server_price=server_price, parts_price=parts_price, accelerator_price=accelerator_price,
+                      life_years=life_years, interest=interest, pue=pue, electricity=electricity,
+                      cluster_accelerators=cluster_accelerators, samples=samples, seed=seed).data
+    if out.fmt == "json":
         print_json(res)
         return
+    sys_, acc = _system(system)
+    r, meta = res, res
+    bands = (res.get("uncertainty") or {}).get("bands")
     n = sys_.accelerators_per_node
     na = "—"
     basis = meta["server_price_basis"]
@@ -475,15 +461,17 @@ def tco_command(
             ["owned / cloud", r["owned_to_cloud_ratio"] or na],
             ["break-even utilisation", na if r["breakeven_utilisation"] is None else r["breakeven_utilisation"]],
             ["break-even horizon (years)", na if r["breakeven_years"] is None else r["breakeven_years"]]]
+    life = meta["life_years"]
     title = (f"TCO of one {sys_.name or sys_.id} ({n} × {acc.id}) over {years:g} years at {utilisation:.0%} "
              f"utilisation; {life:g}-year life, resale {r['residual_value_fraction']:.0%} of capex at the horizon")
-    console.print(table(title, ["quantity", "value"], head))
+    out.add(table(title, ["quantity", "value"], head))
     if meta["cloud_note"]:
-        console.print(f"cloud price: {meta['cloud_note']}")
-    console.print(table("Cost waterfall (USD)", ["step", "amount", "running total"],
-                        [[s_, v, t] for s_, v, t in tc.waterfall(r)]))
+        out.note(f"cloud price: {meta['cloud_note']}")
+    out.add(table("Cost waterfall (USD)", ["step", "amount", "running total"],
+                  [[w["step"], w["usd"], w["running_usd"]] for w in res["waterfall"]]))
     if bands:
-        _bands_table(f"Uncertainty ({samples} draws, seed {seed})", bands)
+        _bands_table(out, f"Uncertainty ({samples} draws, seed {seed})", bands)
+    out.print()
 
 
 @handle_errors
@@ -503,44 +491,39 @@ def cost_per_token_command(
     output_len: int = typer.Option(512, "--output-len", help="Generated tokens per request (with --model)."),
     slo_ttft_ms: float = typer.Option(None, "--slo-ttft-ms", help="p99 time-to-first-token limit (with --model)."),
     slo_tpot_ms: float = typer.Option(None, "--slo-tpot-ms", help="p99 time-per-output-token limit (with --model)."),
+    fmt_: str | None = FORMAT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """USD per million tokens from throughput (given, or from the inference engine) and an hourly price."""
-    _pos("--tokens-per-s-per-gpu", tokens_per_s_per_gpu)
-    _nonneg("--price-per-hour", price_per_hour)
-    _frac("--utilisation", utilisation)
-    _years("--years", years)
-    if counting not in work.TOKEN_COUNTING:
-        raise FieldError("--counting", f"must be one of {', '.join(work.TOKEN_COUNTING)}", counting)
-    if (price_per_hour is None) == (system is None):
-        raise FieldError("--price-per-hour", "give exactly one of --price-per-hour or --system")
-    tps = tokens_per_s_per_gpu
-    source = "given"
-    if tps is None:
-        if not (model and (hardware or system)):
-            raise FieldError("--tokens-per-s-per-gpu", "is required (or --model with --hardware or --system)")
-        tps = work.tokens_per_s_from_inference_engine(model, hardware or system or "", input_len=input_len,
-                                                      output_len=output_len, slo_ttft_ms=slo_ttft_ms,
-                                                      slo_tpot_ms=slo_tpot_ms)
-        if counting == "input+output":  # the engine reports generated tokens; prompts are served too
-            tps *= (input_len + output_len) / output_len
-        source = f"inference engine, {input_len} in / {output_len} out"
-    if system is not None:
-        sys_, acc = _system(system)
-        rate = tc.owned_rate(sys_, acc, cost_catalog.load(), years=years, utilisation=1.0)
-        price_src = f"owned {sys_.id}, {years:g} years"
-    else:
-        rate, price_src = float(price_per_hour), "given"
-    usd_m = work.cost_per_million_tokens(rate, tps, utilisation)
-    res = {"usd_per_million_tokens": usd_m, "usd_per_accelerator_hour": rate, "price_source": price_src,
-           "tokens_per_s_per_accelerator": tps, "throughput_source": source, "utilisation": utilisation,
-           "tokens_counted": counting}
-    if as_json:
+    from chipplan import api
+    from chipplan.commands._common import as_flags, band
+
+    out = Output(output_format(fmt_, as_json))
+    with as_flags("price_per_hour", "system", "years", "utilisation", "counting", "model", "hardware",
+                  "input_len", "output_len", "slo_ttft_ms", "slo_tpot_ms",
+                  tokens_per_s_per_accelerator="--tokens-per-s-per-gpu"):
+        res = api.cost_per_token(tokens_per_s_per_accelerator=tokens_per_s_per_gpu, price_per_hour=price_per_hour,
+                                 system=system, years=years, utilisation=utilisation, counting=counting,
+                                 model=model, hardware=hardware, input_len=input_len, output_len=output_len,
+                                 slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms).data
+    if out.fmt == "json":
         print_json(res)
         return
-    rows = [["USD per accelerator-hour", rate, price_src], ["tokens/s per accelerator", tps, source],
-            ["utilisation", utilisation, ""], [f"USD per million {counting} tokens", usd_m, ""]]
-    console.print(table("Cost per token", ["quantity", "value", "source"], rows))
+    rows = [["USD per accelerator-hour", res["usd_per_accelerator_hour"], None],
+            ["tokens/s per accelerator", res["tokens_per_s_per_accelerator"],
+             band(res, "tokens_per_s_per_accelerator")],
+            ["utilisation", res["utilisation"], None],
+            [f"USD per million {counting} tokens", res["usd_per_million_tokens"], band(res, "usd_per_million_tokens")]]
+    out.add(table("Cost per token", ["quantity", "value", "80 % interval"], rows))
+    out.note(f"price: {res['price_source']}; throughput: {res['throughput_source']}")
+    c = res.get("configuration")
+    if c:
+        out.note(f"configuration behind the number: {c['precision']} tp={c['tp']} pp={c['pp']} ep={c['ep']} "
+                 f"batch={c['batch']} ({c['accelerators_per_replica']} accelerators per replica), p99 TTFT "
+                 f"{c['ttft_p99_ms']:.0f} ms, TPOT {c['tpot_ms']:.1f} ms"
+                 + ("" if slo_ttft_ms or slo_tpot_ms else "; no SLO given, so the fastest configuration (set "
+                    "--slo-tpot-ms / --slo-ttft-ms to price a latency target)"))
+    out.print()
 
 
 cost_app.command("tco")(tco_command)
@@ -560,6 +543,7 @@ def custom_server_command(
     manufacturing_cost: float = typer.Option(None, "--manufacturing-cost", help="Chip manufacturing cost, USD."),
     margin: float = typer.Option(0.0, "--margin", help="Chip gross margin in [0, 1) (0 = in-house)."),
     alternative: float = typer.Option(None, "--alternative", help="Price of the server it replaces, USD."),
+    fmt_: str | None = FORMAT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """What a custom n-accelerator server under a target price requires of chip cost, volume and NRE."""
@@ -581,8 +565,10 @@ def custom_server_command(
                                       nre_usd=n_nre, volume_units=volume, manufacturing_cost_usd=manufacturing_cost,
                                       alternative_server_usd=alternative)
     res = {**r, "host_parts_usd": bom["host_parts_usd"], "nre_usd": n_nre, "target_server_usd": target}
-    if as_json:
+    out = Output(output_format(fmt_, as_json))
+    if out.fmt == "json":
         print_json(res)
         return
-    console.print(table(f"Custom {accelerators}-accelerator server under ${target:,.0f}", ["quantity", "value"],
-                        [[k, v] for k, v in res.items()]))
+    out.add(table(f"Custom {accelerators}-accelerator server under ${target:,.0f}", ["quantity", "value"],
+                  [[k, v] for k, v in res.items()]))
+    out.print()

@@ -98,7 +98,7 @@ def schema_command() -> None:
     """Print the JSON Schema of scenario files (for editors: yaml-language-server, VS Code)."""
     from chipplan.scenario import json_schema
 
-    print_json(json_schema())
+    print_json(json_schema(), stamp=False)
 
 
 @scenario_app.command("check")

@@ -1,4 +1,4 @@
-"""``chipplan serve``: a serving plan (engine in ``chipplan.perf.serving``)."""
+"""``chipplan serve``: a serving plan (``chipplan.api.serve``; engine in ``chipplan.perf.serving``)."""
 
 from __future__ import annotations
 
@@ -6,65 +6,119 @@ from pathlib import Path
 
 import typer
 
-from chipplan.commands._common import console, handle_errors, print_json, table
-from chipplan.perf.serving import TOKENS_COUNTED, plan
-from chipplan.report import check_html_path
+from chipplan.commands._common import (
+    Output,
+    as_flags,
+    band,
+    fmt,
+    format_option,
+    handle_errors,
+    json_option,
+    output_format,
+    print_json,
+    wrote,
+)
+
+QPS_HELP = ("Requests per second to serve: sizes the replicas and accelerators needed (and the cost per day), "
+            "and sets the arrival rate per replica, so TTFT (the prefill queue) rises with the load until another "
+            "replica is added; TPOT is that of the batch. Without it TTFT is taken at the rate the batch sustains.")
 
 
 @handle_errors
 def serve_command(
-    model: str = typer.Option(..., "--model", help="catalog model id"),
-    hardware: str = typer.Option(..., "--hardware", help="catalog accelerator or system id"),
-    input_len: int = typer.Option(..., "--input-len", help="prompt tokens per request"),
-    output_len: int = typer.Option(..., "--output-len", help="generated tokens per request"),
-    tp: list[int] = typer.Option(None, "--tp", help="tensor-parallel sizes to try (repeatable)"),
+    model: str = typer.Option(..., "--model", help="Catalog model id, or a YAML file with a models: section."),
+    hardware: str = typer.Option(None, "--hardware", help="Catalog accelerator or system id, or a YAML file with "
+                                 "an accelerators: section (default: the --system's)."),
+    input_len: int = typer.Option(..., "--input-len", help="Prompt tokens per request."),
+    output_len: int = typer.Option(..., "--output-len", help="Generated tokens per request."),
+    tp: list[int] = typer.Option(None, "--tp", help="Tensor-parallel sizes to try (repeatable)."),
     precision: list[str] = typer.Option(None, "--precision",
-                                        help="precision to try, repeatable (default: bf16, fp8 and fp4)"),
-    slo_ttft_ms: float = typer.Option(None, "--slo-ttft-ms", help="p99 time to first token limit"),
-    slo_tpot_ms: float = typer.Option(None, "--slo-tpot-ms", help="p99 time per output token limit"),
-    qps: float = typer.Option(None, "--qps", help="requests per second to serve"),
-    tokens_per_day: float = typer.Option(None, "--tokens-per-day", help="output tokens per day to serve"),
-    price_per_hour: float = typer.Option(None, "--price-per-hour", help="USD per accelerator-hour"),
+                                        help="Precision to try, repeatable (default: bf16, fp8 and fp4)."),
+    slo_ttft_ms: float = typer.Option(None, "--slo-ttft-ms", help="p99 time-to-first-token limit, ms."),
+    slo_tpot_ms: float = typer.Option(None, "--slo-tpot-ms", help="p99 time-per-output-token limit, ms."),
+    qps: float = typer.Option(None, "--qps", help=QPS_HELP),
+    tokens_per_day: float = typer.Option(None, "--tokens-per-day", help="Output tokens per day to serve (sizes "
+                                         "replicas like --qps)."),
+    price_per_hour: float = typer.Option(None, "--price-per-hour", help="USD per accelerator-hour."),
+    system: str = typer.Option(None, "--system", help="Price on owning this catalog system for 3 years (its "
+                               "owned $/accelerator-hour, as `chipplan tco`) instead of --price-per-hour."),
     engine: str = typer.Option(None, "--engine",
-                               help="serving engine profile: tensorrt-llm, vllm, vllm-v0, vllm-rocm, sglang, gaudi "
-                                    "(default: an era default with a wider interval)"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-    plot: Path | None = typer.Option(None, "--plot", help="also write the frontier chart to this .html file"),
+                               help="Serving engine profile: tensorrt-llm, vllm, vllm-v0, vllm-rocm, sglang, gaudi "
+                                    "(default: an era default with a wider interval)."),
+    fmt_: str | None = format_option(),
+    as_json: bool = json_option(),
+    plot: Path | None = typer.Option(None, "--plot", help="Also write the frontier chart to this .html (or "
+                                     ".png/.svg) file."),
+    plot_inline: bool = typer.Option(False, "--plot-inline", help="Embed plotly.js in the --plot file (one "
+                                     "self-contained file) instead of one plotly.min.js beside it."),
 ) -> None:
-    """Serving plan: throughput-latency frontier, best configuration under the SLO, accelerators and cost."""
+    """Serving plan: throughput-latency frontier, best configuration (under the SLO when one is given),
+    accelerators for the load and $/M tokens, each with its 80 % interval."""
+    from chipplan import api
+    from chipplan.perf.serving import TOKENS_COUNTED
+    from chipplan.report import check_html_path
+
+    f = output_format(fmt_, as_json)
     if plot is not None:
         check_html_path(plot)
-    res = plan(model, hardware, input_len=input_len, output_len=output_len, tp=tp or None,
-               precisions=precision or None, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, qps=qps,
-               tokens_per_day=tokens_per_day, price_per_hour=price_per_hour, engine=engine)
+    with as_flags("input_len", "output_len", "slo_ttft_ms", "slo_tpot_ms", "qps", "tokens_per_day",
+                  "price_per_hour", "system", "hardware", "tp", "precision", "engine"):
+        r = api.serve(model, hardware, input_len=input_len, output_len=output_len, tp=tp or None,
+                      precision=precision or None, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, qps=qps,
+                      tokens_per_day=tokens_per_day, price_per_hour=price_per_hour, system=system, engine=engine)
+    res = r.data
     if plot is not None:
         from chipplan.report.serving import write_frontier_plot
 
-        write_frontier_plot(res, plot)
-    if as_json:
+        write_frontier_plot(res, plot, inline=plot_inline)
+        wrote(plot)
+    if f == "json":
         print_json(res)
         return
-    cols = {"precision": "precision", "tp": "tp", "pp": "pp", "ep": "ep", "attention_dp": "attn DP", "batch": "batch",
-            "output_tokens_per_s_per_gpu": "out tok/s/acc", "ttft_p50_ms": "p50 TTFT ms", "ttft_p99_ms": "p99 TTFT ms",
-            "tpot_ms": "TPOT ms",
-            "memory_per_gpu_gb": "mem GB"}
-    if price_per_hour is not None:
-        cols |= {"usd_per_million_output_tokens": "$/M out", "usd_per_million_input_output_tokens": "$/M in+out"}
-    console.print(table(f"Throughput-latency frontier: {res['model']} on {res['hardware']}, "
-                        f"{input_len} in / {output_len} out", list(cols.values()),
-                        [[r[c] for c in cols] for r in res["frontier"]]))
+    priced = res.get("price_usd_per_accelerator_hour") is not None
     b = res["best"]
-    for note in res["notes"]:
-        console.print(f"Note: {note}", highlight=False)
-    console.print(f"Best under the SLO ({res['engine']}): {b['precision']} tp={b['tp']} pp={b['pp']} ep={b['ep']} "
-                  f"attention-DP={b['attention_dp']} batch={b['batch']}"
-                  f": {b['output_tokens_per_s_per_gpu']:.0f} output tokens/s per accelerator, p99 TTFT "
-                  f"{b['ttft_p99_ms']:.1f} ms, TPOT {b['tpot_ms']:.2f} ms", highlight=False)
+    key = ("precision", "tp", "pp", "ep", "attention_dp", "batch")
+    cols = ["precision", "tp", "pp", "ep", "attn DP", "batch", "out tok/s/acc", "p50 TTFT ms", "p99 TTFT ms",
+            "TPOT ms", "mem GiB"]
+    rows = []
+    for x in res["frontier"]:
+        row = [x["precision"], x["tp"], x["pp"], x["ep"], x.get("attention_dp"), x["batch"],
+               x["output_tokens_per_s_per_accelerator"], x.get("ttft_p50_ms"), x["ttft_p99_ms"], x["tpot_ms"],
+               x["memory_per_accelerator_gib"]]
+        if priced:
+            row += [x.get("usd_per_million_output_tokens"), x.get("usd_per_million_input_output_tokens")]
+        row.append("best" if all(x.get(k) == b.get(k) for k in key) else "")
+        rows.append(row)
+    if priced:
+        cols += ["$/M out", "$/M in+out"]
+    cols.append("chosen")
+    out = Output(f)
+    out.table(f"Throughput-latency frontier: {res['model']} on {res['hardware']}, {input_len} in / {output_len} out",
+              cols, rows, optional=("mem GiB", "p50 TTFT ms", "attn DP", "pp", "ep", "$/M in+out"))
+    for note in res.get("notes", []):
+        out.note(f"Note: {note}")
+    label = "Best under the SLO" if res["best_under_slo"] else "Fastest configuration (no SLO given)"
+    plan_rows = [["output tokens/s per accelerator", b["output_tokens_per_s_per_accelerator"],
+                  band(b, "output_tokens_per_s_per_accelerator")],
+                 ["p50 TTFT (ms)", b.get("ttft_p50_ms"), band(b, "ttft_p50_ms")],
+                 ["p99 TTFT (ms)", b["ttft_p99_ms"], band(b, "ttft_p99_ms")],
+                 ["TPOT (ms)", b["tpot_ms"], band(b, "tpot_ms")]]
     if "accelerators_needed" in res:
-        console.print(f"Load {res['load_output_tokens_per_s']:.0f} output tokens/s: {res['replicas']} replicas, "
-                      f"{res['accelerators_needed']} accelerators", highlight=False)
-    if price_per_hour is not None:
-        console.print(f"Cost: ${b['usd_per_million_output_tokens']:.3f} per million output tokens, "
-                      f"${b['usd_per_million_input_output_tokens']:.3f} per million input+output tokens",
-                      highlight=False)
-    console.print(f"Tokens counted: {TOKENS_COUNTED}.", highlight=False)
+        plan_rows += [["load (output tokens/s)", res["load_output_tokens_per_s"], None],
+                      ["replicas", res["replicas"], None],
+                      ["accelerators", res["accelerators_needed"], band(res, "accelerators_needed")]]
+    if priced:
+        plan_rows += [["$ per accelerator-hour", res["price_usd_per_accelerator_hour"], None],
+                      ["$ per million output tokens", b["usd_per_million_output_tokens"],
+                       band(b, "usd_per_million_output_tokens")],
+                      ["$ per million input+output tokens", b["usd_per_million_input_output_tokens"],
+                       band(b, "usd_per_million_input_output_tokens")]]
+        if "usd_per_day" in res:
+            plan_rows.append(["$ per day", res["usd_per_day"], None])
+    out.table(f"{label} ({res.get('engine')}): {b['precision']} tp={b['tp']} pp={b['pp']} ep={b['ep']} "
+              f"attention-DP={b.get('attention_dp')} batch={b['batch']}",
+              ["quantity", "value", "80 % interval"], plan_rows)
+    if priced:
+        out.note(f"Price: ${fmt(res['price_usd_per_accelerator_hour'])} per accelerator-hour ({res['price_source']}).")
+    out.note(f"Tokens counted: {TOKENS_COUNTED}.")
+    out.print()

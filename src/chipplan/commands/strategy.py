@@ -7,25 +7,35 @@ from typing import Any
 
 import typer
 
-from chipplan.commands._common import console, fmt, handle_errors, print_json, table
-from chipplan.errors import FieldError
+from chipplan.commands._common import (
+    Output,
+    as_flags,
+    fmt,
+    format_option,
+    handle_errors,
+    json_option,
+    output_format,
+    print_json,
+    progress,
+    table,
+)
 
 
 def _musd(v: float | None) -> str:
     return "—" if v is None else f"${v / 1e6:,.0f}M"
 
 
-def _summary(r: dict[str, Any]) -> None:
-    console.print(f"[bold]{r['scenario']}[/bold]: {r['monte_carlo_scenarios']:,} Monte Carlo scenarios, "
+def _summary(r: dict[str, Any], out: Output) -> None:
+    out.note(f"{r['scenario']}: {r['monte_carlo_scenarios']:,} Monte Carlo scenarios, "
                   f"optimised on {r['optimisation_scenarios']}, seed {r['seed']}, "
                   f"risk weight {r['risk']['weight']} on CVaR{int(r['risk']['alpha'] * 100)}")
     rows = [[rid, p["kind"], round(p["units"]), "yes" if p["programme"] else "no", f"{p['share']:.1%}",
              p["workload_h100e_per_unit"]] for rid, p in r["portfolio"].items()]
     rows.append(["spot (recourse)", "cloud", "—", "—", f"{r['spot_share']:.1%}", 1.0])
-    console.print(table("Recommended portfolio", ["route", "kind", "units", "programme", "share of supply",
+    out.add(table("Recommended portfolio", ["route", "kind", "units", "programme", "share of supply",
                                                   "workload H100e/unit"], rows))
     cp = r["cost_percentiles_usd"]
-    console.print(table("Cost and risk", ["measure", "value"], [
+    out.add(table("Cost and risk", ["measure", "value"], [
         ["expected cost", _musd(r["expected_cost_usd"])], ["CVaR", _musd(r["cvar_cost_usd"])],
         *[[f"cost {k}", _musd(v)] for k, v in cp.items()],
         ["P(commitments short in some quarter)", f"{r['shortfall_probability']:.1%}"],
@@ -35,17 +45,17 @@ def _summary(r: dict[str, Any]) -> None:
         ["EVPI", _musd(r["evpi_usd"])], ["VSS", _musd(r["vss_usd"])]]))
     fan = r["fan_chart_h100e"]
     T = len(fan["p50"])
-    console.print(table("Committed capacity vs demand (workload H100e)", ["quarter", "p5", "p50", "p95",
+    out.add(table("Committed capacity vs demand (workload H100e)", ["quarter", "p5", "p50", "p95",
                                                                            "demand p50", "P(short)"],
                         [[t, fan["p5"][t], fan["p50"][t], fan["p95"][t], r["demand_h100e"]["p50"][t],
                           f"{r['shortfall_probability_by_quarter'][t]:.0%}"] for t in range(T)]))
-    console.print(table("Policies on the same scenarios", ["policy", "expected", "CVaR", "P(unmet)"], [
+    out.add(table("Policies on the same scenarios", ["policy", "expected", "CVaR", "P(unmet)"], [
         ["recommended", _musd(r["expected_cost_usd"]), _musd(r["cvar_cost_usd"]), f"{r['unmet_probability']:.1%}"],
         *[[k, _musd(v["expected_cost_usd"]), _musd(v["cvar_cost_usd"]), f"{v['unmet_probability']:.1%}"]
           for k, v in r["policies"].items()]]))
     if r["tornado"]:
         base = r["tornado"][0]
-        console.print(table(f"Sensitivity (tornado), base objective {_musd(base['base_objective_usd'])}",
+        out.add(table(f"Sensitivity (tornado), base objective {_musd(base['base_objective_usd'])}",
                             ["parameter", "low", "high", "objective low", "objective high", "decision changes",
                              "units at low", "units at high"],
                             [[t["parameter"], t["low"], t["high"], _musd(t["objective_low_usd"]),
@@ -55,7 +65,7 @@ def _summary(r: dict[str, Any]) -> None:
                              for t in r["tornado"][1:]]))
     pdl = r.get("price_demand")
     if pdl:
-        console.print(f"Price–demand loop (elasticity {pdl['elasticity']}, documented range "
+        out.note(f"Price–demand loop (elasticity {pdl['elasticity']}, documented range "
                       f"{pdl['elasticity_range'][0]}–{pdl['elasticity_range'][1]}): serving demand ×"
                       f"{fmt(float(pdl['portfolio']['demand_multiplier'][-1]))} by the last quarter with the "
                       f"portfolio vs ×{fmt(float(pdl['spot_only']['demand_multiplier'][-1]))} on spot only; "
@@ -65,27 +75,24 @@ def _summary(r: dict[str, Any]) -> None:
 @handle_errors
 def strategy_command(
     scenario: Path = typer.Argument(..., help="Scenario YAML (see examples/frontier_lab.yaml)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default: the scenario's)."),
     scenarios: int | None = typer.Option(None, "--scenarios", help="Monte Carlo scenarios (default: the scenario's)."),
     tornado_scenarios: int = typer.Option(60, "--tornado-scenarios",
                                           help="Scenarios per re-optimisation in the sensitivity table (0: skip)."),
+    fmt_: str | None = format_option(),
+    json_out: bool = json_option(),
 ) -> None:
     """Recommend a sourcing portfolio: Monte Carlo of deliveries, two-stage stochastic optimisation with CVaR
     (linopy + HiGHS), EVPI/VSS, policy comparison, price–demand loop and a sensitivity tornado. Demand and
     chip ratings come from the training and serving engines unless the scenario overrides them."""
-    from chipplan.strategy import portfolio
-    from chipplan.strategy import scenario as sc
+    from chipplan import api
 
-    if scenarios is not None and not 1 <= scenarios <= sc.MAX_MONTE_CARLO_SCENARIOS:
-        raise FieldError("--scenarios", f"must be an integer in [1, {sc.MAX_MONTE_CARLO_SCENARIOS:,}]", scenarios)
-    if seed is not None and seed < 0:
-        raise FieldError("--seed", "must be a non-negative integer", seed)
-    if tornado_scenarios < 0:
-        raise FieldError("--tornado-scenarios", "must be >= 0", tornado_scenarios)
-    inp = sc.build(sc.load(scenario), seed=seed, scenarios=scenarios)
-    result = portfolio.plan(inp, tornado_scenarios=tornado_scenarios)
-    if json_out:
+    out = Output(output_format(fmt_, json_out))
+    with as_flags("scenarios", "seed", "tornado_scenarios"), progress("strategy") as step:
+        result = api.strategy(scenario, seed=seed, scenarios=scenarios, tornado_scenarios=tornado_scenarios,
+                              progress=step).data
+    if out.fmt == "json":
         print_json(result)
-    else:
-        _summary(result)
+        return
+    _summary(result, out)
+    out.print()

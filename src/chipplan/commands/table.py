@@ -1,4 +1,4 @@
-"""``chipplan predict`` and ``chipplan validate`` over validation-schema CSV files."""
+"""``chipplan predict`` and ``chipplan validate`` over validation-schema CSV files (``docs/columns.md``)."""
 
 from __future__ import annotations
 
@@ -6,54 +6,113 @@ from pathlib import Path
 
 import typer
 
-from chipplan.commands._common import console, handle_errors, print_json, table
-from chipplan.io import predict_file, validate_file
+from chipplan.commands._common import (
+    Output,
+    format_option,
+    handle_errors,
+    output_format,
+    print_json,
+    progress,
+    table,
+    wrote,
+)
+
+OUT_SUFFIXES = (".csv", ".parquet", ".json")
 
 
 @handle_errors
 def predict_command(
     path: Path = typer.Argument(..., help="CSV in the column schema of docs/columns.md."),
-    as_json: bool = typer.Option(True, "--json/--table", help="JSON (the stable contract) or a table."),
+    as_json: bool = typer.Option(True, "--json/--table", help="JSON (the stable contract, the default) or a table."),
+    fmt_: str | None = format_option(),
     detail: bool = typer.Option(False, "--detail", help="Add each training row's step-time breakdown."),
+    out_file: Path | None = typer.Option(None, "--out", help="Also write the input table with the predictions "
+                                         "beside its columns to FILE.csv, FILE.parquet or FILE.json (records)."),
 ) -> None:
-    """Predict every row of a CSV: training throughput, or serving throughput and latency."""
-    res = predict_file(path, detail=detail)
-    if as_json:
+    """Predict every row of a CSV: training throughput, or serving throughput and latency. Predictions carry the
+    output vocabulary's names (``tokens_per_s_per_accelerator``, ``memory_per_accelerator_gib``, ``ttft_p50_ms``)
+    beside the contract's historical ones (``tokens_per_s_per_gpu``, ``memory_per_gpu_bytes``, ``ttft_ms``)."""
+    from chipplan import api
+    from chipplan.io import read_table
+
+    if out_file is not None and out_file.suffix.lower() not in OUT_SUFFIXES:
+        from chipplan.errors import FieldError
+
+        raise FieldError("--out", f"must name a {', '.join(OUT_SUFFIXES)} file", str(out_file))
+    f = fmt_.lower() if fmt_ else ("json" if as_json else "table")
+    f = output_format(f)
+    df = read_table(path)
+    with progress(f"predicting {len(df):,} rows"):
+        res = api.predict_rows(df, detail=detail)
+    if out_file is not None:
+        _write_frame(api.predictions_beside(df, res), out_file)
+        wrote(out_file, "predictions")
+    if f == "json":
         print_json(res, compact=len(res["rows"]) > 200)
         return
     rows = []
     for r in res["rows"]:
         p = r["prediction"] or {}
-        rows.append([r["row_id"], r["kind"], r["status"], p.get("tokens_per_s_per_gpu",
-                     p.get("output_tokens_per_s_per_gpu")), p.get("mfu"), p.get("ttft_ms"), p.get("tpot_ms"),
-                     r["reason"]])
-    console.print(table(f"chipplan predict {path}", ["row", "kind", "status", "tokens/s/GPU", "MFU", "TTFT ms",
-                                                    "TPOT ms", "reason"], rows))
+        rows.append([r["row_id"], r["kind"], r["status"], p.get("tokens_per_s_per_accelerator",
+                     p.get("output_tokens_per_s_per_accelerator")), p.get("mfu"), p.get("ttft_p50_ms"),
+                     p.get("tpot_ms"), r["reason"]])
+    out = Output(f)
+    out.add(table(f"chipplan predict {path}", ["row", "kind", "status", "tokens/s/acc", "MFU", "TTFT ms",
+                                              "TPOT ms", "reason"], rows, optional=("kind", "TTFT ms", "TPOT ms")))
+    out.print()
+
+
+def _write_frame(frame: object, path: Path) -> None:
+    """Write a DataFrame as CSV, Parquet or JSON records, atomically."""
+    from chipplan.errors import InputFileError, OutputFileError
+    from chipplan.safeio import atomic_path
+
+    try:
+        with atomic_path(path) as tmp:
+            suffix = path.suffix.lower()
+            if suffix == ".csv":
+                frame.to_csv(tmp, index=False)  # type: ignore[attr-defined]
+            elif suffix == ".parquet":
+                frame.to_parquet(tmp, index=False)  # type: ignore[attr-defined]
+            else:
+                frame.to_json(tmp, orient="records", indent=1)  # type: ignore[attr-defined]
+    except OutputFileError as e:
+        raise InputFileError(f"--out: {e}") from None
 
 
 @handle_errors
 def validate_command(
     path: Path = typer.Argument(..., help="CSV with target_* columns (shared/validation/*.csv)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    fmt_: str | None = format_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (same as --format json)."),
     by_group: bool = typer.Option(False, "--by-group", help="Also break the errors down by source_group."),
     plot: Path | None = typer.Option(None, "--plot", help="Also write predicted-vs-measured charts to this "
-                                     ".html file."),
+                                     ".html (or .png/.svg) file."),
+    plot_inline: bool = typer.Option(False, "--plot-inline", help="Embed plotly.js in the --plot file instead of "
+                                     "writing one plotly.min.js beside it."),
     cross_validate: bool = typer.Option(False, "--cross-validate", help="Also refit the calibrated families' "
                                         "efficiencies without each source group and predict that group (leave "
                                         "one group out); print it beside the in-sample figures."),
     cv_evals: int = typer.Option(120, "--cv-evals", min=1, help="Fit evaluations per family and fold "
                                  "(--cross-validate)."),
 ) -> None:
-    """Compare predictions with published measurements: median and p90 absolute percentage error."""
+    """Compare predictions with published measurements: median and p90 absolute percentage error, interval
+    coverage, and why each row that could not be predicted failed."""
+    from chipplan.io import validate_file
+
+    f = output_format(fmt_, as_json)
     if cross_validate:
-        _cross_validate(path, as_json=as_json, evals=cv_evals)
+        with progress("cross-validating (leave one source group out)"):
+            _cross_validate(path, fmt_=f, evals=cv_evals)
         return
-    res = validate_file(path)
+    with progress(f"validating {path.name}"):
+        res = validate_file(path)
     if plot is not None:
         from chipplan.report.validation import write_validation_plot
 
-        write_validation_plot(res, plot, f"chipplan {res['chipplan_version']} vs {path.name}")
-    if as_json:
+        write_validation_plot(res, plot, f"chipplan {res['chipplan_version']} vs {path.name}", inline=plot_inline)
+        wrote(plot)
+    if f == "json":
         if not by_group:
             res = {k: v for k, v in res.items() if k != "by_group"}
         print_json(res)
@@ -64,17 +123,23 @@ def validate_command(
         for metric, s in summ.items():
             rows.append([g, metric, f"{s['n_predicted']}/{s['n_rows']}", _pct(s["median_ape"]), _pct(s["p90_ape"]),
                          _pct(s["interval_coverage"])])
-    console.print(table(f"chipplan validate {path}", ["source group", "metric", "predicted", "median APE",
-                                                     "p90 APE", "80% interval coverage"], rows))
+    out = Output(f)
+    out.add(table(f"chipplan validate {path}", ["source group", "metric", "predicted", "median APE %", "p90 APE %",
+                                               "80 % interval coverage %"], rows))
+    failed = [r for r in res["rows"] if r.get("predicted") is None]
+    if failed:
+        out.add(table("rows not predicted, and why", ["row", "metric", "reason"],
+                      [[r["row_id"], r["metric"], r.get("reason") or r.get("status")] for r in failed]))
+    out.print()
 
 
-def _cross_validate(path: Path, *, as_json: bool, evals: int) -> None:
+def _cross_validate(path: Path, *, fmt_: str, evals: int) -> None:
     from chipplan.io import read_table
     from chipplan.io.crossval import cross_validate, training_logo
 
     df = read_table(path)
     res = cross_validate(training_logo(df, max_evals=evals))
-    if as_json:
+    if fmt_ == "json":
         print_json({"cross_validation": res})
         return
     rows = []
@@ -83,11 +148,13 @@ def _cross_validate(path: Path, *, as_json: bool, evals: int) -> None:
         rows.append([g, f"{o['n_predicted']}/{o['n_rows']}", _pct(i["median_ape"]), _pct(i["p90_ape"]),
                      _pct(i["interval_coverage"]), _pct(o["median_ape"]), _pct(o["p90_ape"]),
                      _pct(o["interval_coverage"])])
-    console.print(table(f"chipplan validate {path} --cross-validate: training tokens/s per accelerator, in "
-                        "sample (in) and leave one source group out (LOGO); cov: share inside the 80 % interval",
-                        ["source group", "rows", "in median", "in p90", "in cov",
-                         "LOGO median", "LOGO p90", "LOGO cov"], rows))
+    out = Output(fmt_)
+    out.add(table(f"chipplan validate {path} --cross-validate: training tokens/s per accelerator, in "
+                  "sample (in) and leave one source group out (LOGO), % error; cov: % inside the 80 % interval",
+                  ["source group", "rows", "in median", "in p90", "in cov", "LOGO median", "LOGO p90", "LOGO cov"],
+                  rows))
+    out.print()
 
 
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.1f} %"
+def _pct(x: float | None) -> float | None:
+    return None if x is None else 100 * x

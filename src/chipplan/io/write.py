@@ -72,6 +72,7 @@ def validate_frame(df: pd.DataFrame) -> dict[str, Any]:
     """Predict, compare with the ``target_*`` columns, and summarise the absolute percentage errors."""
     result = predict_frame(df)
     groups = text_column(df, "source_group")
+    models, hardware = text_column(df, "model_name"), text_column(df, "hardware_id")
     records = []
     for i, r in enumerate(result["rows"]):
         for name, tcol in TARGETS[r["kind"]]:
@@ -84,14 +85,16 @@ def validate_frame(df: pd.DataFrame) -> dict[str, Any]:
             lo = (r["prediction"] or {}).get(f"{name}_low") if p is not None else None
             hi = (r["prediction"] or {}).get(f"{name}_high") if p is not None else None
             records.append({"row_id": r["row_id"], "group": groups[i] or "(none)", "metric": name,
-                            "target": float(t), "predicted": p, "status": r["status"],
+                            "target": float(t), "predicted": p, "status": r["status"], "reason": r["reason"],
+                            "model": models[i], "hardware": hardware[i],
                             "ape": abs(p - t) / t if p is not None else None,
                             "covered": (lo <= t <= hi) if lo is not None and hi is not None else None})
     summary = _summarise(records)
     by_group = {}
     for g in sorted({r["group"] for r in records}):
         by_group[g] = _summarise([r for r in records if r["group"] == g])
-    return {"chipplan_version": __version__, "overall": summary, "by_group": by_group, "rows": records}
+    return {"chipplan_version": __version__, "catalog_version": catalog.load().version, "overall": summary,
+            "by_group": by_group, "rows": records}
 
 
 def _summarise(records: list[dict[str, Any]]) -> dict[str, Any]:

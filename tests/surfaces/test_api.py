@@ -1,0 +1,139 @@
+"""The Python API is the CLI's front door: same inputs, same numbers; typed results with frames."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import chipplan
+from chipplan.cli import app
+from chipplan.commands._common import to_json
+
+runner = CliRunner()
+
+
+def cli_json(*args):
+    r = runner.invoke(app, [*args, "--json"])
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def same(result):
+    """The API's dict as the CLI prints it (JSON numbers, NaN as null)."""
+    return json.loads(to_json(result.to_dict()))
+
+
+def test_train_api_equals_cli():
+    api = chipplan.train("llama-3.1-8b", "h100-sxm-80gb", tokens=1e12, accelerators=64, price=2.5, top=3)
+    cli = cli_json("train", "--model", "llama-3.1-8b", "--hardware", "h100-sxm-80gb", "--tokens", "1e12",
+                   "--accelerators", "64", "--price", "2.5", "--top", "3")
+    assert same(api) == cli
+    assert isinstance(api, chipplan.TrainResult) and api.n_accelerators == 64
+    assert api.cost_usd == pytest.approx(api.accelerator_hours * 2.5)
+    assert api.days_low < api.days < api.days_high
+    frame = api.to_frame()
+    assert len(frame) == 1 and frame.loc[0, "layout_tp"] == api.layout["tp"]
+    with pytest.raises(AttributeError):
+        api.days = 1.0  # frozen
+
+
+def test_old_gpus_flag_and_keyword_still_work():
+    a = chipplan.train("llama-3.1-8b", "h100-sxm-80gb", tokens=1e12, gpus=64)
+    b = cli_json("train", "--model", "llama-3.1-8b", "--hardware", "h100-sxm-80gb", "--tokens", "1e12",
+                 "--gpus", "64")
+    assert a.n_accelerators == b["n_accelerators"] == 64
+
+
+def test_compare_api_equals_cli_and_frame_has_a_row_per_chip():
+    kw = dict(tokens=1e12, accelerators=64)
+    api = chipplan.compare("llama-3.1-8b", ["h100-sxm-80gb", "b200-sxm-180gb"], **kw)
+    cli = cli_json("compare", "--model", "llama-3.1-8b", "--tokens", "1e12", "--accelerators", "64",
+                   "--hardware", "h100-sxm-80gb", "--hardware", "b200-sxm-180gb")
+    assert same(api) == cli
+    f = api.to_frame()
+    assert list(f["accelerator"]) == ["h100-sxm-80gb", "b200-sxm-180gb"]
+    assert (f["days_low"] < f["days"]).all() and (f["days"] < f["days_high"]).all()
+
+
+def test_serve_api_equals_cli():
+    kw = dict(input_len=1024, output_len=256, slo_tpot_ms=30, qps=10, price_per_hour=2.0)
+    api = chipplan.serve("llama-3.1-8b", "h100-sxm-80gb", **kw)
+    cli = cli_json("serve", "--model", "llama-3.1-8b", "--hardware", "h100-sxm-80gb", "--input-len", "1024",
+                   "--output-len", "256", "--slo-tpot-ms", "30", "--qps", "10", "--price-per-hour", "2")
+    assert same(api) == cli
+    b = api.best
+    assert b["output_tokens_per_s_per_accelerator_low"] < b["output_tokens_per_s_per_accelerator"] \
+        < b["output_tokens_per_s_per_accelerator_high"]
+    # cost falls as throughput rises: the interval's ends swap, both around the central value
+    assert b["usd_per_million_output_tokens_low"] < b["usd_per_million_output_tokens"] \
+        < b["usd_per_million_output_tokens_high"]
+    assert len(api.to_frame()) == len(api.frontier) and "memory_per_accelerator_gib" in api.to_frame()
+
+
+def test_serve_without_slo_says_it_is_the_fastest_and_system_prices_on_ownership():
+    r = runner.invoke(app, ["serve", "--model", "llama-3.1-8b", "--system", "dgx-h100", "--input-len", "1024",
+                            "--output-len", "256", "--format", "table"])
+    assert r.exit_code == 0, r.stderr
+    assert "Best under the SLO" not in r.stdout and "Fastest configuration (no SLO given)" in r.stdout
+    d = cli_json("serve", "--model", "llama-3.1-8b", "--system", "dgx-h100", "--input-len", "1024",
+                 "--output-len", "256")
+    owned = chipplan.tco("dgx-h100", years=3).owned_usd_per_accelerator_hour
+    assert d["price_usd_per_accelerator_hour"] == pytest.approx(owned)
+    assert d["price_source"].startswith("owned dgx-h100") and d["best_under_slo"] is False
+
+
+def test_tco_and_cost_per_token_api_equal_cli():
+    assert same(chipplan.tco("dgx-h100", years=3)) == cli_json("tco", "--system", "dgx-h100", "--years", "3")
+    api = chipplan.cost_per_token(model="llama-3.1-70b", hardware="h100-sxm-80gb", price_per_hour=2.5)
+    cli = cli_json("cost-per-token", "--model", "llama-3.1-70b", "--hardware", "h100-sxm-80gb",
+                   "--price-per-hour", "2.5")
+    assert same(api) == cli
+    # the configuration behind the number is the serving plan's best one, and the number follows from it
+    serve = chipplan.serve("llama-3.1-70b", "h100-sxm-80gb", input_len=2048, output_len=512, price_per_hour=2.5)
+    assert cli["configuration"]["tp"] == serve.best["tp"] and cli["configuration"]["batch"] == serve.best["batch"]
+    assert cli["usd_per_million_tokens"] == pytest.approx(serve.best["usd_per_million_output_tokens"])
+    assert cli["usd_per_million_tokens_low"] < cli["usd_per_million_tokens"] < cli["usd_per_million_tokens_high"]
+
+
+def test_predict_keeps_input_columns_beside_predictions():
+    df = pd.DataFrame([{"hardware_id": "a100-sxm-80gb", "model_name": "GPT-3.6B", "num_accelerators": 64,
+                        "num_layers": 30, "hidden_size": 3072, "num_heads": 32, "ffn_hidden_size": 12288,
+                        "vocab_size": 51200, "seq_len": 2048, "global_batch_seqs": 512, "tp": 2, "pp": 1, "dp": 32,
+                        "micro_batch_size": 4, "precision": "bf16", "activation_recompute": "full",
+                        "my_note": "keep me"},
+                       {"hardware_id": "b999", "model_name": "x", "num_accelerators": 8, "my_note": "bad"}])
+    out = chipplan.predict(df)
+    assert list(out.columns[: len(df.columns)]) == list(df.columns)
+    assert list(out["my_note"]) == ["keep me", "bad"]
+    assert list(out["status"]) == ["ok", "error"] and "num_layers" in out.loc[1, "reason"]
+    assert out.loc[0, "tokens_per_s_per_accelerator"] == out.loc[0, "tokens_per_s_per_gpu"]
+    assert out.loc[0, "memory_per_accelerator_gib"] == pytest.approx(out.loc[0, "memory_per_gpu_bytes"] / 2**30)
+    assert "tp_predicted" not in out and out.loc[0, "layout_tp"] == 2  # the stated tp is kept, and reported
+
+
+def test_predict_out_file_keeps_input_columns(tmp_path):
+    src = tmp_path / "t.csv"
+    src.write_text("row_id,hardware_id,model_name,num_accelerators,num_layers,hidden_size,num_heads,"
+                   "ffn_hidden_size,vocab_size,seq_len,global_batch_seqs,tp,pp,dp,micro_batch_size,precision,"
+                   "activation_recompute,comment\n1,a100-sxm-80gb,GPT-3.6B (Megatron),64,30,3072,32,12288,51200,2048,"
+                   "512,2,1,32,4,bf16,full,mine\n")
+    for suffix, read in ((".csv", pd.read_csv), (".parquet", pd.read_parquet), (".json", pd.read_json)):
+        out = tmp_path / f"p{suffix}"
+        r = runner.invoke(app, ["predict", str(src), "--out", str(out)])
+        assert r.exit_code == 0, r.stderr
+        f = read(out)
+        assert f.loc[0, "comment"] == "mine" and f.loc[0, "status"] == "ok"
+        assert f.loc[0, "tokens_per_s_per_accelerator"] > 0
+    r = runner.invoke(app, ["predict", str(src), "--out", str(tmp_path / "p.xlsx")])
+    assert r.exit_code == 2 and "--out: must name a .csv, .parquet, .json file" in r.stderr
+
+
+def test_import_chipplan_is_light_and_exports_the_api_lazily():
+    code = ("import sys, chipplan; heavy = [m for m in ('pandas', 'scipy', 'plotly', 'numpy') if m in sys.modules];"
+            "print(heavy); print(callable(chipplan.train), 'chipplan.api' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]" and out[1] == "True True"
+    assert {"train", "serve", "compare", "tco", "strategy", "predict", "cost_per_token"} <= set(dir(chipplan))
