@@ -19,13 +19,13 @@ RESULTS = HERE / "results"
 
 
 def main() -> int:
-    from benchmarks import bench_codesign, bench_inference, bench_strategy, bench_training
+    from benchmarks import bench_codesign, bench_inference, bench_strategy, bench_training, bench_web
 
     RESULTS.mkdir(exist_ok=True)
     meta = {"chipplan_version": __version__, "python": sys.version.split()[0], "machine": platform.machine()}
     results = {}
     for name, mod in (("training", bench_training), ("inference", bench_inference), ("strategy", bench_strategy),
-                      ("codesign", bench_codesign)):
+                      ("codesign", bench_codesign), ("web", bench_web)):
         console.print(f"running {name} benchmark …")
         res = mod.run()
         results[name] = res
@@ -59,6 +59,10 @@ def main() -> int:
         ["catalog chips re-derived", f"median |area error| {rd['median_abs_area_error']:.1%}, "
          f"|TDP error| {rd['median_abs_tdp_error']:.1%}", "target ≤ 15 %", ""],
     ]
+    w = results["web"]
+    rows.append(["web: POST /api/train, 2,000 loopback requests", f"{w['requests_per_s']:,.0f} req/s, "
+                 f"{w['errors']} errors", f"target >= {w['target_requests_per_s']:.0f} req/s, 0 errors",
+                 f"{w['requests_per_server_cpu_second']:,.0f} req per server CPU-s"])
     console.print(table("chipplan benchmarks", ["benchmark", "chipplan", "peer / target", "ratio"], rows))
     console.print(f"results written to {RESULTS}/")
     json.dumps(results, default=str)  # fail loudly here rather than in a later reader

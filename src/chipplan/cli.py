@@ -57,6 +57,7 @@ _REGISTRY = [
     ("chipplan.commands.plan", "plan_command", "command", "plan"),
     ("chipplan.commands.plan", "scenario_app", "typer", "scenario"),
     ("chipplan.commands.runs", "runs_app", "typer", "runs"),
+    ("chipplan.commands.web", "web_command", "command", "web"),
     ("chipplan.commands.codesign", "codesign_app", "typer", "codesign"),
     ("chipplan.commands.codesign", "db_app", "typer", "db"),
 ]

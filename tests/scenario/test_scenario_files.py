@@ -135,3 +135,8 @@ def test_uncertain_inputs_reject_incomplete_ranges():
         Uncertain.model_validate({"dist": "uniform", "low": 1.0})
     with pytest.raises(ValidationError, match="p5 > 0"):
         Uncertain.model_validate({"dist": "lognormal", "p5": 0.0, "p95": 1.0})
+
+
+def test_control_characters_are_a_one_line_error():
+    with pytest.raises(sc.InputFileError, match=r"scenario\.yaml: malformed YAML \(unacceptable character"):
+        sc.loads("name: a\x07\n")

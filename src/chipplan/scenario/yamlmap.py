@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from chipplan import safeio
 from chipplan.errors import InputFileError
 
@@ -49,7 +51,10 @@ def _stringify_keys(data: Any) -> Any:
 def loads(text: str, name: str) -> tuple[Any, dict[Path_, Origin]]:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise InputFileError(f"{name}: larger than {MAX_BYTES:,} bytes; a scenario file this large is a mistake")
-    doc = safeio.parse_yaml(text, name)
+    try:
+        doc = safeio.parse_yaml(text, name)
+    except yaml.YAMLError as e:  # the reader refuses control characters before parsing starts
+        raise InputFileError(f"{name}: malformed YAML ({safeio.one_line(str(e), 200)})") from None
     lines: dict[Path_, Origin] = {}
     for keys, line in doc.lines.items():
         p = _typed(doc.data, keys)
