@@ -110,3 +110,15 @@ def test_ray_local_mode_writes_the_same_parquet(tmp_path, make_config):
         b = hashlib.sha256((tmp_path / "local" / f).read_bytes()).hexdigest()
         assert a == b, f
     assert np.isfinite(1.0)
+
+
+def test_design_figures_for_a_scenario_route():
+    from chipplan.codesign.route import design_figures
+    from chipplan.errors import FieldError
+
+    f = design_figures({"sweep": "codesign.yaml", "designs": 100, "seed": 1}, base_dir=ROOT / "examples")
+    assert f["perf_per_unit"] > 0 and f["unit_price_usd"] > 0 and "best of 100" in f["note"]
+    g = design_figures({"sweep": str(ROOT / "examples" / "codesign.yaml"), "params": f["design"]})
+    assert g["perf_per_unit"] == pytest.approx(f["perf_per_unit"])
+    with pytest.raises(FieldError, match=r"routes\.x\.design\.bogus"):
+        design_figures({"sweep": "codesign.yaml", "bogus": 1}, field="routes.x.design")
