@@ -44,6 +44,7 @@ chipplan.errors.FieldError: tokens: must be a finite number > 0, got -1
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -948,12 +949,16 @@ class StrategyResult(_Result):
 
 
 def strategy(scenario: str | Path, *, seed: int | None = None, scenarios: int | None = None,
-             tornado_scenarios: int = 0, progress: Any = None) -> StrategyResult:
-    """Sourcing strategy for a scenario file: Monte Carlo of deliveries and a two-stage stochastic portfolio.
+             tornado_scenarios: int | None = 0, replications: int | None = None,
+             progress: Any = None) -> StrategyResult:
+    """Sourcing strategy for a scenario file: Monte Carlo of deliveries and a stochastic portfolio.
 
-    ``seed`` and ``scenarios`` override the file; the same seed gives the same result. ``tornado_scenarios``
-    > 0 adds a one-at-a-time sensitivity on that many scenarios per bar. ``progress`` is an optional
-    callable ``progress(step: str)`` told of each stage (the command line shows it on stderr).
+    ``seed`` and ``scenarios`` override the file; the same seed gives the same result, and ``scenarios`` (the
+    evaluation sample) never changes the recommended units. ``tornado_scenarios`` > 0 adds a one-at-a-time
+    sensitivity on that many scenarios per bar (None: on the optimisation scenarios themselves).
+    ``replications`` overrides the scenario's replication batches for the optimality gap (0: no stability
+    section). ``progress`` is an optional callable ``progress(step: str)`` told of each stage (the command
+    line shows it on stderr).
     """
     from chipplan.strategy import portfolio
     from chipplan.strategy import scenario as sc
@@ -962,14 +967,17 @@ def strategy(scenario: str | Path, *, seed: int | None = None, scenarios: int | 
         raise FieldError("scenarios", f"must be an integer in [1, {sc.MAX_MONTE_CARLO_SCENARIOS:,}]", scenarios)
     if seed is not None and seed < 0:
         raise FieldError("seed", "must be a non-negative integer", seed)
-    if tornado_scenarios < 0:
+    if tornado_scenarios is not None and tornado_scenarios < 0:
         raise FieldError("tornado_scenarios", "must be >= 0", tornado_scenarios)
+    if replications is not None and not 0 <= replications <= 100:
+        raise FieldError("replications", "must be an integer in [0, 100]", replications)
     if progress:
         progress("reading the scenario and sizing demand with the training and serving engines")
     inp = sc.build(sc.load(scenario), seed=seed, scenarios=scenarios)
-    if progress:
-        progress("Monte Carlo of deliveries and the stochastic portfolio")
-    result = portfolio.plan(inp, tornado_scenarios=tornado_scenarios)
+    if replications:
+        inp = dataclasses.replace(inp, replications=replications)
+    result = portfolio.plan(inp, tornado_scenarios=tornado_scenarios, with_stability=replications != 0,
+                            progress=(lambda step, _done: progress(step)) if progress else None)
     out = {**result, **versions()}
     return StrategyResult(data=out, scenario=str(out["scenario"]), expected_cost_usd=float(out["expected_cost_usd"]),
                           cvar_cost_usd=float(out["cvar_cost_usd"]), portfolio=out["portfolio"])

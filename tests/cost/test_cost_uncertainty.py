@@ -55,7 +55,7 @@ def test_tco_monte_carlo_fast_and_seeded():
     t0 = time.perf_counter()
     a = unc.monte_carlo(tc.system_tco, p, n=100_000, seed=7)
     dt = time.perf_counter() - t0
-    assert dt < 1.0
+    assert dt < 2.0  # about 0.35 s alone; the bound leaves room for a loaded test machine
     b = unc.monte_carlo(tc.system_tco, p, n=100_000, seed=7)
     assert a == b
     c = unc.monte_carlo(tc.system_tco, p, n=100_000, seed=8)

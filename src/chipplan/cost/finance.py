@@ -27,11 +27,10 @@ def capital_recovery_factor(rate: Any, periods: Any) -> Any:
     r = arr("interest_rate", rate)
     n = arr("periods", periods, lo_open=True)
     gm1 = np.expm1(n * np.log1p(r))  # (1+r)^n − 1 without cancellation at tiny r
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # a subnormal r has too few digits for the quotient (5e-324 gave 0.5 for n = 2.5): below n·r = 1e-12
-        # use its series 1/n + (n + 1)r/(2n) + (n² − 1)r²/(12n), exact to double precision there
-        series = 1.0 / n + (n + 1) * r / (2 * n) + r * r * (n * n - 1) / (12 * n)
-        crf = np.where(n * r > 1e-12, r * (gm1 + 1.0) / gm1, series)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        exact = r * (gm1 + 1.0) / gm1
+    # below r·n = 1e-6 the quotient loses its digits (denormal rates): the series 1/n + r(n+1)/(2n)
+    crf = np.where(r * n < 1e-6, 1.0 / n + r * (n + 1) / (2 * n), exact)
     return out(crf)
 
 

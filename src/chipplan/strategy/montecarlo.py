@@ -15,7 +15,15 @@ Delivery model per route (time in quarters, evaluated at quarter mid-points c = 
 - start = lead time + respins × respin delay; a programme that needs more than ``max_respins`` respins, or
   fails its success draw, delivers nothing;
 - delivered fraction = clip(progress / ramp, 0, 1) × allocation (fraction of the order filled);
-- export control at time τ: exposed deliveries stop growing after τ; divestment at τ: exposed supply lost.
+- export control at time τ: exposed deliveries stop for the control's duration (for good when it has none),
+  then resume that much later; installed units keep running;
+- a forced sale of the lab's stake (divestment) returns value × (1 − discount), nothing when the start-up
+  failed, and takes delivered chips offline only with ``service_loss``; a third-party investor forced out
+  (``investor_exit``) delays the start-up, lowers its success probability and opens a financing gap.
+
+Money is counted as present value at the scenario's cost of capital: a unit's price is paid as it is delivered,
+hourly costs as they accrue, the resale value comes back at the horizon, and NRE is paid at the programme's
+stage gates.
 
 Demand: base paths (H100e per quarter, from :mod:`chipplan.strategy.demand`) times a lognormal training
 multiplier and an inference growth multiplier compounding per year, g^((t+½)/4).
@@ -27,7 +35,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import ndtr, ndtri
 
 from chipplan.errors import FieldError
 from chipplan.strategy.routes import Bottleneck, Event, LogNormal90, Route, Spot
@@ -74,17 +82,39 @@ class Deliveries:
     spot_usd_per_h100e_hour: np.ndarray  # (S, T)
     spot_available_h100e: np.ndarray  # (S, T)
     seed: int
+    stream: int = 0
+    discount_factor: np.ndarray | None = None  # (T,) present value of $1 spent in quarter t (mid-quarter)
+    installed_h100e: np.ndarray | None = None  # (T,) workload H100e of the installed fleet (deterministic)
+    installed_cost_usd: float = 0.0  # present cost of running the installed fleet, less its resale
+    capex_by_year_usd: np.ndarray | None = None  # (S, R, Y) undiscounted payments per committed unit, by year
+    nre_by_year_usd: np.ndarray | None = None  # (S, R, Y) undiscounted programme payments, by year
+    killed: np.ndarray | None = None  # (S, R) programme stopped at its bring-up gate (failed)
+    training_multiplier: np.ndarray | None = None  # (S,) the scenario's multiplier on training demand
+
+    def __post_init__(self) -> None:
+        T = self.online.shape[2]
+        if self.discount_factor is None:
+            object.__setattr__(self, "discount_factor", np.ones(T))
+        if self.installed_h100e is None:
+            object.__setattr__(self, "installed_h100e", np.zeros(T))
 
     @property
     def n(self) -> int:
         return int(self.online.shape[0])
 
     def take(self, idx: slice | np.ndarray) -> Deliveries:
+        def sub(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[idx]
+
         return Deliveries(route_ids=self.route_ids, online=self.online[idx], unit_cost_usd=self.unit_cost_usd[idx],
                           fixed_cost_usd=self.fixed_cost_usd[idx], demand_h100e=self.demand_h100e[idx],
                           inference_h100e=self.inference_h100e[idx],
                           spot_usd_per_h100e_hour=self.spot_usd_per_h100e_hour[idx],
-                          spot_available_h100e=self.spot_available_h100e[idx], seed=self.seed)
+                          spot_available_h100e=self.spot_available_h100e[idx], seed=self.seed, stream=self.stream,
+                          discount_factor=self.discount_factor, installed_h100e=self.installed_h100e,
+                          installed_cost_usd=self.installed_cost_usd, capex_by_year_usd=sub(self.capex_by_year_usd),
+                          nre_by_year_usd=sub(self.nre_by_year_usd), killed=sub(self.killed),
+                          training_multiplier=sub(self.training_multiplier))
 
 
 def _window(c: np.ndarray, start: np.ndarray, dur: np.ndarray) -> np.ndarray:
@@ -92,10 +122,50 @@ def _window(c: np.ndarray, start: np.ndarray, dur: np.ndarray) -> np.ndarray:
     return np.clip(c - start, 0.0, dur)
 
 
+def rng_for(seed: int, stream: int) -> np.random.Generator:
+    """The generator of one named random stream of a seed. Streams are independent, so the optimisation
+    scenarios (stream 1), the evaluation Monte Carlo (stream 0), the replication batches and the chance-
+    constraint sample never share draws, and changing the size of one never changes another."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream,)))
+
+
+class _uniforms:
+    """(n, D) uniforms in (0, 1), independent (pseudo-random) or a scrambled Sobol sequence, handed out by column."""
+
+    def __init__(self, n: int, d: int, rng: np.random.Generator, qmc: bool) -> None:
+        if qmc and d > 0:
+            import warnings
+
+            from scipy.stats import qmc as q
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # balance warnings for n not a power of two
+                self.u = q.Sobol(d=d, scramble=True, seed=rng).random(n)
+        else:
+            self.u = rng.random((n, d))
+        self.u = np.clip(self.u, 1e-12, 1 - 1e-12)
+        self.k = 0
+
+    def take(self, m: int) -> np.ndarray:
+        out = self.u[:, self.k:self.k + m]
+        self.k += m
+        return out
+
+
+def discount_factors(quarters: int, rate_per_year: float) -> np.ndarray:
+    """Present value of $1 spent in the middle of each quarter at ``rate_per_year``: (1+r)^−((t+½)/4)."""
+    return (1.0 + rate_per_year) ** (-(np.arange(quarters) + 0.5) / 4.0)
+
+
 def simulate(routes: tuple[Route, ...], demand: DemandModel, spot: Spot, *,
              bottlenecks: tuple[Bottleneck, ...] = (), events: tuple[Event, ...] = (),
-             bottleneck_correlation: float = 0.0, n: int = 100_000, seed: int = 0) -> Deliveries:
-    """Sample ``n`` scenarios of deliveries, costs, spot market and demand (bit-identical for a given seed)."""
+             bottleneck_correlation: float = 0.0, n: int = 100_000, seed: int = 0, stream: int = 0,
+             discount_rate: float = 0.0, installed_h100e: np.ndarray | None = None,
+             installed_cost_usd: float = 0.0, qmc: bool = False) -> Deliveries:
+    """Sample ``n`` scenarios of deliveries, costs, spot market and demand (bit-identical for a given seed
+    and stream). Costs are present values at ``discount_rate`` a year (0: undiscounted). With ``qmc`` the
+    uniforms behind every draw are a scrambled Sobol sequence (randomised quasi-Monte Carlo, Owen 1995): still
+    unbiased, with much less sampling error than independent draws for the same number of scenarios."""
     if not (isinstance(n, int) and n >= 1):
         raise FieldError("scenarios", "must be a positive integer", n)
     if not 0 <= bottleneck_correlation <= 1:
@@ -106,24 +176,27 @@ def simulate(routes: tuple[Route, ...], demand: DemandModel, spot: Spot, *,
     # exposures to bottlenecks/events not in this run are ignored (a what-if without them); the scenario
     # loader rejects unknown names in user files
     R, T, B, E = len(routes), demand.quarters, len(bottlenecks), len(events)
-    rng = np.random.default_rng(seed)
-    # every draw is made here, in a fixed order, with shapes that depend only on (n, R, B, E, T)
-    lead = np.stack([r.lead_time_q.sample(rng, (n,)) for r in routes], axis=1)
-    alloc = np.stack([r.allocation.sample(rng, (n,)) for r in routes], axis=1)
-    u_success = rng.random((n, R))
-    u_respin = rng.random((n, R, max([r.max_respins for r in routes] + [0]) + 1))
-    z_perf = rng.standard_normal((n, R))
-    z_price = rng.standard_normal((n, R))
-    g = rng.standard_normal((n, 1))
-    e_b = rng.standard_normal((n, B))
-    b_start = np.stack([b.start_q.sample(rng, (n,)) for b in bottlenecks], axis=1) if B else np.zeros((n, 0))
-    b_dur = np.stack([b.duration_q.sample(rng, (n,)) for b in bottlenecks], axis=1) if B else np.zeros((n, 0))
-    b_sev = np.stack([b.severity.sample(rng, (n,)) for b in bottlenecks], axis=1) if B else np.zeros((n, 0))
-    u_event = rng.random((n, E))
-    ev_time = np.stack([e.time_q.sample(rng, (n,)) for e in events], axis=1) if E else np.zeros((n, 0))
-    z_spot = rng.standard_normal((n, 1))
-    z_train = rng.standard_normal(n)
-    z_inf = rng.standard_normal(n)
+    Y = (T + 3) // 4
+    K = max([r.max_respins for r in routes] + [0]) + 1
+    u = _uniforms(n, 6 * R + R * K + 4 * B + 2 * E + 4, rng_for(seed, stream), qmc)
+    # every draw is a column of u, handed out in a fixed order (the demand multipliers first: with quasi-random
+    # points the leading dimensions are the best spread)
+    z_train = ndtri(u.take(1))[:, 0]
+    z_inf = ndtri(u.take(1))[:, 0]
+    z_spot = ndtri(u.take(1))
+    g = ndtri(u.take(1))
+    lead = np.stack([r.lead_time_q.ppf(u.take(1)[:, 0]) for r in routes], axis=1)
+    alloc = np.stack([r.allocation.ppf(u.take(1)[:, 0]) for r in routes], axis=1)
+    u_success = u.take(R)
+    u_respin = u.take(R * K).reshape(n, R, K)
+    z_perf = ndtri(u.take(R))
+    z_price = ndtri(u.take(R))
+    e_b = ndtri(u.take(B))
+    b_start = np.stack([b.start_q.ppf(u.take(1)[:, 0]) for b in bottlenecks], axis=1) if B else np.zeros((n, 0))
+    b_dur = np.stack([b.duration_q.ppf(u.take(1)[:, 0]) for b in bottlenecks], axis=1) if B else np.zeros((n, 0))
+    b_sev = np.stack([b.severity.ppf(u.take(1)[:, 0]) for b in bottlenecks], axis=1) if B else np.zeros((n, 0))
+    u_event = u.take(E)
+    ev_time = np.stack([e.time_q.ppf(u.take(1)[:, 0]) for e in events], axis=1) if E else np.zeros((n, 0))
 
     # correlated shortage occurrence (Gaussian copula, equicorrelation ρ)
     rho = bottleneck_correlation
@@ -132,17 +205,29 @@ def simulate(routes: tuple[Route, ...], demand: DemandModel, spot: Spot, *,
     b_occ = ndtr(zb) < b_prob  # (n, B)
     b_rate = np.where(b_occ, b_sev, 0.0)  # pipeline slowdown while active
     expo_b = np.array([[r.exposure.get(b.id, 0.0) for b in bottlenecks] for r in routes]).reshape(R, B)
-    ev_occ = u_event < np.array([e.probability for e in events])  # (n, E)
+    ev_occ = (u_event < np.array([e.probability for e in events])) & (ev_time < T)  # (n, E), within the horizon
     expo_e = np.array([[r.exposure.get(e.id, 0.0) for e in events] for r in routes]).reshape(R, E)
-    is_export = np.array([e.kind == "export_control" for e in events], dtype=bool)
-    is_divest = ~is_export
+    kinds = np.array([e.kind for e in events], dtype=object)
+
+    # a third-party investor forced out of a start-up: delay, lower success, a financing gap the lab covers
+    hit_exit = np.zeros((n, R))
+    delay = np.zeros((n, R))
+    success_factor = np.ones((n, R))
+    gap_usd = np.zeros((n, R))
+    for e in np.flatnonzero(kinds == "investor_exit"):
+        ev = events[e]
+        hit = ev_occ[:, e, None] * expo_e[None, :, e]
+        hit_exit = np.maximum(hit_exit, hit)
+        delay += hit * ev.delay_quarters
+        success_factor *= 1.0 - hit * (1.0 - ev.success_factor)
+        gap_usd += hit * ev.financing_gap_usd
 
     # programme success: first-pass success draw and a respin count (fail after max_respins)
     p_resp = np.array([r.respin_probability for r in routes])
     max_resp = np.array([r.max_respins for r in routes])
     spins = np.cumprod(u_respin < p_resp[None, :, None], axis=2).sum(axis=2)  # consecutive failed spins
-    success = (u_success < np.array([r.success_probability for r in routes])) & (spins <= max_resp)
-    start = lead + np.minimum(spins, max_resp) * np.array([r.respin_delay_q for r in routes])
+    success = (u_success < np.array([r.success_probability for r in routes]) * success_factor) & (spins <= max_resp)
+    start = lead + np.minimum(spins, max_resp) * np.array([r.respin_delay_q for r in routes]) + delay
     perf = np.array([r.perf_per_unit for r in routes]) * np.exp(
         np.array([r.perf_uncertainty.sigma for r in routes]) * z_perf) * np.array(
         [r.perf_uncertainty.median for r in routes])
@@ -152,14 +237,19 @@ def simulate(routes: tuple[Route, ...], demand: DemandModel, spot: Spot, *,
     inv_ramp = np.where(ramp > 0, 1.0 / np.where(ramp > 0, ramp, 1.0), np.inf)
 
     c = np.arange(T) + 0.5  # quarter mid-points
+    df = discount_factors(T, discount_rate)
+    df_end = (1.0 + discount_rate) ** (-T / 4.0)
     online = np.empty((n, R, T))
-    paid_frac = np.empty((n, R))
-    online_hours = np.empty((n, R))
+    paid_pv = np.empty((n, R))  # Σ_t df_t · Δdelivered_t
+    paid_by_year = np.zeros((n, R, Y))
+    delivered_end = np.empty((n, R))
+    online_hours_pv = np.empty((n, R))
     divested = np.zeros((n, R), dtype=bool)
+    export_ids = np.flatnonzero(kinds == "export_control")
 
-    def frac_at(cc: np.ndarray, sl: slice) -> np.ndarray:
+    def frac_at(cc: np.ndarray, sl: slice, shift: np.ndarray | float = 0.0) -> np.ndarray:
         """Delivered fraction (before allocation/success) at times cc, shape (k, R, *cc.shape[1:])."""
-        prog = cc - start[sl][..., None]
+        prog = cc - shift - start[sl][..., None]
         for b in range(B):
             w = _window(cc, b_start[sl, b][:, None, None], b_dur[sl, b][:, None, None])
             prog = prog - expo_b[None, :, b, None] * b_rate[sl, b][:, None, None] * w
@@ -170,37 +260,74 @@ def simulate(routes: tuple[Route, ...], demand: DemandModel, spot: Spot, *,
     for lo in range(0, n, CHUNK):
         sl = slice(lo, min(n, lo + CHUNK))
         k = sl.stop - sl.start
-        frac = frac_at(np.broadcast_to(c, (k, 1, T)), sl)
-        for e in np.flatnonzero(is_export):
-            tau = ev_time[sl, e]
-            f_tau = frac_at(np.broadcast_to(tau[:, None, None], (k, 1, 1)), sl)
-            after = (ev_occ[sl, e][:, None, None]) & (c[None, None, :] >= tau[:, None, None])
-            frozen = np.minimum(frac, f_tau)
-            frac = np.where(after, frac - expo_e[None, :, e, None] * (frac - frozen), frac)
+        cc = np.broadcast_to(c, (k, 1, T))
+        frac = frac_at(cc, sl)
+        for e in export_ids:
+            # exposed deliveries stop at τ for the control's duration, then resume that much later
+            tau = ev_time[sl, e][:, None, None]
+            dur = events[e].duration_quarters
+            f_tau = frac_at(np.broadcast_to(tau, (k, 1, 1)), sl)
+            occ = ev_occ[sl, e][:, None, None]
+            during = occ & (cc >= tau) & (cc < tau + dur)
+            after = occ & (cc >= tau + dur)
+            late = frac_at(cc, sl, shift=np.minimum(dur, 1e9)) if np.isfinite(dur) else f_tau
+            blocked = np.where(during, np.minimum(frac, f_tau), np.where(after, np.maximum(
+                np.minimum(frac, f_tau), late), frac))
+            frac = frac - expo_e[None, :, e, None] * (frac - blocked)
         delivered = frac * (alloc[sl] * success[sl])[..., None]
-        paid_frac[sl] = delivered[..., -1]
+        step = np.diff(delivered, axis=2, prepend=0.0)
+        paid_pv[sl] = (step * df).sum(axis=2)
+        for y in range(Y):
+            paid_by_year[sl, :, y] = step[..., 4 * y:4 * y + 4].sum(axis=2)
+        delivered_end[sl] = delivered[..., -1]
         live = delivered
-        for e in np.flatnonzero(is_divest):
-            after = (ev_occ[sl, e][:, None, None]) & (c[None, None, :] >= ev_time[sl, e][:, None, None])
+        for e in np.flatnonzero(kinds == "divestment"):
+            if not events[e].service_loss:
+                continue  # a forced sale of the stake does not take delivered chips offline
+            after = (ev_occ[sl, e][:, None, None]) & (cc >= ev_time[sl, e][:, None, None])
             live = live * (1.0 - expo_e[None, :, e, None] * after)
-            divested[sl] |= (ev_occ[sl, e] & (ev_time[sl, e] < T))[:, None] & (expo_e[None, :, e] > 0)
-        online_hours[sl] = live.sum(axis=2) * HOURS_PER_QUARTER
+        online_hours_pv[sl] = (live * df).sum(axis=2) * HOURS_PER_QUARTER
         online[sl] = live * perf[sl][..., None]
 
-    price = np.array([r.unit_price_usd for r in routes])
+    price = np.array([r.unit_price_usd for r in routes]) * price_mult
     resid = np.array([r.residual_value_fraction for r in routes])
-    unit_cost = (price * price_mult * paid_frac * (1.0 - resid)
-                 + np.array([r.usd_per_hour for r in routes]) * online_hours)
-    # programme cost: NRE / equity ticket, less what the stake returns (exit value, or forced-sale proceeds)
+    unit_cost = (price * paid_pv - price * resid * delivered_end * df_end
+                 + np.array([r.usd_per_hour for r in routes]) * online_hours_pv)
+    capex_by_year = price[..., None] * paid_by_year
+
+    # programme cost. Chip programmes pay their NRE at stage gates (spec at the decision, tape-out, bring-up);
+    # one that fails is killed at bring-up and pays nothing more. Start-ups: the equity ticket, less what the
+    # stake returns: its exit value when the start-up delivers, or value × (1 − discount) when a regulator
+    # forces the lab to sell (zero if the start-up failed), plus any financing gap the lab covers.
     fixed = np.array([r.fixed_cost_usd for r in routes])
+    nre_pv = np.zeros((n, R))
+    nre_by_year = np.zeros((n, R, Y))
+    killed = np.zeros((n, R), dtype=bool)
+    for i, r in enumerate(routes):
+        if not (r.fixed_cost_usd > 0 and r.kind in ("custom_asic", "in_house")):
+            continue
+        t_gate = np.stack([np.zeros(n), r.gate_fractions[1] * start[:, i], r.gate_fractions[2] * start[:, i]],
+                          axis=1)
+        paid = np.array(r.nre_shares)[None, :] * np.stack([np.ones(n), np.ones(n), success[:, i]], axis=1)
+        killed[:, i] = ~success[:, i]
+        nre_pv[:, i] = r.fixed_cost_usd * (paid * (1.0 + discount_rate) ** (-t_gate / 4.0)).sum(axis=1)
+        yr = np.clip((t_gate // 4).astype(int), 0, Y - 1)
+        for j in range(3):
+            np.add.at(nre_by_year[:, i], (np.arange(n), yr[:, j]), r.fixed_cost_usd * paid[:, j])
     exit_mult = np.array([r.exit_multiple for r in routes])
-    discount = np.zeros((n, R))
-    for e in np.flatnonzero(is_divest):
-        discount = np.maximum(discount, np.where(ev_occ[:, e, None] & (ev_time[:, e, None] < T),
-                                                 expo_e[None, :, e] * 0 + events[e].discount, 0.0))
     is_startup = np.array([r.kind == "startup" for r in routes])
-    equity_back = np.where(divested, fixed * (1.0 - discount), fixed * exit_mult * success)
-    fixed_cost = fixed - np.where(is_startup, equity_back, 0.0)
+    sale = np.zeros((n, R))  # 1 − discount of a forced sale; 0 when there was none
+    for e in np.flatnonzero(kinds == "divestment"):
+        forced = ev_occ[:, e, None] & (expo_e[None, :, e] > 0)
+        sale = np.where(forced & (sale == 0), 1.0 - events[e].discount, sale)
+        divested |= forced
+    value = fixed * exit_mult * success
+    equity_back = np.where(divested, value * sale, value) * df_end
+    startup_cost = fixed - equity_back + gap_usd
+    fixed_cost = np.where(is_startup, startup_cost, np.where(nre_pv > 0, nre_pv, fixed))
+    nre_by_year[:, :, 0] += np.where(is_startup, fixed + gap_usd, 0.0)
+    no_gates = ~is_startup & (nre_pv == 0)
+    nre_by_year[:, :, 0] += np.where(no_gates, fixed, 0.0)
 
     # spot market: price shock × uplift of active shortages; supply shrinks with exposed shortages
     active = np.zeros((n, T))
@@ -214,11 +341,16 @@ def simulate(routes: tuple[Route, ...], demand: DemandModel, spot: Spot, *,
     spot_avail = spot.available_h100e * growth * np.clip(1.0 - active, 0.0, 1.0)
 
     yrs = (c / 4.0)[None, :]
-    tr = demand.training_h100e[None, :] * demand.training_multiplier.from_normal(z_train)[:, None]
+    m_train = demand.training_multiplier.from_normal(z_train)
+    tr = demand.training_h100e[None, :] * m_train[:, None]
     inf = demand.inference_h100e[None, :] * demand.inference_growth_multiplier.from_normal(z_inf)[:, None] ** yrs
+    inst = np.zeros(T) if installed_h100e is None else np.asarray(installed_h100e, dtype=float)
     return Deliveries(route_ids=ids, online=online, unit_cost_usd=unit_cost, fixed_cost_usd=fixed_cost,
                       demand_h100e=tr + inf, inference_h100e=inf, spot_usd_per_h100e_hour=spot_price,
-                      spot_available_h100e=np.broadcast_to(spot_avail, (n, T)).copy(), seed=seed)
+                      spot_available_h100e=np.broadcast_to(spot_avail, (n, T)).copy(), seed=seed, stream=stream,
+                      discount_factor=df, installed_h100e=inst, installed_cost_usd=float(installed_cost_usd),
+                      capex_by_year_usd=capex_by_year, nre_by_year_usd=nre_by_year, killed=killed,
+                      training_multiplier=m_train)
 
 
 @dataclass(frozen=True)
@@ -243,13 +375,14 @@ def outcome(d: Deliveries, units: np.ndarray, programme: np.ndarray | None = Non
     if units.shape != (R,) or (units < 0).any():
         raise FieldError("units", f"must be {R} non-negative numbers", units.tolist())
     prog = (units > 0) if programme is None else np.asarray(programme, dtype=bool)
-    cap = np.einsum("srt,r->st", d.online, units)
+    cap = np.einsum("srt,r->st", d.online, units) + d.installed_h100e[None, :]
     gap = np.maximum(d.demand_h100e - cap, 0.0)
     cheaper = d.spot_usd_per_h100e_hour < penalty_usd_per_h100e_hour
     spot = np.where(cheaper, np.minimum(gap, d.spot_available_h100e), 0.0)
     unmet = gap - spot
-    commit = d.unit_cost_usd @ units + d.fixed_cost_usd @ prog.astype(float)
-    recourse = (spot * d.spot_usd_per_h100e_hour + unmet * penalty_usd_per_h100e_hour).sum(axis=1)
+    commit = d.unit_cost_usd @ units + d.fixed_cost_usd @ prog.astype(float) + d.installed_cost_usd
+    recourse = ((spot * d.spot_usd_per_h100e_hour + unmet * penalty_usd_per_h100e_hour) * d.discount_factor).sum(
+        axis=1)
     return Outcome(capacity_h100e=cap, gap_h100e=gap, spot_h100e=spot, unmet_h100e=unmet,
                    cost_usd=commit + recourse * HOURS_PER_QUARTER, commitment_cost_usd=commit)
 

@@ -25,7 +25,7 @@ from chipplan.errors import FieldError
 from chipplan.specs._check import fraction, one_of, positive_float
 
 ROUTE_KINDS = ("buy", "cloud_reserved", "custom_asic", "in_house", "startup")
-EVENT_KINDS = ("export_control", "divestment")
+EVENT_KINDS = ("export_control", "divestment", "investor_exit")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -49,6 +49,15 @@ class Triangular:
         if self.high == self.low:
             return np.full(size, float(self.low))
         return rng.triangular(self.low, self.mode, self.high, size)
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        """Inverse CDF at uniforms ``u`` (so quasi-random points map to triangular draws)."""
+        a, c, b = self.low, self.mode, self.high
+        u = np.asarray(u, dtype=float)
+        if b == a:
+            return np.full(u.shape, float(a))
+        fc = (c - a) / (b - a)
+        return np.where(u < fc, a + np.sqrt(u * (b - a) * (c - a)), b - np.sqrt((1 - u) * (b - a) * (b - c)))
 
     @property
     def mean(self) -> float:
@@ -119,9 +128,21 @@ class Route:
     residual_value_fraction: float = 0.0  # resale value at the horizon, fraction of unit price
     exit_multiple: float = 0.0  # start-up equity value at the horizon per $ invested when it delivers
     exposure: dict[str, float] = field(default_factory=dict)  # bottleneck/event id → exposure in [0, 1]
+    # chip programmes: stage gates spec → tape-out → bring-up (→ volume at delivery) as fractions of the
+    # time to first delivery, and the share of NRE paid at each; a failed programme is killed at bring-up
+    gate_fractions: tuple[float, float, float] = (0.0, 0.5, 0.75)
+    nre_shares: tuple[float, float, float] = (1.0, 0.0, 0.0)
+    # start-up claims, as entered (performance and energy multiples over an H100) and the evidence behind them
+    claimed_perf_x: float = 0.0
+    claimed_energy_x: float = 0.0
+    evidence: str = ""
 
     def __post_init__(self) -> None:
         p = f"routes.{self.id}"
+        if abs(sum(self.nre_shares) - 1.0) > 1e-9 or min(self.nre_shares) < 0:
+            raise FieldError(f"{p}.nre_shares", "must be three shares >= 0 summing to 1", self.nre_shares)
+        if not 0 <= self.gate_fractions[0] <= self.gate_fractions[1] <= self.gate_fractions[2] <= 1:
+            raise FieldError(f"{p}.gate_fractions", "must rise within [0, 1]", self.gate_fractions)
         one_of(f"{p}.kind", self.kind, ROUTE_KINDS)
         positive_float(f"{p}.perf_per_unit", self.perf_per_unit)
         for k in ("h100e_per_unit", "unit_price_usd", "usd_per_hour", "fixed_cost_usd", "ramp_q",
@@ -176,21 +197,35 @@ class Bottleneck:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Event:
-    """A regulatory shock at a random time. ``export_control`` stops further deliveries of exposed routes
-    (installed units keep running); ``divestment`` forces the sale of an exposed investment at
-    ``discount`` below its entry price, and its supply is lost from then on."""
+    """A regulatory shock at a random time. ``export_control`` stops deliveries of the exposed routes for
+    ``duration_quarters`` (installed units keep running); ``divestment`` forces the sale of the lab's stake in
+    an exposed start-up for value × (1 − ``discount``), nothing if the start-up failed, and takes its delivered
+    chips offline only with ``service_loss``; ``investor_exit`` (a third-party investor forced out, as CFIUS
+    did to Rain AI's Saudi investor in 2023) delays the start-up, multiplies its success probability by
+    ``success_factor`` and leaves a ``financing_gap_usd`` that the lab covers."""
 
     id: str
     kind: str
     probability: float
     time_q: Triangular
-    discount: float = 0.0
+    discount: float = 0.0  # divestment: the forced seller's discount to the stake's value
+    service_loss: bool = False  # divestment: the lab also loses the start-up's delivered chips
+    duration_quarters: float = math.inf  # export control: how long deliveries stay blocked
+    delay_quarters: float = 0.0  # investor exit: delay to the start-up's first delivery
+    success_factor: float = 1.0  # investor exit: multiplier on the start-up's success probability
+    financing_gap_usd: float = 0.0  # investor exit: money the lab puts in to close the gap
 
     def __post_init__(self) -> None:
         p = f"events.{self.id}"
         one_of(f"{p}.kind", self.kind, EVENT_KINDS)
         fraction(f"{p}.probability", self.probability)
         fraction(f"{p}.discount", self.discount)
+        fraction(f"{p}.success_factor", self.success_factor)
+        positive_float(f"{p}.delay_quarters", self.delay_quarters, allow_zero=True)
+        positive_float(f"{p}.financing_gap_usd", self.financing_gap_usd, allow_zero=True)
+        if not self.duration_quarters > 0:
+            raise FieldError(f"{p}.duration_quarters", "must be > 0 (omit it for a lasting control)",
+                             self.duration_quarters)
         if self.time_q.low < 0:
             raise FieldError(f"{p}.time_q.low", "must be >= 0 quarters", self.time_q.low)
 

@@ -53,12 +53,20 @@ class RouteFields(_M):
     kind: Literal[ROUTE_KINDS]  # type: ignore[valid-type]
     name: str = ""
     accelerator: str = ""
+    system: str = ""  # catalog system whose cost engine TCO prices a buy route (default: the accelerator's)
     perf_per_unit: Num | None = None
-    claim_discount: Num = 1.0
+    claimed_perf_x: Num | None = None  # a start-up's claim, × H100 (perf_per_unit = claim × claim_discount)
+    claimed_energy_x: Num | None = None  # claimed energy efficiency, × H100 (scales the power share of hosting)
+    evidence: Literal["", "none", "paper", "simulation", "silicon", "benchmark", "production"] = ""
+    claim_discount: Num | None = None
     perf_uncertainty: CI90 | None = None
-    unit_price_usd: Num = 0.0
+    unit_price_usd: Num | None = None  # None: from the cost engine (buy routes)
     price_shock: CI90 | None = None
-    usd_per_hour: Num = 0.0
+    usd_per_hour: Num | None = None  # None: from the cost engine (buy) or the cloud price table (cloud_reserved)
+    cloud_term: Literal["on-demand", "1yr", "3yr"] = "1yr"
+    cloud_kind: Literal["hyperscaler", "neocloud"] = "neocloud"
+    nre_shares: Tri | None = None
+    gate_fractions: Tri | None = None
     fixed_cost_usd: Num = 0.0
     lead_time_quarters: Tri = (0.0, 0.0, 0.0)
     ramp_quarters: Num = 0.0
@@ -68,7 +76,7 @@ class RouteFields(_M):
     respin_delay_quarters: Num = 0.0
     max_respins: int = 0
     max_units: Num
-    residual_value_fraction: Num = 0.0
+    residual_value_fraction: Num | None = None  # None: resale by age from the cost engine (buy routes), else 0
     exit_multiple: Num = 0.0
     exposure: dict[str, Num] = Field(default_factory=dict)
 
@@ -93,8 +101,15 @@ class BottleneckDefault(BottleneckFields, Sourced):
 class EventFields(_M):
     kind: str
     probability: Num
-    time_quarters: Tri
+    time_quarters: Tri | None = None
+    quarters: tuple[Num, Num] | None = None  # export control: blocked from the first to the second quarter
+    routes: list[str] = Field(default_factory=list)  # routes the event hits (exposure 1), beside exposure maps
     discount: Num = 0.0
+    service_loss: bool = False
+    duration_quarters: Num | None = None
+    delay_quarters: Num = 0.0
+    success_factor: Num = 1.0
+    financing_gap_usd: Num = 0.0
 
 
 class EventDefault(EventFields, Sourced):
@@ -112,6 +127,17 @@ class SpotDefault(SpotFields, Sourced):
     pass
 
 
+class EvidenceDefault(Sourced):
+    model_config = ConfigDict(extra="forbid")
+    discount: Num
+
+
+class ProgrammeDefault(Sourced):
+    model_config = ConfigDict(extra="forbid")
+    gate_fractions: Tri
+    nre_shares: Tri
+
+
 class TrainingEntry(_M):
     name: str
     model: str = ""  # catalog id, or a YAML file with a models: section (relative to the scenario's folder)
@@ -122,6 +148,7 @@ class TrainingEntry(_M):
     accelerator_hours: Num | None = None  # override: reference-accelerator hours; skips the training engine
     start_quarter: int
     deadline_quarter: int
+    on_time_probability: Num | None = None  # chance constraint: done by the deadline with at least this probability
 
 
 class ServingEntry(_M):
@@ -155,6 +182,14 @@ class PriceDemandSection(_M):
     elasticity: Num = 1.1
     margin: Num = 0.5
     reference_price_usd_per_mtok: Num | None = None
+    market: Literal["price_taker", "market_power"] = "market_power"
+    market_share: Num = 0.3  # with market power: the lab's share of the market its price moves
+
+
+class InstalledEntry(_M):
+    accelerator: str
+    units: Num
+    age_years: Num = 0.0
 
 
 class ScenarioFile(_M):
@@ -170,9 +205,14 @@ class ScenarioFile(_M):
     bottleneck_correlation: Num = 0.5
     unmet_penalty_usd_per_h100e_hour: Num
     risk: RiskSection = RiskSection()
-    optimisation_scenarios: int = 150
+    optimisation_scenarios: int = 256  # randomised quasi-Monte Carlo: units vary < 1 % across batches
+    replications: int = 10
     monte_carlo_scenarios: int = 100_000
     seed: int = 0
+    cost_of_capital: Num | None = None  # per year; default: the cost catalog's interest rate
+    budget_usd: Num | list[Num] | None = None  # capex budget per year of the horizon (one number: every year)
+    installed: list[InstalledEntry] = Field(default_factory=list)
+    multistage: dict[str, int] | None = None  # {decision_quarter: k, branches: B}: recourse orders at quarter k
     price_demand: PriceDemandSection = PriceDemandSection()
     policies: dict[str, dict[str, Num]] = Field(default_factory=dict)
     _folder: Path | None = PrivateAttr(default=None)  # the scenario file's folder: model paths resolve here
@@ -205,6 +245,17 @@ class StrategyInputs:
     serving_tokens_per_h100e_hour: float
     policies: dict[str, dict[str, float]]
     provenance: dict[str, Any] = field(default_factory=dict)
+    discount_rate: float = 0.0
+    budget_usd: tuple[float, ...] = ()  # per year of the horizon; () = no budget
+    installed_h100e: tuple[float, ...] = ()  # per quarter, workload H100e of the installed fleet
+    installed_cost_usd: float = 0.0
+    installed: tuple[dict[str, Any], ...] = ()
+    runs: tuple[dict[str, Any], ...] = ()  # training runs as jobs: name, start_q, deadline_q, need_h100e, p_on_time
+    replications: int = 10
+    multistage: dict[str, int] | None = None
+    route_costs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    market: str = "market_power"
+    market_share: float = 0.3
 
 
 def _tri(name: str, v: tuple[float, float, float]) -> Triangular:
@@ -238,6 +289,16 @@ def defaults() -> dict[str, dict[str, BaseModel]]:
         out["spot"]["default"] = SpotDefault.model_validate(doc["spot"])
     except ValidationError as e:
         raise CatalogError(f"{DEFAULTS.name}: " + pydantic_message("spot", e)) from None
+    for id_, body in (doc.get("evidence_discounts") or {}).items():
+        try:
+            out.setdefault("evidence", {})[id_] = EvidenceDefault.model_validate(body)
+        except ValidationError as e:
+            raise CatalogError(f"{DEFAULTS.name}: " + pydantic_message(f"evidence_discounts.{id_}", e)) from None
+    try:
+        out["programmes"] = {"default": ProgrammeDefault.model_validate(doc["programme_gates"])}
+    except (KeyError, ValidationError) as e:
+        raise CatalogError(f"{DEFAULTS.name}: programme_gates: " + (
+            pydantic_message("programme_gates", e) if isinstance(e, ValidationError) else "missing")) from None
     return out
 
 
@@ -347,12 +408,18 @@ def _settings(t: TrainingEntry) -> dm.RunSettings:
 def _route_perf(id_: str, r: RouteFields, basis: _PerfBasis | None, ref: str, notes: dict[str, str]) -> float:
     """Workload H100-equivalents per unit: training-engine ratio for catalog chips, claim × discount otherwise."""
     f = f"routes.{id_}.perf_per_unit"
+    if r.claimed_perf_x is not None:
+        disc = claim_discount(id_, r)
+        notes[f] = (f"claim {r.claimed_perf_x:g}x H100 x discount {disc:g} "
+                    f"({'given' if r.claim_discount is not None else 'for evidence: ' + (r.evidence or 'none')})")
+        return r.claimed_perf_x * disc
     if r.perf_per_unit is not None:
-        if not 0 < r.claim_discount <= 1:
-            raise FieldError(f"routes.{id_}.claim_discount", "must be in (0, 1]", r.claim_discount)
-        notes[f] = ("claimed performance x claim_discount (routes.yaml or the scenario)" if r.claim_discount < 1
+        d = 1.0 if r.claim_discount is None else r.claim_discount
+        if not 0 < d <= 1:
+            raise FieldError(f"routes.{id_}.claim_discount", "must be in (0, 1]", d)
+        notes[f] = ("claimed performance x claim_discount (routes.yaml or the scenario)" if d < 1
                     else "given (routes.yaml or the scenario)")
-        return r.perf_per_unit * r.claim_discount
+        return r.perf_per_unit * d
     if not r.accelerator:
         raise FieldError(f"routes.{id_}.accelerator", "needs a catalog accelerator or perf_per_unit")
     if r.accelerator == ref:
@@ -369,6 +436,152 @@ def _route_perf(id_: str, r: RouteFields, basis: _PerfBasis | None, ref: str, no
     notes[f] = (f"{dm.TRAINING_ENGINE}: {h_ref.model} run of {basis.source} on {r.accelerator} vs {ref}, "
                 f"{h_ref.accelerator_hours:.4g} / {h_acc.accelerator_hours:.4g} accelerator-hours = {ratio:.3f}")
     return ratio
+
+
+def claim_discount(id_: str, r: RouteFields) -> float:
+    """The share of a claimed multiple that is kept: the route's claim_discount, else the default for its evidence."""
+    if r.claim_discount is not None:
+        d = r.claim_discount
+    else:
+        ev = defaults().get("evidence", {})
+        key = r.evidence or "none"
+        d = ev[key].discount if key in ev else 0.1
+    if not 0 < d <= 1:
+        raise FieldError(f"routes.{id_}.claim_discount", "must be in (0, 1]", d)
+    return float(d)
+
+
+def _system_for(id_: str, r: RouteFields) -> Any:
+    """The catalog system that prices a buy route: the route's ``system``, else the first catalog system
+    built from its accelerator that has a list price."""
+    from chipplan import catalog
+
+    if r.system:
+        try:
+            return catalog.system(r.system)
+        except ChipplanError as e:
+            raise FieldError(f"routes.{id_}.system", str(e)) from None
+    for sys_ in catalog.load().systems.values():
+        if sys_.accelerator == r.accelerator and sys_.price_usd:
+            return sys_
+    raise FieldError(f"routes.{id_}.unit_price_usd", f"needs a value: no catalog system with a price is built "
+                     f"from {r.accelerator}")
+
+
+def _route_costs(id_: str, r: RouteFields, T: int, notes: dict[str, str]) -> dict[str, Any]:
+    """Unit price, hosting per hour and resale of a route from the cost engine and the cloud price table.
+
+    buy: unit price = the system's TCO capex (list price + network and storage share) per accelerator; hosting
+    = (facility + energy + maintenance + staff) per accelerator-hour over the horizon; resale = the cost
+    engine's resale fraction at the age the units reach by the horizon (delivered at the lead time's mode).
+    cloud_reserved: the newest catalog price of the route's cloud kind and term. Fields given in the scenario
+    or routes.yaml win."""
+    from chipplan import catalog
+    from chipplan.catalog import cost as cost_catalog
+    from chipplan.cost import tco
+    from chipplan.cost.uncertainty import central_params
+
+    cat = cost_catalog.load()
+    out: dict[str, Any] = {"unit_price_usd": r.unit_price_usd or 0.0, "usd_per_hour": r.usd_per_hour or 0.0,
+                           "residual_value_fraction": r.residual_value_fraction or 0.0}
+    p = f"routes.{id_}"
+    years = T / 4.0
+    if r.kind == "buy" and r.accelerator and (r.unit_price_usd is None or r.usd_per_hour is None
+                                              or r.residual_value_fraction is None):
+        sys_ = _system_for(id_, r)
+        acc = catalog.accelerator(sys_.accelerator)
+        params, meta = tco.tco_params(sys_, acc, cat, years=years, cloud_price=1.0)
+        res = tco.system_tco(**central_params(params))
+        n = sys_.accelerators_per_node
+        hours = float(res["hours"]) * n
+        hosting = (res["facility_usd"] + res["energy_usd"] + res["maintenance_usd"] + res["staff_usd"]) / hours
+        age = max(years - r.lead_time_quarters[1] / 4.0, 0.0)
+        resale = float(tco.resale_fraction(age, meta["life_years"], cat.finance.hardware_depreciation_ooms_per_year))
+        src = f"cost engine system_tco for {sys_.id} over {years:g} years"
+        if r.unit_price_usd is None:
+            out["unit_price_usd"] = float(res["capex_usd"]) / n
+            notes[f"{p}.unit_price_usd"] = (f"{src}: capex ${res['capex_usd']:,.0f} ({meta['server_price_basis']}, "
+                                            f"network and storage share) / {n} accelerators")
+        if r.usd_per_hour is None:
+            out["usd_per_hour"] = float(hosting)
+            notes[f"{p}.usd_per_hour"] = f"{src}: facility + energy + maintenance + staff per accelerator-hour"
+        if r.residual_value_fraction is None:
+            out["residual_value_fraction"] = resale
+            notes[f"{p}.residual_value_fraction"] = (f"cost engine resale_fraction at age {age:g} years "
+                                                     f"({meta['life_years']:g}-year life)")
+        out["system_tco"] = {"system": sys_.id, "years": years,
+                             "owned_usd_per_accelerator_hour": float(res["owned_usd_per_accelerator_hour"])}
+    elif r.kind == "cloud_reserved" and r.accelerator and r.usd_per_hour is None:
+        found = tco.resolve_cloud_rate(cat, r.accelerator, r.cloud_term, kind=r.cloud_kind)
+        if not np.isfinite(found["rate"]):
+            raise FieldError(f"{p}.usd_per_hour", f"needs a value: {found['note']}")
+        out["usd_per_hour"] = float(found["rate"])
+        notes[f"{p}.usd_per_hour"] = (f"cost catalog cloud table: {found['kind']} {found['term']} "
+                                      f"{', '.join(found['rows'])} ({', '.join(found['dates'])})"
+                                      + (f"; {found['note']}" if found["note"] else ""))
+        out["system_tco"] = {"cloud_rows": found["rows"], "owned_usd_per_accelerator_hour": float(found["rate"])}
+    if r.claimed_energy_x is not None and r.claimed_energy_x > 0:
+        gain = 1.0 + (r.claimed_energy_x - 1.0) * claim_discount(id_, r)
+        out["usd_per_hour"] = out["usd_per_hour"] / max(gain, 1e-9)
+        notes[f"{p}.usd_per_hour"] = (f"hosting / {gain:.3g} (claimed energy {r.claimed_energy_x:g}x at the claim "
+                                      "discount; hosting scales with power)")
+    return out
+
+
+def _installed(sf: ScenarioFile, basis: _PerfBasis | None, ref: str, T: int, df: np.ndarray, rate: float,
+               notes: dict[str, str]) -> tuple[np.ndarray, float, list[dict[str, Any]]]:
+    """The installed fleet: workload H100e per quarter until each group retires at the end of its life, the
+    present cost of running it (cost-engine hosting per accelerator-hour) less its resale at the horizon (or
+    at retirement), and a row per group for the output."""
+    from chipplan import catalog
+    from chipplan.catalog import cost as cost_catalog
+    from chipplan.cost import tco
+
+    cat = cost_catalog.load()
+    life = cat.finance.server_life_years
+    k = cat.finance.hardware_depreciation_ooms_per_year
+    cap = np.zeros(T)
+    cost = 0.0
+    rows = []
+    t_mid = (np.arange(T) + 0.5) / 4.0
+    for i, g in enumerate(sf.installed):
+        p = f"installed[{i}]"
+        if not g.units > 0 or g.age_years < 0:
+            raise FieldError(f"{p}.units" if not g.units > 0 else f"{p}.age_years", "must be > 0 (age >= 0)",
+                             g.units if not g.units > 0 else g.age_years)
+        rf = RouteFields(kind="buy", accelerator=g.accelerator, max_units=g.units)
+        with _engine_errors(f"{p}.accelerator", {"accelerators": ""}):
+            perf = _route_perf(f"installed.{g.accelerator}", rf, basis, ref, notes)
+            costs = _route_costs(f"installed.{g.accelerator}", rf, T, notes)
+        alive = g.age_years + t_mid < life
+        cap += g.units * perf * alive
+        hosting = costs["usd_per_hour"] * dm.HOURS_PER_QUARTER * g.units * float((df * alive).sum())
+        retire_q = int(alive.sum())
+        new_price = costs["unit_price_usd"]
+        resale_age = g.age_years + retire_q / 4.0
+        resale = g.units * new_price * float(tco.resale_fraction(resale_age if retire_q == T else life - 1e-9,
+                                                                  life, k)) * (1 + rate) ** (-retire_q / 4.0)
+        cost += hosting - resale
+        rows.append({"accelerator": catalog.accelerator(g.accelerator).id, "units": g.units,
+                     "age_years": g.age_years, "workload_h100e_per_unit": perf,
+                     "retires_quarter": retire_q if retire_q < T else None,
+                     "hosting_pv_usd": hosting, "resale_pv_usd": resale})
+    return cap, cost, rows
+
+
+def _values(runs: list[Any], routes: list[Route], sf: ScenarioFile, tps: list[float],
+            installed: np.ndarray) -> dict[str, float]:
+    """The engine-made numbers of a scenario by the field they fill (what example comments may quote)."""
+    out: dict[str, float] = {f"demand.training.{r.name}.accelerator_hours": float(r.accelerator_hours) for r in runs}
+    out.update({f"demand.serving.{s.name}.tokens_per_s_per_accelerator": float(v)
+                for s, v in zip(sf.demand.serving, tps, strict=True)})
+    for r in routes:
+        out[f"routes.{r.id}.perf_per_unit"] = float(r.perf_per_unit)
+        out[f"routes.{r.id}.unit_price_usd"] = float(r.unit_price_usd)
+        out[f"routes.{r.id}.usd_per_hour"] = float(r.usd_per_hour)
+    for t, v in enumerate(installed):
+        out[f"installed_h100e.q{t}"] = float(v)
+    return out
 
 
 def _training_hours(sf: ScenarioFile, t: TrainingEntry, ref: str, T: int, notes: dict[str, str]) -> float:
@@ -443,21 +656,30 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
             raise FieldError(f"demand.training.{r.name}.accelerator_hours", "must be > 0", r.accelerator_hours)
     basis = _perf_basis(sf)
     routes = []
+    route_costs: dict[str, dict[str, Any]] = {}
     for id_, body in sf.routes.items():
         r = _merge("routes", id_, body, RouteFields)
         with _engine_errors(f"routes.{id_}.accelerator", {"accelerators": ""}):
             h100e = dm.h100e_per_accelerator(r.accelerator) if r.accelerator else 0.0
+        costs = _route_costs(id_, r, T, notes)
+        if "system_tco" in costs:
+            route_costs[id_] = costs["system_tco"]
+        gates = defaults()["programmes"]["default"]
         routes.append(Route(
             id=id_, kind=r.kind, name=r.name or id_, accelerator=r.accelerator,
             perf_per_unit=_route_perf(id_, r, basis, ref, notes),
             perf_uncertainty=_ln(f"routes.{id_}.perf_uncertainty", r.perf_uncertainty), h100e_per_unit=h100e,
-            unit_price_usd=r.unit_price_usd, price_shock=_ln(f"routes.{id_}.price_shock", r.price_shock),
-            usd_per_hour=r.usd_per_hour, fixed_cost_usd=r.fixed_cost_usd,
+            unit_price_usd=costs["unit_price_usd"], price_shock=_ln(f"routes.{id_}.price_shock", r.price_shock),
+            usd_per_hour=costs["usd_per_hour"], fixed_cost_usd=r.fixed_cost_usd,
+            gate_fractions=tuple(r.gate_fractions or gates.gate_fractions),
+            nre_shares=tuple(r.nre_shares or gates.nre_shares), claimed_perf_x=r.claimed_perf_x or 0.0,
+            claimed_energy_x=r.claimed_energy_x or 0.0, evidence=r.evidence,
             lead_time_q=_tri(f"routes.{id_}.lead_time_quarters", r.lead_time_quarters), ramp_q=r.ramp_quarters,
             allocation=_tri(f"routes.{id_}.allocation", r.allocation), success_probability=r.success_probability,
             respin_probability=r.respin_probability, respin_delay_q=r.respin_delay_quarters,
-            max_respins=r.max_respins, max_units=r.max_units, residual_value_fraction=r.residual_value_fraction,
-            exit_multiple=r.exit_multiple, exposure=dict(r.exposure)))
+            max_respins=r.max_respins, max_units=r.max_units,
+            residual_value_fraction=costs["residual_value_fraction"], exit_multiple=r.exit_multiple,
+            exposure=dict(r.exposure)))
     d = defaults()
     bsrc = sf.bottlenecks if sf.bottlenecks is not None else {k: {"uses": k} for k in d["bottlenecks"]}
     esrc = sf.events if sf.events is not None else {k: {"uses": k} for k in d["events"]}
@@ -470,10 +692,28 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
                               severity=_tri(f"bottlenecks.{id_}.severity", b.severity),
                               spot_price_uplift=b.spot_price_uplift, spot_exposure=b.spot_exposure))
     evs = []
+    by_id = {r.id: r for r in routes}
     for id_, body in esrc.items():
         e = _merge("events", id_, body, EventFields)
-        evs.append(Event(id=id_, kind=e.kind, probability=e.probability,
-                         time_q=_tri(f"events.{id_}.time_quarters", e.time_quarters), discount=e.discount))
+        dur = e.duration_quarters
+        if e.quarters is not None:
+            a, b_ = e.quarters
+            if not 0 <= a < b_:
+                raise FieldError(f"events.{id_}.quarters", "needs 0 <= first < last", e.quarters)
+            time_q = Triangular(low=a, mode=a, high=a, name=f"events.{id_}.quarters")
+            dur = b_ - a
+        elif e.time_quarters is not None:
+            time_q = _tri(f"events.{id_}.time_quarters", e.time_quarters)
+        else:
+            raise FieldError(f"events.{id_}", "needs time_quarters or quarters")
+        for rid in e.routes:
+            if rid not in by_id:
+                raise FieldError(f"events.{id_}.routes", f"unknown route; routes: {', '.join(sorted(by_id))}", rid)
+            by_id[rid].exposure[id_] = 1.0
+        evs.append(Event(id=id_, kind=e.kind, probability=e.probability, time_q=time_q, discount=e.discount,
+                         service_loss=e.service_loss, duration_quarters=float("inf") if dur is None else dur,
+                         delay_quarters=e.delay_quarters, success_factor=e.success_factor,
+                         financing_gap_usd=e.financing_gap_usd))
     known = {b.id for b in bns} | {e.id for e in evs}
     for r in routes:
         for k in r.exposure:
@@ -512,6 +752,44 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
                 raise FieldError(f"policies.{pname}.{rid}", "share must be in [0, 1]", share)
     tph = float(np.mean(tps_ref)) * 3600.0 if tps_ref else 0.0
     risk = Risk(weight=sf.risk.weight, alpha=sf.risk.alpha)
+    from chipplan.catalog import cost as cost_catalog
+
+    cat = cost_catalog.load()
+    rate = sf.cost_of_capital if sf.cost_of_capital is not None else cost_catalog.central(cat.finance.interest_rate)
+    if not 0 <= rate <= 1:
+        raise FieldError("cost_of_capital", "must be in [0, 1] per year", rate)
+    df = (1.0 + rate) ** (-(np.arange(T) + 0.5) / 4.0)
+    inst_cap, inst_cost, inst_rows = _installed(sf, basis, ref, T, df, rate, notes)
+    Y = (T + 3) // 4
+    budget: tuple[float, ...] = ()
+    if sf.budget_usd is not None:
+        b = [sf.budget_usd] * Y if isinstance(sf.budget_usd, int | float) else list(sf.budget_usd)
+        if len(b) != Y or any(not v > 0 for v in b):
+            raise FieldError("budget_usd", f"needs one number > 0, or {Y} (one per year of the horizon)",
+                             sf.budget_usd)
+        budget = tuple(float(v) for v in b)
+    jobs = []
+    for t, r in zip(sf.demand.training, runs, strict=True):
+        if t.on_time_probability is not None and not 0 < t.on_time_probability < 1:
+            raise FieldError(f"demand.training.{t.name}.on_time_probability", "must be in (0, 1)",
+                             t.on_time_probability)
+        jobs.append({"name": r.name, "start_q": r.start_q, "deadline_q": r.deadline_q,
+                     "accelerator_hours": r.accelerator_hours,
+                     "need_h100e": r.accelerator_hours / ((r.deadline_q - r.start_q) * dm.HOURS_PER_QUARTER),
+                     "on_time_probability": t.on_time_probability})
+    if not 1 <= sf.replications <= 100:
+        raise FieldError("replications", "must be an integer in [1, 100] (10 or more for a gap interval)",
+                         sf.replications)
+    ms = None
+    if sf.multistage is not None:
+        k = sf.multistage.get("decision_quarter", 4)
+        nb = sf.multistage.get("branches", 10)
+        if not 0 < k < T or not 2 <= nb <= sf.optimisation_scenarios:
+            raise FieldError("multistage", f"needs 0 < decision_quarter < {T} and 2 <= branches <= "
+                                           "optimisation_scenarios", sf.multistage)
+        ms = {"decision_quarter": int(k), "branches": int(nb)}
+    if not 0 <= sf.price_demand.market_share <= 1:
+        raise FieldError("price_demand.market_share", "must be in [0, 1]", sf.price_demand.market_share)
     return StrategyInputs(
         name=sf.name, routes=tuple(routes), bottlenecks=tuple(bns), events=tuple(evs), spot=spot, demand=demand,
         bottleneck_correlation=sf.bottleneck_correlation,
@@ -519,7 +797,11 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
         optimisation_scenarios=min(sf.optimisation_scenarios, n_mc), monte_carlo_scenarios=n_mc,
         seed=seed_, elasticity=sf.price_demand.elasticity,
         margin=sf.price_demand.margin, reference_price_usd_per_mtok=sf.price_demand.reference_price_usd_per_mtok,
-        serving_tokens_per_h100e_hour=tph, policies=dict(sf.policies),
+        serving_tokens_per_h100e_hour=tph, policies=dict(sf.policies), discount_rate=float(rate),
+        budget_usd=budget, installed_h100e=tuple(inst_cap), installed_cost_usd=inst_cost, installed=tuple(inst_rows),
+        runs=tuple(jobs), replications=sf.replications, multistage=ms, route_costs=route_costs,
+        market=sf.price_demand.market, market_share=sf.price_demand.market_share,
         provenance={"reference_accelerator": ref,
                     "engines": {"training": dm.TRAINING_ENGINE, "serving": dm.SERVING_ENGINE},
-                    "performance": dict(sorted(notes.items()))})
+                    "performance": dict(sorted(notes.items())),
+                    "values": _values(runs, routes, sf, tps_ref, inst_cap)})

@@ -1,4 +1,4 @@
-"""Generic two-stage stochastic linear program, solved as one extensive form by HiGHS through linopy.
+"""Generic two-stage stochastic linear program, solved as one extensive form by HiGHS (highspy, sparse arrays).
 
 The problem (all costs in one currency; minimisation)::
 
@@ -26,15 +26,12 @@ ch. 4), all measured with the same objective F:
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
-import xarray as xr
 
 from chipplan.errors import FieldError, InfeasibleError
 
@@ -245,81 +242,128 @@ def _quiet_stdout() -> Iterator[None]:
 
 def _solve(pb: TwoStageProblem, risk: Risk, *, fixed_x: np.ndarray | None = None,
            per_scenario_x: bool = False, time_limit_s: float = 60.0) -> Solution:
-    """Build the extensive form in linopy and solve it with HiGHS."""
-    import linopy
+    """Build the extensive form as one sparse matrix and solve it with HiGHS (highspy).
 
-    logging.getLogger("linopy").setLevel(logging.WARNING)
+    Columns: x (n1, or S × n1 when each scenario picks its own first stage), y (S × n2), and for a risk weight
+    the CVaR auxiliaries η (free) and u_s >= 0. Rows: first-stage rows A x ⋚ b (once per scenario copy of x),
+    recourse rows T_s x + W_s y_s ⋚ h_s, and u_s + η − cost_s >= 0. Building the arrays directly is some
+    fifty times faster than a modelling layer for these block-structured problems.
+    """
+    import highspy
+    from scipy import sparse
+
     S, m2, n1 = pb.T.shape
-    pb.q.shape[1]
-    sc = pd.RangeIndex(S, name="scenario")
-    xi = pd.Index(list(pb.x_names), name="xi")
-    yj = pd.Index(list(pb.y_names), name="yj")
-    row = pd.RangeIndex(m2, name="row")
-    m = linopy.Model()
-    lo, up = pb.x_lower, pb.x_upper
+    n2 = pb.q.shape[1]
+    inf = highspy.kHighsInf
+    nx = S * n1 if per_scenario_x else n1
+    ny = S * n2
+    cvar_on = risk.weight > 0
+    ncol = nx + ny + (1 + S if cvar_on else 0)
+    lo, up = np.asarray(pb.x_lower, dtype=float), np.asarray(pb.x_upper, dtype=float)
     if fixed_x is not None:
         lo = up = np.asarray(fixed_x, dtype=float)
     integer = bool(pb.x_integer.any()) and fixed_x is None
-    xcoords = [sc, xi] if per_scenario_x else [xi]
-    shape = (S, n1) if per_scenario_x else (n1,)
-    lo_da = xr.DataArray(np.broadcast_to(lo, shape), coords=xcoords)
-    up_da = xr.DataArray(np.broadcast_to(up, shape), coords=xcoords)
-    if integer:
-        # linopy has one integrality flag per variable array: a continuous and an integer array, each pinned
-        # to zero on the other's columns (no masks, so no absent slots in the sum)
-        zero = xr.DataArray(np.zeros(shape), coords=xcoords)
-        ints = xr.DataArray(np.broadcast_to(pb.x_integer, shape), coords=xcoords)
-        xc = m.add_variables(lower=lo_da.where(~ints, zero), upper=up_da.where(~ints, zero), name="x")
-        xint = m.add_variables(lower=lo_da.where(ints, zero), upper=up_da.where(ints, zero), name="xint",
-                               integer=True)
-        x = xc + xint
-    else:
-        x = m.add_variables(lower=lo_da, upper=up_da, name="x")
-    y = m.add_variables(lower=xr.DataArray(pb.y_lower, coords=[sc, yj]),
-                        upper=xr.DataArray(pb.y_upper, coords=[sc, yj]), name="y")
-    if pb.A is not None:
-        arow = pd.RangeIndex(pb.A.shape[0], name="arow")
-        lhs = (xr.DataArray(pb.A, coords=[arow, xi]) * x).sum("xi")
-        for s in SENSES:
-            mask = np.array([a == s for a in pb.A_sense])
-            if mask.any():
-                m.add_constraints(lhs, s, xr.DataArray(pb.b, coords=[arow]),
-                                  mask=xr.DataArray(np.broadcast_to(
-                                      mask if not per_scenario_x else mask[None], (S, len(mask))
-                                      if per_scenario_x else mask.shape),
-                                      coords=[sc, arow] if per_scenario_x else [arow]),
-                                  name=f"first_{'le' if s == '<=' else 'ge' if s == '>=' else 'eq'}")
-    Wc = [sc, row, yj] if pb.W.ndim == 3 else [row, yj]
-    lhs = (xr.DataArray(pb.T, coords=[sc, row, xi]) * x).sum("xi") + (xr.DataArray(pb.W, coords=Wc) * y).sum("yj")
-    h = xr.DataArray(pb.h, coords=[sc, row])
-    for s in SENSES:
-        mask = np.array([a == s for a in pb.sense])
-        if mask.any():
-            m.add_constraints(lhs, s, h, mask=xr.DataArray(np.broadcast_to(mask, (S, m2)), coords=[sc, row]),
-                              name=f"recourse_{'le' if s == '<=' else 'ge' if s == '>=' else 'eq'}")
     c_full = pb.c[None, :] + pb.c_s  # (S, n1)
-    cost_s = (xr.DataArray(c_full, coords=[sc, xi]) * x).sum("xi") + (xr.DataArray(pb.q, coords=[sc, yj]) * y).sum("yj")
-    p = xr.DataArray(pb.prob, coords=[sc])
-    expected = (p * cost_s).sum()
-    if risk.weight > 0:
-        eta = m.add_variables(name="eta")  # free: VaR at the optimum
-        u = m.add_variables(lower=0, coords=[sc], name="excess")
-        m.add_constraints(u - cost_s + eta >= 0, name="cvar_excess")
-        obj = (1 - risk.weight) * expected + risk.weight * (eta + (p * u).sum() / (1 - risk.alpha))
+    p = pb.prob
+    w_e = (1 - risk.weight) if cvar_on else 1.0
+    col_cost = np.zeros(ncol)
+    if per_scenario_x:
+        col_cost[:nx] = (w_e * p[:, None] * c_full).ravel()
     else:
-        obj = expected
-    m.add_objective(obj)
-    with _quiet_stdout():
-        status, condition = m.solve(solver_name="highs", output_flag=False, threads=1, random_seed=0,
-                                    time_limit=time_limit_s, mip_rel_gap=1e-9)
-    if status != "ok":
-        raise InfeasibleError(f"stochastic program: HiGHS reports {condition}"
-                              + (" (a scenario has no feasible recourse for this decision)"
-                                 if "infeasible" in str(condition) else ""))
-    xv = m.solution["x"].fillna(0).values
+        col_cost[:nx] = w_e * (p @ c_full)
+    col_cost[nx:nx + ny] = (w_e * p[:, None] * pb.q).ravel()
+    col_lo = np.concatenate([np.tile(lo, S) if per_scenario_x else lo, pb.y_lower.ravel()])
+    col_up = np.concatenate([np.tile(up, S) if per_scenario_x else up, pb.y_upper.ravel()])
+    if cvar_on:
+        col_cost[nx + ny] = risk.weight
+        col_cost[nx + ny + 1:] = risk.weight * p / (1 - risk.alpha)
+        col_lo = np.concatenate([col_lo, [-inf], np.zeros(S)])
+        col_up = np.concatenate([col_up, [inf], np.full(S, inf)])
+    col_lo = np.where(np.isfinite(col_lo), col_lo, -inf)
+    col_up = np.where(np.isfinite(col_up), col_up, inf)
+
+    rows_i, cols_j, vals, r_lo, r_up = [], [], [], [], []
+    n_rows = 0
+
+    def bounds(sense: tuple[str, ...], rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sn = np.array(sense)
+        lo_ = np.where(sn == "<=", -inf, rhs)
+        up_ = np.where(sn == ">=", inf, rhs)
+        return lo_, up_
+
+    def xcol(s_idx: np.ndarray, j: np.ndarray) -> np.ndarray:
+        return s_idx * n1 + j if per_scenario_x else j
+
+    if pb.A is not None:
+        m1 = pb.A.shape[0]
+        copies = S if per_scenario_x else 1
+        ai, aj = np.nonzero(pb.A)
+        for k in range(copies):
+            rows_i.append(n_rows + ai), cols_j.append(xcol(np.full(ai.shape, k), aj)), vals.append(pb.A[ai, aj])
+            lo_, up_ = bounds(pb.A_sense, pb.b)
+            r_lo.append(lo_), r_up.append(up_)
+            n_rows += m1
+    # recourse rows: T_s x + W_s y_s
+    ts, ti, tj = np.nonzero(pb.T)
+    rows_i.append(n_rows + ts * m2 + ti), cols_j.append(xcol(ts, tj)), vals.append(pb.T[ts, ti, tj])
+    if pb.W.ndim == 2:
+        wi, wj = np.nonzero(pb.W)
+        ss = np.repeat(np.arange(S), wi.shape[0])
+        rows_i.append(n_rows + ss * m2 + np.tile(wi, S)), cols_j.append(nx + ss * n2 + np.tile(wj, S))
+        vals.append(np.tile(pb.W[wi, wj], S))
+    else:
+        ws_, wi, wj = np.nonzero(pb.W)
+        rows_i.append(n_rows + ws_ * m2 + wi), cols_j.append(nx + ws_ * n2 + wj), vals.append(pb.W[ws_, wi, wj])
+    lo_, up_ = bounds(pb.sense, np.zeros(m2))
+    r_lo.append((np.where(np.isinf(lo_), -inf, 0.0)[None, :] + np.where(np.isinf(lo_), 0.0, pb.h)).ravel())
+    r_up.append((np.where(np.isinf(up_), inf, 0.0)[None, :] + np.where(np.isinf(up_), 0.0, pb.h)).ravel())
+    n_rows += S * m2
+    if cvar_on:
+        # u_s + η − c_s·x − q_s·y_s >= 0
+        srow = n_rows + np.arange(S)
+        cs_s, cs_j = np.nonzero(c_full)
+        rows_i.append(srow[cs_s]), cols_j.append(xcol(cs_s, cs_j)), vals.append(-c_full[cs_s, cs_j])
+        qs, qj = np.nonzero(pb.q)
+        rows_i.append(srow[qs]), cols_j.append(nx + qs * n2 + qj), vals.append(-pb.q[qs, qj])
+        rows_i.append(srow), cols_j.append(np.full(S, nx + ny)), vals.append(np.ones(S))
+        rows_i.append(srow), cols_j.append(nx + ny + 1 + np.arange(S)), vals.append(np.ones(S))
+        r_lo.append(np.zeros(S)), r_up.append(np.full(S, inf))
+        n_rows += S
+    mat = sparse.csc_matrix((np.concatenate(vals), (np.concatenate(rows_i), np.concatenate(cols_j))),
+                            shape=(n_rows, ncol))
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = ncol, n_rows
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = col_cost, col_lo, col_up
+    lp.row_lower_, lp.row_upper_ = np.concatenate(r_lo), np.concatenate(r_up)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = mat.indptr, mat.indices, mat.data
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = ncol, n_rows
     if integer:
-        xv = xv + m.solution["xint"].fillna(0).values
-    yv = m.solution["y"].values
+        kind = np.where(np.tile(pb.x_integer, S) if per_scenario_x else pb.x_integer, 1, 0)
+        lp.integrality_ = [highspy.HighsVarType.kInteger if k else highspy.HighsVarType.kContinuous
+                           for k in np.concatenate([kind, np.zeros(ncol - nx, dtype=int)])]
+    with _quiet_stdout():
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", 1)
+        h.setOptionValue("random_seed", 0)
+        h.setOptionValue("time_limit", float(time_limit_s))
+        h.setOptionValue("mip_rel_gap", 1e-7)
+        h.passModel(lp)
+        h.run()
+        status = h.getModelStatus()
+    has_solution = h.getInfo().primal_solution_status == 2  # a feasible point, e.g. at the time limit
+    if status != highspy.HighsModelStatus.kOptimal and not (
+            status == highspy.HighsModelStatus.kTimeLimit and has_solution):
+        cond = h.modelStatusToString(status)
+        raise InfeasibleError(f"stochastic program: HiGHS reports {cond}"
+                              + (" (a scenario has no feasible recourse for this decision)"
+                                 if "nfeasible" in cond else ""))
+    sol = np.asarray(h.getSolution().col_value)
+    xv = sol[:nx].reshape(S, n1) if per_scenario_x else sol[:nx]
+    if integer:
+        xv = np.where(np.broadcast_to(pb.x_integer, xv.shape), np.round(xv), xv)
+    yv = sol[nx:nx + ny].reshape(S, n2)
     if per_scenario_x:
         costs = np.einsum("sn,sn->s", c_full, xv) + np.einsum("sn,sn->s", pb.q, yv)
     else:
@@ -346,8 +390,18 @@ def evaluate(pb: TwoStageProblem, x: np.ndarray, risk: Risk = Risk()) -> Solutio
 
 
 def wait_and_see(pb: TwoStageProblem, risk: Risk = Risk()) -> Solution:
-    """WS: each scenario picks its own first stage (non-anticipativity dropped); x has shape (S, n1)."""
-    return _solve(pb, risk, per_scenario_x=True)
+    """WS: each scenario picks its own first stage (non-anticipativity dropped); x has shape (S, n1).
+
+    With perfect foresight every scenario minimises its own cost, and the objective is monotone in each
+    scenario's cost, so WS = F(per-scenario minima) even with a CVaR weight: one small problem per scenario."""
+    xs, ys, costs = [], [], []
+    for s in range(pb.n_scenarios):
+        sol = _solve(pb.subset(np.array([s])), Risk())
+        xs.append(sol.x), ys.append(sol.y[0]), costs.append(sol.scenario_costs[0])
+    c = np.array(costs)
+    return Solution(x=np.array(xs), objective=risk.objective(c, pb.prob), scenario_costs=c,
+                    expected_cost=float(np.dot(pb.prob, c)), cvar_cost=float(cvar(c, pb.prob, risk.alpha)),
+                    y=np.array(ys))
 
 
 @dataclass(frozen=True)
