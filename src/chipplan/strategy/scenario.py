@@ -55,6 +55,9 @@ class RouteFields(_M):
     accelerator: str = ""
     system: str = ""  # catalog system whose cost engine TCO prices a buy route (default: the accelerator's)
     perf_per_unit: Num | None = None
+    # a co-design design for a custom_asic / in_house route: {sweep: FILE, params: {...}} or {sweep: FILE,
+    # designs: N, seed: S, pick: COLUMN}; its perf_per_unit and unit_price_usd come from the engines
+    design: dict[str, Any] | None = None
     claimed_perf_x: Num | None = None  # a start-up's claim, × H100 (perf_per_unit = claim × claim_discount)
     claimed_energy_x: Num | None = None  # claimed energy efficiency, × H100 (scales the power share of hosting)
     evidence: Literal["", "none", "paper", "simulation", "silicon", "benchmark", "production"] = ""
@@ -468,6 +471,22 @@ def _system_for(id_: str, r: RouteFields) -> Any:
                      f"from {r.accelerator}")
 
 
+def _designed(id_: str, r: RouteFields, body: dict[str, Any], folder: Path | None) -> tuple[RouteFields, str]:
+    """A route naming a co-design design takes its perf_per_unit and unit_price_usd from the engines
+    (``chipplan.codesign.route.design_figures``) unless the scenario itself gives them."""
+    if r.design is None:
+        return r, ""
+    if r.kind not in ("custom_asic", "in_house"):
+        raise FieldError(f"routes.{id_}.design", "only custom_asic and in_house routes take a design", r.kind)
+    from chipplan.codesign.route import design_figures
+
+    f = design_figures(r.design, base_dir=folder, field=f"routes.{id_}.design")
+    upd: dict[str, Any] = {k: f[k] for k in ("perf_per_unit", "unit_price_usd") if k not in (body or {})}
+    if "claim_discount" not in (body or {}):
+        upd["claim_discount"] = None  # an engine rating, not a claim
+    return r.model_copy(update=upd), f["note"]
+
+
 def _route_costs(id_: str, r: RouteFields, T: int, notes: dict[str, str]) -> dict[str, Any]:
     """Unit price, hosting per hour and resale of a route from the cost engine and the cloud price table.
 
@@ -659,6 +678,7 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
     route_costs: dict[str, dict[str, Any]] = {}
     for id_, body in sf.routes.items():
         r = _merge("routes", id_, body, RouteFields)
+        r, design_note = _designed(id_, r, body, sf._folder)
         with _engine_errors(f"routes.{id_}.accelerator", {"accelerators": ""}):
             h100e = dm.h100e_per_accelerator(r.accelerator) if r.accelerator else 0.0
         costs = _route_costs(id_, r, T, notes)
@@ -680,6 +700,8 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
             max_respins=r.max_respins, max_units=r.max_units,
             residual_value_fraction=costs["residual_value_fraction"], exit_multiple=r.exit_multiple,
             exposure=dict(r.exposure)))
+        if design_note:
+            notes[f"routes.{id_}.perf_per_unit"] = notes[f"routes.{id_}.unit_price_usd"] = design_note
     d = defaults()
     bsrc = sf.bottlenecks if sf.bottlenecks is not None else {k: {"uses": k} for k in d["bottlenecks"]}
     esrc = sf.events if sf.events is not None else {k: {"uses": k} for k in d["events"]}
