@@ -115,6 +115,10 @@ def test_frontier_example_is_stable():
     b = pf.plan(sc.build(sc.load(EXAMPLES / "frontier_lab.yaml"), scenarios=100_000), tornado_scenarios=0,
                 with_stability=False)
     assert {k: v["units"] for k, v in a["portfolio"].items()} == {k: v["units"] for k, v in b["portfolio"].items()}
+    # per-workload capacity: the serving engine rates a B200 above its training ratio; goodput is reported apart
+    b200 = a["portfolio"]["buy_b200"]
+    assert b200["serving_h100e_per_unit"] > b200["workload_h100e_per_unit"] > 1.5
+    assert 0 < b200["training_goodput"] <= 1
     perf = {r.id: r.perf_per_unit for r in inp.routes}
 
     def committed(seed: int) -> tuple[float, str]:

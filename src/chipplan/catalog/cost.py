@@ -224,8 +224,8 @@ class Finance(_E):
     interest_rate: Num
     maintenance_fraction_per_year: Num
     staff_usd_per_accelerator_year: Num
-    hardware_depreciation_ooms_per_year: NonNegF = 0.14
-    server_life_years: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 5.0
+    hardware_depreciation_ooms_per_year: NonNegF
+    server_life_years: Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class CloudPrice(_E):

@@ -630,9 +630,12 @@ def plan(inp: StrategyInputs, *, tornado_scenarios: int | None = None, progress:
     econ = _route_economics(inp, d)
     portfolio = {}
     for i, r in enumerate(inp.routes):
+        wl = inp.workloads.get(r.id, {})
         portfolio[r.id] = {"units": float(units[i]), "programme": bool(go[i]), "kind": r.kind,
                            "share": ev["shares"][r.id], "workload_h100e_per_unit": r.perf_per_unit,
-                           "epoch_h100e_per_unit": r.h100e_per_unit, **econ[r.id]}
+                           "epoch_h100e_per_unit": r.h100e_per_unit,
+                           "serving_h100e_per_unit": wl.get("serving_h100e_per_unit"),
+                           "training_goodput": wl.get("training_goodput"), **econ[r.id]}
         if r.kind in ("custom_asic", "in_house") and r.fixed_cost_usd > 0:
             L = r.lead_time_q.mode  # stage gates at the modal lead time (flat keys: tables stay rectangular)
             portfolio[r.id].update(gate_spec_quarter=0.0, gate_tape_out_quarter=r.gate_fractions[1] * L,

@@ -259,6 +259,7 @@ class StrategyInputs:
     route_costs: dict[str, dict[str, Any]] = field(default_factory=dict)
     market: str = "market_power"
     market_share: float = 0.3
+    workloads: dict[str, dict[str, Any]] = field(default_factory=dict)  # per route: serving ratio, goodput
 
 
 def _tri(name: str, v: tuple[float, float, float]) -> Triangular:
@@ -588,6 +589,35 @@ def _installed(sf: ScenarioFile, basis: _PerfBasis | None, ref: str, T: int, df:
     return cap, cost, rows
 
 
+def _workloads(sf: ScenarioFile, routes: list[Route], basis: _PerfBasis | None, ref: str) -> dict[str, dict]:
+    """Per route with a catalog chip: its serving capacity in reference accelerators (the serving engine's
+    tokens/s per accelerator for the first serving load at its SLO, against the reference chip's) beside the
+    training ratio the optimiser uses, and the training engine's goodput on the performance run (reported
+    apart: the ratio already includes it)."""
+    out: dict[str, dict] = {}
+    sv = next((s for s in sf.demand.serving if s.model and s.tokens_per_s_per_accelerator is None), None)
+    for r in routes:
+        if not r.accelerator:
+            continue
+        row: dict[str, Any] = {"training_h100e_per_unit": r.perf_per_unit}
+        if sv is not None:
+            try:
+                key = _model_key(sf, sv.model, "model")
+                kw = {"input_len": sv.input_len, "output_len": sv.output_len, "slo_ttft_ms": sv.slo_ttft_ms,
+                      "slo_tpot_ms": sv.slo_tpot_ms}
+                row["serving_h100e_per_unit"] = (dm.serving_tokens_per_s(key, r.accelerator, **kw)
+                                                 / dm.serving_tokens_per_s(key, ref, **kw))
+            except ChipplanError:
+                row["serving_h100e_per_unit"] = None
+        if basis is not None:
+            try:
+                row["training_goodput"] = dm.training_run(basis.model_key, r.accelerator, basis.settings).goodput
+            except ChipplanError:
+                row["training_goodput"] = None
+        out[r.id] = row
+    return out
+
+
 def _values(runs: list[Any], routes: list[Route], sf: ScenarioFile, tps: list[float],
             installed: np.ndarray) -> dict[str, float]:
     """The engine-made numbers of a scenario by the field they fill (what example comments may quote)."""
@@ -823,6 +853,7 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
         budget_usd=budget, installed_h100e=tuple(inst_cap), installed_cost_usd=inst_cost, installed=tuple(inst_rows),
         runs=tuple(jobs), replications=sf.replications, multistage=ms, route_costs=route_costs,
         market=sf.price_demand.market, market_share=sf.price_demand.market_share,
+        workloads=_workloads(sf, routes, basis, ref),
         provenance={"reference_accelerator": ref,
                     "engines": {"training": dm.TRAINING_ENGINE, "serving": dm.SERVING_ENGINE},
                     "performance": dict(sorted(notes.items())),
