@@ -66,7 +66,7 @@ def tables(res: Any) -> dict[str, pd.DataFrame]:
         iv = x.get("usd_per_million_output_tokens_interval") or {}
         rows.append({"load": x["load"], "chip": x["chip"], "model": x["model"], "precision": b.get("precision"),
                      "tp": b.get("tp"), "pp": b.get("pp"), "ep": b.get("ep"), "batch": b.get("batch"),
-                     "output_tokens_per_s_per_accelerator": b.get("output_tokens_per_s_per_gpu"),
+                     "output_tokens_per_s_per_accelerator": b.get("output_tokens_per_s_per_accelerator"),
                      "ttft_p99_ms": b.get("ttft_p99_ms"), "tpot_ms": b.get("tpot_ms"),
                      "usd_per_million_output_tokens": x.get("usd_per_million_output_tokens"),
                      "usd_per_million_output_tokens_p10": iv.get("p10"),
@@ -163,7 +163,7 @@ def fig_roofline(res: Any) -> tuple[Any, str] | None:
             # decode reads every weight once per step for the whole batch: 2·batch FLOP per weight byte
             dec_ai = 2 * b["batch"] / BYTES_PER_ELEMENT.get(b["precision"], 2)
             ridge = acc.peak_flops_per_s(b["precision"]) / acc.hbm_bw_bytes_per_s
-            achieved = 2 * x["active_params"] * b["output_tokens_per_s_per_gpu"]  # 2 FLOP per active weight
+            achieved = 2 * x["active_params"] * b["output_tokens_per_s_per_accelerator"]  # 2 FLOP per active weight
             fig.add_trace(go.Scatter(x=[dec_ai], y=[achieved / 1e12], mode="markers",
                                      marker={"size": 11, "symbol": "circle"},
                                      name=f"decode {x['load']} on {a} ({b['precision']}, batch {b['batch']})"))
@@ -230,13 +230,13 @@ def fig_frontier(res: Any) -> tuple[Any, str] | None:
     for x in loads:
         fr = x["frontier"]
         price = x["price_usd_per_accelerator_hour"]
-        usd = [price / 3600 / f["output_tokens_per_s_per_gpu"] * 1e6 for f in fr]
-        fig.add_trace(go.Scatter(x=[f["tpot_ms"] for f in fr], y=[f["output_tokens_per_s_per_gpu"] for f in fr],
+        usd = [price / 3600 / f["output_tokens_per_s_per_accelerator"] * 1e6 for f in fr]
+        fig.add_trace(go.Scatter(x=[f["tpot_ms"] for f in fr], y=[f["output_tokens_per_s_per_accelerator"] for f in fr],
                                  mode="lines+markers", name=f"{x['load']} on {x['chip']}",
                                  text=[f"{f['precision']} tp{f['tp']} batch {f['batch']}: ${u:.3g}/M output tokens"
                                        for f, u in zip(fr, usd, strict=True)]))
         b = x["best"]
-        fig.add_trace(go.Scatter(x=[b["tpot_ms"]], y=[b["output_tokens_per_s_per_gpu"]], mode="markers",
+        fig.add_trace(go.Scatter(x=[b["tpot_ms"]], y=[b["output_tokens_per_s_per_accelerator"]], mode="markers",
                                  marker={"symbol": "star", "size": 14}, showlegend=False,
                                  text=[f"best under the SLO: ${x['usd_per_million_output_tokens']:.3g}/M"]))
         if x.get("slo_tpot_ms"):
@@ -248,7 +248,7 @@ def fig_frontier(res: Any) -> tuple[Any, str] | None:
     best = min(loads, key=lambda x: x["usd_per_million_output_tokens"])
     iv = best["usd_per_million_output_tokens_interval"]
     reading = (f"At the {best['slo_tpot_ms'] or '—'} ms TPOT limit, {best['chip']} serves {best['load']} at "
-               f"{best['best']['output_tokens_per_s_per_gpu']:,.0f} tokens/s per accelerator: "
+               f"{best['best']['output_tokens_per_s_per_accelerator']:,.0f} tokens/s per accelerator: "
                f"${best['usd_per_million_output_tokens']:.3g} per million output tokens "
                f"(80 %: ${iv['p10']:.3g}–${iv['p90']:.3g}, {best['price_basis']}).")
     return fig, reading

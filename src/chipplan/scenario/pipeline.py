@@ -136,6 +136,23 @@ def _interval_sd(acc_id: str, *, n_experts: int, n_gpu: float, precision: str, s
                                             precision=np.array([precision], dtype=object), serving=serving)[0])
 
 
+def _log_sd(res: dict[str, Any], key: str, fallback: float) -> float:
+    """The log-normal sd behind an engine answer's 80 % interval (``key_low``/``key_high``), else ``fallback``."""
+    lo, hi, v = res.get(f"{key}_low"), res.get(f"{key}_high"), res.get(key)
+    if lo and hi and v and lo > 0 and hi > lo:
+        return float(np.log(hi / lo) / (2 * Z80))
+    return fallback
+
+
+def _band(res: dict[str, Any], key: str, sd: float) -> dict[str, float]:
+    """p10/p50/p90 of an engine answer: its own interval when it gives one."""
+    v = float(res[key])
+    lo, hi = res.get(f"{key}_low"), res.get(f"{key}_high")
+    if lo is None or hi is None:
+        lo, hi = v * np.exp(-Z80 * sd), v * np.exp(Z80 * sd)
+    return {"p10": float(lo), "p50": v, "p90": float(hi)}
+
+
 def _pct(x: np.ndarray) -> dict[str, float]:
     p = np.percentile(np.asarray(x, dtype=float), [10, 50, 90])
     return {"p10": float(p[0]), "p50": float(p[1]), "p90": float(p[2])}
@@ -161,7 +178,6 @@ def stage_training(r: Resolved, chip_ids: list[str], seed: int, cache: Cache) ->
 
     sf = r.scenario
     runs = []
-    rng = np.random.default_rng(seed)
     for i, t in enumerate(sf.demand.training):
         if not (t.model and t.tokens):
             continue
@@ -187,16 +203,14 @@ def stage_training(r: Resolved, chip_ids: list[str], seed: int, cache: Cache) ->
                                   vpp=lay["vpp"], zero_stage=lay["zero_stage"],
                                   recompute=RECOMPUTE_CODE.get(str(lay["recompute"]), 0),
                                   fp8=t.precision in ("fp8", "fp4"))
-            sd = _interval_sd(_hardware_acc(c), n_experts=m.n_experts, n_gpu=res["n_accelerators"],
-                              precision=t.precision)
-            z = rng.standard_normal(sf.plan.interval_samples)
-            # throughput is log-normal around the prediction; days and accelerator-hours scale with 1/throughput
-            days_s = res["days"] * np.exp(-sd * z)
+            # the engine's own 80 % interval (out-of-sample error of its family, widened for MoE and scale)
+            sd = _log_sd(res, "days", _interval_sd(_hardware_acc(c), n_experts=m.n_experts,
+                                                    n_gpu=res["n_accelerators"], precision=t.precision))
             acc = catalog.hardware(c)[0]
             row.update({
                 "accelerator": acc.id, "n_accelerators": res["n_accelerators"], "days": res["days"],
-                "days_interval": _pct(days_s), "accelerator_hours": res["accelerator_hours"],
-                "accelerator_hours_interval": _pct(res["accelerator_hours"] * np.exp(-sd * z)),
+                "days_interval": _band(res, "days", sd), "accelerator_hours": res["accelerator_hours"],
+                "accelerator_hours_interval": _band(res, "accelerator_hours", sd),
                 "tokens_per_s_per_accelerator": res["tokens_per_s_per_accelerator"], "mfu": res["mfu"],
                 "goodput": res["goodput"], "step_time_s": res["step_time_s"], "layout": lay,
                 "global_batch_seqs": res["global_batch_seqs"], "seq_len": res["seq_len"],
@@ -286,9 +300,10 @@ def stage_serving(r: Resolved, chip_ids: list[str], seed: int, cache: Cache) -> 
                 out.append(row)
                 continue
             b = res["best"]
-            sd = _interval_sd(_hardware_acc(c), n_experts=m.n_experts, n_gpu=b["accelerators_per_replica"],
-                              precision=b["precision"], serving=True)
-            tps = b["output_tokens_per_s_per_gpu"] * np.exp(sd * rng.standard_normal(n))
+            sd = _log_sd(b, "output_tokens_per_s_per_accelerator", _interval_sd(
+                _hardware_acc(c), n_experts=m.n_experts, n_gpu=b["accelerators_per_replica"],
+                precision=b["precision"], serving=True))
+            tps = b["output_tokens_per_s_per_accelerator"] * np.exp(sd * rng.standard_normal(n))
             usd_m = price.sample(rng, n) / 3600.0 / (tps * util) * 1e6
             row.update({"best": b, "frontier": res["frontier"], "price_usd_per_accelerator_hour": price.median,
                         "price_source": src,
@@ -345,7 +360,7 @@ def stage_tco(r: Resolved, chip_ids: list[str], serving: dict[str, Any], seed: i
         cp["life_years"] = years
         over = tc.system_tco(**cp)
         # the serving throughput on this chip turns $/accelerator-hour into $/M output tokens
-        tps = next((x["best"]["output_tokens_per_s_per_gpu"] for x in serving["loads"]
+        tps = next((x["best"]["output_tokens_per_s_per_accelerator"] for x in serving["loads"]
                     if x["chip"] == c and "best" in x), None)
         acc_hours = res["accelerators_per_server"] * years * HOURS_PER_YEAR * res["utilisation"]
         steps = [w for w in res["waterfall"] if w["step"] not in ("owned total", "cloud total")]

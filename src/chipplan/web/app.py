@@ -107,7 +107,7 @@ _TRAIN_FIELDS = {"n_accelerators": "gpus", "global_batch_tokens": "global_batch"
                  "accelerators": "hardware", "hardware": "hardware", "systems": "hardware"}
 _SERVE_FIELDS = {"models": "model", "accelerators": "hardware", "systems": "hardware", "slo": "slo_tpot_ms",
                  "precision": "precision"}
-_TCO_FIELDS = {"systems": "system", "accelerators": "system", "accelerator_price": "system",
+_TCO_FIELDS = {"systems": "system", "accelerators": "system", "accelerator_price": "system", "hardware": "system",
                "cloud_price": "cloud_price"}
 
 

@@ -80,7 +80,7 @@ const RENDER = {
     $("#train-result").innerHTML = kvTable([
       ["accelerators", fmt(r.n_accelerators)], ["wall-clock days", fmt(r.days)],
       ["tokens/s per accelerator", fmt(r.tokens_per_s_per_accelerator)], ["MFU", fmt(r.mfu)],
-      ["memory per accelerator (GiB)", fmt(r.memory_per_gpu_bytes / 2 ** 30)], ["step time (s)", fmt(r.step_time_s)],
+      ["memory per accelerator (GiB)", fmt(r.memory_per_accelerator_gib)], ["step time (s)", fmt(r.step_time_s)],
       ["goodput", fmt(r.goodput)], ["accelerator-hours", fmt(r.accelerator_hours)],
       ["layout", `tp ${L.tp} · pp ${L.pp} · dp ${L.dp} · cp ${L.cp} · ep ${L.ep} · mb ${L.micro_batch} · ZeRO ${L.zero_stage} · ${L.recompute}`],
       ...(r.cost_usd !== undefined ? [["cost", fmt(r.cost_usd, "USD")]] : []),
@@ -94,14 +94,14 @@ const RENDER = {
     const b = r.best;
     $("#serve-result").innerHTML = kvTable([
       ["best under the SLO", `${b.precision} tp ${b.tp} pp ${b.pp} batch ${b.batch}`],
-      ["output tokens/s per accelerator", fmt(b.output_tokens_per_s_per_gpu)], ["p99 TTFT (ms)", fmt(b.ttft_p99_ms)],
+      ["output tokens/s per accelerator", fmt(b.output_tokens_per_s_per_accelerator)], ["p99 TTFT (ms)", fmt(b.ttft_p99_ms)],
       ["TPOT (ms)", fmt(b.tpot_ms)], ["accelerators for the load", fmt(r.accelerators_needed)],
       ["$ per million output tokens", fmt(b.usd_per_million_output_tokens)],
     ]);
     Plotly.newPlot("serve-plot", [
-      {x: r.frontier.map(f => f.tpot_ms), y: r.frontier.map(f => f.output_tokens_per_s_per_gpu), mode: "lines+markers", name: "frontier",
+      {x: r.frontier.map(f => f.tpot_ms), y: r.frontier.map(f => f.output_tokens_per_s_per_accelerator), mode: "lines+markers", name: "frontier",
        text: r.frontier.map(f => `${f.precision} tp${f.tp} batch ${f.batch}` + (f.usd_per_million_output_tokens ? `: $${f.usd_per_million_output_tokens.toPrecision(3)}/M` : ""))},
-      {x: [b.tpot_ms], y: [b.output_tokens_per_s_per_gpu], mode: "markers", marker: {size: 14, symbol: "star"}, name: "best under the SLO"}],
+      {x: [b.tpot_ms], y: [b.output_tokens_per_s_per_accelerator], mode: "markers", marker: {size: 14, symbol: "star"}, name: "best under the SLO"}],
       {title: `Throughput-latency frontier: ${r.model} on ${r.hardware}`, xaxis: {title: "time per output token (ms)", type: "log"},
        yaxis: {title: "output tokens/s per accelerator", type: "log"}, height: 400, margin: {t: 50}}, {displaylogo: false, responsive: true});
   },
