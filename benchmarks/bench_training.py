@@ -60,7 +60,7 @@ def sweep_columns() -> tuple[Columns, Columns, Columns, Columns, np.ndarray, np.
     models = Columns({k: at(v, 0) for k, v in stacked.items()})
     hw_rows = [hardware_row(catalog.accelerator(h), "bf16") for h in SWEEP_HARDWARE]
     hw = Columns({k: at([r[k] for r in hw_rows], 1) for k in hw_rows[0] if k != "family"})
-    eff_rows = efficiency.for_families(np.array([r["family"] for r in hw_rows], dtype=object))
+    eff_rows = efficiency.for_families(np.array([r["family"] for r in hw_rows], dtype=object), engine="training")
     eff = Columns({k: at(v, 1) for k, v in eff_rows.items()})
     sweep = {"tp": [1, 2, 4, 8], "pp": [1, 2, 4, 8, 16], "dp": [8, 16, 32, 64, 128, 256],
              "micro_batch": [1, 2, 4, 8, 16], "cp": [1, 2], "zero_stage": [0, 1, 2, 3], "recompute": [0, 1, 2],

@@ -114,7 +114,7 @@ def test_search_matches_brute_force_on_a_small_case():
     best = ranked[0]
     h = Columns({k: v for k, v in hardware_row(acc, "bf16").items() if k != "family"})
     m = Columns(model.to_columns())
-    eff = efficiency.for_families(["ampere"])
+    eff = efficiency.for_families(["ampere"], engine="training")
     top = -1.0
     for tp, pp, mb, zs, rc, vpp in itertools.product([1, 2, 4, 8, 16], [1, 2, 4, 8], [1, 2, 4, 8], [0, 1, 3],
                                                      [0, 1, 2], [1, 2, 4, 5]):

@@ -90,6 +90,8 @@ class Catalog:
     serving_engines: dict[str, Any]
     serving_intervals: dict[str, Any]
     version: str
+    stacks: dict[str, Any] = field(default_factory=dict)  # software-stack profiles (perf.stacks)
+    intervals: dict[str, Any] = field(default_factory=dict)  # out-of-sample interval tables (perf.intervals)
     # Co-design constants (catalog/data/codesign.yaml), validated by chipplan.codesign.constants.
     codesign: dict[str, Any] = field(default_factory=dict)
 
@@ -183,7 +185,8 @@ def build(files: list[Path]) -> Catalog:
     """Validate ``files`` and build a Catalog. Later files override earlier entries with the same id."""
     raw: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
     raw_sections: dict[str, dict[str, Any]] = {"efficiency": {}, "reliability": {},
-                                                  "serving_engines": {}, "serving_intervals": {}, "codesign": {}}
+                                               "serving_engines": {}, "serving_intervals": {}, "codesign": {},
+                                               "stacks": {}, "intervals": {}}
     h = hashlib.sha256()
     docs: dict[Path, safeio.YamlDoc] = {}
     for path in files:
@@ -229,8 +232,8 @@ def build(files: list[Path]) -> Catalog:
     return Catalog(accelerators=specs["accelerators"], systems=specs["systems"], models=specs["models"],
                    entries=entries, efficiency=raw_sections["efficiency"],
                    reliability=raw_sections["reliability"], serving_engines=raw_sections["serving_engines"],
-                   serving_intervals=raw_sections["serving_intervals"],
-                   version=h.hexdigest()[:12], codesign=raw_sections["codesign"])
+                   serving_intervals=raw_sections["serving_intervals"], stacks=raw_sections["stacks"],
+                   intervals=raw_sections["intervals"], version=h.hexdigest()[:12], codesign=raw_sections["codesign"])
 
 
 @functools.lru_cache(maxsize=1)

@@ -87,7 +87,8 @@ def fit_families(df: pd.DataFrame, families: list[str] | None = None, *, max_eva
                  eff: dict[str, Any] | None = None) -> dict[str, dict[str, float]]:
     """Refit ``FREE`` efficiencies of each family in ``families`` (default: all with rows in ``df``) on the
     rows of ``df`` with a target; writes them into ``eff`` (the live catalog section unless given) and
-    returns them. Nelder–Mead in log space from the current values, clipped to ``BOUNDS``."""
+    returns them (as the family's ``training`` values). Nelder–Mead in log space from the current values,
+    clipped to ``BOUNDS``."""
     from scipy.optimize import minimize
 
     eff = catalog.load().efficiency if eff is None else eff
@@ -104,18 +105,20 @@ def fit_families(df: pd.DataFrame, families: list[str] | None = None, *, max_eva
             continue
         names = FREE[f]
         sub, g, t = df[sel].reset_index(drop=True), groups[sel], target[sel]
-        x0 = np.log([max(eff[f][n], 0.05) for n in names])  # log space: start overlaps off zero
+        # The training engine's values (``training:``), falling back to the family's shared ones.
+        tr = eff[f].setdefault("training", {})
+        x0 = np.log([max(tr.get(n, eff[f][n]), 0.05) for n in names])  # log space: start overlaps off zero
 
-        def loss(x: np.ndarray, f: str = f, names: list[str] = names, sub: pd.DataFrame = sub,
-                 g: np.ndarray = g, t: np.ndarray = t) -> float:
+        def loss(x: np.ndarray, names: list[str] = names, sub: pd.DataFrame = sub, g: np.ndarray = g,
+                 t: np.ndarray = t, tr: dict[str, float] = tr) -> float:
             for n, v in zip(names, np.exp(x), strict=True):
-                eff[f][n] = float(np.clip(v, *BOUNDS[n]))
+                tr[n] = float(np.clip(v, *BOUNDS[n]))
             return _loss(sub, g, t)
 
         res = minimize(loss, x0, method="Nelder-Mead",
                        options={"maxfev": max_evals, "xatol": 0.01, "fatol": 1e-4})
         loss(res.x)
-        out[f] = {n: float(eff[f][n]) for n in names}
+        out[f] = {n: float(tr[n]) for n in names}
     return out
 
 
@@ -156,7 +159,7 @@ def training_logo(df: pd.DataFrame, *, max_evals: int = 120, refit: bool = True,
     def predict(params: dict[str, dict[str, float]], test: np.ndarray) -> np.ndarray:
         with efficiencies_restored() as eff:
             for f, vals in params.items():
-                eff[f].update(vals)
+                eff[f].setdefault("training", {}).update(vals)
             return _predicted(df[test].reset_index(drop=True))[0]
 
     pred_oos = intervals.leave_one_group_out(groups, fit, predict, progress=progress)
@@ -202,4 +205,14 @@ def cross_validate(res: pd.DataFrame) -> dict[str, Any]:
     return {"overall": both(all_rows), "by_group": by_group}
 
 
-__all__ = ["BOUNDS", "FREE", "cross_validate", "fit_families", "training_logo"]
+
+
+
+def interval_table(res: pd.DataFrame) -> dict[str, Any]:
+    """The training interval table (``catalog/data/intervals.yaml``) from ``training_logo`` output."""
+    tab = intervals.fit_table(res["log_resid_oos"], res["group"], regime_factors(res))
+    return {"coverage": intervals.COVERAGE, "factors": list(regime_factors(res)),
+            "rows": int(np.isfinite(res["log_resid_oos"]).sum()), "groups": int(res["group"].nunique()),
+            "table": {k: {"low": round(v["low"], 4), "high": round(v["high"], 4), "rows": v["rows"],
+                          "groups": v["groups"]} for k, v in tab.items()}}
+__all__ = ["BOUNDS", "FREE", "cross_validate", "fit_families", "interval_table", "training_logo"]

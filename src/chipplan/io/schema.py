@@ -169,6 +169,12 @@ COLUMNS: tuple[Column, ...] = (
        "layout search.", allowed=RECOMPUTE),
     _c("attention", "text", "model", "mha, gqa, mqa or mla; only mla changes the arithmetic (so does "
        "mla_kv_lora_rank > 0).", allowed=("mha", "gqa", "mqa", "mla")),
+    _c("framework", "text", "training", "Training software stack as published (Megatron-LM, NeMo, DeepSpeed, "
+       "torchtitan, llm-foundry, MaxText, ...); selects a stack profile (catalog/data/stacks.yaml) that says "
+       "what the stack could run; empty or unknown means the era default for source_year, with a wider "
+       "interval."),
+    _c("source_year", "text", "identity", "Year of the source (the first four-digit year is used, e.g. "
+       "2023-2024 -> 2023); picks the stack profile's era."),
     _c("source_group", "text", "identity", "Independent source the row comes from; `validate --by-group` "
        "groups by it."),
     _c("mlp_gated", "bool", "model", "true for SwiGLU/GeGLU (three matrices), false for two."),
@@ -189,7 +195,6 @@ COLUMNS: tuple[Column, ...] = (
     *(_c(n, "text", "identity", d, read=False) for n, d in (
         ("source", "Title, organisation, year, table or figure."),
         ("source_url", "Where the source is."),
-        ("source_year", "Year of the source."),
         ("source_location", "Table or figure in the source."),
         ("category", "training or inference, as the source files it."),
         ("trust", "A: primary table or log; B: through one transcription or partly given configuration."),
@@ -212,7 +217,6 @@ COLUMNS: tuple[Column, ...] = (
         ("grad_accum_steps", "Gradient-accumulation steps as published (follows from the batch and layout)."),
         ("zero_or_fsdp", "Sharding as the source words it; zero_stage is the structured column."),
         ("precision_description", "Precision in the source's words."),
-        ("framework", "Training framework."),
     )),
     *(_c(n, "text", "inference", d, read=False) for n, d in (
         ("inf_scenario", "Serving scenario in the source's words."),

@@ -19,12 +19,12 @@ from chipplan.io.read import (
     model_columns,
     numeric_columns,
     precision_column,
+    text_column,
 )
 from chipplan.io.schema import LAYOUT_COLUMNS
-from chipplan.perf import efficiency
+from chipplan.perf import efficiency, stacks
 from chipplan.perf.candidates import LAYOUT_FIELDS, layout_error
 from chipplan.perf.columns import Columns
-from chipplan.perf.efficiency import Z80
 from chipplan.perf.layout import search
 from chipplan.specs.layout import RECOMPUTE, TRAINING
 from chipplan.units import GB
@@ -32,9 +32,12 @@ from chipplan.units import GB
 RECOMPUTE_CODES = {name: float(code) for code, name in enumerate(RECOMPUTE)}
 
 
-def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: bool = False
-                     ) -> list[dict[str, Any] | None]:
-    """Predictions for the training rows ``idx`` of ``df`` (None where the row already has an error)."""
+def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: bool = False,
+                     framework: str | None = None) -> list[dict[str, Any] | None]:
+    """Predictions for the training rows ``idx`` of ``df`` (None where the row already has an error).
+
+    ``framework`` (a stack profile name or framework text) overrides every row's ``framework`` column.
+    """
     sub = df.iloc[idx].reset_index(drop=True)
     local = Rows(len(sub))
     local.error = [rows.error[i] for i in idx]
@@ -68,27 +71,60 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
     # Dense models have no experts to shard: ep = 1 is stated by the shape itself.
     lay_given["ep"] = np.where(model.n_experts > 0, lay_given["ep"], 1.0)
     missing = {f: ~np.isfinite(lay_given[f]) for f in LAYOUT_FIELDS}
+    # The software stack: what it could run decides how empty layout fields may be filled.
+    fw = text_column(sub, "framework")
+    if framework is not None:
+        fw = np.full(n, framework, dtype=object)
+    profile, known = stacks.resolve(fw, text_column(sub, "source_year"))
+    caps = stacks.columns(profile, fam)
+    filled_with: list[dict[str, str]] = [{} for _ in range(n)]
+    # A stated field is kept whatever the stack: its capability is then taken as given.
+    caps["allows_selective"] = np.where(missing["recompute"], caps["allows_selective"], 1.0)
+    caps["allows_interleave"] = np.where(missing["vpp"], caps["allows_interleave"], 1.0)
+    caps["allows_zero"] = np.where(missing["zero_stage"], caps["allows_zero"], 1.0)
+    fills = (
+        ("vpp", missing["vpp"] & (caps["allows_interleave"] == 0), 1.0, "1 (the stack has no interleaved schedule)"),
+        ("zero_stage", missing["zero_stage"] & (caps["prefers_fsdp"] > 0), 3.0, "3 (the stack shards with FSDP)"),
+        ("zero_stage", missing["zero_stage"] & (caps["allows_zero"] == 0), 0.0,
+         "0 (the stack has no distributed optimizer)"),
+    )
+    for f, where, value, note in fills:
+        lay_given[f] = np.where(where, value, lay_given[f])
+        for i in np.nonzero(where)[0].tolist():
+            filled_with[i][f] = note
+        missing[f] = missing[f] & ~where
     ok_rows = np.array([e is None for e in local.error])
     results: list[dict[str, Any] | None] = [None] * n
     if ok_rows.any():
         sel = np.nonzero(ok_rows)[0]
         base = {k: np.asarray(v, dtype=float)[sel] for k, v in {**model, **hw}.items()}
         base.update({f: np.nan_to_num(lay_given[f][sel], nan=1.0) for f in LAYOUT_FIELDS})
-        base["sequence_parallel"] = np.ones(len(sel))
+        base.update({k: v[sel] for k, v in caps.items()})
         base["n_gpu"] = n_gpu[sel]
         base["dp_stated"] = np.nan_to_num(lay_given["dp"][sel], nan=0.0)
         base["global_batch_seqs"] = gbs[sel]
         base["seq_len"] = seq[sel]
         miss = {f: missing[f][sel] for f in LAYOUT_FIELDS}
-        eff = efficiency.for_families(fam[sel])
+        eff = efficiency.for_families(fam[sel], engine="training")
         chosen, lay, best = search(base, miss, eff)
-        sd = efficiency.interval_log_sd(eff.uncertainty_log_sd, n_experts=base["n_experts"], n_gpu=base["n_gpu"],
-                                        precision=prec[sel])
+        n_filled = np.zeros(len(sel))
+        for f in LAYOUT_FIELDS:
+            n_filled += miss[f]
+        n_filled += ~np.isfinite(lay_given["dp"][sel])
+        stack_sd = np.where(known[sel], 0.0, stacks.table().unknown_log_sd)
+        log_lo, log_hi, regime = efficiency.training_interval(
+            calibrated=eff.calibrated > 0, moe=base["n_experts"] > 0, n_filled=n_filled, n_gpu=base["n_gpu"],
+            precision=prec[sel], extra_log_sd=stack_sd)
         miss_lists = {f: miss[f].tolist() for f in LAYOUT_FIELDS}
         dp_missing = (~np.isfinite(lay_given["dp"][sel])).tolist()
-        filled = [[f for f in LAYOUT_FIELDS if miss_lists[f][j]] + (["dp"] if dp_missing[j] else [])
-                  for j in range(len(sel))]
-        preds = _training_predictions(chosen, lay, sd, filled, prec[sel].tolist(), detail=detail)
+        filled = [[f for f in LAYOUT_FIELDS if miss_lists[f][j] or f in filled_with[i]]
+                  + (["dp"] if dp_missing[j] else []) for j, i in enumerate(sel.tolist())]
+        preds = _training_predictions(chosen, lay, (log_lo, log_hi), filled, prec[sel].tolist(), detail=detail)
+        for j, i in enumerate(sel.tolist()):
+            preds[j]["interval_regime"] = regime[j]
+            preds[j]["stack"] = profile[i] if known[i] else f"{profile[i]} (era default: stack not recognised)"
+            if filled_with[i]:
+                preds[j]["filled_with"] = filled_with[i]
         for j, i in enumerate(sel.tolist()):
             if best[j] < 0:
                 stated = all(not miss[f][j] for f in LAYOUT_FIELDS)
@@ -104,18 +140,19 @@ BREAKDOWN = ("compute_s", "recompute_s", "tp_exposed_s", "cp_exposed_s", "ep_exp
              "dp_exposed_s", "optimizer_s")
 
 
-def _training_predictions(chosen: dict[str, np.ndarray], lay: Columns, sd: np.ndarray, filled: list[list[str]],
-                          precision: list[str], *, detail: bool = False) -> list[dict[str, Any]]:
+def _training_predictions(chosen: dict[str, np.ndarray], lay: Columns, log_bounds: tuple[np.ndarray, np.ndarray],
+                          filled: list[list[str]], precision: list[str], *, detail: bool = False
+                          ) -> list[dict[str, Any]]:
     """Prediction dicts for every chosen configuration, built column-wise (lists, not per-row numpy access).
 
-    ``sd`` is the standard deviation of log(measured/predicted) for each row: the 80 % interval is
-    ``prediction · exp(±1.2816·sd)``.
+    ``log_bounds`` are the log low/high of each row's 80 % interval: ``prediction · exp(low)`` to
+    ``prediction · exp(high)`` (``chipplan.perf.efficiency.training_interval``).
     """
     tps = chosen["tokens_per_s_per_gpu"]
     col = {k: np.asarray(chosen[k], dtype=float).tolist() for k in
            ("tokens_per_s_per_gpu", "step_time_s", "mfu", "hfu", "memory_per_gpu_bytes", *BREAKDOWN)}
-    col["low"] = (tps * np.exp(-Z80 * sd)).tolist()
-    col["high"] = (tps * np.exp(Z80 * sd)).tolist()
+    col["low"] = (tps * np.exp(log_bounds[0])).tolist()
+    col["high"] = (tps * np.exp(log_bounds[1])).tolist()
     fits = np.asarray(chosen["fits_in_memory"], dtype=bool).tolist()
     short = (np.asarray(chosen["memory_shortfall_bytes"]) / GB).tolist()
     keys = tuple(d.key for d in TRAINING)

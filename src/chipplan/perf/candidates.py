@@ -74,6 +74,10 @@ def rule_checks(model: Columns, lay: Columns, *, n_gpu: Any, domain: Any, global
         # layers, so a virtual stage needs one of the n_layers + 2 slots.
         8: lambda: np.where(pp > 1, pp * lay.vpp <= model.n_layers + 2, lay.vpp == 1),
         9: lambda: tp * cp <= domain * 2,
+        # An empty field is filled only with what the row's software stack could run (chipplan.perf.stacks).
+        10: lambda: ~(((lay.get("recompute", 0.0) == 1) & (lay.get("allows_selective", 1.0) == 0))
+                      | ((lay.get("vpp", 1.0) > 1) & (lay.get("allows_interleave", 1.0) == 0))
+                      | ((lay.get("zero_stage", 0.0) > 0) & (lay.get("allows_zero", 1.0) == 0))),
     }
     return [(k, checks[k]()) for k in RULES if not (serving and k in TRAINING_ONLY)]
 

@@ -10,8 +10,11 @@ domains, all-gather inside the domain) moves, per rank,
 * all-to-all: ``max(M·(k−1)/g / B_up, M·(g−k)/g / B_out)``
 
 with ``M`` the full buffer per rank in bytes and ``B`` the achievable per-direction bandwidth per
-accelerator (link peak × the family's link efficiency). Latency adds ``α·(2(k−1) + 2·log2 n)`` for ring
-steps inside and tree steps across domains (NCCL's defaults for large messages; Thakur et al. 2005).
+accelerator (link peak × the family's link efficiency; the scale-out figure is one NIC's share, and with one NIC
+per accelerator each rank carries ``1/k`` of the cross-domain traffic). Latency adds ``α·(2(k−1) + 2·log2 n)``
+for an all-reduce (ring steps inside and tree steps across domains, NCCL's defaults for large messages; Thakur et
+al. 2005) and ``α·(g−1)`` for an all-gather or reduce-scatter of ``g`` ranks: NCCL runs those as rings only (it
+has no tree algorithm for them; NCCL documentation, "Collective Operations" and NCCL_ALGO).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ def all_reduce_time(msg_bytes: A, k: A, n: A, bw_up: A, bw_out: A, alpha_s: A = 
 def reduce_scatter_time(msg_bytes: A, k: A, n: A, bw_up: A, bw_out: A, alpha_s: A = 0.0) -> A:
     """Seconds for a reduce-scatter (or all-gather) whose full buffer is ``msg_bytes`` per rank."""
     t = (k - 1) / k * msg_bytes / bw_up + (n - 1) / n * (msg_bytes / k) / bw_out
-    return np.where(k * n > 1, t + _latency(k, n, alpha_s) / 2, 0.0)
+    return np.where(k * n > 1, t + alpha_s * (k * n - 1), 0.0)
 
 
 all_gather_time = reduce_scatter_time

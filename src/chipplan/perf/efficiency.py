@@ -15,6 +15,7 @@ Each parameter is one number per family, never per run or per source:
 ``ep_overlap``             share of the expert all-to-all hidden behind computation (dispatch/combine overlap)
 ``dp_overlap``             share of the backward pass usable to hide data-parallel communication
 ``kernel_overhead_s``      fixed launch/synchronisation cost per layer and micro-batch pass
+``moe_layer_overhead_s``   fixed extra cost per MoE layer pass: router, token permutation, host sync of counts
 ``uncertainty_log_sd``     standard deviation of log(measured/predicted), for the 80 % intervals
 """
 
@@ -52,12 +53,22 @@ class FamilyEfficiency(BaseModel):
     ep_overlap: float = Field(ge=0, le=1)
     dp_overlap: float = Field(ge=0, le=1)
     kernel_overhead_s: float = Field(ge=0)
+    moe_layer_overhead_s: float = Field(ge=0)
     uncertainty_log_sd: float = Field(gt=0)
     calibrated: bool
     source: str = Field(min_length=10)
+    # Values the training engine uses instead of the shared ones (fitted with the software-stack profiles).
+    training: dict[str, float] = Field(default_factory=dict)
+
+    def for_engine(self, engine: str) -> FamilyEfficiency:
+        """The family's values as ``engine`` ("training" or "serving") reads them."""
+        if engine == "training" and self.training:
+            return self.model_copy(update={**self.training, "training": {}})
+        return self
 
 
-PARAMS = [k for k in FamilyEfficiency.model_fields if k not in ("source", "calibrated")]
+PARAMS = [k for k in FamilyEfficiency.model_fields if k not in ("source", "calibrated", "training")]
+ENGINES = ("serving", "training")
 
 
 def family_table() -> dict[str, FamilyEfficiency]:
@@ -69,8 +80,13 @@ def family_table() -> dict[str, FamilyEfficiency]:
             raise CatalogError(f"efficiency.{fam}: unknown family; allowed: {', '.join(FAMILIES)}")
         try:
             out[fam] = FamilyEfficiency.model_validate(body)
+            FamilyEfficiency.model_validate({**body, **out[fam].training, "training": {}})
         except ValidationError as e:
             raise CatalogError(pydantic_message(f"efficiency.{fam}", e)) from None
+        bad = sorted(set(out[fam].training) - set(PARAMS))
+        if bad:
+            raise CatalogError(f"efficiency.{fam}.training: unknown key(s) {', '.join(bad)}; allowed: "
+                               f"{', '.join(PARAMS)}")
     missing = set(FAMILIES) - set(out)
     if missing:
         raise CatalogError(f"efficiency: no entry for families {sorted(missing)}")
@@ -113,10 +129,12 @@ def interval_log_sd(family_sd: Any, *, n_experts: Any, n_gpu: Any, precision: An
     return np.sqrt(np.asarray(family_sd, dtype=float) ** 2 + extra)
 
 
-def for_families(families: Any, overrides: dict[str, float] | None = None) -> Columns:
-    """Efficiency parameters as columns aligned with an array of family names."""
+def for_families(families: Any, overrides: dict[str, float] | None = None, *, engine: str = "serving"
+                 ) -> Columns:
+    """Efficiency parameters as columns aligned with an array of family names, as ``engine`` reads them
+    (``"training"`` takes each family's ``training`` values over the shared ones)."""
     fams = np.atleast_1d(np.asarray(families, dtype=object))
-    table = family_table()
+    table = {f: e.for_engine(engine) for f, e in family_table().items()}
     inv, uniq = pd.factorize(fams.astype(str).ravel())  # hashing: fast for 10⁵ rows of strings
     inv = inv.reshape(fams.shape)
     cols = {p: np.array([getattr(table[f], p) for f in uniq], dtype=float)[inv] for p in PARAMS}
@@ -144,3 +162,31 @@ def training_regimes(*, calibrated: Any, moe: Any, n_filled: Any) -> dict[str, n
         "moe": np.where(np.asarray(moe, dtype=bool), "yes", "no").astype(object),
         "filled": names[bucket],
     }
+
+
+def training_interval_table() -> dict[str, Any]:
+    """The training regime table of catalog/data/intervals.yaml (``chipplan.perf.intervals.fit_table`` format)."""
+    body = catalog.load().intervals.get("training")
+    if not body or "table" not in body or "*" not in body["table"]:
+        raise CatalogError("intervals.training.table: missing, or without the pooled '*' regime; regenerate it "
+                           "with python -m benchmarks.calibrate_efficiency --intervals")
+    return body["table"]
+
+
+def training_interval(*, calibrated: Any, moe: Any, n_filled: Any, n_gpu: Any, precision: Any,
+                      extra_log_sd: Any = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(log low, log high, regime) of the 80 % interval of each training prediction.
+
+    The regime's out-of-sample quantiles (``training_interval_table``), widened in quadrature on each side by
+    ``Z80 · w`` for what the calibration tables do not cover: more than ``SCALE_WIDEN_ABOVE`` accelerators, 4-bit
+    matmuls, and ``extra_log_sd`` (an unrecognised software stack)."""
+    from chipplan.perf import intervals
+
+    lo, hi, regime = intervals.lookup(training_interval_table(),
+                                      training_regimes(calibrated=calibrated, moe=moe, n_filled=n_filled))
+    prec = np.asarray(precision, dtype=object)
+    w2 = (np.where(np.asarray(n_gpu) > SCALE_WIDEN_ABOVE, WIDEN_LOG_SD["scale"] ** 2, 0.0)
+          + np.where(np.isin(prec, ["fp4", "int4"]), WIDEN_LOG_SD["fp4"] ** 2, 0.0)
+          + np.asarray(extra_log_sd, dtype=float) ** 2)
+    widen = Z80 * np.sqrt(w2)
+    return -np.sqrt(lo ** 2 + widen ** 2), np.sqrt(hi ** 2 + widen ** 2), regime

@@ -115,13 +115,15 @@ def inflight_microbatches(pp: A, n_micro: A, vpp: A = 1) -> A:
 def training_memory(model: Any, *, seq_len: A, micro_batch: A, n_micro: A, tp: A = 1, pp: A = 1, dp: A = 1,
                     cp: A = 1, ep: A = 1, vpp: A = 1, zero_stage: A = 1, recompute: A = 0,
                     sequence_parallel: A = True, flash: A = True, dropout: A = False, fp8: A = False,
-                    weight_bytes: A = WEIGHT_BYTES_PER_PARAM) -> dict[str, A]:
+                    weight_bytes: A = WEIGHT_BYTES_PER_PARAM, grad_bytes: A = GRAD_BYTES_PER_PARAM,
+                    optimizer_bytes: A = OPTIMIZER_BYTES_PER_PARAM) -> dict[str, A]:
     """Peak bytes per accelerator on the most loaded (first) pipeline stage.
 
     Weights and gradients of non-expert layers are divided by ``tp·pp``; routed experts by ``ep·tp·pp``.
     ZeRO stage 1 shards optimizer states over the data-parallel group ``dp·cp``; stage 2 also gradients;
     stage 3 (FSDP) also weights. The first stage holds the embedding, the last the LM head; with
-    ``pp = 1`` one rank holds both. Logits for the loss are counted on the last stage.
+    ``pp = 1`` one rank holds both. Logits for the loss are counted on the last stage. ``grad_bytes`` and
+    ``optimizer_bytes`` follow the software stack (bf16 gradients, reduced-precision optimizer states).
     """
     m = as_columns(model)
     tp, pp, dp, cp, ep = (np.asarray(x, dtype=float) for x in (tp, pp, dp, cp, ep))
@@ -144,9 +146,9 @@ def training_memory(model: Any, *, seq_len: A, micro_batch: A, n_micro: A, tp: A
 
     weights = (sharded(params_dense_rank, dp_group, 3) + sharded(params_expert_rank, edp_group, 3)) * weight_bytes
     grads = (sharded(params_dense_rank, dp_group, 2) + sharded(params_expert_rank, edp_group, 2)) \
-        * GRAD_BYTES_PER_PARAM
+        * np.asarray(grad_bytes, dtype=float)
     optim = (sharded(params_dense_rank, dp_group, 1) + sharded(params_expert_rank, edp_group, 1)) \
-        * OPTIMIZER_BYTES_PER_PARAM
+        * np.asarray(optimizer_bytes, dtype=float)
     s_local = np.asarray(seq_len, dtype=float) / cp
     kw = {"sequence_parallel": sequence_parallel, "recompute": recompute, "flash": flash, "dropout": dropout,
           "fp8": fp8}

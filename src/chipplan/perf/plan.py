@@ -92,7 +92,7 @@ def rank_layouts(model: Model, acc: Accelerator, n_accelerators: int, *, global_
     """Every valid layout for one configuration, fastest first among those that fit (then the others)."""
     base, missing = _base(model, acc, system, precision, n_accelerators, global_batch_seqs, seq_len, fixed)
     cols, _ = expand(base, missing)
-    eff = efficiency.for_families(np.full(len(cols.tp), acc.family, dtype=object))
+    eff = efficiency.for_families(np.full(len(cols.tp), acc.family, dtype=object), engine="training")
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         res = evaluate(cols, eff)
     # Stated fields are not expanded (``missing`` is False for them), so every candidate keeps them.
@@ -196,7 +196,7 @@ def estimate_run(model: Model | str, accelerator: Accelerator | str, tokens: flo
     for lo in range(0, len(grid), 4):
         g = grid[lo:lo + 4]
         base, missing = _base(m, acc, system, precision, g, gbs, s, fixed)
-        eff = efficiency.for_families(np.full(len(g), acc.family, dtype=object))
+        eff = efficiency.for_families(np.full(len(g), acc.family, dtype=object), engine="training")
         parts.append(search(base, missing, eff))
     chosen = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
     lay = Columns({k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]})

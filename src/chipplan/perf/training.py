@@ -18,8 +18,20 @@ hidden behind attention; expert all-to-all (dispatch and combine) over the EP gr
 ``n_micro + (pp − 1)/vpp`` micro-batch slots (1F1B with the interleaved bubble of Narayanan et al. 2021,
 §2.2), plus point-to-point sends between stages. Data-parallel gradient reduce-scatter / all-reduce and
 parameter all-gather follow the ZeRO stage and hide behind the last micro-batch's passes
-(``dp_overlap``); ZeRO-3 (FSDP) gathers parameters for every micro-batch. The optimizer step is
-memory-bound. Collectives are costed in ``chipplan.perf.collectives``.
+(``dp_overlap``). ZeRO-3 (FSDP) is costed per layer (``fsdp_exposed``): each layer's parameters are
+all-gathered before its forward and again before its backward (they are resharded after the forward), and its
+gradients reduce-scattered after the backward, every micro-batch; with a prefetch depth of ``D`` layers the
+gathers hide behind the compute of the neighbouring layers, so a layer exposes only what its communication
+takes beyond that compute, plus the first gather and the last reduce-scatter. An MoE layer pays a fixed cost per
+pass (router, permutation, the host sync of token counts: ``moe_layer_overhead_s``) whatever its number of
+local experts, and its expert GEMMs run at the efficiency of the per-expert GEMM shape (tokens per expert ×
+d_model × d_ff/tp), so a fine-grained MoE is never faster than a dense model of its active size. The optimizer
+step is memory-bound. Collectives are costed in ``chipplan.perf.collectives``.
+
+Software-stack capabilities (``chipplan.perf.stacks``) enter as optional layout columns: the attention kernels'
+share (``attention_ratio``), whether TP and expert communication overlap (``tp_overlap_on``,
+``ep_overlap_on``), the gradient-reduction bytes (``grad_reduce_bytes``) and the FSDP prefetch depth
+(``prefetch_depth``); absent columns mean a stack with every capability.
 
 Definitions: MFU = model FLOP (3 × forward, causal attention) per second ÷ dense peak of the matmul
 precision; HFU adds the recomputed forward work.
@@ -44,12 +56,13 @@ from chipplan.perf.arithmetic import (
 )
 from chipplan.perf.columns import Columns
 from chipplan.perf.efficiency import gemm_efficiency, matmul_fraction
-from chipplan.perf.memory import stage_layers, training_memory
+from chipplan.perf.memory import OPTIMIZER_BYTES_PER_PARAM, stage_layers, training_memory
 
 A = Any
 
-# Bytes per element exchanged: activations travel in 16 bits; Megatron reduces gradients in fp32 (its
-# default main-grad buffer); FSDP (ZeRO-3) gathers 16-bit parameters and reduces 16-bit gradients.
+# Bytes per element exchanged: activations travel in 16 bits; gradients are reduced in fp32 unless the stack
+# says otherwise (``grad_reduce_bytes``: Megatron's default main-grad buffer, torchtitan's default
+# mixed_precision_reduce); FSDP (ZeRO-3) gathers 16-bit parameters.
 ACT_COMM_BYTES = 2.0
 GRAD_REDUCE_BYTES = 4.0
 FSDP_BYTES = 2.0
@@ -89,6 +102,11 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     """
     m = model
     tp, pp, dp, cp, ep, vpp = lay.tp, lay.pp, lay.dp, lay.cp, lay.ep, lay.vpp
+    attn_ratio = lay.get("attention_ratio", 1.0)
+    tp_overlap = eff.tp_overlap * lay.get("tp_overlap_on", 1.0)
+    ep_overlap = eff.ep_overlap * lay.get("ep_overlap_on", 1.0)
+    grad_bytes = lay.get("grad_reduce_bytes", GRAD_REDUCE_BYTES)
+    prefetch = np.maximum(lay.get("prefetch_depth", 1.0), 1.0)
     mb, rc = lay.micro_batch, lay.recompute
     sp = lay.sequence_parallel > 0
     s = np.asarray(seq_len, dtype=float)
@@ -124,7 +142,8 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     t_mlp_moe = 2 * T * k_act * mlp_params(d, m.d_ff, m.gated_mlp) / tp / (
         peak_mm * gemm_efficiency(frac_mm, half, tokens_per_expert, d, m.d_ff / tp))
     ctx = (s + 1) / 2  # causal: each query sees half the sequence on average, whatever the CP split
-    t_scores = 2 * T * m.n_heads / tp * (qk_head_dim(m) + v_head_dim(m)) * ctx / (peak16 * eff.attention_fraction)
+    t_scores = 2 * T * m.n_heads / tp * (qk_head_dim(m) + v_head_dim(m)) * ctx / (
+        peak16 * eff.attention_fraction * attn_ratio)
     tp_sp = np.where(sp, tp, 1.0)
     act_w = np.where(m.gated_mlp > 0, 3.0, 2.0)
 
@@ -134,12 +153,13 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
         return T * (2.0 * elems + cast) / mem_bw
 
     t_elem_dense = elementwise(dff_dense, 1.0)
-    # MoE layers also permute tokens to their experts and back (read + write, 16-bit) and launch GEMMs per
-    # local expert (three weight matrices at most), each paying the fixed kernel cost.
-    local_experts = np.maximum(m.n_experts / ep, 1.0)
+    # MoE layers also permute tokens to their experts and back (read + write, 16-bit). The local experts run as
+    # one grouped GEMM (Megatron-Core moe_grouped_gemm, torchtitan's grouped_mm); the router, the permutation
+    # and the device-to-host sync of the token counts that sizes the grouped GEMM and the all-to-all cost a
+    # fixed time per MoE layer pass, whatever the number of local experts.
     t_elem_moe = elementwise(m.d_ff, k_act) + T * m.top_k * d * ACT_COMM_BYTES * 4 / mem_bw
     ko = eff.kernel_overhead_s
-    ko_moe = ko * (1 + local_experts)
+    ko_moe = ko + eff.get("moe_layer_overhead_s", 0.0)
 
     def passes(t_gemm: A, t_elem: A, ko: A) -> tuple[A, A, A]:
         fwd = t_gemm + t_scores + t_elem + ko
@@ -163,7 +183,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     msg = T * d * ACT_COMM_BYTES
     n_tp_ar = 4 + np.where(rc == 2, 2, 0)  # 2 fwd + 2 bwd (+2 when the forward is recomputed)
     t_tp_layer = n_tp_ar * col.all_reduce_time(msg, k_tp, n_tp, bw_up, bw_out, alpha)
-    tp_exposed = (Ld + Lm) * t_tp_layer * (1 - eff.tp_overlap)
+    tp_exposed = (Ld + Lm) * t_tp_layer * (1 - tp_overlap)
     _, n_cp = col.group_split(cp, tp, dom)
     cp_bw = np.where(n_cp > 1, bw_out, bw_up)
     kv_bytes = T * (kdim + vdim) / tp * ACT_COMM_BYTES
@@ -171,7 +191,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     cp_exposed = (Ld + Lm) * np.maximum(t_cp_layer - (1 + ATTN_BWD_FACTOR) * t_scores, 0.0)
     k_ep, n_ep = col.group_split(ep, tp * cp, dom)
     a2a_msg = T / tp_sp * m.top_k * cf * d * ACT_COMM_BYTES
-    ep_exposed = Lm * 4 * col.all_to_all_time(a2a_msg, k_ep, n_ep, bw_up, bw_out, alpha) * (1 - eff.ep_overlap)
+    ep_exposed = Lm * 4 * col.all_to_all_time(a2a_msg, k_ep, n_ep, bw_up, bw_out, alpha) * (1 - ep_overlap)
     pp_stride = tp * cp * dp
     p2p_bytes = T * d * ACT_COMM_BYTES / tp_sp
     t_p2p = np.where(pp > 1, 2 * vpp * col.p2p_time(p2p_bytes, pp_stride < dom, bw_up, bw_out, alpha), 0.0)
@@ -194,20 +214,34 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     zs = lay.zero_stage
 
     def dp_sync(nparams: A, k: A, n: A) -> A:
-        ar = col.all_reduce_time(nparams * GRAD_REDUCE_BYTES, k, n, bw_up, bw_out, alpha)
-        rs_ag = (col.reduce_scatter_time(nparams * GRAD_REDUCE_BYTES, k, n, bw_up, bw_out, alpha)
+        ar = col.all_reduce_time(nparams * grad_bytes, k, n, bw_up, bw_out, alpha)
+        rs_ag = (col.reduce_scatter_time(nparams * grad_bytes, k, n, bw_up, bw_out, alpha)
                  + col.all_gather_time(nparams * ACT_COMM_BYTES, k, n, bw_up, bw_out, alpha))
         return np.where(zs == 0, ar, rs_ag)
 
-    def fsdp_micro(nparams: A, k: A, n: A) -> A:
-        return (2 * col.all_gather_time(nparams * FSDP_BYTES, k, n, bw_up, bw_out, alpha)
-                + col.reduce_scatter_time(nparams * FSDP_BYTES, k, n, bw_up, bw_out, alpha))
-
     t_dp = dp_sync(dense_rank, k_dp, n_dp) + dp_sync(expert_rank, k_edp, n_edp)
-    t_z3 = fsdp_micro(dense_rank, k_dp, n_dp) + fsdp_micro(expert_rank, k_edp, n_edp)
     window = eff.dp_overlap * (fwd + bwd)
-    dp_exposed = np.where(zs >= 3, n_micro * np.maximum(t_z3 - eff.dp_overlap * (fwd + bwd + rec), 0.0),
-                          np.maximum(t_dp - window, 0.0))
+    # ZeRO-3 / FSDP, per layer (one FSDP unit per transformer block) on the busiest stage.
+    emb_rank = np.maximum(emb_in, head_p) / tp
+    p_dense_layer = (attn_p + mlp_params(d, dff_dense, m.gated_mlp)) / tp
+    p_moe_shared = (attn_p + m.n_shared_experts * mlp_params(d, m.d_ff, m.gated_mlp)) / tp
+    p_moe_expert = m.n_experts / np.maximum(ep, 1.0) * mlp_params(d, m.d_ff, m.gated_mlp) / tp
+
+    def gather(nparams: A, k: A, n: A) -> A:
+        return col.all_gather_time(nparams * FSDP_BYTES, k, n, bw_up, bw_out, alpha)
+
+    def scatter(nparams: A, k: A, n: A) -> A:
+        return col.reduce_scatter_time(nparams * grad_bytes, k, n, bw_up, bw_out, alpha)
+
+    ag_d = gather(p_dense_layer, k_dp, n_dp)
+    rs_d = scatter(p_dense_layer, k_dp, n_dp)
+    ag_m = gather(p_moe_shared, k_dp, n_dp) + gather(p_moe_expert, k_edp, n_edp)
+    rs_m = scatter(p_moe_shared, k_dp, n_dp) + scatter(p_moe_expert, k_edp, n_edp)
+    t_z3 = fsdp_exposed(Ld=Ld, Lm=Lm, ag_d=ag_d, rs_d=rs_d, ag_m=ag_m, rs_m=rs_m, f_d=f_d, b_d=b_d + r_d, f_m=f_m,
+                        b_m=b_m + r_m, window=eff.dp_overlap, prefetch=prefetch)
+    # Embedding and head: gathered once per micro-batch pass each way, hidden like the layers'.
+    t_z3 = t_z3 + 2 * gather(emb_rank, k_dp, n_dp) + scatter(emb_rank, k_dp, n_dp)
+    dp_exposed = np.where(zs >= 3, n_micro * t_z3, np.maximum(t_dp - window, 0.0))
     opt_params = np.where(zs >= 1, dense_rank / (dp * cp) + expert_rank / edp, dense_rank + expert_rank)
     t_opt = opt_params * OPTIMIZER_TRAFFIC_BYTES_PER_PARAM / mem_bw
 
@@ -236,12 +270,38 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     }
 
 
+def fsdp_exposed(*, Ld: A, Lm: A, ag_d: A, rs_d: A, ag_m: A, rs_m: A, f_d: A, b_d: A, f_m: A, b_m: A,
+                 window: A = 1.0, prefetch: A = 1.0) -> A:
+    """Exposed ZeRO-3 / FSDP communication of one micro-batch on one stage, seconds.
+
+    Per layer: forward all-gather ``ag``, backward all-gather ``ag`` (parameters resharded after the forward)
+    and reduce-scatter ``rs``; ``f``/``b`` are the layer's forward and backward (+ recompute) compute, of which
+    the share ``window`` can run beside communication. With prefetch depth ``D`` the gather for layer ``i + D``
+    is issued while layer ``i`` computes, so communication is serialised on one stream and each layer exposes
+    ``max(comm − window·compute, 0)``; the first ``D`` forward gathers and the last reduce-scatter have no
+    compute before them to hide behind (PyTorch FSDP, forward/backward prefetch; Zhao et al., PyTorch FSDP,
+    VLDB 2023, https://arxiv.org/abs/2304.11277, section 3.4)::
+
+        exposed = Σ_layers [max(ag − w·f, 0) + max(ag + rs − w·b, 0)] + min(D, L)·ag + rs
+    """
+    L = Ld + Lm
+    fwd = Ld * np.maximum(ag_d - window * f_d, 0.0) + Lm * np.maximum(ag_m - window * f_m, 0.0)
+    bwd = Ld * np.maximum(ag_d + rs_d - window * b_d, 0.0) + Lm * np.maximum(ag_m + rs_m - window * b_m, 0.0)
+    share_m = Lm / np.maximum(L, 1.0)
+    ag_first = ag_d * (1 - share_m) + ag_m * share_m
+    rs_last = rs_d * (1 - share_m) + rs_m * share_m
+    return fwd + bwd + np.minimum(prefetch, np.maximum(L, 1.0)) * ag_first + rs_last
+
+
 def memory_and_fit(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A, seq_len: A) -> dict[str, A]:
     """Peak bytes per accelerator (``chipplan.perf.memory.training_memory``) and whether it fits."""
     n_micro = np.asarray(global_batch_seqs, dtype=float) / (lay.dp * lay.micro_batch)
     mem = training_memory(model, seq_len=seq_len, micro_batch=lay.micro_batch, n_micro=n_micro, tp=lay.tp,
                           pp=lay.pp, dp=lay.dp, cp=lay.cp, ep=lay.ep, vpp=lay.vpp, zero_stage=lay.zero_stage,
-                          recompute=lay.recompute, sequence_parallel=lay.sequence_parallel > 0, fp8=hw.fp8 > 0)
+                          recompute=lay.recompute, sequence_parallel=lay.sequence_parallel > 0, fp8=hw.fp8 > 0,
+                          flash=lay.get("flash", 1.0) > 0,
+                          grad_bytes=lay.get("grad_reduce_bytes", GRAD_REDUCE_BYTES),
+                          optimizer_bytes=lay.get("optimizer_state_bytes", OPTIMIZER_BYTES_PER_PARAM))
     capacity = hw.hbm_bytes * MEMORY_USABLE_FRACTION - MEMORY_RESERVED_BYTES
     return {"memory_per_gpu_bytes": mem["total"], "memory_capacity_bytes": capacity,
             "fits_in_memory": mem["total"] <= capacity, "memory_shortfall_bytes": np.maximum(

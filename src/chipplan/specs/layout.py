@@ -37,10 +37,11 @@ RULES: dict[int, str] = {
     7: "cp must divide seq_len",
     8: "pp*vpp must not exceed n_layers + 2 (embedding and loss stages) (and vpp must be 1 without pipelining)",
     9: "tp*cp must be at most twice the scale-up domain (tensor/context parallel traffic)",
+    10: "the software stack cannot run it (selective recompute, virtual stages or ZeRO sharding it lacks)",
 }
 #: Rules about the training step (global batch, micro-batch, sequence split, interleaving); a serving layout
 #: keeps all the others.
-TRAINING_ONLY = frozenset({6, 7, 8})
+TRAINING_ONLY = frozenset({6, 7, 8, 10})
 
 
 @dataclass(frozen=True, kw_only=True)

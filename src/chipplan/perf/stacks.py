@@ -1,0 +1,212 @@
+"""Software-stack profiles (catalog/data/stacks.yaml): what a training stack could run, as engine columns.
+
+A profile is a set of capabilities taken from the stack's papers, documentation and release notes (the file
+says which). ``resolve`` picks a profile for each row from its ``framework`` text and ``source_year``;
+``columns`` turns profiles into the per-row columns the training engine reads:
+
+``attention_ratio``        share of the family's ``attention_fraction`` the stack's attention kernels reach
+``flash``                  1 when attention is fused (no s×s scores kept in activation memory)
+``sequence_parallel``      1 when element-wise work is split over the TP group
+``tp_overlap_on``          1 when the family's ``tp_overlap`` applies (TP-communication overlap)
+``ep_overlap_on``          1 when the family's ``ep_overlap`` applies (expert all-to-all overlap)
+``grad_reduce_bytes``      bytes per gradient element reduced over data-parallel ranks (4 fp32, 2 bf16)
+``prefetch_depth``         FSDP all-gathers issued ahead of the layer that needs them
+``optimizer_state_bytes``  optimizer state per parameter (fp32 master weights and two Adam moments: 12)
+``allows_interleave``, ``allows_selective``, ``allows_zero``, ``prefers_fsdp``  what an empty layout field may be
+                           filled with (older stacks: no virtual stages, recompute none or full)
+
+Capabilities only ever remove work or add choices, so a stack with more of them is never slower
+(``tests/perf/test_stacks.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chipplan import catalog
+from chipplan.catalog import pydantic_message
+from chipplan.errors import CatalogError, FieldError
+
+ATTENTION = ("unfused", "flash1", "flash2", "flash3")
+ERA_DEFAULT = "era default"
+
+
+class Profile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    match: list[str] = Field(min_length=1)
+    years: tuple[int, int]
+    attention: Literal["unfused", "flash1", "flash2", "flash3"]
+    sequence_parallel: bool
+    interleaved_pipeline: bool
+    tp_comm_overlap: bool
+    selective_recompute: bool
+    distributed_optimizer: bool
+    fsdp: bool
+    grad_reduce_dtype: Literal["fp32", "bf16"]
+    expert_a2a_overlap: bool
+    fsdp_prefetch_depth: int = Field(ge=1, le=4)
+    optimizer_state_bytes: float = Field(gt=0, le=16)
+    source: str = Field(min_length=10)
+
+
+class AttentionKernels(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: str = Field(min_length=10)
+    ratios: dict[str, dict[Literal["unfused", "flash1", "flash2", "flash3"], float]]
+
+
+class EraDefault(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    until: int
+    profile: str
+
+
+class Stacks(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    attention_kernels: AttentionKernels
+    unknown_log_sd: float = Field(ge=0)
+    era_defaults: list[EraDefault] = Field(min_length=1)
+    profiles: dict[str, Profile] = Field(min_length=1)
+
+
+@functools.lru_cache(maxsize=4)
+def _table(version: str) -> Stacks:
+    raw = catalog.load().stacks
+    try:
+        st = Stacks.model_validate(raw)
+    except ValidationError as e:
+        raise CatalogError(pydantic_message("stacks", e)) from None
+    for era in st.era_defaults:
+        if era.profile not in st.profiles:
+            raise CatalogError(f"stacks.era_defaults: unknown profile {era.profile!r}; allowed: "
+                               f"{', '.join(st.profiles)}")
+    return st
+
+
+def table() -> Stacks:
+    """The validated stack profiles of the loaded catalog."""
+    return _table(catalog.load().version)
+
+
+def names() -> list[str]:
+    return list(table().profiles)
+
+
+def first_year(text: Any) -> float:
+    """The first four-digit year in ``text`` (``2023-2024`` → 2023), NaN when there is none."""
+    if text is None or (isinstance(text, float) and not np.isfinite(text)):
+        return float("nan")
+    m = re.search(r"(19|20)\d\d", str(text))
+    return float(m.group(0)) if m else float("nan")
+
+
+def era_default(year: float) -> str:
+    st = table()
+    y = year if np.isfinite(year) else 9999
+    for era in st.era_defaults:
+        if y <= era.until:
+            return era.profile
+    return st.era_defaults[-1].profile
+
+
+def resolve_one(framework: str | None, year: float) -> tuple[str, bool]:
+    """(profile name, whether the stack was recognised) for one framework text and year.
+
+    A profile name itself selects that profile. Otherwise the first profile whose patterns match and whose
+    years contain ``year`` (any year when none is given); then the first whose patterns match; then the era
+    default for ``year``.
+    """
+    st = table()
+    text = (framework or "").strip().lower()
+    if text in st.profiles:
+        return text, True
+    if text:
+        hits = [n for n, p in st.profiles.items() if any(re.search(pat, text) for pat in p.match)]
+        for n in hits:
+            lo, hi = st.profiles[n].years
+            if not np.isfinite(year) or lo <= year <= hi:
+                return n, True
+        if hits:
+            return hits[0], True
+    return era_default(year), False
+
+
+def resolve(frameworks: Any, years: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Profile names and a recognised mask per row, resolved once per distinct (framework, year)."""
+    fw = np.asarray(frameworks, dtype=object)
+    yr_raw = np.asarray(years, dtype=object)
+    yr_uniq, yr_inv = np.unique(np.array([str(y) for y in yr_raw.tolist()], dtype=object), return_inverse=True)
+    yr = np.array([first_year(None if y == "None" else y) for y in yr_uniq.tolist()], dtype=float)[yr_inv]
+    keys = [f"{f}\x00{y}" for f, y in zip(fw.tolist(), yr.tolist(), strict=True)]
+    cache: dict[str, tuple[str, bool]] = {}
+    out_n, out_k = [], []
+    for key, f, y in zip(keys, fw.tolist(), yr.tolist(), strict=True):
+        if key not in cache:
+            cache[key] = resolve_one(f if isinstance(f, str) else None, y)
+        n, k = cache[key]
+        out_n.append(n)
+        out_k.append(k)
+    return np.asarray(out_n, dtype=object), np.asarray(out_k, dtype=bool)
+
+
+def check_name(name: str, field: str = "--framework") -> str:
+    """A profile name or a framework text; raises FieldError naming ``field`` when neither resolves."""
+    n, known = resolve_one(name, float("nan"))
+    if not known:
+        raise FieldError(field, f"must be a stack profile ({', '.join(names())}) or a framework the profiles "
+                                "recognise", name)
+    return n
+
+
+CAPABILITY_COLUMNS = ("attention_ratio", "flash", "sequence_parallel", "tp_overlap_on", "ep_overlap_on",
+                      "grad_reduce_bytes", "prefetch_depth", "optimizer_state_bytes", "allows_interleave",
+                      "allows_selective", "allows_zero", "prefers_fsdp")
+
+
+def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Engine columns of one profile on one hardware family."""
+    r = ratios.get(family, ratios.get("default", {}))
+    return {
+        "attention_ratio": float(r.get(p.attention, 1.0)),
+        "flash": float(p.attention != "unfused"),
+        "sequence_parallel": float(p.sequence_parallel),
+        "tp_overlap_on": float(p.tp_comm_overlap),
+        "ep_overlap_on": float(p.expert_a2a_overlap),
+        "grad_reduce_bytes": 4.0 if p.grad_reduce_dtype == "fp32" else 2.0,
+        "prefetch_depth": float(p.fsdp_prefetch_depth),
+        "optimizer_state_bytes": float(p.optimizer_state_bytes),
+        "allows_interleave": float(p.interleaved_pipeline),
+        "allows_selective": float(p.selective_recompute),
+        "allows_zero": float(p.distributed_optimizer or p.fsdp),
+        "prefers_fsdp": float(p.fsdp),
+    }
+
+
+def columns(profiles: Any, families: Any) -> dict[str, np.ndarray]:
+    """Capability columns per row (``CAPABILITY_COLUMNS``), computed once per distinct (profile, family)."""
+    st = table()
+    ratios = {f: dict(v) for f, v in st.attention_kernels.ratios.items()}
+    prof = np.asarray(profiles, dtype=object)
+    fam = np.asarray(families, dtype=object)
+    n = len(prof)
+    out = {k: np.empty(n) for k in CAPABILITY_COLUMNS}
+    keys = np.array([f"{a}\x00{b}" for a, b in zip(prof.tolist(), fam.tolist(), strict=True)], dtype=object)
+    for key in dict.fromkeys(keys.tolist()):
+        p, f = key.split("\x00")
+        sel = keys == key
+        for k, v in profile_columns(st.profiles[p], f, ratios).items():
+            out[k][sel] = v
+    return out
+
+
+def neutral_columns(n: int = 1) -> dict[str, np.ndarray]:
+    """Columns of a stack with every capability (the engine's behaviour when no stack is given)."""
+    vals = {"attention_ratio": 1.0, "flash": 1.0, "sequence_parallel": 1.0, "tp_overlap_on": 1.0,
+            "ep_overlap_on": 1.0, "grad_reduce_bytes": 4.0, "prefetch_depth": 1.0, "optimizer_state_bytes": 12.0,
+            "allows_interleave": 1.0, "allows_selective": 1.0, "allows_zero": 1.0, "prefers_fsdp": 0.0}
+    return {k: np.full(n, v) for k, v in vals.items()}

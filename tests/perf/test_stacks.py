@@ -1,0 +1,119 @@
+"""Software-stack profiles: resolution from the table's words, and capabilities that never slow a stack down."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chipplan import catalog
+from chipplan.errors import FieldError
+from chipplan.perf import efficiency, stacks
+from chipplan.perf.columns import Columns
+from chipplan.perf.hardware_cols import hardware_row
+from chipplan.perf.layout import LAYOUT_FIELDS, search
+from chipplan.perf.training import step_time
+
+CAPS = ("sequence_parallel", "interleaved_pipeline", "tp_comm_overlap", "selective_recompute",
+        "distributed_optimizer", "expert_a2a_overlap")
+
+
+@pytest.mark.parametrize(("text", "year", "profile"), [
+    ("Megatron-LM (PTD-P, interleaved 1F1B + scatter/gather for large models)", "2021", "megatron-lm-2021"),
+    ("Composer + PyTorch FSDP (MosaicML platform)", "2023-2024", "llm-foundry"),
+    ("torchtitan (FSDP2, torch.compile optional)", "2024", "pytorch-fsdp"),
+    ("NeMo 24.09/24.12 (Megatron-Core)", "2025", "megatron-core-2024"),
+    ("Megatron-LM", "2022", "megatron-2023"),
+    ("Megatron-DeepSpeed", "2022", "deepspeed"),
+    ("MaxText (JAX/XLA)", "2025", "maxtext-jax"),
+    ("Intel Gaudi software 1.19.0, PyTorch 2.5.1", "2025", "intel-gaudi"),
+    ("Primus / Megatron-LM on ROCm", "2025", "amd-rocm"),
+    ("GPT-NeoX", "2022", "gpt-neox"),
+])
+def test_framework_text_selects_its_profile(text, year, profile):
+    names, known = stacks.resolve([text], [year])
+    assert names[0] == profile and known[0]
+
+
+def test_unknown_stack_gets_the_era_default():
+    names, known = stacks.resolve(["an in-house trainer", None, None], ["2020", "2023", None])
+    assert names.tolist() == ["megatron-lm-2021", "megatron-2023", "megatron-core-2024"]
+    assert not known.any()
+    with pytest.raises(FieldError, match="--framework"):
+        stacks.check_name("no such stack")
+
+
+def test_attention_kernel_generations_are_ordered():
+    for fam, r in stacks.table().attention_kernels.ratios.items():
+        assert r["unfused"] <= r["flash1"] <= r["flash2"] <= r["flash3"] <= 1.0, fam
+
+
+def _case(model="llama-3.1-8b", hw_id="h100-sxm-80gb", n=16):
+    m = Columns(catalog.model(model).to_columns())
+    h = Columns({k: v for k, v in hardware_row(catalog.accelerator(hw_id), "bf16").items() if k != "family"})
+    return m, h
+
+
+def _with(profile, **changes):
+    return profile.model_copy(update=changes)
+
+
+ATT = ("unfused", "flash1", "flash2", "flash3")
+profiles = st.builds(
+    lambda caps, att, grad, fsdp: _with(stacks.table().profiles["megatron-lm-2021"], attention=att,
+                                        grad_reduce_dtype=grad, fsdp=fsdp, **caps),
+    st.fixed_dictionaries({c: st.booleans() for c in CAPS}), st.sampled_from(ATT), st.sampled_from(("fp32", "bf16")),
+    st.booleans())
+
+
+def _upgrades(p):
+    """Profiles with one more capability than ``p``."""
+    out = [_with(p, **{c: True}) for c in CAPS if not getattr(p, c)]
+    i = ATT.index(p.attention)
+    out += [_with(p, attention=a) for a in ATT[i + 1:]]
+    if p.grad_reduce_dtype == "fp32":
+        out.append(_with(p, grad_reduce_dtype="bf16"))
+    return out
+
+
+LAYOUTS = [dict(tp=2, pp=2, dp=4, cp=1, ep=1, vpp=2, micro_batch=1, zero_stage=1, recompute=1),
+           dict(tp=1, pp=1, dp=16, cp=1, ep=1, vpp=1, micro_batch=2, zero_stage=3, recompute=0),
+           dict(tp=8, pp=1, dp=2, cp=1, ep=1, vpp=1, micro_batch=1, zero_stage=0, recompute=2)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(profiles, st.sampled_from(LAYOUTS), st.sampled_from(["hopper", "ampere", "tpu"]))
+def test_adding_a_capability_never_makes_a_fixed_layout_slower(p, layout, family):
+    m, h = _case()
+    eff = efficiency.for_families([family])
+    ratios = {f: dict(v) for f, v in stacks.table().attention_kernels.ratios.items()}
+
+    def t(prof):
+        lay = Columns({**layout, **stacks.profile_columns(prof, family, ratios)})
+        return float(np.ravel(step_time(m, h, lay, global_batch_seqs=64, seq_len=8192, eff=eff)["step_time_s"])[0])
+
+    base = t(p)
+    for up in _upgrades(p):
+        assert t(up) <= base * (1 + 1e-12), up
+
+
+@settings(max_examples=15, deadline=None)
+@given(profiles)
+def test_adding_a_capability_never_makes_the_searched_layout_slower(p):
+    """More capabilities only add layouts the search may fill in, so its best layout is never slower."""
+    m, h = _case("llama-3.1-70b")
+    ratios = {f: dict(v) for f, v in stacks.table().attention_kernels.ratios.items()}
+
+    def best(prof):
+        base = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in {**m, **h}.items()}
+        base.update({f: np.ones(1) for f in LAYOUT_FIELDS})
+        base.update({k: np.array([v]) for k, v in stacks.profile_columns(prof, "hopper", ratios).items()})
+        base.update(n_gpu=np.array([64.0]), dp_stated=np.zeros(1), global_batch_seqs=np.array([256.0]),
+                    seq_len=np.array([4096.0]))
+        missing = {f: np.array([f not in ("ep", "cp")]) for f in LAYOUT_FIELDS}
+        chosen, _, idx = search(base, missing, efficiency.for_families(["hopper"]))
+        assert idx[0] >= 0
+        return float(chosen["tokens_per_s_per_gpu"][0])
+
+    base = best(p)
+    for up in _upgrades(p):
+        assert best(up) >= base * (1 - 1e-12), up

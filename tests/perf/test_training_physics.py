@@ -1,0 +1,97 @@
+"""ZeRO-3 / FSDP per layer and the MoE per-layer cost, by hand."""
+
+import numpy as np
+import pytest
+
+from chipplan.perf import collectives as col
+from chipplan.perf import efficiency
+from chipplan.perf.arithmetic import attention_params_per_layer, mlp_params
+from chipplan.perf.columns import Columns
+from chipplan.perf.training import FSDP_BYTES, fsdp_exposed, step_time
+from chipplan.specs import Model
+
+IDEAL = dict(matmul_fraction=1.0, matmul_fraction_fp8=1.0, matmul_half_dim=0.0, attention_fraction=1.0,
+             hbm_fraction=1.0, scale_up_fraction=1.0, scale_out_fraction=1.0, collective_latency_s=0.0,
+             tp_overlap=0.0, dp_overlap=1.0, kernel_overhead_s=0.0, moe_layer_overhead_s=0.0)
+
+
+def hw(**kw):
+    base = dict(peak16_flops_per_s=1e15, peak_mm_flops_per_s=1e15, fp8=0.0, hbm_bw_bytes_per_s=1e30,
+                hbm_bytes=80e9, scale_up_bw_bytes_per_s=400e9, scale_up_domain=8.0, scale_out_bw_bytes_per_s=50e9)
+    return Columns({**base, **kw})
+
+
+def lay(**kw):
+    base = dict(tp=1, pp=1, dp=1, cp=1, ep=1, vpp=1, micro_batch=1, zero_stage=0, recompute=0, sequence_parallel=1)
+    return Columns({**base, **kw})
+
+
+def test_ring_all_gather_on_two_nodes_by_hand():
+    # 16 ranks, 8 per NVLink domain, 2 domains; 1 GB buffer; α = 10 µs per ring step (NCCL rings: g - 1 steps).
+    t = col.all_gather_time(1e9, 8.0, 2.0, 400e9, 50e9, 10e-6)
+    by_hand = 7 / 8 * 1e9 / 400e9 + 1 / 2 * (1e9 / 8) / 50e9 + 15 * 10e-6
+    assert float(t) == pytest.approx(by_hand, rel=1e-12)
+
+
+def test_fsdp_exposure_per_layer_by_hand():
+    # 4 layers; gather 3 ms, reduce-scatter 4 ms; forward 2 ms, backward 5 ms per layer; prefetch depth 1.
+    t = fsdp_exposed(Ld=4.0, Lm=0.0, ag_d=3e-3, rs_d=4e-3, ag_m=0.0, rs_m=0.0, f_d=2e-3, b_d=5e-3, f_m=0.0,
+                     b_m=0.0, window=1.0, prefetch=1.0)
+    # forward: 4·(3-2) ms; backward: 4·(3+4-5) ms; first gather 3 ms and last reduce-scatter 4 ms unhidden.
+    assert float(t) == pytest.approx(4e-3 + 8e-3 + 3e-3 + 4e-3, rel=1e-12)
+    # Compute that covers the communication hides all but the first gather and the last reduce-scatter.
+    t = fsdp_exposed(Ld=4.0, Lm=0.0, ag_d=3e-3, rs_d=4e-3, ag_m=0.0, rs_m=0.0, f_d=5e-3, b_d=9e-3, f_m=0.0,
+                     b_m=0.0, window=1.0, prefetch=2.0)
+    assert float(t) == pytest.approx(2 * 3e-3 + 4e-3, rel=1e-12)
+
+
+def test_zero3_step_on_two_nodes_by_hand():
+    """A 2-layer model on 2 nodes of 8 (dp = 16, ZeRO-3), a network so slow that nothing hides: every micro-batch
+    gathers each layer twice and reduce-scatters it once, plus the embedding and head, all exposed."""
+    m = Model(name="z3", n_layers=2, d_model=1024, n_heads=8, d_ff=4096, vocab_size=32000, gated_mlp=False)
+    mc = Columns(m.to_columns())
+    eff = efficiency.for_families(["custom"], IDEAL)
+    h = hw(scale_up_bw_bytes_per_s=1e6, scale_out_bw_bytes_per_s=1e5)  # 1 MB/s NVLink, 100 kB/s NIC
+    out = step_time(mc, h, lay(dp=16, zero_stage=3), global_batch_seqs=32, seq_len=512, eff=eff)
+    p_layer = attention_params_per_layer(mc) + mlp_params(1024, 4096, 0.0)
+    emb = 32000 * 1024  # the larger of input embedding and (untied) head
+
+    def ring(nbytes):  # 16 ranks, 8 per domain, 2 domains
+        return 7 / 8 * nbytes / 1e6 + 1 / 2 * (nbytes / 8) / 1e5
+
+    ag, rs = ring(float(p_layer) * FSDP_BYTES), ring(float(p_layer) * 4.0)  # fp32 gradient reduction
+    per_micro = 2 * (ag + (ag + rs)) + ag + rs + 2 * ring(emb * FSDP_BYTES) + ring(emb * 4.0)
+    n_micro = 32 / 16
+    # Compute is ~1e-6 of the communication here, so it hides almost nothing.
+    assert float(out["dp_exposed_s"][0]) == pytest.approx(n_micro * per_micro, rel=1e-4)
+
+
+MOE = Model(name="moe", n_layers=2, d_model=512, n_heads=8, d_ff=256, vocab_size=1000, gated_mlp=True,
+            n_experts=64, top_k=8)
+
+
+def _moe_step(n_ep: float, overhead: float):
+    eff = efficiency.for_families(["custom"], {**IDEAL, "moe_layer_overhead_s": overhead, "dp_overlap": 0.0})
+    big = hw(scale_up_bw_bytes_per_s=1e30, scale_out_bw_bytes_per_s=1e30)
+    return step_time(Columns(MOE.to_columns()), big, lay(dp=n_ep, ep=n_ep), global_batch_seqs=n_ep,
+                     seq_len=256, eff=eff)
+
+
+def test_moe_layer_fixed_cost_by_hand_and_independent_of_local_experts():
+    # Fixed cost c per MoE layer pass: forward c, backward 2c, for 2 layers and one micro-batch: 6c.
+    c = 200e-6
+    for n_ep in (1.0, 8.0, 64.0):  # 64, 8 and 1 local experts: the fixed cost does not scale with them
+        with_c, without = _moe_step(n_ep, c), _moe_step(n_ep, 0.0)
+        assert float(with_c["compute_s"][0] - without["compute_s"][0]) == pytest.approx(6 * c, rel=1e-9)
+
+
+def test_fine_grained_moe_is_not_faster_than_its_dense_equivalent():
+    """Per token, an MoE layer does at least the work of a dense MLP of width top_k·d_ff: its GEMMs are smaller
+    and its tokens are permuted, so it cannot run faster than that dense model on the same chip."""
+    eff = efficiency.for_families(["hopper"])
+    h = hw(peak16_flops_per_s=989e12, peak_mm_flops_per_s=989e12, hbm_bw_bytes_per_s=3.35e12)
+    dense = Model(name="d", n_layers=2, d_model=512, n_heads=8, d_ff=256 * 8, vocab_size=1000, gated_mlp=True)
+    kw = dict(global_batch_seqs=8, seq_len=4096, eff=eff)
+    t_moe = step_time(Columns(MOE.to_columns()), h, lay(dp=8, ep=8), **kw)["step_time_s"]
+    t_dense = step_time(Columns(dense.to_columns()), h, lay(dp=8), **kw)["step_time_s"]
+    assert float(np.ravel(t_moe)[0]) > float(np.ravel(t_dense)[0])
