@@ -445,7 +445,7 @@ SMALL_BATCH_IDLE_SHARE = 0.25
 PRICE_TERMS = ("on-demand", "1yr", "3yr")  # the cloud terms of catalog/data/cost/cloud.yaml
 
 
-def hourly_rate(acc_id: str, basis: str, term: str, system: Any = None) -> tuple[float | None, str]:
+def hourly_rate(acc: Any, basis: str, term: str, system: Any = None) -> tuple[float | None, str]:
     """$/accelerator-hour for ``acc_id`` on one basis for every chip, so runs compare like for like.
 
     ``owned``: the 3-year ownership rate of ``system`` when it has a price, else of the first catalog system
@@ -457,8 +457,10 @@ def hourly_rate(acc_id: str, basis: str, term: str, system: Any = None) -> tuple
     from chipplan.cost import tco as tc
 
     cat = cost_catalog.load()
+    if isinstance(acc, str):
+        acc = catalog.accelerator(acc)
+    acc_id = acc.id
     if basis == "owned":
-        acc = catalog.accelerator(acc_id)
         for sys_ in [system] * (system is not None) + list(catalog.load().systems.values()):
             if sys_.accelerator == acc_id and sys_.price_usd:
                 # The owned rate does not depend on the cloud price; 1.0 only satisfies the shared parameter set.
@@ -552,7 +554,7 @@ def compare(model: Any, hardware: Sequence[Any], *, tokens: float, accelerators:
                 raise
             rows.append({**row, "status": "infeasible", "reason": str(e)})
             continue
-        rate, rate_src = hourly_rate(acc.id, basis, price_term, system)
+        rate, rate_src = hourly_rate(acc, basis, price_term, system)
         sd = _log_sd(acc.family, n_experts=float(m.n_experts or 0), n_accelerators=r.n_accelerators,
                      precision=precision, serving=False)
         x = {**row, "status": "ok", "reason": None, "n_accelerators": r.n_accelerators, "days": r.days,
@@ -986,18 +988,22 @@ def strategy(scenario: str | Path, *, seed: int | None = None, scenarios: int | 
 # ---------------------------------------------------------------------------------------------------------------
 # predict
 # ---------------------------------------------------------------------------------------------------------------
-def predict_rows(df: pd.DataFrame, *, detail: bool = False) -> dict[str, Any]:
+def predict_rows(df: pd.DataFrame, *, detail: bool = False, allow_extra_columns: bool = False,
+                 source: str = "df") -> dict[str, Any]:
     """The ``chipplan predict --json`` document for a DataFrame (rows keyed by ``row_id``), with the output
-    vocabulary's names added beside the contract's historical ones."""
+    vocabulary's names added beside the contract's historical ones. A column the schema does not know is an
+    error listing its close matches, unless ``allow_extra_columns``."""
     from chipplan.io import predict_frame
+    from chipplan.io.read import check_columns
 
+    check_columns(df.columns, source=source, allow_extra=allow_extra_columns)
     res = predict_frame(df, detail=detail)
     for r in res["rows"]:
         contract_aliases(r.get("prediction"))
     return res
 
 
-def predict(df: pd.DataFrame, *, detail: bool = False) -> pd.DataFrame:
+def predict(df: pd.DataFrame, *, detail: bool = False, allow_extra_columns: bool = False) -> pd.DataFrame:
     """Predict every row of a published-measurement table; the input columns are kept, predictions beside.
 
     ``df`` follows the column schema of ``chipplan predict`` (``docs/columns.md``): training rows need the
@@ -1005,7 +1011,8 @@ def predict(df: pd.DataFrame, *, detail: bool = False) -> pd.DataFrame:
     ``status`` (ok/error), ``reason`` (why a row failed, naming the column), ``kind`` (training/inference) and
     every prediction field (``tokens_per_s_per_accelerator`` with ``_low``/``_high`` 80 % bounds, ``mfu``,
     ``ttft_p50_ms``, the chosen ``layout_tp`` …). A name the input already uses gets the suffix
-    ``_predicted``.
+    ``_predicted``. Columns outside the schema are an error (a misspelt name would be silently ignored) unless
+    ``allow_extra_columns`` carries them along.
 
     Examples
     --------
@@ -1014,7 +1021,7 @@ def predict(df: pd.DataFrame, *, detail: bool = False) -> pd.DataFrame:
     ...        "num_layers": 30, "hidden_size": 3072, "num_heads": 32, "ffn_hidden_size": 12288,
     ...        "vocab_size": 51200, "seq_len": 2048, "global_batch_seqs": 512, "tp": 2, "pp": 1, "dp": 32,
     ...        "micro_batch_size": 4, "precision": "bf16", "activation_recompute": "full", "note": "mine"}
-    >>> out = predict(pd.DataFrame([row]))
+    >>> out = predict(pd.DataFrame([row]), allow_extra_columns=True)  # "note" is the user's own column
     >>> out.loc[0, "note"], out.loc[0, "status"], int(out.loc[0, "tp"]), int(out.loc[0, "layout_tp"])
     ('mine', 'ok', 2, 2)
     >>> bool(out.loc[0, "tokens_per_s_per_accelerator_low"] < out.loc[0, "tokens_per_s_per_accelerator"])
@@ -1024,7 +1031,7 @@ def predict(df: pd.DataFrame, *, detail: bool = False) -> pd.DataFrame:
 
     if not isinstance(df, pd.DataFrame):
         raise FieldError("df", "must be a pandas DataFrame in the predict column schema", type(df).__name__)
-    res = predict_rows(df, detail=detail)
+    res = predict_rows(df, detail=detail, allow_extra_columns=allow_extra_columns)
     return predictions_beside(df, res)
 
 

@@ -12,6 +12,7 @@ import typer
 
 from chipplan import __version__
 from chipplan.commands._common import EXIT_USAGE, debug_enabled
+from chipplan.commands.entry import ABOUT, REGISTRY
 from chipplan.errors import ChipplanError
 from chipplan.safeio import one_line, shown
 
@@ -35,32 +36,14 @@ _EXIT, _CLICK_ERROR, _USAGE, _ABORT, _NO_ARGS = (_classes(n) for n in ("Exit", "
 
 app = typer.Typer(
     name="chipplan",
-    help="Plan AI compute: training and serving performance, cost from wafer to token, sourcing strategy.",
+    help=ABOUT,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-# (module, attribute, kind, name): "typer" adds a sub-app, "command" registers a function.
-_REGISTRY = [
-    ("chipplan.commands.catalog", "catalog_app", "typer", "catalog"),
-    ("chipplan.commands.catalog", "model_command", "command", "model"),
-    ("chipplan.commands.table", "predict_command", "command", "predict"),
-    ("chipplan.commands.table", "validate_command", "command", "validate"),
-    ("chipplan.commands.train", "train_command", "command", "train"),
-    ("chipplan.commands.serve", "serve_command", "command", "serve"),
-    ("chipplan.commands.compare", "compare_command", "command", "compare"),
-    ("chipplan.commands.cost", "cost_app", "typer", "cost"),
-    ("chipplan.commands.cost", "tco_command", "command", "tco"),
-    ("chipplan.commands.cost", "cost_per_token_command", "command", "cost-per-token"),
-    ("chipplan.commands.strategy", "strategy_command", "command", "strategy"),
-    ("chipplan.commands.plan", "plan_command", "command", "plan"),
-    ("chipplan.commands.plan", "scenario_app", "typer", "scenario"),
-    ("chipplan.commands.runs", "runs_app", "typer", "runs"),
-    ("chipplan.commands.web", "web_command", "command", "web"),
-    ("chipplan.commands.codesign", "codesign_app", "typer", "codesign"),
-    ("chipplan.commands.codesign", "db_app", "typer", "db"),
-]
+# (module, attribute, kind, name), from the one list of commands (``chipplan.commands.entry.REGISTRY``).
+_REGISTRY = [(module, attr, kind, name) for name, module, attr, kind, _ in REGISTRY]
 
 
 def _version(value: bool) -> None:

@@ -32,7 +32,9 @@ def test_extra_catalog_file_adds_a_chip(tmp_path, monkeypatch):
     f.write_text(ACC)
     cat = build([*sorted(catalog.DATA_DIR.glob("*.yaml")), f])
     chip = cat.accelerator("my-chip")
-    assert chip.peak_fp8_flops_per_s == 1e15 and chip.hbm_bytes == 96 * 2**30
+    assert chip.peak_fp8_flops_per_s == 1e15 and chip.hbm_bytes == 96e9  # hbm_gb means decimal GB
+    f.write_text(ACC.replace("hbm_gb: 96", "hbm_gib: 96"))
+    assert build([*sorted(catalog.DATA_DIR.glob("*.yaml")), f]).accelerator("my-chip").hbm_bytes == 96 * 2**30
     assert chip.scale_out_bw_bytes_per_s == 50e9
 
 

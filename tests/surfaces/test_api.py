@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 import chipplan
+import chipplan.errors
 from chipplan.cli import app
 from chipplan.commands._common import to_json
 
@@ -105,7 +106,9 @@ def test_predict_keeps_input_columns_beside_predictions():
                         "micro_batch_size": 4, "precision": "bf16", "activation_recompute": "full",
                         "my_note": "keep me"},
                        {"hardware_id": "b999", "model_name": "x", "num_accelerators": 8, "my_note": "bad"}])
-    out = chipplan.predict(df)
+    with pytest.raises(chipplan.errors.InputFileError, match="unknown column 'my_note'"):
+        chipplan.predict(df)
+    out = chipplan.predict(df, allow_extra_columns=True)
     assert list(out.columns[: len(df.columns)]) == list(df.columns)
     assert list(out["my_note"]) == ["keep me", "bad"]
     assert list(out["status"]) == ["ok", "error"] and "num_layers" in out.loc[1, "reason"]
@@ -122,12 +125,12 @@ def test_predict_out_file_keeps_input_columns(tmp_path):
                    "512,2,1,32,4,bf16,full,mine\n")
     for suffix, read in ((".csv", pd.read_csv), (".parquet", pd.read_parquet), (".json", pd.read_json)):
         out = tmp_path / f"p{suffix}"
-        r = runner.invoke(app, ["predict", str(src), "--out", str(out)])
+        r = runner.invoke(app, ["predict", str(src), "--out", str(out), "--allow-extra-columns"])
         assert r.exit_code == 0, r.stderr
         f = read(out)
         assert f.loc[0, "comment"] == "mine" and f.loc[0, "status"] == "ok"
         assert f.loc[0, "tokens_per_s_per_accelerator"] > 0
-    r = runner.invoke(app, ["predict", str(src), "--out", str(tmp_path / "p.xlsx")])
+    r = runner.invoke(app, ["predict", str(src), "--out", str(tmp_path / "p.xlsx"), "--allow-extra-columns"])
     assert r.exit_code == 2 and "--out: must name a .csv, .parquet, .json file" in r.stderr
 
 
@@ -137,3 +140,27 @@ def test_import_chipplan_is_light_and_exports_the_api_lazily():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "[]" and out[1] == "True True"
     assert {"train", "serve", "compare", "tco", "strategy", "predict", "cost_per_token"} <= set(dir(chipplan))
+
+
+def test_misspelt_columns_are_an_error_naming_close_matches(tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text("hardware_id,model_name,num_accelerators,seq_length,target_tokens_per_gpu\n"
+                 "h100-sxm-80gb,llama-3.1-8b,8,4096,1000\n")
+    for cmd in ("predict", "validate"):
+        r = runner.invoke(app, [cmd, str(f)])
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+        assert "unknown columns 'seq_length' (did you mean seq_len" in r.stderr
+        assert "'target_tokens_per_gpu' (did you mean target_tokens_per_s_per_gpu" in r.stderr
+    r = runner.invoke(app, ["validate", str(f), "--allow-extra-columns", "--json"])
+    assert r.exit_code == 0
+
+
+def test_validate_says_why_each_failed_row_failed(tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text("row_id,hardware_id,model_name,num_accelerators,global_batch_seqs,seq_len,target_tokens_per_s_per_gpu\n"
+                 "1,h100-sxm-80gb,llama-3.1-8b,8,64,4096,9000\n2,b999,llama-3.1-8b,8,64,4096,9000\n")
+    d = json.loads(runner.invoke(app, ["validate", str(f), "--json"]).stdout)
+    bad = next(r for r in d["rows"] if r["row_id"] == "2")
+    assert bad["predicted"] is None and "hardware_id" in bad["reason"]
+    text = runner.invoke(app, ["validate", str(f), "--format", "table"]).stdout
+    assert "rows not predicted, and why" in text and "hardware_id" in text

@@ -250,20 +250,108 @@ def system(key: str) -> System:
     return load().system(key)
 
 
+def is_file_key(key: str) -> bool:
+    """Whether an id given by a user names a YAML file rather than a catalog entry."""
+    return str(key).endswith((".yaml", ".yml"))
+
+
+def check_file(path: str | Path) -> list[str]:
+    """Every problem in a user catalog file at once, each as ``file:line section.id.field: what is wrong``, in the
+    file's own key names (``hbm_gb``, ``peak_tflops.bf16``). An empty list means the file is valid (on top of the
+    shipped catalog, which it may refer to)."""
+    path = Path(path)
+    ydoc = read_yaml_doc(path)  # unreadable or malformed YAML: one error, there is nothing more to check
+    doc = ydoc.data
+    name = path.name
+    if not isinstance(doc, dict):
+        return [f"{name}: must be a mapping with an accelerators:, systems: or models: section"]
+    problems: list[str] = []
+    own: dict[str, set[str]] = {s: set() for s in _SECTIONS}
+    for key, body in doc.items():
+        if key in ("version", "description", "efficiency", "reliability", "serving_engines", "serving_intervals"):
+            continue
+        where = ydoc.where(key).replace(str(path), name, 1)
+        if key not in _SECTIONS:
+            near = difflib.get_close_matches(str(key), list(_SECTIONS), n=1)
+            hint = f"; did you mean {near[0]}?" if near else f"; allowed: {', '.join(_SECTIONS)}"
+            problems.append(f"{where} {key}: unknown section{hint}")
+            continue
+        if not isinstance(body, dict):
+            problems.append(f"{where} {key}: must map ids to entries")
+            continue
+        cls = _SECTIONS[key]
+        for id_, entry in body.items():
+            own[key].add(str(id_))
+            try:
+                e = cls.model_validate(entry)
+            except ValidationError as err:
+                for item in err.errors():
+                    loc = tuple(str(p) for p in item["loc"])
+                    at = ydoc.where(key, id_, *loc).replace(str(path), name, 1)
+                    got = item.get("input")
+                    got_s = "" if isinstance(got, dict) or item["type"] == "missing" else \
+                        f", got {safeio.shown(got)}"
+                    msg = item["msg"].removeprefix("Value error, ")
+                    if item["type"] == "missing":
+                        msg = "required"
+                    elif item["type"] == "extra_forbidden":
+                        allowed = [f for f in cls.model_fields if f != "field_sources"]
+                        near = difflib.get_close_matches(loc[-1], allowed, n=2)
+                        msg = "unknown field" + (f"; did you mean {' or '.join(near)}?" if near else "")
+                        got_s = ""
+                    field = ".".join((key, str(id_), *loc))
+                    if msg.startswith(tuple(f"{f}:" for f in cls.model_fields)):  # the rule names its field
+                        field, msg = f"{key}.{id_}.{msg.split(':', 1)[0]}", msg.split(":", 1)[1].strip()
+                    problems.append(f"{at} {field}: {msg}{got_s}")
+                continue
+            try:
+                e.to_spec(str(id_))
+            except ValueError as err:
+                problems.append(f"{ydoc.where(key, id_).replace(str(path), name, 1)} {err}")
+    shipped = build(sorted(DATA_DIR.glob("*.yaml")))
+    for id_, entry in (doc.get("systems") or {}).items() if isinstance(doc.get("systems"), dict) else []:
+        acc = entry.get("accelerator") if isinstance(entry, dict) else None
+        if acc and acc not in own["accelerators"] and shipped._find("accelerators", str(acc)) is None:
+            problems.append(f"{ydoc.where('systems', id_, 'accelerator').replace(str(path), name, 1)} "
+                            f"systems.{id_}.accelerator: unknown accelerator {safeio.shown(acc)} (neither in this "
+                            "file nor in the catalog)")
+    return problems
+
+
+def _from_file(path: str | Path, section: str, also: tuple[str, ...] = ()) -> tuple[Catalog, str, str]:
+    """The catalog with ``path`` on top, and the (section, id) of the file's first entry of ``section`` (or of
+    the sections in ``also``). Every problem in the file is reported at once."""
+    path = Path(path)
+    if not path.exists():
+        raise CatalogError(f"{path}: file not found (give a catalog id or a YAML file with a {section}: section)")
+    problems = check_file(path)
+    if problems:
+        n = len(problems)
+        raise CatalogError(f"{path}: {n} problem{'s' * (n > 1)}: " + "; ".join(problems))
+    doc = read_yaml(path) or {}
+    for sec in (section, *also):
+        ids = list(doc.get(sec) or {})
+        if ids:
+            return build([*sorted(DATA_DIR.glob("*.yaml")), path]), sec, str(ids[0])
+    raise CatalogError(f"{path}: has no {section}: section with at least one entry"
+                       + (f" (or {', '.join(also)})" if also else ""))
+
+
 def model(key: str) -> Model:
     """A catalog model by id or alias, or the first model of a YAML file (``models:`` section) given by path."""
-    if key.endswith((".yaml", ".yml")):
-        path = Path(key)
-        if not path.exists():
-            raise CatalogError(f"{path}: file not found (a model is a catalog id or a YAML file with models:)")
-        cat = build([*sorted(DATA_DIR.glob("*.yaml")), path])
-        doc = read_yaml(path) or {}
-        ids = list((doc.get("models") or {}) if isinstance(doc, dict) else {})
-        if not ids:
-            raise CatalogError(f"{path}: has no models: section with at least one model")
-        return cat.models[ids[0]]
+    if is_file_key(key):
+        cat, _, id_ = _from_file(key, "models")
+        return cat.models[id_]
     return load().model(key)
 
 
 def hardware(key: str) -> tuple[Accelerator, System | None]:
+    """An accelerator or system id, or a YAML file whose first ``accelerators:`` entry (else ``systems:``) is
+    the chip (``chipplan catalog template accelerator`` writes one)."""
+    if is_file_key(key):
+        cat, sec, id_ = _from_file(key, "accelerators", ("systems",))
+        if sec == "systems":
+            s = cat.systems[id_]
+            return cat.accelerators[s.accelerator], s
+        return cat.accelerators[id_], None
     return load().hardware(key)

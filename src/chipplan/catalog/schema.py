@@ -80,7 +80,9 @@ class AcceleratorEntry(Sourced):
     family: str
     aliases: list[str] = Field(default_factory=list)
     peak_tflops: PeakTflops
-    hbm_gb: Pos
+    # HBM capacity: give one, each meaning what it says (an "80GB" H100 has 80 GiB = 85.9 GB).
+    hbm_gib: Pos | None = Field(default=None, description="HBM capacity, GiB (2^30 bytes)")
+    hbm_gb: Pos | None = Field(default=None, description="HBM capacity, GB (10^9 bytes)")
     hbm_tb_per_s: Pos
     hbm_stacks: NonNegInt = 0
     hbm_generation: str = ""
@@ -102,12 +104,24 @@ class AcceleratorEntry(Sourced):
             raise ValueError(f"must be one of {', '.join(FAMILIES)}")
         return v
 
+    @model_validator(mode="after")
+    def _one_capacity(self) -> AcceleratorEntry:
+        if (self.hbm_gib is None) == (self.hbm_gb is None):
+            raise ValueError("hbm_gib: give the HBM capacity once, as hbm_gib (GiB) or hbm_gb (GB)")
+        if not any(getattr(self.peak_tflops, k) for k in type(self.peak_tflops).model_fields):
+            raise ValueError("peak_tflops: give at least one dense matrix peak (bf16, fp8, ...), TFLOP/s")
+        return self
+
+    @property
+    def hbm_bytes(self) -> float:
+        return self.hbm_gib * GIB if self.hbm_gib is not None else float(self.hbm_gb or 0.0) * GB
+
     def to_spec(self, id_: str) -> Accelerator:
         pk = self.peak_tflops
         return Accelerator(
             id=id_, name=self.name, vendor=self.vendor, family=self.family,
             **{f"peak_{k}_flops_per_s": getattr(pk, k) * TERA for k in type(pk).model_fields},
-            hbm_bytes=self.hbm_gb * GIB, hbm_bw_bytes_per_s=self.hbm_tb_per_s * 1e12,
+            hbm_bytes=self.hbm_bytes, hbm_bw_bytes_per_s=self.hbm_tb_per_s * 1e12,
             hbm_stacks=self.hbm_stacks, hbm_generation=self.hbm_generation, sram_bytes=self.sram_mb * MB,
             scale_up_tech=self.scale_up.technology,
             scale_up_bw_bytes_per_s=self.scale_up.gb_per_s_per_direction * GB,

@@ -172,3 +172,44 @@ def _model(model: str, seq_len: int, fmt_: str) -> None:
     o.add(table(f"{m.name} ({m.n_layers} layers, d_model {m.d_model}, {m.attention})", ["quantity", "value", "unit"],
                 rows))
     o.print()
+
+
+TEMPLATES = ("accelerator", "system", "model")
+
+
+@catalog_app.command("template")
+@handle_errors
+def template_cmd(
+    kind: str = typer.Argument("accelerator", help="accelerator, system or model"),
+) -> None:
+    """Print a commented catalog file to fill in: `chipplan catalog template accelerator > my_chip.yaml`."""
+    from pathlib import Path
+
+    if kind not in TEMPLATES:
+        raise FieldError("kind", f"must be one of {', '.join(TEMPLATES)}", kind)
+    text = (Path(catalog.__file__).parent / "templates" / f"{kind}.yaml").read_text()
+    print(text, end="")
+
+
+@catalog_app.command("check")
+@handle_errors
+def check_cmd(
+    path: str = typer.Argument(..., metavar="FILE", help="A catalog YAML file (accelerators:, systems:, models:)."),
+    fmt_: str | None = format_option(),
+    as_json: bool = json_option(),
+) -> None:
+    """Check a custom catalog file: every problem at once, with the line and the field in the file's own key
+    names; exit 2 if there is any."""
+    from chipplan.commands._common import err_console
+
+    f = output_format(fmt_, as_json)
+    problems = catalog.check_file(path)
+    if f == "json":
+        print_json({"file": path, "ok": not problems, "problems": problems})
+    elif not problems:
+        print(f"{path}: ok")
+    for p in problems:
+        if f != "json":
+            err_console.print(f"error: {p}", markup=False, highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(2)

@@ -28,6 +28,8 @@ def predict_command(
     detail: bool = typer.Option(False, "--detail", help="Add each training row's step-time breakdown."),
     out_file: Path | None = typer.Option(None, "--out", help="Also write the input table with the predictions "
                                          "beside its columns to FILE.csv, FILE.parquet or FILE.json (records)."),
+    allow_extra: bool = typer.Option(False, "--allow-extra-columns", help="Carry columns the schema does not "
+                                     "know along unread (otherwise they are an error listing close matches)."),
 ) -> None:
     """Predict every row of a CSV: training throughput, or serving throughput and latency. Predictions carry the
     output vocabulary's names (``tokens_per_s_per_accelerator``, ``memory_per_accelerator_gib``, ``ttft_p50_ms``)
@@ -43,7 +45,7 @@ def predict_command(
     f = output_format(f)
     df = read_table(path)
     with progress(f"predicting {len(df):,} rows"):
-        res = api.predict_rows(df, detail=detail)
+        res = api.predict_rows(df, detail=detail, allow_extra_columns=allow_extra, source=str(path))
     if out_file is not None:
         _write_frame(api.predictions_beside(df, res), out_file)
         wrote(out_file, "predictions")
@@ -95,10 +97,13 @@ def validate_command(
                                         "one group out); print it beside the in-sample figures."),
     cv_evals: int = typer.Option(120, "--cv-evals", min=1, help="Fit evaluations per family and fold "
                                  "(--cross-validate)."),
+    allow_extra: bool = typer.Option(False, "--allow-extra-columns", help="Carry columns the schema does not "
+                                     "know along unread (otherwise they are an error listing close matches)."),
 ) -> None:
     """Compare predictions with published measurements: median and p90 absolute percentage error, interval
     coverage, and why each row that could not be predicted failed."""
-    from chipplan.io import validate_file
+    from chipplan.io import read_table, validate_frame
+    from chipplan.io.read import check_columns
 
     f = output_format(fmt_, as_json)
     if cross_validate:
@@ -106,7 +111,9 @@ def validate_command(
             _cross_validate(path, fmt_=f, evals=cv_evals)
         return
     with progress(f"validating {path.name}"):
-        res = validate_file(path)
+        df = read_table(path)
+        check_columns(df.columns, source=str(path), allow_extra=allow_extra)
+        res = validate_frame(df)
     if plot is not None:
         from chipplan.report.validation import write_validation_plot
 

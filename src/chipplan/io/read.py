@@ -37,6 +37,27 @@ MODEL_FIELDS = ("n_layers", "d_model", "n_heads", "n_kv_heads", "head_dim", "d_f
                 "learned_pos_emb", "max_seq_len")
 
 
+def check_columns(columns: Any, *, source: str, allow_extra: bool = False) -> None:
+    """An InputFileError listing every column the schema does not know, each with its close matches (a
+    misspelt ``seq_length`` would otherwise be ignored and the row predicted without it), unless
+    ``allow_extra`` keeps such columns as passengers."""
+    import difflib
+
+    from chipplan.io.schema import COLUMNS_BY_NAME
+
+    if allow_extra:
+        return
+    unknown = [str(c) for c in columns if str(c) not in COLUMNS_BY_NAME]
+    if not unknown:
+        return
+    parts = []
+    for c in unknown:
+        near = difflib.get_close_matches(c, list(COLUMNS_BY_NAME), n=2, cutoff=0.6)
+        parts.append(f"{c!r}" + (f" (did you mean {' or '.join(near)}?)" if near else ""))
+    raise InputFileError(f"{source}: unknown column{'s' * (len(unknown) > 1)} {', '.join(parts)}; see "
+                         "docs/columns.md, or pass --allow-extra-columns to carry them along unread")
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a validation-schema CSV (numbers typed, identifiers as text); a missing, unreadable, empty or
     malformed file, or one without ``hardware_id``, is an InputFileError naming the file."""

@@ -19,11 +19,13 @@ def hardware_row(acc: Accelerator, precision: str, system: System | None = None)
         domain = system.scale_up_domain
         if system.nics_per_node and system.nic_bw_bytes_per_s:
             out_bw = system.nics_per_node * system.nic_bw_bytes_per_s / system.accelerators_per_node
+    peak_mm = acc.peak_flops_per_s(precision)
+    peak16 = _peak16(acc, precision)
     return {
-        "peak16_flops_per_s": acc.peak_flops_per_s("bf16"),
-        "peak_mm_flops_per_s": acc.peak_flops_per_s(precision),
+        "peak16_flops_per_s": peak16,
+        "peak_mm_flops_per_s": peak_mm,
         # 8-bit products (an FP8 KV cache's attention) run at the FP8 (else INT8, else 16-bit) peak.
-        "peak8_flops_per_s": acc.peak_fp8_flops_per_s or acc.peak_int8_flops_per_s or acc.peak_flops_per_s("bf16"),
+        "peak8_flops_per_s": acc.peak_fp8_flops_per_s or acc.peak_int8_flops_per_s or peak16,
         "fp8": float(precision in ("fp8", "fp4", "int8", "int4")),
         "fp4": float(precision in ("fp4", "int4")),
         "hbm_bw_bytes_per_s": acc.hbm_bw_bytes_per_s,
@@ -34,6 +36,22 @@ def hardware_row(acc: Accelerator, precision: str, system: System | None = None)
         "family": acc.family,
     }
 
+
+
+def _peak16(acc: Accelerator, precision: str) -> float:
+    """The 16-bit matrix peak for the work an engine keeps in 16 bits (attention, unless it runs in 8 bits).
+
+    A chip without 16-bit matrix units (a hypothetical 8-bit-only part) can still answer an 8-bit or 4-bit
+    question: its attention then runs in 8 bits, as FP8 attention kernels do, at the 8-bit peak. A 16-bit
+    question on it is an error naming the missing peak.
+    """
+    try:
+        return acc.peak_flops_per_s("bf16")
+    except FieldError:
+        low = acc.peak_fp8_flops_per_s or acc.peak_int8_flops_per_s
+        if precision in ("fp8", "int8", "fp4", "int4") and low:
+            return low
+        raise
 
 
 # What a serving engine runs a format on when the accelerator has no matrix peak for it.

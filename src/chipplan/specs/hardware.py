@@ -59,8 +59,9 @@ class Accelerator:
         for prec in PRECISIONS:
             positive_float(f"{p}.peak_{prec}_flops_per_s", getattr(self, f"peak_{prec}_flops_per_s"),
                            allow_zero=True)
-        if not (self.peak_bf16_flops_per_s or self.peak_fp16_flops_per_s):
-            raise FieldError(f"{p}.peak_bf16_flops_per_s", "a chip needs a 16-bit matrix peak > 0")
+        # Only the peaks a question needs are required (``peak_flops_per_s`` says which one is missing).
+        if not any(getattr(self, f"peak_{prec}_flops_per_s") for prec in PRECISIONS):
+            raise FieldError(f"{p}.peak_tflops", "give at least one dense matrix peak (bf16, fp8, ...)")
         for f in ("sram_bytes", "tdp_w", "die_area_mm2", "price_usd"):
             positive_float(f"{p}.{f}", getattr(self, f), allow_zero=True)
         positive_int(f"{p}.scale_up_domain", self.scale_up_domain)
@@ -75,8 +76,8 @@ class Accelerator:
             v = self.peak_bf16_flops_per_s or self.peak_fp16_flops_per_s
         if not v:
             have = [q for q in PRECISIONS if getattr(self, f"peak_{q}_flops_per_s")]
-            raise FieldError("precision", f"{self.id} has no {precision} peak; it has {', '.join(have)}",
-                             precision)
+            raise FieldError("precision", f"{self.id} has no {precision} peak; it has {', '.join(have)} "
+                             f"(a catalog entry's peak_tflops.{precision})", precision)
         return v
 
     def to_columns(self) -> dict[str, float]:
