@@ -120,7 +120,7 @@ class EventDefault(EventFields, Sourced):
 
 
 class SpotFields(_M):
-    usd_per_h100e_hour: Num
+    usd_per_h100e_hour: Num | None = None  # None: the cloud table's newest neocloud on-demand price
     price_shock: CI90 | None = None
     available_h100e: Num = float("inf")
     growth_per_year: Num = 0.0
@@ -773,7 +773,18 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
                 raise FieldError(f"routes.{r.id}.exposure.{k}",
                                  f"unknown bottleneck or event; known: {', '.join(sorted(known)) or 'none'}")
     sp = _validate(SpotFields, "spot", {**_strip(d["spot"]["default"]), **(sf.spot or {})})
-    spot = Spot(usd_per_h100e_hour=sp.usd_per_h100e_hour, price_shock=_ln("spot.price_shock", sp.price_shock),
+    spot_price = sp.usd_per_h100e_hour
+    if spot_price is None:
+        from chipplan.catalog import cost as cost_catalog
+        from chipplan.cost import tco
+
+        found = tco.resolve_cloud_rate(cost_catalog.load(), ref, "on-demand", kind="neocloud", fallback=False)
+        if not np.isfinite(found["rate"]):
+            raise FieldError("spot.usd_per_h100e_hour", f"needs a value: {found['note']}")
+        spot_price = float(found["rate"])
+        notes["spot.usd_per_h100e_hour"] = (f"cost catalog cloud table: neocloud on-demand "
+                                            f"{', '.join(found['rows'])} ({', '.join(found['dates'])})")
+    spot = Spot(usd_per_h100e_hour=spot_price, price_shock=_ln("spot.price_shock", sp.price_shock),
                 available_h100e=sp.available_h100e, growth_per_year=sp.growth_per_year)
 
     serving, tps_ref = [], []
