@@ -2,7 +2,7 @@
 Pareto fronts; Optuna ask/tell search; Ray execution; model shape with scaling laws; physics checks of claims;
 designed chips as supply routes. Sits between cost and strategy: imports specs, catalog, perf and cost only.
 
->>> from chipplan.codesign.rederive import rederive
+>>> from chipplan.codesign import rederive
 >>> r = rederive()
 >>> r["median_abs_area_error"] <= 0.15 and r["median_abs_tdp_error"] <= 0.15
 True
@@ -23,8 +23,8 @@ def sweep(config: Any, *, designs: int, seed: int | None = None, out_dir: Any = 
 
 
 def rederive() -> dict[str, Any]:
-    """Catalog chips re-derived from their design points (``chipplan.codesign.rederive``)."""
-    from chipplan.codesign.rederive import rederive as _r
+    """Catalog chips re-derived from their design points (``chipplan.codesign.catalog_chips.rederive``)."""
+    from chipplan.codesign.catalog_chips import rederive as _r
 
     return _r()
 
