@@ -110,3 +110,45 @@ def test_ray_local_mode_writes_the_same_parquet(tmp_path, make_config):
         b = hashlib.sha256((tmp_path / "local" / f).read_bytes()).hexdigest()
         assert a == b, f
     assert np.isfinite(1.0)
+
+
+def test_design_figures_for_a_scenario_route():
+    from chipplan.codesign.route import design_figures
+    from chipplan.errors import FieldError
+
+    f = design_figures({"sweep": "codesign.yaml", "designs": 100, "seed": 1}, base_dir=ROOT / "examples")
+    assert f["perf_per_unit"] > 0 and f["unit_price_usd"] > 0 and "best of 100" in f["note"]
+    g = design_figures({"sweep": str(ROOT / "examples" / "codesign.yaml"), "params": f["design"]})
+    assert g["perf_per_unit"] == pytest.approx(f["perf_per_unit"])
+    with pytest.raises(FieldError, match=r"routes\.x\.design\.bogus"):
+        design_figures({"sweep": "codesign.yaml", "bogus": 1}, field="routes.x.design")
+
+
+@pytest.mark.slow
+def test_strategy_route_names_a_sweeps_best_design(tmp_path):
+    import yaml
+
+    from chipplan.strategy import scenario as sc
+
+    doc = yaml.safe_load((ROOT / "examples" / "frontier_lab.yaml").read_text())
+    doc["routes"]["partner_asic"] = {"uses": "partner-asic",
+                                     "design": {"sweep": str(ROOT / "examples" / "codesign.yaml"), "designs": 64}}
+    f = tmp_path / "lab.yaml"
+    f.write_text(yaml.safe_dump(doc))
+    for m in (ROOT / "examples").glob("*.yaml"):  # models the scenario names by relative path
+        if "models:" in m.read_text():
+            (tmp_path / m.name).write_text(m.read_text())
+    inp = sc.build(sc.load(f), scenarios=200)
+    route = {r.id: r for r in inp.routes}["partner_asic"]
+    from chipplan.codesign.route import design_figures
+
+    want = design_figures({"sweep": str(ROOT / "examples" / "codesign.yaml"), "designs": 64})
+    assert route.perf_per_unit == pytest.approx(want["perf_per_unit"])
+    assert route.unit_price_usd == pytest.approx(want["unit_price_usd"])
+    assert route.perf_per_unit != 1.3 and route.unit_price_usd != 12000  # not the hand-typed route data
+    doc["routes"]["buy_h100"]["design"] = {"sweep": "x.yaml", "designs": 8}
+    f.write_text(yaml.safe_dump(doc))
+    from chipplan.errors import FieldError
+
+    with pytest.raises(FieldError, match=r"routes\.buy_h100\.design"):
+        sc.build(sc.load(f), scenarios=200)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from chipplan.codesign import design as dz
+from chipplan.codesign.catalog_chips import point_params, rederive
 from chipplan.codesign.costing import unit_cost
-from chipplan.codesign.rederive import point_params, rederive
 from chipplan.errors import FieldError
 
 BASE = {"node": "N4", "cores": 132, "macs_per_core": 2048, "clock_ghz": 1.8, "fp8_rate": 2, "cache_mib": 50,
@@ -88,3 +88,12 @@ def test_bad_design_parameters_name_the_field(kw, field):
     with pytest.raises(FieldError) as e:
         dz.evaluate({**BASE, **kw})
     assert str(e.value).startswith(field)
+
+
+def test_rederive_stays_callable_after_its_module_is_imported():
+    # The package function must not be shadowed by a submodule of the same name.
+    import chipplan.codesign as cd
+    import chipplan.codesign.catalog_chips  # noqa: F401
+
+    assert callable(cd.rederive)
+    assert cd.rederive()["median_abs_area_error"] <= 0.15

@@ -49,7 +49,7 @@ def test_plan_writes_report_tables_and_provenance(two_runs):
     d = tmp / "a"
     for f in ("report.html", "report.md", "provenance.json", "tables/headlines.parquet", "tables/headlines.csv",
               "tables/training.parquet", "tables/serving.parquet", "tables/tco.parquet", "tables/portfolio.parquet",
-              "tables/supply_fan.parquet", "tables/validation.parquet"):
+              "tables/supply_fan.parquet", "tables/validation.parquet", "tables/codesign_pareto.parquet"):
         assert (d / f).is_file(), f
     html = (d / "report.html").read_text()
     assert len(html.encode()) < 10_000_000
@@ -66,6 +66,7 @@ def test_plan_writes_report_tables_and_provenance(two_runs):
     assert {"key", "label", "value", "low", "high", "unit"} <= set(heads.columns)
     assert (heads["low"] <= heads["value"]).all() and (heads["value"] <= heads["high"]).all()
     assert "| question | answer | 80 % interval |" in (d / "report.md").read_text()
+    assert "codesign.best" in set(heads["key"]) and 'id="pareto"' in html
 
 
 def test_headlines_match_the_engines(two_runs):

@@ -32,6 +32,7 @@ def test_errors_on_the_rows_the_profiles_were_fitted_on(fit_set):
 
 
 def test_errors_on_the_held_out_rows(held_out):
-    # measured 2026-12-01: median 25 %, p90 58 %; the targets are 25 % / 80 %
+    # measured 2026-12-01: median 19.6 %, p90 57.9 %, coverage 72 %; the targets are 25 % / 80 % / 70-90 %
     s = held_out["overall"]["output_tokens_per_s_per_gpu"]
-    assert s["median_ape"] <= 0.30 and s["p90_ape"] <= 0.80
+    assert s["median_ape"] <= 0.25 and s["p90_ape"] <= 0.80
+    assert 0.6 <= s["interval_coverage"] <= 0.95

@@ -132,3 +132,18 @@ def test_openapi_lists_the_api(client):
     assert {"/api/health", "/api/catalog/{kind}", "/api/train", "/api/serve", "/api/tco", "/api/plan",
             "/api/jobs/{job_id}", "/api/runs"} <= set(paths)
     assert client.get("/docs").status_code == 200
+
+
+def test_codesign_sends_the_front_and_a_sample(tmp_path):
+    ex = tmp_path / "ex"
+    ex.mkdir()
+    (ex / "codesign.yaml").write_text((ROOT / "examples" / "codesign.yaml").read_text())
+    app = create_app(store=tmp_path / "s", examples=ex)
+    with TestClient(app) as c:
+        r = c.post("/api/codesign", json={"designs": 600, "seed": 1})
+        assert r.status_code == 200
+        d = r.json()
+        assert d["designs"] == 600 and 0 < len(d["pareto"]) < 600 and len(d["sample"]) == 400
+        assert set(d["axes"]) <= set(d["objectives"])
+        assert c.post("/api/codesign", json={"designs": 10**7}).status_code == 422
+        assert c.post("/api/codesign", json={"example": "../../etc/passwd"}).status_code == 422

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from chipplan import safeio
@@ -184,26 +183,53 @@ class Catalog:
         return e.source
 
 
+def data_files(folder: str = "") -> list[Path]:
+    """The shipped YAML files directly in ``catalog/data/<folder>`` (``""``: the top level), sorted.
+
+    The one place catalog files are found: the top level is this module's (accelerators, systems, models and
+    the raw sections), ``cost/`` is ``chipplan.catalog.cost``'s, ``strategy/`` the strategy defaults'.
+    """
+    return sorted((DATA_DIR / folder).glob("*.yaml"))
+
+
+def user_files() -> list[Path]:
+    """Catalog files the user adds through ``$CHIPPLAN_CATALOG`` (os.pathsep-separated), merged over the shipped
+    top-level files."""
+    return [Path(p) for p in os.environ.get(EXTRA_ENV, "").split(os.pathsep) if p]
+
+
 def _files() -> list[Path]:
-    files = sorted(DATA_DIR.glob("*.yaml"))
-    extra = os.environ.get(EXTRA_ENV, "")
-    files += [Path(p) for p in extra.split(os.pathsep) if p]
-    return files
+    return [*data_files(), *user_files()]
+
+
+def version(files: list[Path] | None = None) -> str:
+    """12 hex digits of SHA-256 over every catalog file: all shipped YAML under ``catalog/data`` (any folder)
+    and the user's ``$CHIPPLAN_CATALOG`` files, by name and content (so any change to cost, route, efficiency
+    or any other data changes the version a result records)."""
+    if files is None:
+        files = [*sorted(DATA_DIR.rglob("*.yaml")), *user_files()]
+    h = hashlib.sha256()
+    for f in files:
+        f = Path(f)
+        name = f.relative_to(DATA_DIR).as_posix() if f.is_relative_to(DATA_DIR) else f.name
+        try:
+            data = f.read_bytes()
+        except OSError as e:
+            raise CatalogError(f"{f}: cannot read ({e.strerror or e})") from None
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()[:12]
 
 
 def build(files: list[Path]) -> Catalog:
     """Validate ``files`` and build a Catalog. Later files override earlier entries with the same id."""
     raw: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
     raw_sections: dict[str, dict[str, Any]] = {"efficiency": {}, "reliability": {},
-                                               "serving_engines": {}, "serving_intervals": {}, "codesign": {},
-                                               "stacks": {}, "intervals": {}}
-    h = hashlib.sha256()
+                                                  "serving_engines": {}, "serving_intervals": {}, "codesign": {},
+                                                  "stacks": {}, "intervals": {}}
     docs: dict[Path, safeio.YamlDoc] = {}
     for path in files:
         ydoc = docs[path] = read_yaml_doc(path)
         doc = ydoc.data
-        h.update(path.name.encode())
-        h.update(yaml.safe_dump(doc, sort_keys=True).encode())
         if not isinstance(doc, dict):
             raise CatalogError(f"{path}: must be a mapping with one of {', '.join([*_SECTIONS, *raw_sections])}")
         for key, body in doc.items():
@@ -243,13 +269,16 @@ def build(files: list[Path]) -> Catalog:
                    entries=entries, efficiency=raw_sections["efficiency"],
                    reliability=raw_sections["reliability"], serving_engines=raw_sections["serving_engines"],
                    serving_intervals=raw_sections["serving_intervals"], stacks=raw_sections["stacks"],
-                   intervals=raw_sections["intervals"], version=h.hexdigest()[:12], codesign=raw_sections["codesign"])
+                   intervals=raw_sections["intervals"], version=version(files), codesign=raw_sections["codesign"])
 
 
 @functools.lru_cache(maxsize=1)
 def load() -> Catalog:
-    """The shipped catalog plus any files named in $CHIPPLAN_CATALOG (cached)."""
-    return build(_files())
+    """The shipped catalog plus any files named in $CHIPPLAN_CATALOG (cached); its ``version`` covers every
+    catalog file (``version()``), not only the ones it reads."""
+    from dataclasses import replace
+
+    return replace(build(_files()), version=version())
 
 
 def accelerator(key: str) -> Accelerator:
@@ -318,7 +347,7 @@ def check_file(path: str | Path) -> list[str]:
                 e.to_spec(str(id_))
             except ValueError as err:
                 problems.append(f"{ydoc.where(key, id_).replace(str(path), name, 1)} {err}")
-    shipped = build(sorted(DATA_DIR.glob("*.yaml")))
+    shipped = build(data_files())
     for id_, entry in (doc.get("systems") or {}).items() if isinstance(doc.get("systems"), dict) else []:
         acc = entry.get("accelerator") if isinstance(entry, dict) else None
         if acc and acc not in own["accelerators"] and shipped._find("accelerators", str(acc)) is None:
@@ -342,7 +371,7 @@ def _from_file(path: str | Path, section: str, also: tuple[str, ...] = ()) -> tu
     for sec in (section, *also):
         ids = list(doc.get(sec) or {})
         if ids:
-            return build([*sorted(DATA_DIR.glob("*.yaml")), path]), sec, str(ids[0])
+            return build([*data_files(), path]), sec, str(ids[0])
     raise CatalogError(f"{path}: has no {section}: section with at least one entry"
                        + (f" (or {', '.join(also)})" if also else ""))
 

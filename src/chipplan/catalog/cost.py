@@ -9,7 +9,7 @@ distribution (``{dist: uniform, low, high}``, ``{dist: triangular, low, mode, hi
 ``central(x)`` (the p50, median, mode or mean); ``chipplan.cost.uncertainty`` samples the rest.
 
 >>> from chipplan.catalog import cost
->>> cost.load().node("TSMC 4N").name
+>>> cost.load().node_name("TSMC 4N")
 'N4'
 """
 
@@ -23,12 +23,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from chipplan.catalog import DATA_DIR, data_files, read_yaml
 from chipplan.catalog import pydantic_message as _pydantic_message
-from chipplan.catalog import read_yaml
 from chipplan.catalog.schema import Sourced
 from chipplan.errors import CatalogError, FieldError
 
-COST_DIR = Path(__file__).parent / "data" / "cost"
+COST_DIR = DATA_DIR / "cost"
 
 NonNegF = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
@@ -368,4 +368,4 @@ def build(files: list[Path]) -> CostCatalog:
 @functools.lru_cache(maxsize=1)
 def load() -> CostCatalog:
     """The shipped cost catalog (cached)."""
-    return build(sorted(COST_DIR.glob("*.yaml")))
+    return build(data_files("cost"))

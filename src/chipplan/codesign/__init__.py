@@ -23,8 +23,8 @@ def sweep(config: Any, *, designs: int, seed: int | None = None, out_dir: Any = 
 
 
 def rederive() -> dict[str, Any]:
-    """Catalog chips re-derived from their design points (``chipplan.codesign.rederive``)."""
-    from chipplan.codesign.rederive import rederive as _r
+    """Catalog chips re-derived from their design points (``chipplan.codesign.catalog_chips.rederive``)."""
+    from chipplan.codesign.catalog_chips import rederive as _r
 
     return _r()
 

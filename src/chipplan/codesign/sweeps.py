@@ -487,6 +487,9 @@ def sweep(config: Any, *, designs: int, seed: int | None = None, out_dir: str | 
                        path=path)
 
 
+TOP = 10
+
+
 class _Stats:
     """Counts and the best design under the server-price target, accumulated chunk by chunk."""
 
@@ -494,6 +497,7 @@ class _Stats:
         self.target = cfg.economics.target_server_usd
         self.n = self.feasible = self.under = 0
         self.best: pd.Series | None = None
+        self.top: pd.DataFrame | None = None  # the TOP best designs under the target
 
     def add(self, tab: pa.Table) -> None:
         feas = tab.column("feasible").to_numpy(zero_copy_only=False)
@@ -507,6 +511,11 @@ class _Stats:
             i = int(np.argmax(h))  # first maximum: the lowest design_id among ties within the chunk
             if self.best is None or h[i] > self.best["h100e_per_unit"]:
                 self.best = tab.slice(i, 1).to_pandas().iloc[0]
+            idx = np.flatnonzero(ok)
+            idx = idx[np.lexsort((idx, -h[idx]))][:TOP]
+            cand = tab.take(pa.array(idx)).to_pandas()
+            both = cand if self.top is None else pd.concat([self.top, cand], ignore_index=True)
+            self.top = both.sort_values(["h100e_per_unit", "design_id"], ascending=[False, True]).head(TOP)
 
 
 def _run_chunks(cfg_dict: dict[str, Any], work: list[tuple[int, int]], baseline: dict[str, float],
@@ -537,6 +546,7 @@ def summarise(cfg: SweepConfig, stats: _Stats, pareto: pd.DataFrame, baseline: d
         "target_server_usd": stats.target,
         "designs_under_target": int(stats.under),
         "best_under_target": _row(stats.best, cfg) if stats.best is not None else None,
+        "top_under_target": [] if stats.top is None else [_row(r, cfg) for _, r in stats.top.iterrows()],
         "baselines": {b: {k_: v for k_, v in evaluate_catalog(b, cfg, baseline=baseline).items()
                           if k_ in (*cfg.objectives, "price_usd", "server_price_usd", "h100e_per_unit", "tdp_w",
                                     "owned_usd_per_accelerator_hour")}

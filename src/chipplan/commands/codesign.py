@@ -81,7 +81,7 @@ def sweep_command(
 @handle_errors
 def rederive_command(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
     """Catalog chips re-derived from their physical description: area, TDP and peak against the catalog."""
-    from chipplan.codesign.rederive import rederive
+    from chipplan.codesign.catalog_chips import rederive
 
     r = rederive()
     if as_json:

@@ -36,7 +36,7 @@ def list_command(store: Path | None = STORE_OPT, as_json: bool = JSON_OPT) -> No
         print_json(rows)
         return
     console.print(table("Stored runs", ["run", "scenario", "created (UTC)", "seed", "catalog"],
-                        [[r["run_id"], r["scenario"], r["created_utc"], r["seed"], r["catalog_version"]]
+                        [[r["run_id"], r["scenario"], r["created_utc"], str(r["seed"]), r["catalog_version"]]
                          for r in rows]))
 
 

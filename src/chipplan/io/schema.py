@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chipplan.perf.inference import MODES
-from chipplan.specs.layout import RECOMPUTE
+from chipplan.specs.layout import DIMENSIONS
 from chipplan.units import PRECISIONS
 
 #: Column types: ``integer`` and ``number`` are read as numbers (a gap is "not stated"), ``text`` as strings,
@@ -114,22 +114,10 @@ COLUMNS: tuple[Column, ...] = (
     _c("mla_qk_rope_head_dim", "integer", "model", "MLA: per-head query/key width with rotary embedding.",
        unit="elements", field="qk_rope_head_dim"),
     _c("mla_v_head_dim", "integer", "model", "MLA: per-head value width.", unit="elements", field="v_head_dim"),
-    # layout
-    _c("tp", "integer", "training", "Tensor-parallel size (inference rows too).", unit="accelerators",
-       positive=True, field="tp"),
-    _c("pp", "integer", "training", "Pipeline-parallel stages (inference rows too).", unit="accelerators",
-       positive=True, field="pp"),
-    _c("dp", "integer", "training", "Data-parallel replicas (inference rows too).", unit="accelerators",
-       positive=True, field="dp"),
-    _c("cp", "integer", "training", "Context-parallel size.", unit="accelerators", positive=True, field="cp"),
-    _c("ep", "integer", "training", "Expert-parallel size; 1 for a dense model (inference rows too).",
-       unit="accelerators", positive=True, field="ep"),
-    _c("vpp", "integer", "training", "Virtual pipeline stages per pipeline rank (interleaved schedule).",
-       unit="stages", positive=True, field="vpp"),
-    _c("micro_batch_size", "integer", "training", "Sequences per micro-batch.", unit="sequences", positive=True,
-       field="micro_batch"),
-    _c("zero_stage", "integer", "training", "ZeRO / FSDP sharding stage: 0, 1, 2 or 3.", unit="stage",
-       field="zero_stage"),
+    # layout: one column per numeric dimension of chipplan.specs.layout, in its order
+    *(_c(d.column, "integer", "training", f"{d.description[0].upper()}{d.description[1:]} "
+         f"({d.allowed}{'; ' + d.name + ' = 1 for a dense model' if d.name == 'ep' else ''}).",
+         unit=d.unit, positive=d.lo >= 1, field=d.name) for d in DIMENSIONS if not d.choices),
     # run
     _c("num_accelerators", "integer", "hardware", "Accelerators in the run; empty means tp·pp·dp·cp.",
        unit="accelerators", positive=True),
@@ -165,8 +153,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("model_name", "text", "model", "Catalog model id; a trailing parenthesis is ignored. Fills the shape "
        "columns the row leaves empty."),
     _c("precision", "choice", "training", "Matmul precision; empty means bf16.", allowed=PRECISIONS),
-    _c("activation_recompute", "choice", "training", "Activation recomputation; empty is filled by the "
-       "layout search.", allowed=RECOMPUTE),
+    *(_c(d.column, "choice", "training", f"{d.description[0].upper()}{d.description[1:]}; empty is filled by "
+         "the layout search.", allowed=d.choices, field=d.name) for d in DIMENSIONS if d.choices),
     _c("attention", "text", "model", "mha, gqa, mqa or mla; only mla changes the arithmetic (so does "
        "mla_kv_lora_rank > 0).", allowed=("mha", "gqa", "mqa", "mla")),
     _c("framework", "text", "training", "Training software stack as published (Megatron-LM, NeMo, DeepSpeed, "
@@ -249,7 +237,7 @@ if len(COLUMNS_BY_NAME) != len(COLUMNS):  # pragma: no cover - a declaration err
 REQUIRED_COLUMNS = ("hardware_id",)
 #: CSV column → engine field, for the model shape and the layout.
 MODEL_COLUMNS = {c.name: c.field for c in COLUMNS if c.role == "model" and c.field}
-LAYOUT_COLUMNS = {c.name: c.field for c in COLUMNS if c.role == "training" and c.field}
+LAYOUT_COLUMNS = {c.name: c.field for c in COLUMNS if c.role == "training" and c.field}  # incl. coded ones
 NUMERIC_COLUMNS = tuple(c.name for c in COLUMNS if c.read and c.type in ("integer", "number")
                         and c.role != "target")
 POSITIVE_COLUMNS = frozenset(c.name for c in COLUMNS if c.positive)

@@ -21,15 +21,13 @@ from chipplan.io.read import (
     precision_column,
     text_column,
 )
-from chipplan.io.schema import LAYOUT_COLUMNS
+from chipplan.io.schema import COLUMNS_BY_NAME, LAYOUT_COLUMNS
 from chipplan.perf import efficiency, stacks
 from chipplan.perf.candidates import LAYOUT_FIELDS, layout_error
 from chipplan.perf.columns import Columns
 from chipplan.perf.layout import search
-from chipplan.specs.layout import RECOMPUTE, TRAINING
+from chipplan.specs.layout import TRAINING
 from chipplan.units import GB
-
-RECOMPUTE_CODES = {name: float(code) for code, name in enumerate(RECOMPUTE)}
 
 
 def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: bool = False,
@@ -58,9 +56,11 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
         (np.abs(stated - num["global_batch_seqs"] * seq) > 1e-9 * np.abs(stated))
     local.fail(clash, lambda i: f"global_batch_tokens: must equal global_batch_seqs × seq_len = "
                                 f"{num['global_batch_seqs'][i] * seq[i]:g}, got {stated[i]:g}")
-    lay_given = {v: num[k] for k, v in LAYOUT_COLUMNS.items()}
-    lay_given["recompute"] = coded_column(sub, "activation_recompute", local, RECOMPUTE_CODES,
-                                         np.nan).astype(float)
+    lay_given = {}
+    for col, field in LAYOUT_COLUMNS.items():
+        choices = COLUMNS_BY_NAME[col].allowed if COLUMNS_BY_NAME[col].type == "choice" else ()
+        lay_given[field] = (coded_column(sub, col, local, {c: float(i) for i, c in enumerate(choices)}, np.nan)
+                            .astype(float) if choices else num[col])
     tp, pp, dp, cp = (lay_given[k] for k in ("tp", "pp", "dp", "cp"))
     cp_f = np.where(np.isfinite(cp), cp, 1.0)
     n_gpu = num["num_accelerators"]

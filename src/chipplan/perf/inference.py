@@ -240,9 +240,11 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
     moe_flops = (m.top_k + m.n_shared_experts) * expert_p + d * m.n_experts
     # Rows of an expert's GEMM: the tokens each touched expert receives (at least one).
     rows_e = np.where(m.n_experts > 0, np.maximum(t_moe_in * m.top_k / np.maximum(touched, 1e-9), 1.0), T)
-    # Expert GEMMs keep the family's fall-off on their rows (matmul_half_dim, calibrated on MoE serving tables),
-    # not the engine's small-M share on top of it.
-    t_moe_mlp = gemm(moe_read, rows_e, m.d_ff, 1e30, tp, moe_flops)
+    # Expert GEMMs get the engine's small-M share on the tokens each touched expert receives: at decode sizes a
+    # grouped GEMM reads its experts' weights at near-bandwidth (the family's matmul_half_dim, a fall-off of
+    # the weight dimensions fitted on training GEMMs, would make one-token experts compute-bound at < 1 % of
+    # peak).
+    t_moe_mlp = gemm(moe_read, np.inf, m.d_ff, rows_e, tp, moe_flops)
 
     # Attention scores/values vs KV-cache read. Absorbed MLA decode (FlashMLA, AITER MLA) attends in the latent
     # space: per head 2·(r_kv + d_rope) + 2·r_kv FLOP per key instead of 2·(d_qk + d_v).

@@ -114,7 +114,9 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
     replicas_needed = None
     if qps is not None:
         # the load spread over as many replicas as the configuration needs: TTFT at the per-replica rate
-        replicas_needed = np.ceil(qps / base["capacity_requests_per_s"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            replicas_needed = np.maximum(np.ceil(qps / base["capacity_requests_per_s"]), 1.0)
+        replicas_needed = np.where(np.isfinite(replicas_needed), replicas_needed, 1.0)
         pt = inf.inflight_point(m, cols, eff, batch=cols.batch, input_len=float(input_len),
                                 output_len=float(output_len), w_bytes=w_b, kv_bytes=kv_b,
                                 qps=qps / replicas_needed, **lay)

@@ -311,6 +311,14 @@ def fig_pareto(res: Any) -> tuple[Any, str] | None:
     fig.add_trace(go.Scatter(x=[d[xk] for d in cd["pareto"]], y=[d[yk] for d in cd["pareto"]], mode="markers",
                              marker={"size": 8}, name="Pareto front"))
     _layout(fig, "Co-design: Pareto front of designs", xk, yk)
+    b = (cd.get("best") or {}).get("design")
+    if b and xk in b and yk in b:
+        fig.add_trace(go.Scatter(x=[b[xk]], y=[b[yk]], mode="markers", marker={"size": 14, "symbol": "star"},
+                                 name="designed chip"))
+    for name, base in (cd.get("baselines") or {}).items():
+        if xk in base and yk in base:
+            fig.add_trace(go.Scatter(x=[base[xk]], y=[base[yk]], mode="markers+text", text=[name],
+                                     textposition="top center", marker={"size": 10, "symbol": "x"}, name=name))
     return fig, cd.get("reading", f"{len(cd['pareto'])} designs on the front out of {cd.get('designs', '?')}.")
 
 

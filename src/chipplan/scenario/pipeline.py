@@ -385,8 +385,64 @@ def stage_tco(r: Resolved, chip_ids: list[str], serving: dict[str, Any], seed: i
     return {"chips": out}
 
 
+def codesign_config(r: Resolved) -> Path | None:
+    """``plan.codesign_config`` (relative to the scenario), else the project's examples/codesign.yaml if present."""
+    c = r.scenario.plan.codesign_config
+    if c:
+        return r.folder / c
+    p = Path(__file__).resolve().parents[3] / "examples" / "codesign.yaml"
+    return p if p.is_file() else None
+
+
+CODESIGN_SAMPLE = 400  # designs sent beside the Pareto set (a sweep of 10^7 rows never travels whole)
+_DESIGN_COLS = ("design_id", "node", "cores", "macs_per_core", "clock_ghz", "hbm_stacks", "cache_mib", "n_dies",
+                "unit_cost_usd", "server_price_usd", "tdp_w", "h100e_per_unit")
+
+
 def stage_codesign(r: Resolved, seed: int, cache: Cache) -> dict[str, Any]:
-    return {"skipped": "the co-design engine (chipplan.codesign) is not part of this build yet"}
+    """The co-design sweep (``chipplan.codesign.sweep``): the Pareto front, a sample, and the designed chip
+    (best on the first objective among designs under the server-price target, else on the front)."""
+    from chipplan import codesign
+    from chipplan.perf import efficiency
+
+    cfg = codesign_config(r)
+    if cfg is None:
+        return {"skipped": "no co-design config (plan.codesign_config) and no examples/codesign.yaml"}
+    n = r.scenario.plan.codesign_designs
+
+    def sweep() -> dict[str, Any]:
+        res = codesign.sweep(cfg, designs=n, seed=seed)
+        objs = dict(res.objectives)
+        cols = [c for c in (*_DESIGN_COLS, *objs) if c in res.pareto.columns]
+        d = res.designs
+        sample = d.sample(min(CODESIGN_SAMPLE, len(d)), random_state=seed) if len(d) else d
+        return {"designs": int(res.summary.get("designs", len(d))), "objectives": objs,
+                "pareto": res.pareto[cols].to_dict("records"),
+                "sample": sample[[c for c in cols if c in sample.columns]].to_dict("records"),
+                "best_under_target": res.summary.get("best_under_target"), "baselines": res.summary.get("baselines"),
+                "target_server_usd": res.summary.get("target_server_usd"), "config": cfg.name}
+
+    out, _ = cache.get("codesign", {"config": _file_digest(str(cfg)), "designs": n, "seed": seed}, sweep)
+    key, sense = next(iter(out["objectives"].items()))
+    axes = list(out["objectives"])[:2]
+    out["axes"] = axes
+    best = out.get("best_under_target") or (min if sense == "min" else max)(out["pareto"], key=lambda x: x[key])
+    # a designed chip is an uncalibrated family: its interval is the widest the engines carry
+    sd = float(efficiency.interval_log_sd(efficiency.for_families(np.array(["custom"], dtype=object))
+                                          ["uncertainty_log_sd"], n_experts=0, n_gpu=8,
+                                          precision=np.array(["fp8"], dtype=object), serving=True)[0])
+    v = float(best[key])
+    out["best"] = {"label": f"co-design: {key.replace('_', ' ')} of the designed chip (design "
+                            f"{best.get('design_id')}, {best.get('node')})",
+                   "value": v, "low": v * np.exp(-Z80 * sd), "high": v * np.exp(Z80 * sd),
+                   "unit": "USD/M tokens" if "usd_per_mtok" in key else "", "design": best}
+    base = out.get("baselines") or {}
+    cmp_ = ", ".join(f"{k} {b[key]:.3g}" for k, b in base.items() if key in b)
+    out["reading"] = (f"{len(out['pareto'])} of {out['designs']:,} designs are on the front; the designed chip "
+                      f"(design {best.get('design_id')}, {best.get('node')}, {best.get('h100e_per_unit', 0):.2f} "
+                      f"H100-equivalents, ${best.get('unit_cost_usd', 0):,.0f} a unit) reaches {key} {v:.3g}"
+                      + (f" against {cmp_}" if cmp_ else "") + "; its route is the in-house chip of the portfolio.")
+    return out
 
 
 def stage_strategy(r: Resolved, seed: int, progress: Progress) -> dict[str, Any]:

@@ -16,7 +16,7 @@ Adding a dimension: declare it here (and its rule, if any, in ``RULES`` and in
 >>> DIMENSIONS_BY_NAME["micro_batch"].flag, DIMENSIONS_BY_NAME["micro_batch"].column
 ('--micro-batch', 'micro_batch_size')
 >>> DIMENSIONS_BY_NAME["recompute"].code("full")
-2
+2.0
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ class Dimension:
     flag: str
     column: str
     description: str
+    unit: str = "accelerators"
     lo: int = 1
     hi: int | None = None
     values: tuple[int, ...] = ()
@@ -109,15 +110,15 @@ DIMENSIONS: tuple[Dimension, ...] = (
               rules=(1, 5, 7, 9)),
     Dimension(name="ep", flag="--ep", column="ep", description="expert-parallel size (MoE)",
               divides_accelerators=True, rules=(4, 5), serving=True),
-    Dimension(name="vpp", flag="--vpp", column="vpp", description="virtual pipeline stages per device",
+    Dimension(name="vpp", flag="--vpp", column="vpp", description="virtual pipeline stages per device", unit="stages",
               values=(1, 2, 3, 4, 5, 6, 7, 8, 12, 16), rules=(8,)),
     Dimension(name="micro_batch", flag="--micro-batch", column="micro_batch_size",
-              description="micro-batch (sequences)", values=(1, 2, 4, 8, 16, 32), rules=(6,)),
+              description="micro-batch (sequences)", unit="sequences", values=(1, 2, 4, 8, 16, 32), rules=(6,)),
     # ZeRO-2 is searched as ZeRO-1: same step time here, more memory saved by neither stage's choice.
     Dimension(name="zero_stage", flag="--zero-stage", column="zero_stage", description="ZeRO stage (3 = FSDP)",
-              lo=0, hi=3, values=(0, 1, 3)),
+              unit="stage", lo=0, hi=3, values=(0, 1, 3)),
     Dimension(name="recompute", flag="--recompute", column="activation_recompute",
-              description="activation recompute", lo=0, hi=2, values=(0, 1, 2),
+              description="activation recompute", unit="", lo=0, hi=2, values=(0, 1, 2),
               choices=("none", "selective", "full")),
 )
 DIMENSIONS_BY_NAME = {d.name: d for d in DIMENSIONS}

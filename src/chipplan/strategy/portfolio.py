@@ -9,8 +9,8 @@ the market offers) and unmet demand ``unmet_t`` (delay, at a penalty), with
     Σ_r online[s, r, t] · units_r + installed_t + spot_t + unmet_t >= demand[s, t].
 
 Money is present value at the scenario's cost of capital (prices paid on delivery, hosting as it accrues, NRE at
-stage gates, resale at the horizon). The objective (1-λ)·E + λ·CVaR_α is solved by HiGHS through linopy (costs in
-$M inside the LP for conditioning). Side constraints:
+stage gates, resale at the horizon). The objective (1-λ)·E + λ·CVaR_α is solved by HiGHS (highspy, on sparse
+arrays; costs in $M inside the LP for conditioning). Side constraints:
 
 - capex budget per year: Σ_r E[payments of route r in year y] · units_r + Σ E[programme payments in y] · go_r
   <= budget_y (expected payments: deliveries, and so payments, are uncertain);

@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from chipplan.catalog import pydantic_message, read_yaml
+from chipplan.catalog import DATA_DIR, pydantic_message, read_yaml
 from chipplan.catalog.schema import Sourced
 from chipplan.errors import CatalogError, ChipplanError, FieldError, InfeasibleError, InputFileError
 from chipplan.strategy import demand as dm
@@ -35,7 +35,7 @@ from chipplan.strategy.montecarlo import DemandModel
 from chipplan.strategy.routes import ROUTE_KINDS, Bottleneck, Event, LogNormal90, Route, Spot, Triangular
 from chipplan.strategy.stochastic import Risk
 
-DEFAULTS = Path(__file__).resolve().parents[1] / "catalog" / "data" / "strategy" / "routes.yaml"
+DEFAULTS = DATA_DIR / "strategy" / "routes.yaml"
 Num = Annotated[float, Field(allow_inf_nan=False)]
 Tri = tuple[Num, Num, Num]
 
@@ -55,6 +55,9 @@ class RouteFields(_M):
     accelerator: str = ""
     system: str = ""  # catalog system whose cost engine TCO prices a buy route (default: the accelerator's)
     perf_per_unit: Num | None = None
+    # a co-design design for a custom_asic / in_house route: {sweep: FILE, params: {...}} or {sweep: FILE,
+    # designs: N, seed: S, pick: COLUMN}; its perf_per_unit and unit_price_usd come from the engines
+    design: dict[str, Any] | None = None
     claimed_perf_x: Num | None = None  # a start-up's claim, × H100 (perf_per_unit = claim × claim_discount)
     claimed_energy_x: Num | None = None  # claimed energy efficiency, × H100 (scales the power share of hosting)
     evidence: Literal["", "none", "paper", "simulation", "silicon", "benchmark", "production"] = ""
@@ -117,7 +120,7 @@ class EventDefault(EventFields, Sourced):
 
 
 class SpotFields(_M):
-    usd_per_h100e_hour: Num
+    usd_per_h100e_hour: Num | None = None  # None: the cloud table's newest neocloud on-demand price
     price_shock: CI90 | None = None
     available_h100e: Num = float("inf")
     growth_per_year: Num = 0.0
@@ -469,6 +472,22 @@ def _system_for(id_: str, r: RouteFields) -> Any:
                      f"from {r.accelerator}")
 
 
+def _designed(id_: str, r: RouteFields, body: dict[str, Any], folder: Path | None) -> tuple[RouteFields, str]:
+    """A route naming a co-design design takes its perf_per_unit and unit_price_usd from the engines
+    (``chipplan.codesign.route.design_figures``) unless the scenario itself gives them."""
+    if r.design is None:
+        return r, ""
+    if r.kind not in ("custom_asic", "in_house"):
+        raise FieldError(f"routes.{id_}.design", "only custom_asic and in_house routes take a design", r.kind)
+    from chipplan.codesign.route import design_figures
+
+    f = design_figures(r.design, base_dir=folder, field=f"routes.{id_}.design")
+    upd: dict[str, Any] = {k: f[k] for k in ("perf_per_unit", "unit_price_usd") if k not in (body or {})}
+    if "claim_discount" not in (body or {}):
+        upd["claim_discount"] = None  # an engine rating, not a claim
+    return r.model_copy(update=upd), f["note"]
+
+
 def _route_costs(id_: str, r: RouteFields, T: int, notes: dict[str, str]) -> dict[str, Any]:
     """Unit price, hosting per hour and resale of a route from the cost engine and the cloud price table.
 
@@ -689,6 +708,7 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
     route_costs: dict[str, dict[str, Any]] = {}
     for id_, body in sf.routes.items():
         r = _merge("routes", id_, body, RouteFields)
+        r, design_note = _designed(id_, r, body, sf._folder)
         with _engine_errors(f"routes.{id_}.accelerator", {"accelerators": ""}):
             h100e = dm.h100e_per_accelerator(r.accelerator) if r.accelerator else 0.0
         costs = _route_costs(id_, r, T, notes)
@@ -710,6 +730,8 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
             max_respins=r.max_respins, max_units=r.max_units,
             residual_value_fraction=costs["residual_value_fraction"], exit_multiple=r.exit_multiple,
             exposure=dict(r.exposure)))
+        if design_note:
+            notes[f"routes.{id_}.perf_per_unit"] = notes[f"routes.{id_}.unit_price_usd"] = design_note
     d = defaults()
     bsrc = sf.bottlenecks if sf.bottlenecks is not None else {k: {"uses": k} for k in d["bottlenecks"]}
     esrc = sf.events if sf.events is not None else {k: {"uses": k} for k in d["events"]}
@@ -751,7 +773,18 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
                 raise FieldError(f"routes.{r.id}.exposure.{k}",
                                  f"unknown bottleneck or event; known: {', '.join(sorted(known)) or 'none'}")
     sp = _validate(SpotFields, "spot", {**_strip(d["spot"]["default"]), **(sf.spot or {})})
-    spot = Spot(usd_per_h100e_hour=sp.usd_per_h100e_hour, price_shock=_ln("spot.price_shock", sp.price_shock),
+    spot_price = sp.usd_per_h100e_hour
+    if spot_price is None:
+        from chipplan.catalog import cost as cost_catalog
+        from chipplan.cost import tco
+
+        found = tco.resolve_cloud_rate(cost_catalog.load(), ref, "on-demand", kind="neocloud", fallback=False)
+        if not np.isfinite(found["rate"]):
+            raise FieldError("spot.usd_per_h100e_hour", f"needs a value: {found['note']}")
+        spot_price = float(found["rate"])
+        notes["spot.usd_per_h100e_hour"] = (f"cost catalog cloud table: neocloud on-demand "
+                                            f"{', '.join(found['rows'])} ({', '.join(found['dates'])})")
+    spot = Spot(usd_per_h100e_hour=spot_price, price_shock=_ln("spot.price_shock", sp.price_shock),
                 available_h100e=sp.available_h100e, growth_per_year=sp.growth_per_year)
 
     serving, tps_ref = [], []

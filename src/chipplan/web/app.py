@@ -93,6 +93,14 @@ class TcoRequest(_Req):
     seed: int = Field(0, ge=0, le=2**31)
 
 
+class CodesignRequest(_Req):
+    """A co-design sweep of a bundled sweep file (``examples/codesign.yaml``): ``designs`` sampled designs."""
+
+    example: str = Field("codesign", max_length=100)
+    designs: int = Field(2000, ge=1, le=20_000)
+    seed: int = Field(0, ge=0, le=2**31)
+
+
 class PlanRequest(_Req):
     """A scenario to run: a bundled example by name, or scenario YAML text (which may ``extends:`` an example)."""
 
@@ -317,6 +325,26 @@ def create_app(*, store: Path, examples: Path | None = None) -> FastAPI:
         """``chipplan tco``: owned vs rented, break-even, cost waterfall (``samples`` > 0 adds bands)."""
         return await _engine(engines.tco, req, _TCO_FIELDS)
 
+    @app.post("/api/codesign")
+    async def codesign(req: CodesignRequest) -> Response:
+        """``chipplan codesign sweep``: the Pareto set plus a sample of the designs (never every row)."""
+        files = {p.stem: p for p in sorted(ex_dir.glob("*.yaml"))} if ex_dir is not None else {}
+        if req.example not in files:
+            raise HTTPException(422, detail=[{"loc": ["body", "example"], "type": "value_error",
+                                              "msg": "unknown sweep file"}])
+        key = f"codesign{req.example}{req.designs}{req.seed}"
+        body = _RESULTS.get(key)
+        if body is None:
+            try:
+                res = await run_in_threadpool(_sweep, files[req.example], req.designs, req.seed)
+            except ChipplanError as e:
+                raise _unprocessable(e, {"designs": "designs"}, {"designs", "seed", "example"}) from None
+            from chipplan.commands._common import to_json
+
+            body = to_json(res, compact=True).encode()
+            _RESULTS.put(key, body)
+        return Response(content=body, media_type="application/json")
+
     @app.get("/api/examples")
     def list_examples() -> dict[str, Any]:
         """The bundled example scenarios a plan job can run or extend."""
@@ -397,6 +425,20 @@ def create_app(*, store: Path, examples: Path | None = None) -> FastAPI:
             raise HTTPException(404, detail=str(e)) from None
 
     return app
+
+
+def _sweep(path: Path, designs: int, seed: int) -> dict[str, Any]:
+    from chipplan import codesign
+    from chipplan.scenario.pipeline import CODESIGN_SAMPLE
+
+    res = codesign.sweep(path, designs=designs, seed=seed)
+    d = res.designs
+    sample = d.sample(min(CODESIGN_SAMPLE, len(d)), random_state=seed) if len(d) else d
+    objs = dict(res.objectives)
+    cols = [c for c in ("design_id", "node", "cores", "hbm_stacks", "unit_cost_usd", *objs) if c in d.columns]
+    return {"designs": len(d), "objectives": objs, "axes": list(objs)[:2],
+            "pareto": res.pareto[[c for c in cols if c in res.pareto.columns]].to_dict("records"),
+            "sample": sample[cols].to_dict("records")}
 
 
 def _is_scenario(p: Path) -> bool:

@@ -145,7 +145,7 @@ async function setupCodesign() {
     return;
   }
   box.innerHTML = `<form id="codesign-form" data-endpoint="/api/codesign">
-    <label>model <input name="model" list="models" value="llama-3.1-70b"></label>
+    <label>sweep file <select name="example"><option value="codesign">examples/codesign.yaml</option></select></label>
     <label>designs <input name="designs" type="number" value="2000"></label>
     <label>seed <input name="seed" type="number" value="0"></label>
     <button type="submit">Sweep designs</button></form>
