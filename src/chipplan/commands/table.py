@@ -102,7 +102,7 @@ def validate_command(
 ) -> None:
     """Compare predictions with published measurements: median and p90 absolute percentage error, interval
     coverage, and why each row that could not be predicted failed."""
-    from chipplan.io import read_table, validate_frame
+    from chipplan.io import read_table, validate_table
     from chipplan.io.read import check_columns
 
     f = output_format(fmt_, as_json)
@@ -113,7 +113,7 @@ def validate_command(
     with progress(f"validating {path.name}"):
         df = read_table(path)
         check_columns(df.columns, source=str(path), allow_extra=allow_extra)
-        res = validate_frame(df)
+        res = validate_table(df, source=str(path))
     if plot is not None:
         from chipplan.report.validation import write_validation_plot
 

@@ -6,6 +6,6 @@ validation summary.
 """
 
 from chipplan.io.read import read_table
-from chipplan.io.write import predict_file, predict_frame, validate_file, validate_frame
+from chipplan.io.write import predict_file, predict_frame, validate_file, validate_frame, validate_table
 
-__all__ = ["predict_file", "predict_frame", "read_table", "validate_file", "validate_frame"]
+__all__ = ["predict_file", "predict_frame", "read_table", "validate_file", "validate_frame", "validate_table"]

@@ -168,9 +168,14 @@ def _summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def validate_file(path: str | Path) -> dict[str, Any]:
-    """:func:`validate_frame` on a CSV file; an InputFileError saying why when nothing could be scored (no
-    target column, no usable target, or no row with a target predicted)."""
-    df = read_table(path)
+    """:func:`validate_table` on a CSV file."""
+    return validate_table(read_table(path), source=str(path))
+
+
+def validate_table(df: pd.DataFrame, *, source: str) -> dict[str, Any]:
+    """:func:`validate_frame` on a table read from ``source``; an InputFileError naming ``source`` and why when
+    nothing could be scored (no target column, no usable target, or no row with a target predicted)."""
+    path = source
     pred = predict_frame(df)
     res = validate_frame(df, predicted=pred)
     if not any(c in df.columns for c in TARGET_COLUMNS):
