@@ -37,10 +37,10 @@ def test_alias_bomb_fails_fast_with_a_short_message(tmp_path):
     p = tmp_path / "bomb.yaml"
     p.write_text(_laughs(9))  # 9^10 ≈ 3.5e9 strings once expanded, from under 1 kB
     assert p.stat().st_size < 1024
-    t = time.perf_counter()
+    t = time.process_time()  # CPU time, not wall: the suite runs beside other work
     with pytest.raises(InputFileError) as e:
         safeio.load_yaml(p)
-    assert time.perf_counter() - t < 1.0
+    assert time.process_time() - t < 1.0
     msg = str(e.value)
     # nodes added by aliases: 90, 819, 7,380, 66,429 on levels 1-4; the first alias of level 5 (line 6) adds
     # 66,430 more and passes the 100,000-node budget

@@ -65,9 +65,9 @@ def test_alias_bomb_as_a_model_file_fails_at_once(tmp_path):
     f.write_text("models:\n  m: &a [x, x, x, x, x, x, x, x]\n"
                  + "".join(f"  m{i}: &a{i} [{', '.join([f'*a{i - 1}' if i > 1 else '*a'] * 8)}]\n"
                            for i in range(1, 10)))
-    t = time.perf_counter()
+    t = time.process_time()  # CPU time of this process: a loaded machine does not inflate it
     code = run(["model", str(f)])
-    assert code == 2 and time.perf_counter() - t < 20  # milliseconds for the YAML; a bomb unbounded never ends
+    assert code == 2 and time.process_time() - t < 2  # milliseconds for the YAML; expanding it takes > 20 s
 
 
 def test_user_catalog_with_a_broken_section_is_exit_2_via_the_cli(tmp_path, monkeypatch, capsys):
@@ -118,7 +118,7 @@ def test_nothing_alike_suggests_nothing():
 
 def test_near_match_search_is_quick():
     cat = load()
-    t = time.perf_counter()
+    t = time.process_time()  # CPU time, not wall: the suite runs beside other work
     for i in range(50):
         cat.near(f"unknown-chip-{i}")
-    assert (time.perf_counter() - t) / 50 < 0.05
+    assert (time.process_time() - t) / 50 < 0.05

@@ -106,10 +106,10 @@ def test_duplicate_row_ids_are_named_and_the_first_is_predicted(tmp_path):
 
 def test_junk_table_fails_fast_naming_the_first_problems(tmp_path):
     lines = [f"{i},chip-{i:05d}x,model-{i},{i}.5,lots,{i % 7}\n" for i in range(20_000)]
-    t = time.perf_counter()
+    t = time.process_time()  # CPU time, not wall: the suite runs beside other work
     head = "row_id,hardware_id,model_name,num_layers,hidden_size,seq_len\n"
     code, out, err = predict(tmp_path, head + "".join(lines))
-    assert time.perf_counter() - t < 30  # a few seconds on an idle core
+    assert time.process_time() - t < 30  # a few seconds; scoring all 20,000 junk rows with searches takes longer
     assert code == 2 and out == ""
     assert err.startswith(f"error: {tmp_path / 't.csv'}: none of the first {JUNK_ROWS:,} rows (of 20,000) can be "
                           "predicted; the first problems: row '0': num_layers: must be a whole number > 0, got 0.5; ")
@@ -119,9 +119,9 @@ def test_junk_table_fails_fast_naming_the_first_problems(tmp_path):
 def test_many_distinct_unknown_ids_search_near_matches_a_bounded_number_of_times(tmp_path):
     good = _train(0)
     junk = [_train(i).replace("h100-sxm-80gb", f"h100-sxm-{i}gbx") for i in range(1, 2_001)]
-    t = time.perf_counter()
+    t = time.process_time()  # CPU time, not wall
     rows = rows_of(tmp_path, TRAIN_HEAD + good + "".join(junk))
-    assert time.perf_counter() - t < 60
+    assert time.process_time() - t < 60
     assert rows["t0"]["status"] == "ok"
     reasons = [r["reason"] for k, r in rows.items() if k != "t0"]
     assert all(r.startswith("hardware_id: unknown id 'h100-sxm-") for r in reasons)
