@@ -151,8 +151,11 @@ def test_misspelt_columns_are_an_error_naming_close_matches(tmp_path):
         assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
         assert "unknown columns 'seq_length' (did you mean seq_len" in r.stderr
         assert "'target_tokens_per_gpu' (did you mean target_tokens_per_s_per_gpu" in r.stderr
-    r = runner.invoke(app, ["validate", str(f), "--allow-extra-columns", "--json"])
+    # With the extra columns allowed, predict answers; validate has no target column left to score.
+    r = runner.invoke(app, ["predict", str(f), "--allow-extra-columns", "--json"])
     assert r.exit_code == 0
+    r = runner.invoke(app, ["validate", str(f), "--allow-extra-columns", "--json"])
+    assert r.exit_code == 2 and "no target column" in r.stderr
 
 
 def test_validate_says_why_each_failed_row_failed(tmp_path):
