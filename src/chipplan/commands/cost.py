@@ -9,9 +9,7 @@ owned_usd_per_accelerator_hour, cloud_usd_per_accelerator_hour, breakeven_utilis
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import typer
@@ -20,6 +18,7 @@ from chipplan import catalog
 from chipplan.catalog import cost as cost_catalog
 from chipplan.commands._common import (
     Output,
+    as_flags,
     format_option,
     handle_errors,
     json_option,
@@ -40,18 +39,6 @@ JSON_OPT = json_option()
 FORMAT_OPT = format_option()
 SAMPLES_OPT = typer.Option(0, "--samples", help="Monte Carlo draws over the catalog's p5/p50/p95 ranges (0 = off).")
 SEED_OPT = typer.Option(0, "--seed", help="Random seed for --samples.")
-
-
-@contextlib.contextmanager
-def _flags(names: dict[str, str]) -> Iterator[None]:
-    """Re-raise engine FieldErrors under the CLI flag that fed the parameter."""
-    try:
-        yield
-    except FieldError as e:
-        flag = names.get(e.field)
-        if flag is None:
-            raise
-        raise FieldError(flag, e.rule, e.got) from None
 
 
 def _nonneg(flag: str, v: float | None) -> None:
@@ -152,7 +139,7 @@ def die_command(
         raise FieldError("--dies", "must be a positive integer", dies)
     if yield_model not in si.YIELD_MODELS:
         raise FieldError("--yield-model", f"must be one of {', '.join(si.YIELD_MODELS)}", yield_model)
-    with _flags(_DIE_FLAGS):
+    with as_flags(**_DIE_FLAGS):
         name = cat.node_name(node, "--node")
         nd = cat.node(name)
         d = g.diameter_mm if wafer_diameter is None else wafer_diameter
@@ -242,7 +229,7 @@ def chip_command(
     _pos("--area-mm2", area_mm2)
     _margin("--margin", margin)
     _sampling(samples, seed)
-    with _flags(_CHIP_FLAGS):
+    with as_flags(**_CHIP_FLAGS):
         if accelerator:
             base = si.recipe_for(catalog.accelerator(accelerator), cat)
         elif area_mm2 is None or node is None:
@@ -304,7 +291,7 @@ def _system(system: str) -> tuple[Any, Any]:
         return sys_, catalog.accelerator(sys_.accelerator)
     except UnknownIdError:
         pass
-    with _flags({}):
+    with as_flags():
         acc, sys_ = catalog.hardware(system)
     if sys_ is None:
         raise FieldError("--system", "is an accelerator id; give a system id (e.g. dgx-h100)", system)
@@ -326,7 +313,7 @@ def server_command(
     sys_, acc = _system(system)
     price = acc.price_usd if accelerator_price is None else accelerator_price
     hname = host or srv.default_host(sys_, acc)
-    with _flags({"host": "--host", "accelerator_price_usd": "--accelerator-price"}):
+    with as_flags("host", accelerator_price_usd="--accelerator-price"):
         hp = srv.host_params(cat.host(hname, "--host"))
         r = srv.server_bom(n_accelerators=sys_.accelerators_per_node, accelerator_price_usd=price,
                            node_power_w=srv.node_power_w(sys_, acc, cat), **hp)
@@ -364,7 +351,7 @@ def cluster_command(
     cat = cost_catalog.load()
     sys_, acc = _system(system)
     price = acc.price_usd if accelerator_price is None else accelerator_price
-    with _flags({"topology": "--topology"}):
+    with as_flags("topology"):
         hp = srv.host_params(cat.host(srv.default_host(sys_, acc)))
         pw = srv.node_power_w(sys_, acc, cat)
         bom = srv.server_bom(n_accelerators=sys_.accelerators_per_node, accelerator_price_usd=price,
@@ -429,7 +416,6 @@ def tco_command(
     Owning counts financing over the server's life and the resale value at the horizon; renting uses the
     newest dated price of the catalog's one cloud table."""
     from chipplan import api
-    from chipplan.commands._common import as_flags
 
     out = Output(output_format(fmt_, as_json))
     with as_flags("years", "utilisation", "cloud_term", "cloud_kind", "cloud_provider", "cloud_price", "facility",
@@ -496,7 +482,7 @@ def cost_per_token_command(
 ) -> None:
     """USD per million tokens from throughput (given, or from the inference engine) and an hourly price."""
     from chipplan import api
-    from chipplan.commands._common import as_flags, band
+    from chipplan.commands._common import band
 
     out = Output(output_format(fmt_, as_json))
     with as_flags("price_per_hour", "system", "years", "utilisation", "counting", "model", "hardware",
@@ -555,7 +541,7 @@ def custom_server_command(
     _nonneg("--alternative", alternative)
     _margin("--margin", margin)
     cat = cost_catalog.load()
-    with _flags({"host": "--host", "node": "--node"}):
+    with as_flags("host", "node"):
         hp = srv.host_params(cat.host(host, "--host"))
         n_nre = cost_catalog.central(cat.node(node, "--node").design_nre_usd) if nre is None else nre
     bom = srv.server_bom(n_accelerators=accelerators, accelerator_price_usd=0.0, node_power_w=node_power_kw * 1e3,
