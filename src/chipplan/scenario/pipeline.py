@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,52 @@ class Cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(path, json.dumps(res), fsync=False)  # a lost entry is only recomputed
         return res, False
+
+
+class EstimateStore(MutableMapping):
+    """Training-engine answers (``chipplan.perf.plan.estimate_run``) for one plan run, in memory and in the
+    cache folder, so the sourcing stage's ratings of each chip reuse the training stage's searches, and a later
+    run reuses both (keyed on the call's digest, the catalog version and the chipplan version)."""
+
+    def __init__(self, cache: Cache):
+        self.cache = cache
+        self.mem: dict[str, Any] = {}
+
+    def _path(self, key: str) -> Path | None:
+        f = self.cache.folder
+        return f / f"estimate-{self.cache.key('estimate', key)[:32]}.json" if f else None
+
+    def __getitem__(self, key: str) -> Any:
+        from chipplan.perf.plan import RunEstimate
+
+        if key in self.mem:
+            return self.mem[key]
+        path = self._path(key)
+        if path is not None and path.is_file():
+            try:
+                self.mem[key] = RunEstimate(**json.loads(path.read_text()))
+                return self.mem[key]
+            except (OSError, ValueError, TypeError):
+                pass  # unreadable or from another shape of RunEstimate: recompute
+        raise KeyError(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.mem[key] = value
+        path = self._path(key)
+        if path is not None:
+            from chipplan.safeio import atomic_write_text
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, json.dumps(_jsonable(value.to_dict())), fsync=False)
+
+    def __delitem__(self, key: str) -> None:
+        self.mem.pop(key, None)
+
+    def __iter__(self) -> Any:
+        return iter(self.mem)
+
+    def __len__(self) -> int:
+        return len(self.mem)
 
 
 @dataclass
@@ -620,8 +666,16 @@ def headlines(res: PlanResult) -> list[dict[str, Any]]:
 def run(r: Resolved, *, seed: int | None = None, cache: Cache | None = None, progress: Progress | None = None,
         stages: tuple[str, ...] = STAGES) -> PlanResult:
     """Every stage of the plan; ``progress`` hears about each one."""
-    prog = progress or _quiet
+    from chipplan.perf.plan import memo
+
     cache = cache or Cache(None)
+    with memo(EstimateStore(cache)):
+        return _run(r, seed=seed, cache=cache, progress=progress, stages=stages)
+
+
+def _run(r: Resolved, *, seed: int | None, cache: Cache, progress: Progress | None,
+         stages: tuple[str, ...]) -> PlanResult:
+    prog = progress or _quiet
     sf = r.scenario
     seed_ = sf.seed if seed is None else seed
     res = PlanResult(scenario=r, seed=seed_)
