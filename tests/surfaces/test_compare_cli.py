@@ -54,8 +54,8 @@ def test_compare_unknown_chip_fails_before_planning():
 @pytest.mark.parametrize(("flags", "message"), [
     (["--gpus", "8", "--precision", "fp9"], "--precision: must be one of fp32"),
     (["--gpus", "8", "--model", "llama-9"], "models: unknown id 'llama-9'"),
-    ([], "give exactly one of n_accelerators (--gpus) or days (--days)"),
-    (["--gpus", "0"], "n_accelerators: must be a positive integer"),
+    ([], "--accelerators (--gpus): give the accelerator count (--accelerators) or the deadline (--days), exactly one"),
+    (["--gpus", "0"], "--accelerators (--gpus): must be a whole number in [1, 10,000,000] accelerators, got 0"),
     (["--gpus", "8", "--hardware", "h100"], "--hardware: lists the same accelerator twice"),  # an alias of it
 ])
 def test_compare_inputs_shared_by_every_chip_are_errors_not_rows(flags, message):
