@@ -214,3 +214,45 @@ def test_scenario_sizes_are_capped_and_stated_in_the_schema(tmp_path):
 def test_limits_doc_is_current():
     committed = (ROOT / "docs" / "limits.md").read_text()
     assert committed == limits_markdown(), "docs/limits.md is stale: python -m chipplan.commands > docs/limits.md"
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"interest": 1e-4, "years": 100, "life_years": 100, "electricity": 10, "cloud_price": 1e4, "utilisation": 1e-3},
+    {"interest": 1.0, "years": 0.01, "accelerator_price": 1e8, "server_price": 1e9, "pue": 5},
+    {"interest": 0, "electricity": 0, "cloud_price": 0, "cluster_accelerators": 10_000_000},
+])
+def test_tco_at_the_edges_of_its_ranges_is_finite_without_numpy_warnings(kwargs):
+    # The ranges make the engines' overflow and divide-by-zero warnings impossible: every value in range gives
+    # a finite answer, even with numpy's warnings raised as errors.
+    import math
+    import warnings
+
+    import numpy as np
+
+    import chipplan
+
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        r = chipplan.tco("dgx-h100", **kwargs)
+    assert math.isfinite(r.owned_total_usd) and r.owned_total_usd > 0
+    assert math.isfinite(r.owned_usd_per_accelerator_hour)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"qps": 1e-6, "price_per_hour": 1e4}, {"qps": 1e9, "price_per_hour": 1e-4},
+    {"tokens_per_day": 1e17, "price_per_hour": 1e4}, {"tokens_per_day": 1, "slo_ttft_ms": 1e8, "slo_tpot_ms": 1e8},
+])
+def test_serve_at_the_edges_of_its_ranges_is_finite_without_numpy_warnings(kwargs):
+    import math
+    import warnings
+
+    import numpy as np
+
+    import chipplan
+
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        r = chipplan.serve("llama3-8b", "h100-sxm-80gb", input_len=128, output_len=128, tp=[1], precision="fp8",
+                           **kwargs)
+    assert r.accelerators_needed is not None and r.accelerators_needed >= 1
+    assert all(math.isfinite(v) for k, v in r.best.items() if k.startswith("usd_") and v is not None)
