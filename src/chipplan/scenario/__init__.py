@@ -259,7 +259,27 @@ def _chips(sf: PlanScenario) -> list[tuple[tuple[Any, ...], str]]:
             cat.system(v)
         except ChipplanError as e:
             probs.append((("plan", "systems", k), str(e).split(": ", 1)[-1]))
+    dr = sf.plan.design_route
+    if dr and dr != "none":
+        from chipplan.codesign.route import DESIGN_KINDS
+
+        if dr not in sf.routes:
+            probs.append((("plan", "design_route"), f"unknown route; routes: {', '.join(sf.routes)}, got {dr!r}"))
+        elif route_kind(sf.routes[dr]) not in DESIGN_KINDS:
+            probs.append((("plan", "design_route"), f"must be a {' or '.join(DESIGN_KINDS)} route, got {dr!r} "
+                                                    f"({route_kind(sf.routes[dr])})"))
     return probs
+
+
+def route_kind(body: dict[str, Any] | None) -> str:
+    """The kind of a scenario route: its own ``kind``, else its ``uses`` default's."""
+    from chipplan.strategy import scenario as sc
+
+    body = body or {}
+    if body.get("kind"):
+        return str(body["kind"])
+    d = sc.defaults()["routes"].get(body.get("uses", ""))
+    return str(getattr(d, "kind", "") or "")
 
 
 def _validate(data: dict[str, Any], lines: dict, files: tuple[str, ...], folder: Path) -> Resolved:

@@ -132,6 +132,13 @@ class PlanSection(_M):
                                   description="designs in the co-design sweep (0 skips the stage)")
     codesign_config: str = Field("", description="co-design config file (relative to this file); default: "
                                                  "the catalog's co-design ranges")
+    design_route: str = Field(
+        "", max_length=100,
+        description="route id whose chip is the co-design stage's designed chip: its perf_per_unit and "
+                    "unit_price_usd then come from the perf and cost engines (fields the route states itself "
+                    "win). Default: the first in_house route, else the first custom_asic route, that names no "
+                    "design; with neither, a route `designed_chip` from the in-house-chip defaults is added. "
+                    "`none`: keep the routes as written")
     monte_carlo_scenarios: int | None = Field(None, ge=1, le=500_000, description="sourcing Monte Carlo "
                                               "scenarios (default: the scenario's monte_carlo_scenarios)")
     tornado_scenarios: bounded("tornado_scenarios", int) = Field(  # type: ignore[valid-type]
