@@ -119,7 +119,7 @@ def test_runs_list_show_diff(two_runs):
 def test_bad_scenario_exits_2_and_writes_nothing(tmp_path):
     code, _, err = run("plan", DATA / "bad_lab.yaml", "--out", tmp_path / "out", "--store", tmp_path / "s")
     assert code == 2
-    assert "bad_lab.yaml:5 demand.training[0].tokens: must be > 0, got -1" in err
+    assert "bad_lab.yaml:5 demand.training[0].tokens: must be in [1, 1e+16] tokens, got -1" in err
     assert "Traceback" not in err
     assert not (tmp_path / "out").exists() and not (tmp_path / "s").exists()
 

@@ -227,7 +227,7 @@ def _estimate_run(m: Model, acc: Accelerator, tokens: float, *, n_accelerators: 
     if not (np.isfinite(tokens) and tokens > 0):
         raise FieldError("tokens", "must be a finite number > 0", tokens)
     if (n_accelerators is None) == (days is None):
-        raise FieldError("n_accelerators", "give exactly one of n_accelerators (--gpus) or days (--days)")
+        raise FieldError("n_accelerators", "give exactly one of n_accelerators or days")
     if seq_len is not None and not (seq_len >= 1 and float(seq_len).is_integer()):
         raise FieldError("seq_len", "must be a positive integer", seq_len)
     if global_batch_tokens is not None and not (np.isfinite(global_batch_tokens) and global_batch_tokens > 0):
@@ -272,7 +272,7 @@ def _estimate_run(m: Model, acc: Accelerator, tokens: float, *, n_accelerators: 
                                   f"global batch {gbs} sequences of {s}")
         if not chosen["fits_in_memory"][0]:
             need = float(chosen["memory_shortfall_bytes"][0]) / GIB
-            raise InfeasibleError(f"n_accelerators: {m.name} does not fit on {n_accelerators} x {acc.id} with "
+            raise InfeasibleError(f"memory: {m.name} does not fit on {n_accelerators} x {acc.id} with "
                                   f"{'the stated' if fixed else 'any searched'} layout: the best needs {need:.1f} GiB "
                                   "more per accelerator (add accelerators, or allow ZeRO-3 / recompute)")
     else:

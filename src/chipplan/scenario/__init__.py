@@ -197,7 +197,7 @@ def _rules(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
     dem = data.get("demand") if isinstance(data.get("demand"), dict) else {}
     for i, t in enumerate(dem.get("training") or []):
         loc = ("demand", "training", i)
-        _positive(t, loc, ("tokens", "global_batch_tokens", "seq_len", "accelerator_hours"), probs)
+        _positive(t, loc, ("accelerator_hours",), probs)  # tokens, batch, seq_len: their ranges (specs.limits)
         if isinstance(t, dict):
             s, dl = t.get("start_quarter"), t.get("deadline_quarter")
             if isinstance(s, int) and isinstance(dl, int):
@@ -208,9 +208,7 @@ def _rules(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
                 elif isinstance(T, int) and dl > T:
                     probs.append(((*loc, "deadline_quarter"), f"must be <= horizon_quarters ({T}), got {dl}"))
     for i, s in enumerate(dem.get("serving") or []):
-        _positive(s, ("demand", "serving", i), ("users", "tokens_per_user_per_day", "peak_to_average", "input_len",
-                                                "output_len", "slo_ttft_ms", "slo_tpot_ms",
-                                                "tokens_per_s_per_accelerator"), probs)
+        _positive(s, ("demand", "serving", i), ("users", "tokens_per_user_per_day", "peak_to_average"), probs)
     _positive(data, (), ("unmet_penalty_usd_per_h100e_hour",), probs)
     names = [t.get("name") for t in (dem.get("training") or []) if isinstance(t, dict)]
     for n in {n for n in names if names.count(n) > 1}:

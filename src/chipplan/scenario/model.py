@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from chipplan.specs.limits import bounded
 from chipplan.strategy.scenario import ScenarioFile
 from chipplan.units import Z90  # p5/p95 sit at ±Z90 sd
 
@@ -140,8 +141,8 @@ class PlanSection(_M):
                     "`none`: keep the routes as written")
     monte_carlo_scenarios: int | None = Field(None, ge=1, le=500_000, description="sourcing Monte Carlo "
                                               "scenarios (default: the scenario's monte_carlo_scenarios)")
-    tornado_scenarios: int = Field(30, ge=0, le=500, description="scenarios per re-optimisation in the "
-                                                                 "sensitivity tornado (0 skips it)")
+    tornado_scenarios: bounded("tornado_scenarios", int) = Field(  # type: ignore[valid-type]
+        30, description="scenarios per re-optimisation in the sensitivity tornado (0 skips it)")
     validation: list[str] | None = Field(
         None, description="published-run CSV tables (chipplan predict format) to check the engines against, "
                           "relative to this file. Default: the project's benchmarks/data tables when present")

@@ -111,8 +111,8 @@ class PlanRequest(_Req):
 
 
 # engine field names → request field names, so a 422 names what the browser sent
-_TRAIN_FIELDS = {"n_accelerators": "gpus", "global_batch_tokens": "global_batch", "models": "model",
-                 "accelerators": "hardware", "hardware": "hardware", "systems": "hardware"}
+_TRAIN_FIELDS = {"n_accelerators": "gpus", "memory": "gpus", "global_batch_tokens": "global_batch",
+                 "models": "model", "accelerators": "hardware", "hardware": "hardware", "systems": "hardware"}
 _SERVE_FIELDS = {"models": "model", "accelerators": "hardware", "systems": "hardware", "slo": "slo_tpot_ms",
                  "precision": "precision"}
 _TCO_FIELDS = {"systems": "system", "accelerators": "system", "accelerator_price": "system", "hardware": "system",
