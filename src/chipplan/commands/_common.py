@@ -67,10 +67,16 @@ FLAG_LIMITS: dict[str, str] = {
     "--layers": "critical_layers", "--yield": "die_yield", "--unit-fraction": "fraction",
     "--node-power-kw": "node_power_kw",
 }
-#: A flag that means another quantity in one command: (command function, flag) → quantity.
+#: A flag that means another quantity in one command: (command module.function, flag) → quantity.
 FLAG_LIMITS_IN: dict[tuple[str, str], str] = {
-    ("custom_server_command", "--accelerators"): "accelerators_per_server",
+    ("cost.custom_server_command", "--accelerators"): "accelerators_per_server",
+    ("codesign.model_command", "--designs"): "designs_in_memory",  # held in memory, unlike a streamed sweep
 }
+
+
+def command_key(fn: Callable[..., Any]) -> str:
+    """``cost.custom_server_command``: the key of a command function in ``FLAG_LIMITS_IN``."""
+    return f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"
 
 
 def _flag_limits(fn: Callable[..., Any]) -> list[tuple[str, str, str, Any]]:
@@ -85,7 +91,7 @@ def _flag_limits(fn: Callable[..., Any]) -> list[tuple[str, str, str, Any]]:
         decls = [d for d in getattr(p.default, "param_decls", None) or () if d.startswith("--")]
         if not decls:
             continue
-        quantity = FLAG_LIMITS_IN.get((fn.__name__, decls[0])) or FLAG_LIMITS.get(decls[0])
+        quantity = FLAG_LIMITS_IN.get((command_key(fn), decls[0])) or FLAG_LIMITS.get(decls[0])
         if quantity is None:
             continue
         rule = limits.range_of(quantity).rule.removeprefix("must be ")
@@ -501,7 +507,8 @@ def limits_markdown() -> str:
     for flag, q in FLAG_LIMITS.items():
         users.setdefault(q, []).append(f"`{flag}`")
     for (cmd, flag), q in FLAG_LIMITS_IN.items():
-        users.setdefault(q, []).append(f"`{flag}` ({cmd.removesuffix('_command').replace('_', '-')})")
+        words = cmd.removesuffix("_command").replace(".", " ").replace("_", "-")
+        users.setdefault(q, []).append(f"`{flag}` ({words})")
     for path, q in _scenario_quantities():
         users.setdefault(q, []).append(f"scenario `{path}`")
     lines = ["# Plausible ranges", "",

@@ -91,7 +91,8 @@ RANGES: dict[str, Range] = {
     # the stochastic programme grows with scenarios × quarters × routes; the default is 256
     "optimisation_scenarios": Range(low=1, high=4096, unit="scenarios", integer=True),
     "replications": Range(low=0, high=100, integer=True),
-    "designs": Range(low=1, high=10_000_000, unit="designs", integer=True),
+    "designs": Range(low=1, high=10_000_000, unit="designs", integer=True),  # streamed to Parquet in chunks
+    "designs_in_memory": Range(low=1, high=100_000, unit="designs", integer=True),  # ~10 kB each
     "search_evaluations": Range(low=1, high=100_000, unit="evaluations", integer=True),
     "cv_evaluations": Range(low=1, high=10_000, unit="evaluations", integer=True),
     "top_layouts": Range(low=0, high=100, unit="layouts", integer=True),
