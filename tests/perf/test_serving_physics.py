@@ -145,11 +145,36 @@ def test_wide_ep_all_to_all_by_hand() -> None:
     T = 128.0  # tokens per accelerator (attention DP: tp 1 per group)
     st = inf.stage_pass(m, hw, e, tp=1.0, pp=1.0, ep=16.0, tokens=T, logits=T, attn_ctx=1.0,
                         kv_tokens=T, w_bytes=1.0, kv_bytes=2.0, decode=True)
-    # 16 ranks, 8 per NVLink domain: each sends T·top_k·d·2 B spread over the group; dispatch + combine
+    # 16 ranks, 8 per NVLink domain: each sends T·top_k·d elements spread over the group, the dispatch in FP8
+    # (1 B, the model runs in FP8), the combine in BF16 (2 B); 7/16 stay in the domain, 8/16 leave it
     msg = T * 8 * 7168 * 2
     one = max(msg * 7 / 16 / 4.5e11, msg * 8 / 16 / 5e10) + 5e-6 * (7 + 1)
-    assert float(st["comm_s"]) == pytest.approx(58 * 2 * one)
+    disp = max(msg / 2 * 7 / 16 / 4.5e11, msg / 2 * 8 / 16 / 5e10) + 5e-6 * (7 + 1)
+    assert float(st["comm_s"]) == pytest.approx(58 * (disp + one))
     assert float(col.all_to_all_time(msg, 8.0, 2.0, 4.5e11, 5e10, 5e-6)) == pytest.approx(one)
+    # BF16 weights: both directions in 16 bits
+    st16 = inf.stage_pass(m, hw, e, tp=1.0, pp=1.0, ep=16.0, tokens=T, logits=T, attn_ctx=1.0,
+                          kv_tokens=T, w_bytes=2.0, kv_bytes=2.0, decode=True)
+    assert float(st16["comm_s"]) == pytest.approx(58 * 2 * one)
+
+
+def test_two_batch_overlap_hides_the_wide_ep_all_to_all() -> None:
+    # A MoE layer under two-batch overlap takes max(compute, all-to-all), without it their sum.
+    m = Columns(catalog.model("deepseek-v3").to_columns())
+    hw = _hw(1e15)
+    kw = dict(tp=1.0, pp=1.0, ep=16.0, tokens=128.0, logits=128.0, attn_ctx=1.0, kv_tokens=128.0, w_bytes=1.0,
+              kv_bytes=2.0, decode=True)
+    e0, e1 = _eff_with_engine(), _eff_with_engine()
+    e1["eng_two_batch_overlap"] = np.array(1.0)
+    seq, ovl = inf.stage_pass(m, hw, e0, **kw), inf.stage_pass(m, hw, e1, **kw)
+    comp = float(seq["time_s"] - seq["comm_s"])
+    assert float(seq["time_s"]) == pytest.approx(comp + float(seq["comm_s"]))
+    assert float(ovl["time_s"]) < float(seq["time_s"])
+    assert float(ovl["time_s"]) >= max(comp, float(seq["comm_s"])) * (1 - 1e-9) - 1e-12
+    # no overlap where EP stays inside the tensor-parallel group
+    kw.update(tp=16.0)
+    assert float(inf.stage_pass(m, hw, e1, **kw)["time_s"]) == pytest.approx(
+        float(inf.stage_pass(m, hw, e0, **kw)["time_s"]))
 
 
 def test_wide_ep_layout_is_accepted_by_the_table() -> None:

@@ -28,6 +28,7 @@ from chipplan import catalog
 from chipplan.errors import UnknownIdError
 from chipplan.io.read import (
     Rows,
+    coded_column,
     hardware_columns,
     model_columns,
     numeric_columns,
@@ -133,8 +134,9 @@ def predict_inference(df: pd.DataFrame, rows: Any, idx: np.ndarray) -> list[dict
     eng_known = np.array([r[1] for r in resolved])
     is_mla = np.asarray(model["is_mla"], dtype=float) > 0
     w_bytes = np.array([BYTES_PER_ELEMENT[p] for p in prec])
-    kv_prec = np.array([serving_engines.kv_precision(e, bool(mla), p) for e, mla, p in
-                        zip(eng, is_mla, prec, strict=True)], dtype=object)
+    kv_given = coded_column(sub, "inf_kv_dtype", local, {k: k for k in ("bf16", "fp16", "fp8")}, None)
+    kv_prec = np.array([g if g is not None else serving_engines.kv_precision(e, bool(mla), p) for g, e, mla, p in
+                        zip(kv_given, eng, is_mla, prec, strict=True)], dtype=object)
     kv_bytes = np.array([BYTES_PER_ELEMENT[p] for p in kv_prec])
 
     results: list[dict[str, Any] | None] = [None] * n
@@ -195,7 +197,8 @@ def predict_inference(df: pd.DataFrame, rows: Any, idx: np.ndarray) -> list[dict
                 filled.append("batch")
             if "precision" not in sub.columns or pd.isna(sub["precision"].iloc[i]):
                 filled.append("precision")
-            filled.append("kv_precision")
+            if kv_given[i] is None:
+                filled.append("kv_precision")
             if not eng_known[i]:
                 filled.append("inf_engine")
             sd = float(sds[j])

@@ -38,6 +38,7 @@ Modes (``MODES``):
 ``static_batch``
     ``B`` requests start together: prefill of ``B × I`` tokens, then ``O − 1`` decode iterations at the
     mean context ``I + O/2``. Output tokens/s/accelerator = ``B·O / (t_prefill + (O − 1)·t_decode) / n``.
+    A batch larger than the KV pool's ``C`` sequences runs in waves: ``⌊B/C⌋`` of ``C`` and one of the rest.
 ``offline_max_throughput``
     in-flight batching: the scheduler keeps ``B = min(inf_num_requests, KV-cache capacity, MAX_BATCH_SIZE)``
     sequences running; capacity reserves ``I + O`` tokens per request (TensorRT-LLM's default
@@ -114,7 +115,7 @@ ENGINE_DEFAULTS = {"step_overhead_s": STEP_OVERHEAD_S, "decode_layer_overhead_s"
                    "moe_layer_overhead_s": 0.0, "gemm_m_half": 0.0, "allreduce_bw_fraction": np.nan,
                    "max_num_seqs": MAX_BATCH_SIZE, "max_num_batched_tokens": MAX_NUM_TOKENS,
                    "kv_block_tokens": 1.0, "kv_memory_fraction": KV_FREE_FRACTION, "kv_basis_free": 1.0,
-                   "chunked_prefill": 1.0}
+                   "chunked_prefill": 1.0, "two_batch_overlap": 0.0}
 
 
 def engine_param(eff: Columns, name: str) -> A:
@@ -279,8 +280,13 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
     wide = ep > tp
     k_ep, n_ep = col.group_split(ep, np.where(wide, 1.0, tp / np.maximum(ep, 1.0)), hw.scale_up_domain)
     a2a_tokens = np.where(wide, T / tp, T)
-    t_a2a = 2 * col.all_to_all_time(a2a_tokens * m.top_k * d * ACT_BYTES, k_ep, n_ep, bw_up, bw_out,
-                                    eff.collective_latency_s)
+    # Wide EP runs DeepEP-style kernels: the dispatch carries 8-bit activations (with per-128 scales, ignored here)
+    # when the model runs in 8 bits or fewer, the combine returns 16-bit ones (DeepSeek-V3 technical report,
+    # §3.3.1, https://arxiv.org/abs/2412.19437; DeepEP README, https://github.com/deepseek-ai/DeepEP).
+    disp_bytes = np.where(wide & (np.asarray(w_bytes) <= 1.0), 1.0, ACT_BYTES)
+    a2a_elems = a2a_tokens * m.top_k * d
+    t_a2a = (col.all_to_all_time(a2a_elems * disp_bytes, k_ep, n_ep, bw_up, bw_out, eff.collective_latency_s)
+             + col.all_to_all_time(a2a_elems * ACT_BYTES, k_ep, n_ep, bw_up, bw_out, eff.collective_latency_s))
     t_moe_comm = np.where(ep > 1, t_ar + t_a2a, 2 * t_ar)
 
     if layer_overhead_s is None:
@@ -289,7 +295,14 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
     else:
         ko_d = ko_m = layer_overhead_s
     layer_dense = t_attn_proj + t_dense_mlp + t_attn + t_elem + ko_d + 2 * t_ar
-    layer_moe = t_attn_proj + t_moe_mlp + t_attn + t_elem + ko_m + t_moe_comm
+    moe_compute = t_attn_proj + t_moe_mlp + t_attn + t_elem + ko_m
+    # Two-batch overlap (SGLang --enable-two-batch-overlap, DeepSeek's dual micro-batch decode): with wide EP the
+    # step runs as two micro-batches whose dispatch/combine hide behind the other's computation, so an MoE layer
+    # takes max(compute, communication) instead of their sum (LMSYS blog, May 2025,
+    # https://lmsys.org/blog/2025-05-05-large-scale-ep/; DeepSeek profile-data, 2025,
+    # https://github.com/deepseek-ai/profile-data).
+    tbo = wide & (np.asarray(engine_param(eff, "two_batch_overlap")) > 0)
+    layer_moe = np.where(tbo, np.maximum(moe_compute, t_moe_comm), moe_compute + t_moe_comm)
     # LM head on the last stage, averaged over the stages (each stage's share of one iteration).
     V = m.vocab_size
     lg = np.asarray(logits, dtype=float)
@@ -445,9 +458,22 @@ def serve(model: Columns, hw: Columns, eff: Columns, *, mode: A, tp: A, pp: A, e
     Bs = given_b if np.all(np.isfinite(given_b)) else np.where(np.isfinite(given_b), given_b, np.maximum(cap, 1.0))
     ttft_s = tpot_s = thr_s = nan
     if has["static_batch"]:
-        ttft_s = prefill_time(m, hw, eff, batch=Bs, input_len=I_, chunk=chunk, **common)
-        tpot_s, _ = _decode_tpot(m, hw, eff, batch=Bs, ctx=I_ + O / 2, **common, **spec)
-        thr_s = Bs * O / (ttft_s + np.maximum(O - 1, 0) * tpot_s) / n_gpu
+        # A batch larger than the KV pool holds runs in waves: the scheduler admits what the pool holds (reserving
+        # I + O tokens each, TensorRT-LLM's guaranteed_no_evict) and the rest once those finish; vLLM preempts and
+        # recomputes instead, which costs at least as much (AMD ROCm blog, Jan 2025: "KV cache evict" on H100 for
+        # Llama 3.1 405B at 2k/2k and large batches).
+        wave = np.maximum(np.minimum(Bs, mem_cap["max_batch"]), 1.0)
+        full = np.floor(Bs / wave)
+        rest = Bs - full * wave
+        ttft_s = prefill_time(m, hw, eff, batch=wave, input_len=I_, chunk=chunk, **common)
+        tpot_s, _ = _decode_tpot(m, hw, eff, batch=wave, ctx=I_ + O / 2, **common, **spec)
+        t_batch = full * (ttft_s + np.maximum(O - 1, 0) * tpot_s)
+        if np.any(rest > 0):
+            b_r = np.maximum(rest, 1.0)
+            t_r = prefill_time(m, hw, eff, batch=b_r, input_len=I_, chunk=chunk, **common) + np.maximum(O - 1, 0) \
+                * _decode_tpot(m, hw, eff, batch=b_r, ctx=I_ + O / 2, **common, **spec)[0]
+            t_batch = t_batch + np.where(rest > 0, t_r, 0.0)
+        thr_s = Bs * O / t_batch / n_gpu
 
     # offline: largest batch the KV pool and the scheduler allow; concurrency: the client's concurrency, capped
     # the same way (a closed loop keeps C requests in flight: in-flight batching at B = C)
@@ -506,7 +532,9 @@ def serve(model: Columns, hw: Columns, eff: Columns, *, mode: A, tp: A, pp: A, e
         return out
 
     B = sel(1.0, Bs, Bo, Bo, np.where(np.isfinite(given_b), given_b, cap), B_q)
-    mem = memory(m, hw, batch=B, seq_tokens=I_ + O, **mem_kw)
+    # a static batch holds at most one wave's KV at a time
+    B_mem = np.where(mode == MODES["static_batch"], np.maximum(np.minimum(B, mem_cap["max_batch"]), 1.0), B)
+    mem = memory(m, hw, batch=B_mem, seq_tokens=I_ + O, **mem_kw)
     thr1 = 1.0 / (ttft1 + np.maximum(O - 1, 0) * tpot1) * O / n_gpu
     return {
         "ttft_s": sel(ttft1, ttft_s, np.nan, ttft_o, np.nan, ttft_q),

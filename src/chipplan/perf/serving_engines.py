@@ -51,6 +51,7 @@ class EngineProfile(BaseModel):
     moe_layer_overhead_s: float = Field(ge=0)
     gemm_m_half: float = Field(ge=0)
     allreduce_bw_fraction: float = Field(gt=0, le=1)
+    two_batch_overlap: bool = False
     unknown_log_sd: float = Field(ge=0)
     source: str = Field(min_length=10)
 
@@ -58,7 +59,7 @@ class EngineProfile(BaseModel):
 # Numeric columns handed to the engine (``eng_<name>``); booleans as 0/1, the KV basis as 1 = free.
 NUMERIC = ("max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "graphs", "kv_block_tokens",
            "kv_memory_fraction", "step_overhead_s", "decode_layer_overhead_s", "moe_layer_overhead_s",
-           "gemm_m_half", "allreduce_bw_fraction", "unknown_log_sd")
+           "gemm_m_half", "allreduce_bw_fraction", "two_batch_overlap", "unknown_log_sd")
 
 
 @functools.lru_cache(maxsize=1)
