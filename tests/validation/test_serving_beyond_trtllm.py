@@ -4,7 +4,6 @@ ROCm vLLM, SGLang wide-EP, DeepSeek's profile, InferenceX frontiers; the held-ou
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 
 from chipplan.io.write import validate_file
