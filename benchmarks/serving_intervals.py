@@ -1,11 +1,11 @@
 """Serving prediction intervals from leave-one-source-group-out residuals (prints YAML; edits nothing).
 
-For every source group whose rows took part in fitting a serving-engine profile's device terms
-(``FITTED``: decode_layer_overhead_s, allreduce_bw_fraction, gemm_m_half, seq_overhead_s), the profile is
-refitted on a small grid without that group and the group is predicted with the refitted values; rows of groups
-no fit used are out of sample as they stand. The residuals ``log(measured / predicted)`` of throughput, TTFT and TPOT feed
-``chipplan.perf.intervals.fit_table`` (each source group weighted once, regimes coarsest first: metric, the
-engine class (TensorRT-LLM, the calibration's home engine; another named engine; unknown), the load (more than
+For every source group whose rows took part in fitting a serving-engine profile's device terms (``FITTED``:
+decode_layer_overhead_s, allreduce_bw_fraction, gemm_m_half, seq_overhead_s), the profile is refitted on a small
+grid without that group and the group is predicted with the refitted values; rows of groups no fit used are out of
+sample as they stand. The residuals ``log(measured / predicted)`` of throughput, TTFT and TPOT feed
+``chipplan.perf.intervals.fit_table`` (each source group weighted once, regimes coarsest first: metric, the engine
+class (TensorRT-LLM, the calibration's home engine; another named engine; unknown), the load (more than
 ``HEAVY_BATCH`` running sequences or not); the regimes were chosen on the fit set's nested out-of-group coverage).
 TPOT residuals come from decode-dominated throughput rows (``DECODE_SHARE_TTFT``). The held-out file
 (``serving_inference_holdout.csv``) is not used.
