@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FILES = [ROOT / "benchmarks" / "data" / "serving_inference.csv", ROOT / "benchmarks" / "data" / "extra_inference.csv",
          ROOT.parent / "shared" / "validation" / "inference_calibration.csv"]
 # Which profiles' device terms each fitted group informed (the groups named in serving_engines.yaml's sources).
-ROCM_FIT = ["vllm-rocm", "vllm-rocm-v0", "sglang", "vllm", "vllm-v0"]
+ROCM_FIT = ["vllm-rocm", "vllm-rocm-v0", "sglang", "deepseek-infer", "vllm", "vllm-v0"]
 FITTED = {"TensorRT-LLM": ["tensorrt-llm"], "ROCm blog MI300X vLLM": ROCM_FIT,
           "InferenceX DeepSeek-R1 8k/1k FP8 (mi300x)": ROCM_FIT}
 GRID = {"decode_layer_overhead_s": [3e-5, 5e-5], "allreduce_bw_fraction": [0.5, 0.75], "gemm_m_half": [64.0, 128.0],

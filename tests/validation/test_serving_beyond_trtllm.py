@@ -42,7 +42,7 @@ def _throughput(res, trt: bool) -> dict:
 
 
 def test_errors_on_the_held_out_rows_of_other_engines_and_vendors(held_out):
-    # measured 2026-12-01 (issue 12): 100 % predicted, median 15.0 %, p90 29.1 %, 80 % coverage 81.8 %;
+    # measured 2026-12-01 (issue 12): 100 % predicted, median 15.0 %, p90 29.1 %, 80 % coverage 78.8 %;
     # the targets are >= 95 %, <= 25 %, <= 80 %, 70-90 %
     s = _throughput(held_out, trt=False)
     assert s["predicted"] >= 0.95

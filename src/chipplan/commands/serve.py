@@ -44,7 +44,7 @@ def serve_command(
                                "owned $/accelerator-hour, as `chipplan tco`) instead of --price-per-hour."),
     engine: str = typer.Option(None, "--engine",
                                help="Serving engine profile: tensorrt-llm, vllm, vllm-v0, vllm-rocm, vllm-rocm-v0, "
-                                    "sglang, gaudi (default: an era default with a wider interval)."),
+                                    "sglang, deepseek-infer, gaudi (default: an era default with a wider interval)."),
     prefill_instances: int = typer.Option(None, "--prefill-instances", help="Prefill/decode disaggregation: "
                                           "prefill instances per deployment (each the searched layout, or "
                                           "--prefill-tp accelerators); the KV cache crosses the scale-out fabric."),
