@@ -51,7 +51,9 @@ FLAG_LIMITS: dict[str, str] = {
     "--input-len": "sequence_tokens", "--output-len": "sequence_tokens", "--tokens-per-day": "tokens_per_day",
     "--tokens-per-s-per-gpu": "tokens_per_s_per_accelerator", "--qps": "requests_per_s",
     "--slo-ttft-ms": "latency_ms", "--slo-tpot-ms": "latency_ms", "--days": "deadline_days",
-    "--compute-flop": "compute_flop",
+    "--compute-flop": "compute_flop", "--prefill-instances": "serving_instances",
+    "--decode-instances": "serving_instances", "--prefill-tp": "tensor_parallel", "--spec-draft-len": "draft_tokens",
+    "--spec-accept": "fraction",
     # money
     "--price": "usd_per_accelerator_hour", "--price-per-hour": "usd_per_accelerator_hour",
     "--cloud-price": "usd_per_accelerator_hour", "--electricity": "usd_per_kwh",

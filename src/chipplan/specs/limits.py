@@ -98,6 +98,9 @@ RANGES: dict[str, Range] = {
     "top_layouts": Range(low=0, high=100, unit="layouts", integer=True),
     "rows_shown": Range(low=1, high=1e7, unit="rows", integer=True),
     "port": Range(low=1, high=65535, integer=True),
+    "serving_instances": Range(low=1, high=1e5, unit="instances", integer=True),  # per disaggregated deployment
+    "tensor_parallel": Range(low=1, high=1024, unit="accelerators", integer=True),
+    "draft_tokens": Range(low=0, high=64, unit="draft tokens", integer=True),
     # --- workload
     "training_tokens": Range(low=1, high=1e16, unit="tokens"),  # ~500× the largest published run
     "batch_tokens": Range(low=1, high=1e10, unit="tokens"),
