@@ -10,7 +10,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from typer.testing import CliRunner
 
 from chipplan.cli import app
@@ -41,7 +40,7 @@ def pred(**row) -> dict:
 
 
 # --- parsing --------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("text, dec, binary", [
+@pytest.mark.parametrize(("text", "dec", "binary"), [
     ("4M", 4e6, 4 * 2**20), ("16M tokens", 16e6, 16 * 2**20), ("1,536", 1536.0, math.nan), ("4Mi", 4 * 2**20, math.nan),
     ("2.5B", 2.5e9, 2.5 * 2**30), ("1e6", 1e6, math.nan),
 ])
@@ -50,7 +49,7 @@ def test_amounts_with_suffixes(text, dec, binary):
     assert d == pytest.approx(dec) and (b == pytest.approx(binary) if not math.isnan(binary) else math.isnan(b))
 
 
-@pytest.mark.parametrize("text, values, ramp", [
+@pytest.mark.parametrize(("text", "values", "ramp"), [
     ("512->1024->2048", (512, 1024, 2048), math.nan),
     ("3072->15360 (ramp over first 469B tokens)", (3072, 15360), 469e9),
     ("4M → 8M => 16M", (4e6, 8e6, 16e6), math.nan),
@@ -92,7 +91,7 @@ def test_a_token_ramp_with_its_length_is_read_in_sequences():
     assert "16000000" in p["filled_with"]["global_batch_tokens"] or "1.6e+07" in p["filled_with"]["global_batch_tokens"]
 
 
-@pytest.mark.parametrize("tokens, seqs, word", [("4M", 512, "binary"), (4_000_000, 512, "rounded"),
+@pytest.mark.parametrize(("tokens", "seqs", "word"), [("4M", 512, "binary"), (4_000_000, 512, "rounded"),
                                                 (4 * 2**20, 512, None)])
 def test_token_batches_become_whole_sequences_with_a_note(tokens, seqs, word):
     p = pred(global_batch_tokens=tokens)
@@ -240,7 +239,8 @@ def test_predict_framework_flag_overrides_the_column(tmp_path):
                                                                                                         index=False)
     plain = json.loads(cli("predict", str(path), "--json").stdout)["rows"][0]["prediction"]
     ds = json.loads(cli("predict", str(path), "--json", "--framework", "deepspeed").stdout)["rows"][0]["prediction"]
-    odd = json.loads(cli("predict", str(path), "--json", "--framework", "homegrown-2019").stdout)["rows"][0]["prediction"]
+    odd = json.loads(cli("predict", str(path), "--json", "--framework", "homegrown-2019").stdout)
+    odd = odd["rows"][0]["prediction"]
     assert plain["stack"] == "megatron-core-2024" and ds["stack"] == "deepspeed"
     assert ds["tokens_per_s_per_gpu"] <= plain["tokens_per_s_per_gpu"]  # fewer capabilities, never faster
     assert odd["stack"].endswith("(era default: stack not recognised)")
@@ -249,8 +249,8 @@ def test_predict_framework_flag_overrides_the_column(tmp_path):
 
 
 def test_train_framework_flag():
-    args = ("train", "--model", "llama-3.1-70b", "--hardware", "h100-sxm-80gb", "--tokens", "1e12", "--gpus", "512", "--seq-len", "2048",
-            "--json")
+    args = ("train", "--model", "llama-3.1-70b", "--hardware", "h100-sxm-80gb", "--tokens", "1e12", "--gpus", "512",
+            "--seq-len", "2048", "--json")
     neutral = json.loads(cli(*args).stdout)
     runs = {fw: json.loads(cli(*args, "--framework", fw).stdout) for fw in ("megatron-lm-2021", "deepspeed",
                                                                             "megatron-core-2024", "not-a-stack")}

@@ -20,6 +20,7 @@ a goodput of ~0.92, and Meta reports "higher than 90 % effective training time" 
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -77,7 +78,7 @@ def ramp_points(ramp: tuple[float, ...], points_per_segment: int = 4) -> np.ndar
     [640.0, 896.0, 1280.0, 1792.0]
     """
     out = []
-    for a, b in zip(ramp[:-1], ramp[1:], strict=True):
+    for a, b in itertools.pairwise(ramp):
         k = np.arange(points_per_segment) + 0.5
         out.append(a + (b - a) * k / points_per_segment)
     return np.concatenate(out) if out else np.asarray(ramp[-1:], dtype=float)
