@@ -302,9 +302,13 @@ def accelerator_count(stated: np.ndarray, product: np.ndarray, nodes_times_size:
 
 
 def default_batch_tokens(total_params: np.ndarray) -> np.ndarray:
-    """chipplan's default global batch in tokens (``chipplan.perf.plan.default_global_batch_tokens``): 4·2²⁰
-    below 100B parameters, 16·2²⁰ above (Llama 3 405B trained at 16M tokens, Meta 2024, Table 4)."""
-    return np.where(np.asarray(total_params, dtype=float) >= 100e9, 16.0 * 2 ** 20, 4.0 * 2 ** 20)
+    """chipplan's default global batch in tokens, the one ``chipplan.perf.plan.default_global_batch_tokens`` plans
+    with (efficiency.yaml ``engine_constants.plan``: 4·2²⁰ below 100B parameters, 16·2²⁰ above)."""
+    from chipplan.perf import tuned
+
+    t = tuned.table()["plan"]
+    return np.where(np.asarray(total_params, dtype=float) >= t["large_model_params"],
+                    float(t["global_batch_tokens_large"]), float(t["global_batch_tokens_small"]))
 
 
 def global_batch(*, seqs: np.ndarray, tokens: np.ndarray, binary: np.ndarray, seq_len: np.ndarray,
