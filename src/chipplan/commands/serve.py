@@ -18,6 +18,8 @@ from chipplan.commands._common import (
     print_json,
     wrote,
 )
+from chipplan.commands._layout import layout_options
+from chipplan.specs.layout import SERVING
 
 QPS_HELP = ("Requests per second to serve: sizes the replicas and accelerators needed (and the cost per day), "
             "and sets the arrival rate per replica, so TTFT (the prefill queue) rises with the load until another "
@@ -25,13 +27,13 @@ QPS_HELP = ("Requests per second to serve: sizes the replicas and accelerators n
 
 
 @handle_errors
+@layout_options(SERVING, repeatable=True)
 def serve_command(
     model: str = typer.Option(..., "--model", help="Catalog model id, or a YAML file with a models: section."),
     hardware: str = typer.Option(None, "--hardware", help="Catalog accelerator or system id, or a YAML file with "
                                  "an accelerators: section (default: the --system's)."),
     input_len: int = typer.Option(..., "--input-len", help="Prompt tokens per request."),
     output_len: int = typer.Option(..., "--output-len", help="Generated tokens per request."),
-    tp: list[int] = typer.Option(None, "--tp", help="Tensor-parallel sizes to try (repeatable)."),
     precision: list[str] = typer.Option(None, "--precision",
                                         help="Precision to try, repeatable (default: bf16, fp8 and fp4)."),
     slo_ttft_ms: float = typer.Option(None, "--slo-ttft-ms", help="p99 time-to-first-token limit, ms."),
@@ -62,6 +64,7 @@ def serve_command(
                                      ".png/.svg) file."),
     plot_inline: bool = typer.Option(False, "--plot-inline", help="Embed plotly.js in the --plot file (one "
                                      "self-contained file) instead of one plotly.min.js beside it."),
+    **layout: list[int] | None,
 ) -> None:
     """Serving plan: throughput-latency frontier, best configuration (under the SLO when one is given),
     accelerators for the load and $/M tokens, each with its 80 % interval."""
@@ -73,11 +76,13 @@ def serve_command(
     if plot is not None:
         check_html_path(plot)
     with as_flags("input_len", "output_len", "slo_ttft_ms", "slo_tpot_ms", "qps", "tokens_per_day",
-                  "price_per_hour", "system", "hardware", "tp", "precision", "engine", "prefill_instances",
-                  "decode_instances", "prefill_tp", "spec_draft_len", "spec_accept"):
-        r = api.serve(model, hardware, input_len=input_len, output_len=output_len, tp=tp or None,
-                      precision=precision or None, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, qps=qps,
-                      tokens_per_day=tokens_per_day, price_per_hour=price_per_hour, system=system, engine=engine,
+                  "price_per_hour", "system", "hardware", "precision", "engine", "prefill_instances",
+                  "decode_instances", "prefill_tp", "spec_draft_len", "spec_accept",
+                  **{d.name: d.flag for d in SERVING}):
+        r = api.serve(model, hardware, input_len=input_len, output_len=output_len,
+                      **{k: v or None for k, v in layout.items()}, precision=precision or None,
+                      slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, qps=qps, tokens_per_day=tokens_per_day,
+                      price_per_hour=price_per_hour, system=system, engine=engine,
                       **{k: v for k, v in (("prefill_instances", prefill_instances),
                                            ("decode_instances", decode_instances), ("prefill_tp", prefill_tp),
                                            ("spec_draft_len", spec_draft_len), ("spec_accept", spec_accept))

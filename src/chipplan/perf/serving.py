@@ -35,7 +35,8 @@ TOKENS_COUNTED = ("throughput and load count output (generated) tokens; cost is 
 
 
 def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp: list[int] | None = None,
-         precisions: list[str] | None = None, slo_ttft_ms: float | None = None, slo_tpot_ms: float | None = None,
+         pp: list[int] | None = None, ep: list[int] | None = None, precisions: list[str] | None = None,
+         slo_ttft_ms: float | None = None, slo_tpot_ms: float | None = None,
          qps: float | None = None, tokens_per_day: float | None = None,
          price_per_hour: float | None = None, engine: str | None = None, prefill_instances: int | None = None,
          decode_instances: int | None = None, prefill_tp: int | None = None, spec_draft_len: int | None = None,
@@ -92,7 +93,7 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
         if model.n_heads % t:
             raise FieldError("tp", f"must divide the model's n_heads={model.n_heads}", t)
     layouts = serving_layouts(model.n_heads, model.n_layers, model.n_experts if model.is_moe else 0, domain,
-                              tp=tp or None)
+                              tp=tp or None, pp=pp or None, ep=ep or None)
     tps = sorted({t for t, _, _ in layouts})
     precs = precisions or list(PRECISION_CHOICES)
     notes: list[str] = []
@@ -115,7 +116,8 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
     # with the experts spread over all of them (tp 1 per group, ep = groups; SGLang/DeepSeek style)
     lays = [(t, pp, e, 1) for t, pp, e in layouts]
     if moe:
-        lays += [(1, 1, t, t) for t in tps if t > 1 and mc["n_experts"] % t == 0]
+        lays += [(1, 1, t, t) for t in tps if t > 1 and mc["n_experts"] % t == 0 and (not pp or 1 in pp)
+                 and (not ep or t in ep)]
     for p, run, hr in hw_rows:
         for lt, lp, le, ld in dict.fromkeys(lays):
             for b in BATCHES:
