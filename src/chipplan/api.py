@@ -276,7 +276,7 @@ class TrainResult(_Result):
 
 def train(model: Any, hardware: Any, *, tokens: float, accelerators: int | None = None, days: float | None = None,
           global_batch: float | None = None, seq_len: int | None = None, precision: str = "bf16",
-          price: float | None = None, top: int = 0, gpus: int | None = None,
+          price: float | None = None, top: int = 0, gpus: int | None = None, framework: str | None = None,
           **layout: int | str | None) -> TrainResult:
     """Plan a training run: the fastest layout that fits, tokens/s, wall-clock days with goodput, cost.
 
@@ -305,6 +305,10 @@ def train(model: Any, hardware: Any, *, tokens: float, accelerators: int | None 
         ``zero_stage``, ``recompute``: the dimensions of ``chipplan.specs.layout.TRAINING``); the rest is searched.
     top : int
         Also list the ``top`` fastest layouts that fit (``ranked_layouts``).
+    framework : str, optional
+        Software stack (``--framework``): a profile of catalog/data/stacks.yaml (``chipplan.perf.stacks.names()``)
+        or framework text such as ``"NeMo 24.07"``; what it could run limits the layouts searched. An unrecognised
+        stack gets the era default and a wider interval, with a note. Default: a stack with every capability.
 
     Returns
     -------
@@ -346,7 +350,7 @@ def train(model: Any, hardware: Any, *, tokens: float, accelerators: int | None 
         try:
             r = estimate_run(m, acc, tokens, n_accelerators=accelerators, days=days,
                              global_batch_tokens=global_batch, seq_len=seq_len, precision=precision, system=system,
-                             layout=layout)
+                             layout=layout, framework=framework)
         except InfeasibleError as e:
             if accelerators is None or not str(e).startswith("layout:"):
                 raise
@@ -361,6 +365,12 @@ def train(model: Any, hardware: Any, *, tokens: float, accelerators: int | None 
     out["notes"] = notes
     sd = _log_sd(acc.family, n_experts=float(m.n_experts or 0), n_accelerators=r.n_accelerators,
                  precision=precision, serving=False)
+    if not r.stack_known:
+        from chipplan.perf import stacks
+
+        sd = math.hypot(sd, stacks.table().unknown_log_sd)
+        notes.append(f"framework: {framework!r} is not a stack profile chipplan recognises; planned with the era "
+                     f"default {r.stack!r} and a wider interval")
     lo, hi = _band(r.tokens_per_s_per_accelerator, sd)
     out["tokens_per_s_per_accelerator_low"], out["tokens_per_s_per_accelerator_high"] = lo, hi
     # Time and accelerator-hours scale inversely with throughput: the slow end of the throughput band is the
@@ -375,14 +385,14 @@ def train(model: Any, hardware: Any, *, tokens: float, accelerators: int | None 
     out["inputs"] = {"model": model if isinstance(model, str) else m.name,
                      "hardware": hardware if isinstance(hardware, str) else (system or acc).id, "tokens": tokens,
                      "accelerators": accelerators, "days": days, "global_batch_tokens": global_batch,
-                     "seq_len": seq_len, "precision": precision,
+                     "seq_len": seq_len, "precision": precision, "framework": framework,
                      "layout": {k: v for k, v in layout.items() if v is not None}}
     if top:
         from chipplan.perf.plan import fixed_layout, rank_layouts
 
         ranked = rank_layouts(m, acc, r.n_accelerators, global_batch_seqs=r.global_batch_seqs,
                               seq_len=r.seq_len, precision=precision, system=system, top=top,
-                              fixed=fixed_layout(layout))
+                              fixed=fixed_layout(layout), framework=framework)
         out["ranked_layouts"] = vocabulary([x for x in ranked if x["fits_in_memory"]])
     cost = None
     if price is not None:
@@ -997,15 +1007,17 @@ def strategy(scenario: str | Path, *, seed: int | None = None, scenarios: int | 
 # predict
 # ---------------------------------------------------------------------------------------------------------------
 def predict_rows(df: pd.DataFrame, *, detail: bool = False, allow_extra_columns: bool = False,
-                 source: str = "df") -> dict[str, Any]:
+                 source: str = "df", framework: str | None = None) -> dict[str, Any]:
     """The ``chipplan predict --json`` document for a DataFrame (rows keyed by ``row_id``), with the output
     vocabulary's names added beside the contract's historical ones. A column the schema does not know is an
-    error listing its close matches, unless ``allow_extra_columns``."""
+    error listing its close matches, unless ``allow_extra_columns``. ``framework`` (``--framework``) sets every
+    training row's software stack (``chipplan.io.published.with_framework``)."""
     from chipplan.io import predict_frame
+    from chipplan.io.published import with_framework
     from chipplan.io.read import check_columns
 
     check_columns(df.columns, source=source, allow_extra=allow_extra_columns)
-    res = predict_frame(df, detail=detail)
+    res = predict_frame(with_framework(df, framework), detail=detail)
     for r in res["rows"]:
         contract_aliases(r.get("prediction"))
     return res

@@ -63,3 +63,16 @@ def test_nested_coverage_and_leave_one_group_out_driver():
     r = rng.normal(0, 0.1, 500)
     inside = intervals.coverage_out_of_group(r, np.repeat(list("abcde"), 100), {})
     assert 0.72 <= np.nanmean(inside) <= 0.88
+
+
+def test_a_missing_regime_also_covers_the_same_regime_under_the_other_first_factor():
+    # Calibrated families: MoE rows run 10-50 % below the prediction; uncalibrated rows hold no MoE residuals.
+    tab = {"*": {"low": -0.1, "high": 0.1}, "cal=yes": {"low": -0.2, "high": 0.1},
+           "cal=no": {"low": -0.05, "high": 0.5}, "cal=yes|moe=yes": {"low": -0.7, "high": 0.05},
+           "cal=yes|moe=no": {"low": -0.1, "high": 0.1}, "cal=no|moe=no": {"low": -0.05, "high": 0.4}}
+    f = {"cal": np.array(["no", "no", "yes"], dtype=object), "moe": np.array(["yes", "no", "yes"], dtype=object)}
+    lo, hi, used = intervals.lookup(tab, f)
+    assert used.tolist() == ["cal=no", "cal=no|moe=no", "cal=yes|moe=yes"]
+    assert (lo[0], hi[0]) == (-0.7, 0.5)  # borrowed cal=no, widened by cal=yes|moe=yes
+    assert (lo[1], hi[1]) == (-0.05, 0.4)  # its own regime: unchanged
+    assert (lo[2], hi[2]) == (-0.7, 0.05)

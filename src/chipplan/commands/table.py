@@ -30,6 +30,11 @@ def predict_command(
                                          "beside its columns to FILE.csv, FILE.parquet or FILE.json (records)."),
     allow_extra: bool = typer.Option(False, "--allow-extra-columns", help="Carry columns the schema does not "
                                      "know along unread (otherwise they are an error listing close matches)."),
+    framework: str | None = typer.Option(None, "--framework", help="Training software stack for every training "
+                                         "row, overriding its framework column: a profile of "
+                                         "catalog/data/stacks.yaml (e.g. megatron-core-2024, pytorch-fsdp) or "
+                                         "framework text such as 'NeMo 24.07'. Unknown: the era default with a "
+                                         "wider interval."),
 ) -> None:
     """Predict every row of a CSV: training throughput, or serving throughput and latency. Predictions carry the
     output vocabulary's names (``tokens_per_s_per_accelerator``, ``memory_per_accelerator_gib``, ``ttft_p50_ms``)
@@ -45,7 +50,8 @@ def predict_command(
     f = output_format(f)
     df = read_table(path)
     with progress(f"predicting {len(df):,} rows"):
-        res = api.predict_rows(df, detail=detail, allow_extra_columns=allow_extra, source=str(path))
+        res = api.predict_rows(df, detail=detail, allow_extra_columns=allow_extra, source=str(path),
+                               framework=framework)
     if out_file is not None:
         _write_frame(api.predictions_beside(df, res), out_file)
         wrote(out_file, "predictions")
@@ -99,6 +105,11 @@ def validate_command(
                                  "(--cross-validate)."),
     allow_extra: bool = typer.Option(False, "--allow-extra-columns", help="Carry columns the schema does not "
                                      "know along unread (otherwise they are an error listing close matches)."),
+    framework: str | None = typer.Option(None, "--framework", help="Training software stack for every training "
+                                         "row, overriding its framework column: a profile of "
+                                         "catalog/data/stacks.yaml (e.g. megatron-core-2024, pytorch-fsdp) or "
+                                         "framework text such as 'NeMo 24.07'. Unknown: the era default with a "
+                                         "wider interval."),
 ) -> None:
     """Compare predictions with published measurements: median and p90 absolute percentage error, interval
     coverage, and why each row that could not be predicted failed."""
@@ -113,7 +124,9 @@ def validate_command(
     with progress(f"validating {path.name}"):
         df = read_table(path)
         check_columns(df.columns, source=str(path), allow_extra=allow_extra)
-        res = validate_table(df, source=str(path))
+        from chipplan.io.published import with_framework
+
+        res = validate_table(with_framework(df, framework), source=str(path))
     if plot is not None:
         from chipplan.report.validation import write_validation_plot
 

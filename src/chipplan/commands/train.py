@@ -40,6 +40,11 @@ def train_command(
     price: float | None = typer.Option(None, "--price", help="USD per accelerator-hour, for the run's cost."),
     top: int = typer.Option(0, "--top", help="Also list the K fastest layouts that fit on the planned "
                             "accelerator count."),
+    framework: str | None = typer.Option(None, "--framework", help="Software stack: a profile of "
+                                         "catalog/data/stacks.yaml (megatron-core-2024, pytorch-fsdp, maxtext-jax, "
+                                         "...) or framework text such as 'NeMo 24.07'; what it could run limits "
+                                         "the layouts searched. Unknown: the era default with a wider interval. "
+                                         "Default: a stack with every capability."),
     fmt: str | None = format_option(),
     as_json: bool = json_option(),
     **layout: Any,
@@ -54,7 +59,7 @@ def train_command(
                   **{d.name: d.flag for d in TRAINING}), progress("planning the training run"):
         r = api.train(model, hardware, tokens=tokens, accelerators=accelerators, days=days,
                       global_batch=global_batch, seq_len=seq_len, precision=precision, price=price, top=top,
-                      **layout)
+                      framework=framework, **layout)
     d = r.data
     if f == "json":
         print_json(d)
@@ -69,7 +74,8 @@ def train_command(
         ["MFU (model FLOPs / dense peak)", d["mfu"], None],
         ["memory per accelerator (GiB)", d["memory_per_accelerator_gib"], None],
         ["step time (s)", d["step_time_s"], None],
-        ["goodput (failures, checkpoints)", d["goodput"], None],
+        ["goodput (failures, checkpoints, restarts)", d["goodput"], None],
+        ["restart after an interruption (min)", d["restart_s"] / 60, None],
         ["optimal checkpoint interval (min)", d["checkpoint_interval_s"] / 60, None],
         ["days without interruptions", d["days_ideal"], band(d, "days_ideal")],
         ["wall-clock days", d["days"], band(d, "days")],

@@ -119,14 +119,19 @@ COLUMNS: tuple[Column, ...] = (
          f"({d.allowed}{'; ' + d.name + ' = 1 for a dense model' if d.name == 'ep' else ''}).",
          unit=d.unit, positive=d.lo >= 1, field=d.name) for d in DIMENSIONS if not d.choices),
     # run
-    _c("num_accelerators", "integer", "hardware", "Accelerators in the run; empty means tp·pp·dp·cp.",
-       unit="accelerators", positive=True),
+    _c("num_accelerators", "integer", "hardware", "Accelerators in the run; empty means tp·pp·dp·cp, else "
+       "num_nodes × accels_per_node, else one node of the hardware (its system's node, or 8), noted in "
+       "`filled_with`.", unit="accelerators", positive=True),
     _c("seq_len", "integer", "training", "Sequence length (required for a training row).", unit="tokens",
        positive=True),
-    _c("global_batch_seqs", "integer", "training", "Global batch (required, or global_batch_tokens).",
-       unit="sequences", positive=True),
-    _c("global_batch_tokens", "integer", "training", "Global batch in tokens; a whole number of seq_len.",
-       unit="tokens", positive=True),
+    _c("global_batch_seqs", "integer", "training", "Global batch: a number, an amount (`1.5K`) or a batch ramp "
+       "as published (`512->1024->2048`, `3072->15360 (ramp over first 469B tokens)`): the last value sets the "
+       "step, the ramp enters a run average. Empty: global_batch_tokens, else dp × micro_batch_size × "
+       "grad_accum_steps, else chipplan's default (4·2²⁰ tokens, 16·2²⁰ from 100B parameters), noted in "
+       "`filled_with`.", unit="sequences", positive=True),
+    _c("global_batch_tokens", "integer", "training", "Global batch in tokens (a number, `4M`, or a ramp as for "
+       "global_batch_seqs); not a whole number of seq_len: read in binary units (4M = 4·2²⁰) where that is "
+       "whole, else rounded to whole sequences, with a note.", unit="tokens", positive=True),
     _c("inf_input_len", "integer", "inference", "Prompt length per request; its presence makes the row an "
        "inference row.", unit="tokens", positive=True),
     _c("inf_output_len", "integer", "inference", "Generated tokens per request (required for an inference "
@@ -152,7 +157,12 @@ COLUMNS: tuple[Column, ...] = (
        "`chipplan catalog list accelerators`."),
     _c("model_name", "text", "model", "Catalog model id; a trailing parenthesis is ignored. Fills the shape "
        "columns the row leaves empty."),
-    _c("precision", "choice", "training", "Matmul precision; empty means bf16.", allowed=PRECISIONS),
+    _c("precision", "choice", "training", "Matmul precision; empty means the hardware's usual training "
+       "precision (bf16, fp16 without bf16), noted in `filled_with`; where the chip also has a faster fp8 peak, "
+       "the interval's high end reaches the fp8 prediction.", allowed=PRECISIONS),
+    _c("throughput_basis", "choice", "training", "What the target measures: `step` (steady-state steps, the "
+       "default) or `run` (a whole-run average: tokens ÷ accelerator-hours or time to train, including "
+       "interruptions, restarts, checkpoints and batch ramps; chipplan.perf.run).", allowed=("step", "run")),
     *(_c(d.column, "choice", "training", f"{d.description[0].upper()}{d.description[1:]}; empty is filled by "
          "the layout search.", allowed=d.choices, field=d.name) for d in DIMENSIONS if d.choices),
     _c("attention", "text", "model", "mha, gqa, mqa or mla; only mla changes the arithmetic (so does "
@@ -176,6 +186,14 @@ COLUMNS: tuple[Column, ...] = (
     _c("inf_engine", "text", "inference", "Serving engine and version (tensorrt-llm, vllm, vllm-v0, vllm-rocm, "
        "vllm-rocm-v0, sglang, gaudi; aliases such as 'vLLM 0.9.2'); empty or unknown: an era default with a wider "
        "interval."),
+    # provenance numbers read leniently (a number or an amount such as 15.6T; anything else is ignored), only to
+    # fill what a row leaves empty
+    _c("grad_accum_steps", "text", "training", "Gradient-accumulation steps as published; with dp and "
+       "micro_batch_size it gives the global batch when none is stated."),
+    _c("num_nodes", "text", "hardware", "Nodes in the run; with accels_per_node it gives num_accelerators when "
+       "that is empty."),
+    _c("training_tokens_total", "text", "training", "Tokens trained as published (`15.6T`); a "
+       "throughput_basis=run row uses it for the share of the run a batch ramp takes."),
     # targets
     _c("target_tokens_per_s_per_gpu", "number", "target", "Training throughput per accelerator to predict.",
        unit="tokens/s"),
@@ -196,7 +214,6 @@ COLUMNS: tuple[Column, ...] = (
     *(_c(n, "text", "hardware", d, read=False) for n, d in (
         ("hardware_description", "The hardware as the source names it."),
         ("accel_memory_GB", "Accelerator memory as the source states it."),
-        ("num_nodes", "Nodes in the run."),
         ("intra_node_interconnect", "Scale-up interconnect as published."),
         ("inter_node_interconnect", "Scale-out network as published."),
     )),
@@ -206,7 +223,6 @@ COLUMNS: tuple[Column, ...] = (
         ("active_params", "Active parameters per token as published."),
     )),
     *(_c(n, "text", "training", d, read=False) for n, d in (
-        ("grad_accum_steps", "Gradient-accumulation steps as published (follows from the batch and layout)."),
         ("zero_or_fsdp", "Sharding as the source words it; zero_stage is the structured column."),
         ("precision_description", "Precision in the source's words."),
     )),
@@ -225,7 +241,6 @@ COLUMNS: tuple[Column, ...] = (
         ("tokens_per_s_per_gpu", "Throughput per accelerator as published."),
         ("total_gpu_hours", "Accelerator-hours as published."),
         ("wall_clock_days", "Wall-clock days as published."),
-        ("training_tokens_total", "Tokens trained as published."),
         ("time_to_train_min", "Time to train as published."),
         ("inf_throughput_tok_s", "Serving throughput as published."),
         ("ttft_ms", "Time to first token as published."),

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from chipplan.io import published
 from chipplan.io.read import (
     Rows,
     coded_column,
@@ -23,6 +24,7 @@ from chipplan.io.read import (
 )
 from chipplan.io.schema import COLUMNS_BY_NAME, LAYOUT_COLUMNS
 from chipplan.perf import efficiency, stacks
+from chipplan.perf.arithmetic import param_counts
 from chipplan.perf.candidates import LAYOUT_FIELDS, layout_error
 from chipplan.perf.columns import Columns
 from chipplan.perf.layout import search
@@ -31,31 +33,38 @@ from chipplan.units import GB
 
 
 def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: bool = False,
-                     framework: str | None = None) -> list[dict[str, Any] | None]:
+                     framework: str | None = None, _fp8_bound: bool = True) -> list[dict[str, Any] | None]:
     """Predictions for the training rows ``idx`` of ``df`` (None where the row already has an error).
 
     ``framework`` (a stack profile name or framework text) overrides every row's ``framework`` column.
+    Inputs as published (batch ramps, suffixed amounts, missing batch, accelerator count or precision) are read
+    by ``chipplan.io.published``; each default is listed in ``filled`` and said in ``filled_with``. A row with
+    ``throughput_basis = run`` is predicted as a run average (``chipplan.perf.run``). Where a row states no
+    precision and its chip also has a faster fp8 peak, the interval's high end reaches the fp8 prediction
+    (``_fp8_bound``: computed by a second pass over those rows).
     """
     sub = df.iloc[idx].reset_index(drop=True)
     local = Rows(len(sub))
     local.error = [rows.error[i] for i in idx]
+    sub, pub = published.normalise(sub, local)
+    notes = pub.notes
     num = numeric_columns(sub, local)
+    hw_ids = text_column(sub, "hardware_id")
+    hwd = published.hardware_defaults(hw_ids)
+    prec_given = np.array([p is not None and bool(str(p).strip()) for p in text_column(sub, "precision")], dtype=bool)
     prec = precision_column(sub, local)
+    prec = np.where(prec_given, prec, hwd["usual_precision"]).astype(object)
+    fp8_range = ~prec_given & hwd["fp8_plausible"]
+    for i in np.nonzero(~prec_given)[0].tolist():
+        notes[i]["precision"] = (f"{prec[i]} (not stated: the hardware's usual training precision"
+                                 + ("; fp8 is as plausible on this chip, so the interval reaches the fp8 prediction)"
+                                    if fp8_range[i] else ")"))
     model = model_columns(sub, num, local)
     hw, fam = hardware_columns(sub, prec, local)
     n = len(sub)
     seq = num["seq_len"]
     local.fail(~np.isfinite(seq), "seq_len: required for a training row, got nothing")
-    gbs = np.where(np.isfinite(num["global_batch_seqs"]), num["global_batch_seqs"],
-                   num["global_batch_tokens"] / seq)
-    local.fail(~np.isfinite(gbs), "global_batch_seqs: required (or global_batch_tokens), got nothing")
-    local.fail(np.isfinite(gbs) & (np.abs(gbs - np.round(gbs)) > 1e-6),
-               "global_batch_tokens: must be a whole number of sequences of seq_len")
-    stated = num["global_batch_tokens"]
-    clash = np.isfinite(num["global_batch_seqs"]) & np.isfinite(stated) & np.isfinite(seq) & \
-        (np.abs(stated - num["global_batch_seqs"] * seq) > 1e-9 * np.abs(stated))
-    local.fail(clash, lambda i: f"global_batch_tokens: must equal global_batch_seqs × seq_len = "
-                                f"{num['global_batch_seqs'][i] * seq[i]:g}, got {stated[i]:g}")
+    basis = coded_column(sub, "throughput_basis", local, {"step": 0.0, "run": 1.0}, 0.0).astype(float)
     lay_given = {}
     for col, field in LAYOUT_COLUMNS.items():
         choices = COLUMNS_BY_NAME[col].allowed if COLUMNS_BY_NAME[col].type == "choice" else ()
@@ -63,13 +72,20 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
                             .astype(float) if choices else num[col])
     tp, pp, dp, cp = (lay_given[k] for k in ("tp", "pp", "dp", "cp"))
     cp_f = np.where(np.isfinite(cp), cp, 1.0)
-    n_gpu = num["num_accelerators"]
     product = tp * pp * dp * cp_f
-    n_gpu = np.where(np.isfinite(n_gpu), n_gpu, product)
+    n_gpu = published.accelerator_count(num["num_accelerators"], product, pub.lenient["num_nodes"] *
+                                        num["accels_per_node"], hwd["node_size"], tp, pp, cp, notes)
     local.fail(~np.isfinite(n_gpu), "num_accelerators: required (or all of tp, pp, dp), got nothing")
     clash = np.isfinite(product) & np.isfinite(num["num_accelerators"]) & (product != num["num_accelerators"])
     local.fail(clash, lambda i: f"dp: tp*pp*dp*cp={product[i]:g} must equal num_accelerators="
                                 f"{num['num_accelerators'][i]:g}")
+    dp_known = np.where(np.isfinite(dp), dp, n_gpu / (tp * pp * cp_f))
+    gbs, batch_error = published.global_batch(
+        seqs=num["global_batch_seqs"], tokens=num["global_batch_tokens"], binary=pub.binary_tokens, seq_len=seq,
+        dp=dp_known, micro_batch=lay_given["micro_batch"], grad_accum=pub.lenient["grad_accum_steps"],
+        total_params=np.asarray(param_counts(model)["total"], dtype=float), notes=notes)
+    local.fail_each(batch_error)
+    local.fail(~np.isfinite(gbs), "global_batch_seqs: required (or global_batch_tokens), got nothing")
     zs = lay_given["zero_stage"]
     local.fail(np.isfinite(zs) & ~np.isin(zs, [0, 1, 2, 3]),
                lambda i: f"zero_stage: must be 0, 1, 2 or 3, got {zs[i]:g}")
@@ -87,6 +103,9 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
     caps["allows_selective"] = np.where(missing["recompute"], caps["allows_selective"], 1.0)
     caps["allows_interleave"] = np.where(missing["vpp"], caps["allows_interleave"], 1.0)
     caps["allows_zero"] = np.where(missing["zero_stage"], caps["allows_zero"], 1.0)
+    # Long-context rules (tp·cp within the scale-up domain) bound what the search fills; a stated tp and cp
+    # beyond it are costed over the scale-out network instead of refused.
+    caps["tp_cp_stated"] = (~missing["tp"] & ~missing["cp"]).astype(float)
     fills = (
         ("vpp", missing["vpp"] & (caps["allows_interleave"] == 0), 1.0, "1 (the stack has no interleaved schedule)"),
         ("zero_stage", missing["zero_stage"] & (caps["prefers_fsdp"] > 0), 3.0, "3 (the stack shards with FSDP)"),
@@ -103,7 +122,9 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
     if ok_rows.any():
         sel = np.nonzero(ok_rows)[0]
         base = {k: np.asarray(v, dtype=float)[sel] for k, v in {**model, **hw}.items()}
-        base.update({f: np.nan_to_num(lay_given[f][sel], nan=1.0) for f in LAYOUT_FIELDS})
+        # Open fields hold a placeholder while the sizes are enumerated and first checked: 1, or 0 (none) for the
+        # ZeRO stage and recompute, so that a stack without ZeRO or selective recompute (rule 10) keeps them.
+        base.update({f: np.nan_to_num(lay_given[f][sel], nan=OPEN_PLACEHOLDER.get(f, 1.0)) for f in LAYOUT_FIELDS})
         base.update({k: v[sel] for k, v in caps.items()})
         base["n_gpu"] = n_gpu[sel]
         base["dp_stated"] = np.nan_to_num(lay_given["dp"][sel], nan=0.0)
@@ -111,34 +132,135 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
         base["seq_len"] = seq[sel]
         miss = {f: missing[f][sel] for f in LAYOUT_FIELDS}
         eff = efficiency.for_families(fam[sel], engine="training")
-        chosen, lay, best = search(base, miss, eff)
+        slack = MEMORY_MODEL_SLACK_FRACTION * base["hbm_bytes"]
+        chosen, lay, best = search(base, miss, eff, memory_slack_bytes=slack)
+        defaulted = [[f for f in ("num_accelerators", "global_batch_seqs", "precision") if f in notes[i]
+                      and "not stated" in notes[i][f]] for i in sel.tolist()]
         n_filled = np.zeros(len(sel))
         for f in LAYOUT_FIELDS:
             n_filled += miss[f]
         n_filled += ~np.isfinite(lay_given["dp"][sel])
+        n_filled += np.array([len(d) for d in defaulted], dtype=float)
         stack_sd = np.where(known[sel], 0.0, stacks.table().unknown_log_sd)
         log_lo, log_hi, regime = efficiency.training_interval(
             calibrated=eff.calibrated > 0, moe=base["n_experts"] > 0, n_filled=n_filled, n_gpu=base["n_gpu"],
             precision=prec[sel], extra_log_sd=stack_sd)
+        # The spread over the layouts the stack could have run: one-sided, a run may be slower than the fastest.
+        log_lo = -np.sqrt(log_lo ** 2 + chosen["layout_spread_log"] ** 2)
+        run = basis[sel] > 0
+        factor, run_detail = _run_factor(run, base, lay, chosen, eff, pub, sel)
+        for k in ("tokens_per_s_per_gpu", "mfu", "hfu"):
+            chosen[k] = chosen[k] * factor
         miss_lists = {f: miss[f].tolist() for f in LAYOUT_FIELDS}
         dp_missing = (~np.isfinite(lay_given["dp"][sel])).tolist()
         filled = [[f for f in LAYOUT_FIELDS if miss_lists[f][j] or f in filled_with[i]]
-                  + (["dp"] if dp_missing[j] else []) for j, i in enumerate(sel.tolist())]
+                  + (["dp"] if dp_missing[j] else []) + defaulted[j] for j, i in enumerate(sel.tolist())]
         preds = _training_predictions(chosen, lay, (log_lo, log_hi), filled, prec[sel].tolist(), detail=detail)
+        spread = chosen["layout_spread_log"].tolist()
         for j, i in enumerate(sel.tolist()):
             preds[j]["interval_regime"] = regime[j]
             preds[j]["stack"] = profile[i] if known[i] else f"{profile[i]} (era default: stack not recognised)"
-            if filled_with[i]:
-                preds[j]["filled_with"] = filled_with[i]
+            if spread[j] > 0:
+                preds[j]["layout_spread"] = spread[j]
+            preds[j]["throughput_basis"] = "run" if run[j] else "step"
+            if run[j]:
+                preds[j].update({k: v[j] for k, v in run_detail.items()})
+            given_notes = {**notes[i], **filled_with[i]}
+            if given_notes:
+                preds[j]["filled_with"] = given_notes
+            if not preds[j]["fits_in_memory"] and preds[j]["memory_shortfall_gb"] <= slack[j] / GB:
+                preds[j].setdefault("warnings", []).append(
+                    f"memory: the memory model finds this layout {preds[j]['memory_shortfall_gb']:.1f} GB short "
+                    "per accelerator, within its own error; kept (a published run that fit is not swapped for a "
+                    "slower layout)")
+        wide = (caps["tp_cp_stated"][sel] > 0) & (lay_given["tp"][sel] * cp_f[sel] > 2 * base["scale_up_domain"])
+        for j in np.nonzero(wide)[0].tolist():
+            preds[j].setdefault("warnings", []).append(
+                f"layout: tp·cp = {lay_given['tp'][sel][j] * cp_f[sel][j]:g} is more than twice the scale-up domain "
+                f"({base['scale_up_domain'][j]:g}); its traffic is costed over the scale-out network")
         for j, i in enumerate(sel.tolist()):
             if best[j] < 0:
                 stated = all(not miss[f][j] for f in LAYOUT_FIELDS)
                 local.error[i] = layout_error(base, j, stated)
                 continue
             results[i] = preds[j]
+        if _fp8_bound:
+            _fp8_high(df, idx, sel, fp8_range, results, local, detail=detail, framework=framework)
     for k, i in enumerate(idx):
         rows.error[i] = local.error[k]
     return results
+
+
+#: The value an open layout field holds before the search fills it (``chipplan.perf.candidates.expand``).
+OPEN_PLACEHOLDER = {"zero_stage": 0.0, "recompute": 0.0}
+
+#: A layout the memory model finds at most this share of HBM short still counts as fitting: the model's own
+#: error on published layouts (activation buffers, allocator behaviour and fused-kernel workspaces it does not
+#: count) is a few GiB, and a run that did fit must not be swapped for a slower layout over it.
+MEMORY_MODEL_SLACK_FRACTION = 0.05
+
+
+def _run_factor(run: np.ndarray, base: dict[str, np.ndarray], lay: Columns, chosen: dict[str, np.ndarray],
+                eff: Columns, pub: published.Published, sel: np.ndarray) -> tuple[np.ndarray, dict[str, list]]:
+    """Run-average ÷ step throughput per row (1 where the row is a step figure), and the run rows' detail:
+    ``step_tokens_per_s_per_gpu``, ``goodput``, ``restart_s``, ``ramp_factor``."""
+    from chipplan.perf import run as runmod
+    from chipplan.perf.plan import goodput
+    from chipplan.perf.training import step_time
+
+    m = len(sel)
+    factor = np.ones(m)
+    detail: dict[str, list] = {}
+    if not run.any():
+        return factor, detail
+    params = np.asarray(param_counts(Columns({k: base[k] for k in base}))["total"], dtype=float)
+    gp = goodput(base["n_gpu"], params)
+    ramp = np.ones(m)
+    share_default = runmod.reliability("batch_ramp_share")
+    for j in np.nonzero(run)[0].tolist():
+        r = pub.ramp_seqs[sel[j]]
+        if r is None:
+            continue
+        points = runmod.ramp_points(r)
+        rep = np.full(len(points), j)
+        cols = {k: np.asarray(v)[rep] for k, v in base.items()}
+        cols.update({f: np.asarray(lay[f])[rep] for f in (*LAYOUT_FIELDS, "dp")})
+        # A smaller batch runs fewer micro-batches on the same ranks (at least one per data-parallel rank).
+        mb = np.minimum(cols["micro_batch"], np.maximum(np.floor(points / cols["dp"]), 1.0))
+        cols["micro_batch"] = mb
+        b = np.maximum(points, cols["dp"] * mb)
+        c = Columns(cols)
+        t = step_time(c, c, c, global_batch_seqs=b, seq_len=c.seq_len, eff=eff.take(rep))["step_time_s"]
+        total = pub.lenient["training_tokens_total"][sel[j]]
+        ramp_tok = pub.ramp_tokens[sel[j]]
+        share = ramp_tok / total if np.isfinite(ramp_tok) and np.isfinite(total) and total > 0 else share_default
+        ramp[j] = float(runmod.ramp_factor(chosen["step_time_s"][j], t[None, :], base["global_batch_seqs"][j],
+                                           b[None, :], share)[0])
+    factor = np.where(run, gp["goodput"] * ramp, 1.0)
+    detail = {"step_tokens_per_s_per_gpu": chosen["tokens_per_s_per_gpu"].tolist(),
+              "goodput": np.asarray(gp["goodput"], dtype=float).tolist(),
+              "restart_s": np.asarray(gp["restart_s"], dtype=float).tolist(),
+              "ramp_factor": ramp.tolist()}
+    return factor, detail
+
+
+def _fp8_high(df: pd.DataFrame, idx: np.ndarray, sel: np.ndarray, fp8_range: np.ndarray,
+              results: list[dict[str, Any] | None], local: Rows, *, detail: bool, framework: str | None) -> None:
+    """Raise the interval's high end to the fp8 prediction where a row states no precision and fp8 is plausible."""
+    todo = [i for i in sel.tolist() if fp8_range[i] and results[i] is not None]
+    if not todo:
+        return
+    alt = df.iloc[np.asarray(idx)[todo]].copy().reset_index(drop=True)
+    alt["precision"] = "fp8"
+    alt_rows = Rows(len(alt))
+    preds = predict_training(alt, alt_rows, np.arange(len(alt)), detail=False, framework=framework,
+                             _fp8_bound=False)
+    for i, p in zip(todo, preds, strict=True):
+        r = results[i]
+        if p is None or r is None or not np.isfinite(p["tokens_per_s_per_gpu"]):
+            continue
+        r["tokens_per_s_per_gpu_fp8"] = p["tokens_per_s_per_gpu"]
+        r["tokens_per_s_per_gpu_high"] = max(r["tokens_per_s_per_gpu_high"], p["tokens_per_s_per_gpu"])
 
 
 BREAKDOWN = ("compute_s", "recompute_s", "tp_exposed_s", "cp_exposed_s", "ep_exposed_s", "pp_p2p_s", "bubble_s",

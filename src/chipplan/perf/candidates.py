@@ -73,7 +73,9 @@ def rule_checks(model: Columns, lay: Columns, *, n_gpu: Any, domain: Any, global
         # Stages may hold unequal layer counts, and Megatron can count the embedding and the loss as pipeline
         # layers, so a virtual stage needs one of the n_layers + 2 slots.
         8: lambda: np.where(pp > 1, pp * lay.vpp <= model.n_layers + 2, lay.vpp == 1),
-        9: lambda: tp * cp <= domain * 2,
+        # A stated tp and cp beyond the domain are costed (their traffic crosses the scale-out network), not
+        # refused: long-context recipes state them.
+        9: lambda: (tp * cp <= domain * 2) | (lay.get("tp_cp_stated", 0.0) > 0),
         # An empty field is filled only with what the row's software stack could run (chipplan.perf.stacks).
         10: lambda: ~(((lay.get("recompute", 0.0) == 1) & (lay.get("allows_selective", 1.0) == 0))
                       | ((lay.get("vpp", 1.0) > 1) & (lay.get("allows_interleave", 1.0) == 0))

@@ -11,7 +11,8 @@ fields were filled). The quantiles are taken separately on each side, so a regim
 the same total weight, so a source with two hundred rows cannot narrow the interval for everyone else.
 
 A regime with too few residuals (``min_rows`` or fewer than ``min_groups`` source groups) borrows from the
-next coarser regime (its key with the last factor dropped), down to all residuals pooled.
+next coarser regime (its key with the last factor dropped), down to all residuals pooled, widened to cover the
+same regime under the other levels of the first factor, where the table holds it.
 
 Used by the training and the serving tables alike: the regime factors are plain labels chosen by the caller.
 """
@@ -106,6 +107,7 @@ def _lookup(table: Mapping[str, Mapping[str, float]], factors: Mapping[str, Sequ
     lo = np.full(n, np.nan)
     hi = np.full(n, np.nan)
     used = np.full(n, ALL, dtype=object)
+    depth_used = np.zeros(n, dtype=int)
     for depth in range(len(factors), -1, -1):
         keys = _keys(factors, depth, n)
         for key in dict.fromkeys(keys):
@@ -114,7 +116,32 @@ def _lookup(table: Mapping[str, Mapping[str, float]], factors: Mapping[str, Sequ
                 continue
             sel = (keys == key) & np.isnan(lo)
             lo[sel], hi[sel], used[sel] = entry["low"], entry["high"], key
+            depth_used[sel] = depth
+    _widen_by_siblings(table, factors, n, lo, hi, depth_used)
     return lo, hi, used
+
+
+def _widen_by_siblings(table: Mapping[str, Mapping[str, float]], factors: Mapping[str, Sequence[Any]], n: int,
+                       lo: np.ndarray, hi: np.ndarray, depth_used: np.ndarray) -> None:
+    """A row whose own regime lacks data borrows the coarser regime's interval, which does not condition on the
+    next factor. Where the same regime under another level of the first factor holds data (``moe=yes`` among
+    calibrated families for an uncalibrated MoE row), the interval also covers it: its low end is the lowest and
+    its high end the highest of the borrowed and those regimes'."""
+    names = list(factors)
+    if len(names) < 2:
+        return
+    for d in range(1, len(names)):
+        need = depth_used == d
+        if not need.any():
+            continue
+        suffix = _keys({k: factors[k] for k in names[1:d + 1]}, d, n)
+        for key, entry in table.items():
+            parts = key.split("|")
+            if key == ALL or len(parts) != d + 1:
+                continue
+            sel = need & (suffix == "|".join(parts[1:]))
+            lo[sel] = np.minimum(lo[sel], entry["low"])
+            hi[sel] = np.maximum(hi[sel], entry["high"])
 
 
 def coverage_out_of_group(log_resid: Any, groups: Sequence[Any], factors: Mapping[str, Sequence[Any]],

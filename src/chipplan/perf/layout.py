@@ -52,12 +52,38 @@ def evaluate(cols: Columns, eff: Columns) -> dict[str, np.ndarray]:
     return {**perf, **mem, "invalid_code": code}
 
 
-def search(base: dict[str, np.ndarray], missing: dict[str, np.ndarray], eff_of_row: Columns
-           ) -> tuple[dict[str, np.ndarray], Columns, np.ndarray]:
+#: The layout spread is measured against the ``SPREAD_RANK``-th fastest plausible layout of a row: a published run
+#: need not have used the fastest layout its stack could run, but one of the few fastest that fit.
+SPREAD_RANK = 5
+
+
+def kth_score(rows: np.ndarray, n_rows: int, score: np.ndarray, ok: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the ``k``-th highest ``score`` among its ``ok`` elements (the lowest one when it has fewer than
+    ``k``); NaN for a row with none."""
+    sel = np.nonzero(ok)[0]
+    out = np.full(n_rows, np.nan)
+    if not len(sel):
+        return out
+    r, sc = rows[sel], score[sel]
+    order = np.lexsort((-sc, r))
+    r, sc = r[order], sc[order]
+    starts = np.r_[0, np.nonzero(np.diff(r))[0] + 1]
+    ends = np.r_[starts[1:], len(r)]
+    pick = np.minimum(starts + k - 1, ends - 1)
+    out[r[starts]] = sc[pick]
+    return out
+
+
+def search(base: dict[str, np.ndarray], missing: dict[str, np.ndarray], eff_of_row: Columns, *,
+           memory_slack_bytes: float | np.ndarray = 0.0) -> tuple[dict[str, np.ndarray], Columns, np.ndarray]:
     """Best layout per row. Returns (results per row, chosen layout columns per row, chosen index or -1).
 
     ``base`` holds model, hardware and batch columns, ``n_gpu``, and the layout fields (any value where
-    missing). ``dp`` is derived as ``n_gpu / (tp·pp·cp)`` unless ``dp_stated`` (> 0) gives it.
+    missing). ``dp`` is derived as ``n_gpu / (tp·pp·cp)`` unless ``dp_stated`` (> 0) gives it. A layout the
+    memory model finds at most ``memory_slack_bytes`` short counts as fitting (a published run that did fit is not
+    swapped for a slower layout over the memory model's own error); its result keeps ``fits_in_memory`` false.
+    The results also carry ``layout_spread_log``: log(fastest / ``SPREAD_RANK``-th fastest) over the layouts
+    that count as fitting (0 where the row states its whole layout).
     """
     n = len(next(iter(base.values())))
     cols, rows = expand(base, missing)
@@ -65,10 +91,16 @@ def search(base: dict[str, np.ndarray], missing: dict[str, np.ndarray], eff_of_r
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         res = evaluate(cols, eff)
     valid = res["invalid_code"] == 0
-    ok = valid & res["fits_in_memory"]
+    slack = np.asarray(memory_slack_bytes, dtype=float)
+    slack = slack[rows] if slack.ndim else slack
+    ok = valid & (res["fits_in_memory"] | (res["memory_shortfall_bytes"] <= slack))
     fallback = np.where(valid, res["memory_shortfall_bytes"], np.inf)
     best = pick_best(rows, n, res["tokens_per_s_per_gpu"], ok, fallback)
     safe = np.maximum(best, 0)
     chosen = {k: np.asarray(v)[safe] for k, v in res.items()}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kth = kth_score(rows, n, res["tokens_per_s_per_gpu"], ok, SPREAD_RANK)
+        spread = np.log(chosen["tokens_per_s_per_gpu"] / kth)
+    chosen["layout_spread_log"] = np.where(np.isfinite(spread) & (spread > 0), spread, 0.0)
     layout = Columns({f: cols[f][safe] for f in (*LAYOUT_FIELDS, "dp")})
     return chosen, layout, best

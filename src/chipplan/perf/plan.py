@@ -19,12 +19,13 @@ import numpy as np
 
 from chipplan import catalog
 from chipplan.errors import FieldError, InfeasibleError
-from chipplan.perf import efficiency, tuned
+from chipplan.perf import efficiency, stacks, tuned
 from chipplan.perf.arithmetic import param_counts
 from chipplan.perf.candidates import LAYOUT_FIELDS, expand, layout_error
 from chipplan.perf.columns import Columns
 from chipplan.perf.hardware_cols import hardware_row
 from chipplan.perf.layout import evaluate, search
+from chipplan.perf.run import restart_time_s
 from chipplan.specs import Accelerator, Model, System
 from chipplan.specs.layout import TRAINING, stated_layout
 from chipplan.units import GIB, SECONDS_PER_DAY, SECONDS_PER_HOUR
@@ -41,8 +42,10 @@ def goodput(n_accelerators: Any, params: Any, *, failures_per_accelerator_hour: 
 
     Job mean time between failures ``M = 1 / (N·λ)``; checkpoint write time ``δ = bytes / storage BW``;
     Young's optimal interval ``τ = √(2·δ·M)`` (Young 1974; Daly 2006 to first order); wasted share
-    ``δ/τ + (τ/2 + R)/M`` (checkpoints, lost work since the last checkpoint, restart ``R``).
-    Defaults come from catalog/data/reliability.yaml (Llama 3: 419 interruptions in 54 days on 16,384 H100).
+    ``δ/τ + (τ/2 + R)/M`` (checkpoints, lost work since the last checkpoint, restart ``R``). ``R`` is
+    ``restart_s`` when given, else the restart-time model ``chipplan.perf.run.restart_time_s`` (job restart latency
+    plus loading the checkpoint). Defaults come from catalog/data/reliability.yaml (Llama 3: 419 interruptions in
+    54 days on 16,384 H100).
     """
     lam = failures_per_accelerator_hour if failures_per_accelerator_hour is not None else _reliability(
         "failures_per_accelerator_hour")
@@ -50,14 +53,15 @@ def goodput(n_accelerators: Any, params: Any, *, failures_per_accelerator_hour: 
         "checkpoint_bytes_per_param")
     bw = storage_write_bytes_per_s if storage_write_bytes_per_s is not None else _reliability(
         "storage_write_bytes_per_s")
-    r = restart_s if restart_s is not None else _reliability("restart_s")
+    r = restart_s if restart_s is not None else restart_time_s(params, checkpoint_bytes_per_param=cbp)
     n = np.asarray(n_accelerators, dtype=float)
     mtbf_s = SECONDS_PER_HOUR / np.maximum(n * lam, 1e-30)
     delta = np.asarray(params, dtype=float) * cbp / bw
     tau = np.sqrt(2 * delta * mtbf_s)
     waste = delta / tau + (tau / 2 + r) / mtbf_s
     return {"goodput": np.clip(1 - waste, 0.0, 1.0), "checkpoint_interval_s": tau, "checkpoint_write_s": delta,
-            "job_mtbf_s": mtbf_s, "interruptions_per_day": SECONDS_PER_DAY / mtbf_s}
+            "job_mtbf_s": mtbf_s, "interruptions_per_day": SECONDS_PER_DAY / mtbf_s,
+            "restart_s": np.broadcast_to(np.asarray(r, dtype=float), np.shape(mtbf_s))}
 
 
 def fixed_layout(layout: dict[str, Any] | None) -> dict[str, float]:
@@ -73,17 +77,37 @@ def default_global_batch_tokens(model: Model) -> int:
     return int(t["global_batch_tokens_large"] if large else t["global_batch_tokens_small"])
 
 
+def stack_profile(framework: str | None) -> tuple[str | None, bool]:
+    """(profile name, recognised) for a ``--framework`` value: a profile of catalog/data/stacks.yaml or framework
+    text its patterns match; an unknown stack gets the era default (and the caller a wider interval); None: no
+    stack (every capability)."""
+    if framework is None:
+        return None, True
+    return stacks.resolve_one(str(framework), float("nan"))
+
+
 def _base(model: Model, acc: Accelerator, system: System | None, precision: str, n_gpu: Any, gbs: float,
-          seq_len: int, fixed: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+          seq_len: int, fixed: dict[str, Any] | None = None, stack: str | None = None
+          ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     n_gpu = np.atleast_1d(np.asarray(n_gpu, dtype=float))
     k = len(n_gpu)
     hw = hardware_row(acc, precision, system)
     base = {key: np.full(k, float(v)) for key, v in {**model.to_columns(), **{h: hw[h] for h in hw
                                                                           if h != "family"}}.items()}
-    fixed = fixed or {}
-    for f in LAYOUT_FIELDS:
-        base[f] = np.full(k, float(fixed.get(f, 1)))
-    base.update(sequence_parallel=np.ones(k), n_gpu=n_gpu, global_batch_seqs=np.full(k, float(gbs)),
+    fixed = dict(fixed or {})
+    if stack is not None:
+        caps = stacks.columns(np.full(k, stack, dtype=object), np.full(k, acc.family, dtype=object))
+        # A stated field is kept whatever the stack; an FSDP stack shards with ZeRO-3 unless told otherwise.
+        for f, cap in (("recompute", "allows_selective"), ("vpp", "allows_interleave"), ("zero_stage", "allows_zero")):
+            if f in fixed:
+                caps[cap] = np.ones(k)
+        if "zero_stage" not in fixed and caps["prefers_fsdp"][0] > 0:
+            fixed["zero_stage"] = 3.0
+        base.update(caps)
+    for f in LAYOUT_FIELDS:  # open fields: 1, or none for ZeRO and recompute (which every stack can run)
+        base[f] = np.full(k, float(fixed.get(f, 0 if f in ("zero_stage", "recompute") else 1)))
+    base.setdefault("sequence_parallel", np.ones(k))
+    base.update(n_gpu=n_gpu, global_batch_seqs=np.full(k, float(gbs)),
                 seq_len=np.full(k, float(seq_len)), dp_stated=np.full(k, float(fixed.get("dp", 0))))
     if not model.is_moe:
         if fixed.get("ep", 1) != 1:
@@ -96,9 +120,10 @@ def _base(model: Model, acc: Accelerator, system: System | None, precision: str,
 
 def rank_layouts(model: Model, acc: Accelerator, n_accelerators: int, *, global_batch_seqs: int, seq_len: int,
                  precision: str = "bf16", system: System | None = None, top: int = 10,
-                 fixed: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                 fixed: dict[str, Any] | None = None, framework: str | None = None) -> list[dict[str, Any]]:
     """Every valid layout for one configuration, fastest first among those that fit (then the others)."""
-    base, missing = _base(model, acc, system, precision, n_accelerators, global_batch_seqs, seq_len, fixed)
+    base, missing = _base(model, acc, system, precision, n_accelerators, global_batch_seqs, seq_len, fixed,
+                          stack_profile(framework)[0])
     cols, _ = expand(base, missing)
     eff = efficiency.for_families(np.full(len(cols.tp), acc.family, dtype=object), engine="training")
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -145,6 +170,9 @@ class RunEstimate:
     days: float
     accelerator_hours: float
     breakdown_s: dict[str, float] = field(default_factory=dict)
+    restart_s: float = 0.0
+    stack: str | None = None
+    stack_known: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -186,7 +214,8 @@ def _memo_key(m: Model, acc: Accelerator, system: System | None, args: dict[str,
 def estimate_run(model: Model | str, accelerator: Accelerator | str, tokens: float, *,
                  n_accelerators: int | None = None, days: float | None = None,
                  global_batch_tokens: float | None = None, seq_len: int | None = None, precision: str = "bf16",
-                 system: System | None = None, layout: dict[str, Any] | None = None) -> RunEstimate:
+                 system: System | None = None, layout: dict[str, Any] | None = None,
+                 framework: str | None = None) -> RunEstimate:
     """Plan a training run of ``tokens`` tokens (answered from the :func:`memo` store inside one).
 
     Give ``n_accelerators`` (how long will it take?) or ``days`` (how many accelerators to finish in time?).
@@ -194,7 +223,9 @@ def estimate_run(model: Model | str, accelerator: Accelerator | str, tokens: flo
     ``layout`` states (``tp``, ``pp``, ``cp``, ``ep``, ``vpp``, ``micro_batch``, ``zero_stage``, ``recompute``
     as 0/1/2 or none/selective/full); wall-clock time includes goodput (failures, checkpoints, restarts).
     With ``n_accelerators``, a layout that breaks a rule or does not fit memory is an error that says which
-    rule, or by how many GB.
+    rule, or by how many GB. ``framework`` selects a software-stack profile (catalog/data/stacks.yaml): what the
+    stack could run limits the layouts searched and sets its kernels and overlaps; an unrecognised stack gets the
+    era default (``stack_known`` false). Without it the stack has every capability.
     """
     m = catalog.model(model) if isinstance(model, str) else model
     if isinstance(accelerator, str):
@@ -206,23 +237,23 @@ def estimate_run(model: Model | str, accelerator: Accelerator | str, tokens: flo
     if store is None:
         return _estimate_run(m, acc, tokens, n_accelerators=n_accelerators, days=days,
                              global_batch_tokens=global_batch_tokens, seq_len=seq_len, precision=precision,
-                             system=system, layout=layout)
+                             system=system, layout=layout, framework=framework)
     stated = sorted(((k, v) for k, v in (layout or {}).items() if v is not None), key=str)  # None: not stated
     key = _memo_key(m, acc, system, {"tokens": tokens, "n_accelerators": n_accelerators, "days": days,
                                      "global_batch_tokens": global_batch_tokens, "seq_len": seq_len,
-                                     "precision": precision, "layout": stated})
+                                     "precision": precision, "layout": stated, "framework": framework})
     hit = store.get(key)
     if hit is None:
         hit = _estimate_run(m, acc, tokens, n_accelerators=n_accelerators, days=days,
                             global_batch_tokens=global_batch_tokens, seq_len=seq_len, precision=precision,
-                            system=system, layout=layout)
+                            system=system, layout=layout, framework=framework)
         store[key] = hit
     return replace(hit, layout=dict(hit.layout), breakdown_s=dict(hit.breakdown_s))  # callers own their dicts
 
 
 def _estimate_run(m: Model, acc: Accelerator, tokens: float, *, n_accelerators: int | None, days: float | None,
                   global_batch_tokens: float | None, seq_len: int | None, precision: str, system: System | None,
-                  layout: dict[str, Any] | None) -> RunEstimate:
+                  layout: dict[str, Any] | None, framework: str | None = None) -> RunEstimate:
     fixed = fixed_layout(layout)
     if not (np.isfinite(tokens) and tokens > 0):
         raise FieldError("tokens", "must be a finite number > 0", tokens)
@@ -232,6 +263,7 @@ def _estimate_run(m: Model, acc: Accelerator, tokens: float, *, n_accelerators: 
         raise FieldError("seq_len", "must be a positive integer", seq_len)
     if global_batch_tokens is not None and not (np.isfinite(global_batch_tokens) and global_batch_tokens > 0):
         raise FieldError("global_batch_tokens", "must be a finite number > 0", global_batch_tokens)
+    stack, stack_known = stack_profile(framework)
     s = int(seq_len if seq_len is not None else min(m.max_seq_len, 8192))
     gbt = float(global_batch_tokens if global_batch_tokens is not None else default_global_batch_tokens(m))
     gbs = round(gbt / s)
@@ -252,7 +284,7 @@ def _estimate_run(m: Model, acc: Accelerator, tokens: float, *, n_accelerators: 
     parts = []
     for lo in range(0, len(grid), 4):
         g = grid[lo:lo + 4]
-        base, missing = _base(m, acc, system, precision, g, gbs, s, fixed)
+        base, missing = _base(m, acc, system, precision, g, gbs, s, fixed, stack)
         eff = efficiency.for_families(np.full(len(g), acc.family, dtype=object), engine="training")
         parts.append(search(base, missing, eff))
     chosen = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
@@ -297,6 +329,7 @@ def _estimate_run(m: Model, acc: Accelerator, tokens: float, *, n_accelerators: 
         goodput=float(gp["goodput"][i]), checkpoint_interval_s=float(gp["checkpoint_interval_s"][i]),
         interruptions_per_day=float(gp["interruptions_per_day"][i]), days_ideal=float(d_ideal[i]),
         days=float(d_real[i]), accelerator_hours=float(d_real[i] * SECONDS_PER_DAY / SECONDS_PER_HOUR * n),
+        restart_s=float(gp["restart_s"][i]), stack=stack, stack_known=bool(stack_known),
         breakdown_s={k[:-2]: desc[k] for k in ("compute_s", "recompute_s", "tp_exposed_s", "cp_exposed_s",
                                                "ep_exposed_s", "pp_p2p_s", "bubble_s", "dp_exposed_s",
                                                "optimizer_s")},

@@ -1,0 +1,29 @@
+"""Held-out training figures: ``python -m benchmarks.holdout_training [CSV]``.
+
+Predicts ``benchmarks/data/training_holdout.csv`` (rows kept out of every fit: no efficiency, interval or stack
+profile was fitted or changed on them) and prints the share predicted, the median and 90th-percentile absolute
+percentage error, and how many measured values the 80 % interval holds, overall and by source group.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from chipplan.io import validate_file
+
+HOLDOUT = "benchmarks/data/training_holdout.csv"
+
+
+def main(path: str = HOLDOUT) -> None:
+    res = validate_file(path)
+    groups = [("all rows", res["overall"]), *res["by_group"].items()]
+    for name, v in groups:
+        s = v["tokens_per_s_per_gpu"]
+        cov = s["interval_coverage"]
+        print(f"{name[:52]:52s} predicted {s['n_predicted']:3d}/{s['n_rows']:<3d} "
+              f"median {100 * s['median_ape']:5.1f} %  p90 {100 * s['p90_ape']:5.1f} %  "
+              f"80 % coverage {100 * cov if cov is not None else float('nan'):5.1f} %")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
