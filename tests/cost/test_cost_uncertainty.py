@@ -52,10 +52,10 @@ def test_as_uncertain_accepts_user_forms():
 def test_tco_monte_carlo_fast_and_seeded():
     sys_ = catalog.system("dgx-h100")
     p, _ = tc.tco_params(sys_, catalog.accelerator(sys_.accelerator), CAT, years=3)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     a = unc.monte_carlo(tc.system_tco, p, n=100_000, seed=7)
-    dt = time.perf_counter() - t0
-    assert dt < 2.0  # about 0.35 s alone; the bound leaves room for a loaded test machine
+    dt = time.process_time() - t0
+    assert dt < 2.0  # CPU seconds (about 0.35 alone), so a loaded machine does not fail it
     b = unc.monte_carlo(tc.system_tco, p, n=100_000, seed=7)
     assert a == b
     c = unc.monte_carlo(tc.system_tco, p, n=100_000, seed=8)
@@ -69,10 +69,10 @@ def test_tco_monte_carlo_fast_and_seeded():
 def test_chip_monte_carlo_band_brackets_point_estimate():
     rec = si.recipe_for(catalog.accelerator("h100-sxm-80gb"), CAT)
     params = si.chip_params(rec, CAT)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     bands = unc.monte_carlo(lambda **kw: si.chip_cost(rec, CAT, overrides=kw), params, n=100_000, seed=0,
                             outputs=("manufacturing_cost_usd",))
-    assert time.perf_counter() - t0 < 1.0
+    assert time.process_time() - t0 < 1.0
     b = bands["manufacturing_cost_usd"]
     point = si.chip_cost(rec, CAT)["manufacturing_cost_usd"]
     assert b["p5"] < point < b["p95"]
