@@ -68,6 +68,7 @@ def test_what_if_scenario_run_and_report(live, browser):
     page.locator("input[name=scenarios]").fill("500")
     page.locator("#plan-run").click()
     expect(page.locator("#plan-status")).to_contain_text("running", timeout=30_000)
+    assert "example=small_lab" in page.url and "scenarios=500" in page.url  # the address carries the run's form
     expect(page.locator("#plan-status")).to_have_attribute("data-status", "done", timeout=240_000)
     expect(page.locator("#plan-progress progress")).not_to_have_count(0)
 
@@ -107,7 +108,7 @@ def test_what_if_scenario_run_and_report(live, browser):
     fields = page.locator("#catalog-fields")
     expect(fields).to_contain_text("hbm_gib")
     expect(fields).to_contain_text("datasheet")
-    assert "id=h100-sxm-80gb" in page.url
+    assert "id=h100-sxm-80gb" in page.url and "kind=accelerators" in page.url
     page.screenshot(path=str(ARTIFACTS / "web-catalog.png"))
     # a shared address opens the same entry; an unknown id shows the nearest ids, which lead to an entry
     page3 = browser.new_page()

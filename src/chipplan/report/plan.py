@@ -142,6 +142,7 @@ def fig_roofline(res: Any) -> tuple[Any, str] | None:
     fig = go.Figure()
     ai = np.logspace(-1, 4, 200)
     notes = []
+    moe_seen: set[tuple[str, str, float]] = set()
     for a in accs:
         acc = catalog.accelerator(a)
         prec = next((x["precision"] for x in runs if x["accelerator"] == a), "bf16")
@@ -161,9 +162,10 @@ def fig_roofline(res: Any) -> tuple[Any, str] | None:
                                      marker={"size": 11, "symbol": "diamond"},
                                      name=f"training {x['run']} on {a} (achieved, MFU {x['mfu']:.2f})"))
             m = catalog.model(x["model_key"])
-            if m.n_experts:
-                # a routed expert's GEMM: the ep ranks' tokens spread over n_experts, top_k each
-                t_e = tokens * max(lay["ep"], 1) * m.top_k / m.n_experts
+            # a routed expert's GEMM: the ep ranks' tokens spread over n_experts, top_k each (once per shape)
+            t_e = tokens * max(lay["ep"], 1) * m.top_k / max(m.n_experts, 1)
+            if m.n_experts and (a, x["model_key"], t_e) not in moe_seen:
+                moe_seen.add((a, x["model_key"], t_e))
                 f = m.d_ff
                 moe_ai = 2 * t_e * d * f / (b * (t_e * d + d * f + t_e * f))
                 fig.add_trace(go.Scatter(x=[moe_ai], y=[min(peak, acc.hbm_bw_bytes_per_s * moe_ai) / 1e12],
@@ -200,6 +202,7 @@ def fig_roofline(res: Any) -> tuple[Any, str] | None:
     fig.update_yaxes(type="log")
     _layout(fig, "Roofline of the chosen chips", "arithmetic intensity, FLOP per HBM byte",
             "FLOP/s (TFLOP/s)")
+    fig.update_layout(height=430 + 18 * len(fig.data))  # room for the plot beside a long legend
     dense = "; training's dense GEMMs sit right of every ridge, so their MFU gap is overheads and communication"
     moe = next((n for n in notes if n.startswith("an MoE")), "")
     reading = (notes[0] + dense + (f"; {moe}" if moe and moe != notes[0] else "") + ".") if notes \

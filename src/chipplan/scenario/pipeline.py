@@ -1,10 +1,13 @@
 """``chipplan plan``: one scenario through every engine, stage by stage, with a cache of engine results.
 
 Stages, in order: ``training`` (needs and layouts of each training run on each chip), ``serving`` (cost per
-token at the SLOs), ``tco`` (owned vs rented), ``codesign`` (design front), ``strategy`` (sourcing Monte Carlo
-and optimised portfolio) and ``validation`` (the engines against published runs). Each stage's result is a
+token at the SLOs), ``tco`` (owned vs rented), ``codesign`` (design front and the designed chip), ``strategy``
+(sourcing Monte Carlo and optimised portfolio, in which the designed chip competes as a route: see
+:func:`design_route`) and ``validation`` (the engines against published runs). Each stage's result is a
 JSON-able dict; the cache keys it on the stage's inputs, the catalog version and the chipplan version, so a
-second run of an unchanged scenario reuses it.
+second run of an unchanged scenario reuses it. Training-engine searches are shared across stages
+(:func:`chipplan.perf.plan.memo` over an :class:`EstimateStore`): the sourcing stage's ratings of each chip
+reuse the training stage's searches.
 
 Every headline carries an 80 % interval: model error (the engines' out-of-sample log-error,
 ``chipplan.perf.efficiency.interval_log_sd``), the catalog's cost ranges and the scenario's uncertain inputs,

@@ -175,12 +175,17 @@ let currentJob = null;
 async function setupPlan() {
   const {examples} = await api("GET", "/api/examples");
   $("#plan-example").innerHTML = examples.map(e => `<option value="${esc(e.name)}">${esc(e.file)}</option>`).join("");
+  const {tab, params} = parseHash();
+  if (tab === "plan") fillForm($("#plan-form"), params);  // a shared address fills the form; Run starts it
   $("#plan-form").addEventListener("submit", async ev => {
     ev.preventDefault();
     const f = ev.target;
     const body = {scenarios: f.scenarios.value ? Number(f.scenarios.value) : null};
     if (f.seed.value) body.seed = Number(f.seed.value);
     if ($("#plan-use-yaml").checked) body.scenario_yaml = f.scenario_yaml.value; else body.example = f.example.value;
+    // the address carries the run's settings (not the scenario text), so a colleague can start the same run
+    setHash("plan", Object.fromEntries(Object.entries({example: body.example, seed: body.seed, scenarios: body.scenarios})
+      .filter(([, v]) => v !== undefined && v !== null)));
     $("#plan-error").textContent = ""; $("#plan-done").innerHTML = "";
     try {
       const job = await api("POST", "/api/plan", body);
@@ -290,7 +295,11 @@ window.addEventListener("DOMContentLoaded", async () => {
     if (ticked.length === 2) showDiff(ticked[1], ticked[0]).catch(e => { $("#runs-error").textContent = e.message; });
   });
   $("#catalog-kind").addEventListener("change", () => { history.replaceState(null, "", `#/catalog?kind=${$("#catalog-kind").value}`); show("catalog", parseHash().params); });
-  $("#catalog-filter").addEventListener("input", loadCatalog);
+  $("#catalog-filter").addEventListener("input", () => {
+    const q = $("#catalog-filter").value;
+    history.replaceState(null, "", `#/catalog?${new URLSearchParams(q ? {kind: $("#catalog-kind").value, q} : {kind: $("#catalog-kind").value})}`);
+    loadCatalog();
+  });
   window.addEventListener("hashchange", () => { const h = parseHash(); show(h.tab, h.params); });
   const {tab, params} = parseHash();
   show(tab, params);
