@@ -1,8 +1,11 @@
 """The Python API is the CLI's front door: same inputs, same numbers; typed results with frames."""
 
+import csv
+import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -134,12 +137,38 @@ def test_predict_out_file_keeps_input_columns(tmp_path):
     assert r.exit_code == 2 and "--out: must name a .csv, .parquet, .json file" in r.stderr
 
 
+CODESIGN = str(Path(__file__).resolve().parents[2] / "examples" / "codesign.yaml")
+TIMINGS = ("wall_s", "designs_per_s")  # the only fields of a sweep summary that are not a function of its inputs
+
+
+def test_codesign_sweep_api_equals_cli():
+    res = chipplan.codesign.sweep(CODESIGN, designs=64, seed=7)
+    cli = cli_json("codesign", "sweep", CODESIGN, "--designs", "64", "--seed", "7")
+    api = same(res)
+    assert {k: v for k, v in api.items() if k not in TIMINGS} == {k: v for k, v in cli.items() if k not in TIMINGS}
+    assert api["chipplan_version"] == chipplan.__version__ and api["designs"] == 64
+    # .to_frame() is the Pareto front the summary lists (its first 50 rows), .designs every design
+    front = res.to_frame()
+    assert len(front) == api["pareto"] and len(res.designs) == 64
+    assert [r["design_id"] for r in api["pareto_front"]] == front["design_id"].head(50).tolist()
+    assert set(res.objectives) <= set(front.columns)
+    # and the same front in every output format
+    r = runner.invoke(app, ["codesign", "sweep", CODESIGN, "--designs", "64", "--seed", "7", "--format", "csv"])
+    assert r.exit_code == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert [int(x["design_id"]) for x in rows] == [x["design_id"] for x in api["pareto_front"]]
+
+
 def test_import_chipplan_is_light_and_exports_the_api_lazily():
     code = ("import sys, chipplan; heavy = [m for m in ('pandas', 'scipy', 'plotly', 'numpy') if m in sys.modules];"
             "print(heavy); print(callable(chipplan.train), 'chipplan.api' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "[]" and out[1] == "True True"
-    assert {"train", "serve", "compare", "tco", "strategy", "predict", "cost_per_token"} <= set(dir(chipplan))
+    exported = {"train", "serve", "compare", "tco", "strategy", "predict", "cost_per_token", "codesign"}
+    assert exported <= set(dir(chipplan))
+    code = "import sys, chipplan; print(callable(chipplan.codesign.sweep), 'pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "False"]  # the sweep is there after a bare `import chipplan`, loaded on use
 
 
 def test_misspelt_columns_are_an_error_naming_close_matches(tmp_path):
