@@ -159,6 +159,51 @@ def test_codesign_sweep_api_equals_cli():
     assert [int(x["design_id"]) for x in rows] == [x["design_id"] for x in api["pareto_front"]]
 
 
+SMALL_STRATEGY = """\
+name: small
+horizon_quarters: 6
+seed: 1
+monte_carlo_scenarios: 2000
+optimisation_scenarios: 30
+demand:
+  training: [{name: run, accelerator_hours: 3.0e7, start_quarter: 1, deadline_quarter: 3}]
+  serving: [{name: chat, users: 1.0e7, tokens_per_user_per_day: 1000, growth_per_year: 1.0,
+             tokens_per_s_per_accelerator: 500}]
+routes: {buy: {uses: merchant-h100, max_units: 20000}, rent: {uses: cloud-reserved-h100}}
+unmet_penalty_usd_per_h100e_hour: 8.0
+"""
+
+
+def test_strategy_api_equals_cli(tmp_path):
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL_STRATEGY)
+    api = chipplan.strategy(path, seed=3, tornado_scenarios=0, replications=0)
+    cli = cli_json("strategy", str(path), "--seed", "3", "--tornado-scenarios", "0", "--replications", "0")
+    assert same(api) == cli
+    assert api.expected_cost_usd == cli["expected_cost_usd"] and api.cvar_cost_usd >= api.expected_cost_usd
+    frame = api.to_frame()
+    assert set(frame.route) == {"buy", "rent"}
+    assert frame.set_index("route").loc["buy", "units"] == api.portfolio["buy"]["units"]
+
+
+def test_predict_api_equals_cli(tmp_path):
+    src = tmp_path / "t.csv"
+    src.write_text("row_id,hardware_id,model_name,num_accelerators,num_layers,hidden_size,num_heads,"
+                   "ffn_hidden_size,vocab_size,seq_len,global_batch_seqs,tp,pp,dp,micro_batch_size,precision,"
+                   "activation_recompute\n1,a100-sxm-80gb,GPT-3.6B,64,30,3072,32,12288,51200,2048,512,2,1,32,4,bf16,"
+                   "full\n2,h100-sxm-80gb,GPT-3.6B,64,30,3072,32,12288,51200,2048,512,,,,,bf16,\n")
+    cli = cli_json("predict", str(src))
+    out = chipplan.predict(pd.read_csv(src))
+    assert [str(x) for x in out.row_id] == [r["row_id"] for r in cli["rows"]] == ["1", "2"]
+    for i, row in enumerate(cli["rows"]):
+        p = row["prediction"]
+        assert out.loc[i, "status"] == row["status"] == "ok"
+        for key in ("tokens_per_s_per_gpu", "tokens_per_s_per_gpu_low", "tokens_per_s_per_accelerator", "mfu",
+                    "step_time_s", "memory_per_gpu_bytes"):
+            assert out.loc[i, key] == pytest.approx(p[key], rel=1e-12), key
+        assert out.loc[i, "layout_tp"] == p["layout"]["tp"]
+
+
 def test_import_chipplan_is_light_and_exports_the_api_lazily():
     code = ("import sys, chipplan; heavy = [m for m in ('pandas', 'scipy', 'plotly', 'numpy') if m in sys.modules];"
             "print(heavy); print(callable(chipplan.train), 'chipplan.api' in sys.modules)")
