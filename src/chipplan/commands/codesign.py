@@ -16,6 +16,7 @@ from chipplan.commands._common import (
     json_option,
     output_format,
     print_json,
+    progress,
 )
 from chipplan.errors import FieldError
 
@@ -147,7 +148,8 @@ def search_command(
     from chipplan.codesign.search import search
 
     f = output_format(fmt_, as_json)
-    r = search(config, budget=budget, sampler=sampler, seed=seed)
+    with progress(f"searching {budget:,} designs ({sampler})"):
+        r = search(config, budget=budget, sampler=sampler, seed=seed)
     if f == "json":
         print_json(r.summary)
         return
@@ -176,7 +178,8 @@ def model_command(
     from chipplan.codesign.modeldesign import codesign_model
 
     f = output_format(fmt_, as_json)
-    r = codesign_model(config, compute_flop=compute, budget_usd=dollars, law=law, designs=designs, seed=seed)
+    with progress(f"model shapes against {designs:,} chip designs"):
+        r = codesign_model(config, compute_flop=compute, budget_usd=dollars, law=law, designs=designs, seed=seed)
     if f == "json":
         print_json(r)
         return
