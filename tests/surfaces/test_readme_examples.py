@@ -14,6 +14,7 @@ reason; the slow ones (a whole plan, the sourcing optimisation, 10⁵-design swe
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -194,13 +195,15 @@ def cases() -> list:
 
 
 @pytest.fixture
-def checkout(tmp_path, monkeypatch, validation_dir):
+def checkout(tmp_path, monkeypatch):
     """A scratch directory where ``examples/`` and ``../shared/validation`` resolve as from the repository."""
     work = tmp_path / "repo"
     work.mkdir()
     (work / "examples").symlink_to(EXAMPLES)
     (tmp_path / "shared").mkdir()
-    (tmp_path / "shared" / "validation").symlink_to(validation_dir)
+    validation = Path(os.environ.get("VALIDATION", ROOT.parent / "shared" / "validation"))
+    if validation.is_dir():
+        (tmp_path / "shared" / "validation").symlink_to(validation)
     monkeypatch.chdir(work)
     monkeypatch.delenv("CHIPPLAN_FORMAT", raising=False)  # as a user's shell has it
     return work
@@ -212,6 +215,8 @@ def run(cmd: Command, work: Path, monkeypatch) -> None:
             run(Command(cmd.source, tuple(words)), work, monkeypatch)
         return
     assert cmd.words[0] == "chipplan", f"{cmd.source}: not a chipplan command: {cmd.text}"
+    if "../shared/validation" in cmd.text and not (work.parent / "shared" / "validation").exists():
+        pytest.skip("the published validation tables (../shared/validation or $VALIDATION) are not here")
     args = list(cmd.words[1:])
     target = None
     if ">" in args:
