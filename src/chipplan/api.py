@@ -684,7 +684,8 @@ def serve(model: str, hardware: str | None = None, *, input_len: int, output_len
     Returns
     -------
     ServeResult
-        ``best`` carries 80 % bands (``_low``/``_high``) on throughput, latencies and cost.
+        ``best`` and every ``frontier`` row carry 80 % bands (``_low``/``_high``) on throughput, latencies and
+        cost (``SERVE_BANDED``).
 
     Examples
     --------
@@ -724,14 +725,22 @@ def serve(model: str, hardware: str | None = None, *, input_len: int, output_len
     acc, system = resolve_hardware(hardware)
     m = catalog.model(model) if isinstance(model, str) else model
     b = out["best"]
-    sd = _log_sd(acc.family, n_experts=float(m.n_experts or 0), n_accelerators=b.get("accelerators_per_replica", 1),
-                 precision=b["precision"], serving=True)
-    for key in ("output_tokens_per_s_per_accelerator",):
-        _with_band(b, key, sd)
-    for key in ("ttft_p50_ms", "ttft_p99_ms", "tpot_ms", "usd_per_million_output_tokens",
-                "usd_per_million_input_output_tokens"):
-        if key in b:
-            _with_band(b, key, sd)
+    sds: dict[tuple[int, str], float] = {}
+
+    def banded(x: dict[str, Any]) -> float:
+        """Put the 80 % band beside each headline number of a configuration; its log sd."""
+        k = (int(x.get("accelerators_per_replica", 1)), str(x["precision"]))
+        if k not in sds:
+            sds[k] = _log_sd(acc.family, n_experts=float(m.n_experts or 0), n_accelerators=k[0], precision=k[1],
+                             serving=True)
+        for key in SERVE_BANDED:
+            if key in x:
+                _with_band(x, key, sds[k])
+        return sds[k]
+
+    sd = banded(b)
+    for x in out["frontier"]:
+        banded(x)
     if "accelerators_needed" in out:
         lo, hi = _band(float(out["accelerators_needed"]), sd)
         out["accelerators_needed_low"], out["accelerators_needed_high"] = math.floor(lo), math.ceil(hi)
@@ -739,6 +748,12 @@ def serve(model: str, hardware: str | None = None, *, input_len: int, output_len
     out.update(versions())
     return ServeResult(data=out, model=out["model"], hardware=out["hardware"], best=b,
                        frontier=tuple(out["frontier"]), accelerators_needed=out.get("accelerators_needed"))
+
+
+# The headline numbers of a serving configuration that carry an 80 % band (``<key>_low`` / ``<key>_high``), in
+# ``best`` and in every frontier row.
+SERVE_BANDED = ("output_tokens_per_s_per_accelerator", "ttft_p50_ms", "ttft_p99_ms", "tpot_ms",
+                "usd_per_million_output_tokens", "usd_per_million_input_output_tokens")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -334,3 +334,24 @@ def test_roofline_places_moe_points(tmp_path):
     assert dec.x[0] == pytest.approx(2 * best["batch"] * float(pc["active"]) / (bb * read))
     assert dec.x[0] < 2 * best["batch"] / bb  # fewer FLOP per byte than a dense model's decode
     assert any(n.startswith("h100-sxm-80gb roof") for n in names)
+
+
+def test_runs_commands_take_every_format(two_runs):
+    import csv
+    import io
+
+    _tmp, store, a, b = two_runs
+    code, out, err = run("runs", "list", "--store", store, "--format", "csv")
+    assert code == 0, err
+    assert {r["run"] for r in csv.DictReader(io.StringIO(out))} == {a["run_id"], b["run_id"]}
+    code, out, err = run("runs", "show", a["run_id"], "--store", store, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(rows) == len(a["headlines"])
+    first = a["headlines"][0]
+    assert rows[0]["question"] == first["label"] and float(rows[0]["value"]) == pytest.approx(first["value"])
+    assert float(rows[0]["80 % interval low"]) == pytest.approx(first["low"])
+    code, out, err = run("runs", "diff", a["run_id"], "latest", "--store", store, "--format", "tsv")
+    rows = list(csv.DictReader(io.StringIO(out), delimiter="\t"))
+    assert code == 0 and rows[0]["question"] == first["label"] and "relative change" in rows[0]
+    code, out, err = run("runs", "diff", a["run_id"], "latest", "--store", store, "--format", "markdown")
+    assert code == 0 and "### Headlines" in out and "### Inputs changed" in out

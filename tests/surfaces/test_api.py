@@ -1,8 +1,11 @@
 """The Python API is the CLI's front door: same inputs, same numbers; typed results with frames."""
 
+import csv
+import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -134,12 +137,83 @@ def test_predict_out_file_keeps_input_columns(tmp_path):
     assert r.exit_code == 2 and "--out: must name a .csv, .parquet, .json file" in r.stderr
 
 
+CODESIGN = str(Path(__file__).resolve().parents[2] / "examples" / "codesign.yaml")
+TIMINGS = ("wall_s", "designs_per_s")  # the only fields of a sweep summary that are not a function of its inputs
+
+
+def test_codesign_sweep_api_equals_cli():
+    res = chipplan.codesign.sweep(CODESIGN, designs=64, seed=7)
+    cli = cli_json("codesign", "sweep", CODESIGN, "--designs", "64", "--seed", "7")
+    api = same(res)
+    assert {k: v for k, v in api.items() if k not in TIMINGS} == {k: v for k, v in cli.items() if k not in TIMINGS}
+    assert api["chipplan_version"] == chipplan.__version__ and api["designs"] == 64
+    # .to_frame() is the Pareto front the summary lists (its first 50 rows), .designs every design
+    front = res.to_frame()
+    assert len(front) == api["pareto"] and len(res.designs) == 64
+    assert [r["design_id"] for r in api["pareto_front"]] == front["design_id"].head(50).tolist()
+    assert set(res.objectives) <= set(front.columns)
+    # and the same front in every output format
+    r = runner.invoke(app, ["codesign", "sweep", CODESIGN, "--designs", "64", "--seed", "7", "--format", "csv"])
+    assert r.exit_code == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert [int(x["design_id"]) for x in rows] == [x["design_id"] for x in api["pareto_front"]]
+
+
+SMALL_STRATEGY = """\
+name: small
+horizon_quarters: 6
+seed: 1
+monte_carlo_scenarios: 2000
+optimisation_scenarios: 30
+demand:
+  training: [{name: run, accelerator_hours: 3.0e7, start_quarter: 1, deadline_quarter: 3}]
+  serving: [{name: chat, users: 1.0e7, tokens_per_user_per_day: 1000, growth_per_year: 1.0,
+             tokens_per_s_per_accelerator: 500}]
+routes: {buy: {uses: merchant-h100, max_units: 20000}, rent: {uses: cloud-reserved-h100}}
+unmet_penalty_usd_per_h100e_hour: 8.0
+"""
+
+
+def test_strategy_api_equals_cli(tmp_path):
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL_STRATEGY)
+    api = chipplan.strategy(path, seed=3, tornado_scenarios=0, replications=0)
+    cli = cli_json("strategy", str(path), "--seed", "3", "--tornado-scenarios", "0", "--replications", "0")
+    assert same(api) == cli
+    assert api.expected_cost_usd == cli["expected_cost_usd"] and api.cvar_cost_usd >= api.expected_cost_usd
+    frame = api.to_frame()
+    assert set(frame.route) == {"buy", "rent"}
+    assert frame.set_index("route").loc["buy", "units"] == api.portfolio["buy"]["units"]
+
+
+def test_predict_api_equals_cli(tmp_path):
+    src = tmp_path / "t.csv"
+    src.write_text("row_id,hardware_id,model_name,num_accelerators,num_layers,hidden_size,num_heads,"
+                   "ffn_hidden_size,vocab_size,seq_len,global_batch_seqs,tp,pp,dp,micro_batch_size,precision,"
+                   "activation_recompute\n1,a100-sxm-80gb,GPT-3.6B,64,30,3072,32,12288,51200,2048,512,2,1,32,4,bf16,"
+                   "full\n2,h100-sxm-80gb,GPT-3.6B,64,30,3072,32,12288,51200,2048,512,,,,,bf16,\n")
+    cli = cli_json("predict", str(src))
+    out = chipplan.predict(pd.read_csv(src))
+    assert [str(x) for x in out.row_id] == [r["row_id"] for r in cli["rows"]] == ["1", "2"]
+    for i, row in enumerate(cli["rows"]):
+        p = row["prediction"]
+        assert out.loc[i, "status"] == row["status"] == "ok"
+        for key in ("tokens_per_s_per_gpu", "tokens_per_s_per_gpu_low", "tokens_per_s_per_accelerator", "mfu",
+                    "step_time_s", "memory_per_gpu_bytes"):
+            assert out.loc[i, key] == pytest.approx(p[key], rel=1e-12), key
+        assert out.loc[i, "layout_tp"] == p["layout"]["tp"]
+
+
 def test_import_chipplan_is_light_and_exports_the_api_lazily():
     code = ("import sys, chipplan; heavy = [m for m in ('pandas', 'scipy', 'plotly', 'numpy') if m in sys.modules];"
             "print(heavy); print(callable(chipplan.train), 'chipplan.api' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "[]" and out[1] == "True True"
-    assert {"train", "serve", "compare", "tco", "strategy", "predict", "cost_per_token"} <= set(dir(chipplan))
+    exported = {"train", "serve", "compare", "tco", "strategy", "predict", "cost_per_token", "codesign"}
+    assert exported <= set(dir(chipplan))
+    code = "import sys, chipplan; print(callable(chipplan.codesign.sweep), 'pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "False"]  # the sweep is there after a bare `import chipplan`, loaded on use
 
 
 def test_misspelt_columns_are_an_error_naming_close_matches(tmp_path):

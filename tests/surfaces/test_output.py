@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import re
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -14,6 +15,7 @@ from chipplan.commands import _common
 from chipplan.commands._common import Band, Output, fmt, table
 
 runner = CliRunner()
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 COMPARE = ["compare", "--model", "llama-3.1-8b", "--tokens", "1e12", "--accelerators", "64", "--hardware",
            "h100-sxm-80gb", "--hardware", "b200-sxm-180gb", "--hardware", "a100-sxm-80gb"]
 
@@ -173,3 +175,40 @@ def test_progress_goes_to_stderr_on_a_terminal_only(monkeypatch):
     with _common.progress("sizing") as step:
         step("x")
     assert quiet.getvalue() == ""
+
+
+# Commands whose output is one document of a fixed format, or no output at all.
+NO_FORMAT = {"web": "serves the web app", "catalog template": "writes a YAML file to fill in",
+             "scenario schema": "prints a JSON Schema document"}
+
+
+def test_every_command_takes_format_and_json():
+    """Item 2 of issue 13: --format table|json|csv|tsv|markdown on every command, --json as its alias."""
+    import typer.main
+
+    def leaves(cmd, prefix=""):
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            for name, sub in subs.items():
+                yield from leaves(sub, f"{prefix} {name}".strip())
+        else:
+            yield prefix, cmd
+
+    found = dict(leaves(typer.main.get_command(app)))
+    assert {"train", "codesign sweep", "db query", "runs diff", "plan", "scenario check"} <= set(found)
+    missing = []
+    for name, cmd in found.items():
+        opts = {o for p in cmd.params for o in getattr(p, "opts", [])}
+        if name not in NO_FORMAT and not {"--format", "--json"} <= opts:
+            missing.append(name)
+    assert missing == []
+
+
+def test_codesign_and_db_commands_print_every_format():
+    code, out, _ = run("codesign", "rederive", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and rows and {"chip", "area mm²", "derived area mm²"} <= set(rows[0])
+    code, out, _ = run("db", "query", "select 1 as one, 'x' as two", "--format", "markdown")
+    assert code == 0 and "| one | two |" in out and "| 1 | x |" in out
+    code, out, _ = run("scenario", "check", str(EXAMPLES / "frontier_lab.yaml"), "--json")
+    assert code == 0 and json.loads(out)["valid"] is True

@@ -134,3 +134,34 @@ def test_serve_disaggregated_and_speculative_flags():
     assert code == 2 and "--prefill-tp" in err
     code, _, err = run(*BASE, "--spec-draft-len", "2", "--spec-accept", "1.5")
     assert code == 2 and "--spec-accept" in err
+
+
+def test_every_frontier_row_carries_its_80_percent_interval_in_json_and_csv():
+    import csv
+    import io
+
+    code, out, _ = run(*BASE, "--price-per-hour", "2", "--json")
+    assert code == 0
+    d = json.loads(out)
+    keys = ("output_tokens_per_s_per_accelerator", "ttft_p99_ms", "tpot_ms", "usd_per_million_output_tokens")
+    for x in d["frontier"]:
+        for k in keys:
+            # symmetric in log space around the central value, and the same band as `best` for its configuration
+            assert x[f"{k}_low"] < x[k] < x[f"{k}_high"], k
+            assert x[f"{k}_low"] * x[f"{k}_high"] == pytest.approx(x[k] ** 2)
+    best = next(x for x in d["frontier"] if all(x[k] == d["best"][k] for k in ("precision", "tp", "batch")))
+    assert best["tpot_ms_high"] == pytest.approx(d["best"]["tpot_ms_high"])
+    code, out, _ = run(*BASE, "--price-per-hour", "2", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == len(d["frontier"])
+    for r, x in zip(rows, d["frontier"], strict=True):
+        assert float(r["out tok/s/acc"]) == pytest.approx(x["output_tokens_per_s_per_accelerator"])
+        assert float(r["tok/s 80 % low"]) == pytest.approx(x["output_tokens_per_s_per_accelerator_low"])
+        assert float(r["TPOT 80 % high"]) == pytest.approx(x["tpot_ms_high"])
+        assert float(r["p99 TTFT 80 % low"]) == pytest.approx(x["ttft_p99_ms_low"])
+        assert float(r["$/M out 80 % high"]) == pytest.approx(x["usd_per_million_output_tokens_high"])
+    # at 80 columns the interval columns give way before any number is broken
+    code, out, _ = run(*BASE, "--price-per-hour", "2", "--format", "table")
+    table_lines = [line for line in out.splitlines() if line[:1] in "┏┃┡│└"]
+    assert code == 0 and table_lines and max(len(line) for line in table_lines) <= 80
+    assert f"{d['best']['output_tokens_per_s_per_accelerator']:,.0f}" in out

@@ -171,7 +171,18 @@ class SweepResult:
         return self._designs
 
     def to_dict(self) -> dict[str, Any]:
-        return self.summary
+        """The summary as plain data: what ``chipplan codesign sweep --json`` prints (with ``chipplan_version``
+        and ``catalog_version``). ``wall_s`` and ``designs_per_s`` are timings; everything else depends on the
+        sweep file, ``designs`` and the seed only."""
+        import copy
+
+        from chipplan import __version__
+
+        return {**copy.deepcopy(self.summary), "chipplan_version": __version__}
+
+    def to_frame(self) -> pd.DataFrame:
+        """The Pareto front, one row per non-dominated design (``designs`` holds every design)."""
+        return self.pareto.copy()
 
 
 # ---------------------------------------------------------------------------------------------- sampling

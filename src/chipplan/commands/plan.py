@@ -8,7 +8,15 @@ from pathlib import Path
 
 import typer
 
-from chipplan.commands._common import console, err_console, handle_errors, print_json, table
+from chipplan.commands._common import (
+    Output,
+    err_console,
+    format_option,
+    handle_errors,
+    json_option,
+    output_format,
+    print_json,
+)
 from chipplan.errors import FieldError
 
 scenario_app = typer.Typer(help="Scenario files: the JSON Schema for editors, and checking a file.",
@@ -37,7 +45,8 @@ def plan_command(
     no_store: bool = typer.Option(False, "--no-store", help="Do not add the run to the store (no cache either)."),
     progress: str = typer.Option("bar", "--progress", help="bar (rich, on stderr), jsonl (one JSON line per "
                                                            "event on stderr) or none."),
-    as_json: bool = typer.Option(False, "--json", help="Print the run id, folder and headlines as JSON."),
+    fmt_: str | None = format_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Run a scenario through every engine (training, serving, TCO, co-design, sourcing, validation) and write
     one report with its tables and provenance; the run is added to the results store."""
@@ -46,6 +55,7 @@ def plan_command(
     from chipplan.scenario import pipeline as pl
     from chipplan.store import Store, default_path
 
+    f = output_format(fmt_, as_json)
     if seed is not None and seed < 0:
         raise FieldError("--seed", "must be a non-negative integer", seed)
     if progress not in ("bar", "jsonl", "none"):
@@ -79,17 +89,16 @@ def plan_command(
     run_id, stored = rr.write(res, out, store=st)
     if progress == "jsonl":
         _jsonl_progress("done", 1, 1, run_id)
-    if as_json:
+    if f == "json":  # the run id, folder and headlines
         print_json({"run_id": run_id, "out": str(out), "stored": str(stored) if stored else None,
                     "headlines": res.headlines, "timings": res.timings})
         return
-    from chipplan.report.plan import _f
+    from chipplan.commands.runs import headlines
 
-    console.print(table(f"{resolved.scenario.name}: executive summary", ["question", "answer", "80 % interval"],
-                        [[h["label"], _f(h["value"], h["unit"]), f"{_f(h['low'], h['unit'])} – "
-                          f"{_f(h['high'], h['unit'])}"] for h in res.headlines]))
-    console.print(f"report: {out / 'report.html'}  (run {run_id}"
-                  + (f", stored in {st.root})" if st is not None else ")"), highlight=False)
+    o = Output(f)
+    headlines(o, f"{resolved.scenario.name}: executive summary", res.headlines)
+    o.note(f"report: {out / 'report.html'}  (run {run_id}" + (f", stored in {st.root})" if st is not None else ")"))
+    o.print()
 
 
 @scenario_app.command("schema")
@@ -103,9 +112,20 @@ def schema_command() -> None:
 
 @scenario_app.command("check")
 @handle_errors
-def check_command(scenario: Path = typer.Argument(..., help="Scenario YAML.")) -> None:
+def check_command(scenario: Path = typer.Argument(..., help="Scenario YAML."), fmt_: str | None = format_option(),
+                  as_json: bool = json_option()) -> None:
     """Validate a scenario (following extends:) and print every problem, one line each."""
     from chipplan import scenario as sc
 
+    f = output_format(fmt_, as_json)
     r = sc.load(scenario)
-    console.print(f"{scenario}: valid ({' → '.join(r.files)}), digest {r.digest()}", highlight=False)
+    if f == "json":
+        print_json({"scenario": str(scenario), "valid": True, "files": list(r.files), "digest": r.digest()})
+        return
+    o = Output(f)
+    if f == "table":
+        o.note(f"{scenario}: valid ({' → '.join(r.files)}), digest {r.digest()}")
+    else:
+        o.table("scenario check", ["scenario", "valid", "files", "digest"],
+                [[str(scenario), True, " → ".join(r.files), r.digest()]])
+    o.print()

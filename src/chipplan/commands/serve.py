@@ -99,23 +99,28 @@ def serve_command(
     priced = res.get("price_usd_per_accelerator_hour") is not None
     b = res["best"]
     key = ("precision", "tp", "pp", "ep", "attention_dp", "batch")
-    cols = ["precision", "tp", "pp", "ep", "attn DP", "batch", "out tok/s/acc", "p50 TTFT ms", "p99 TTFT ms",
-            "TPOT ms", "mem GiB"]
+    # Every headline number of a frontier row has its 80 % interval beside it (two columns in CSV/TSV); on a
+    # narrow terminal the interval columns go before any number is squeezed.
+    cols = ["precision", "tp", "pp", "ep", "attn DP", "batch", "out tok/s/acc", "tok/s 80 %", "p50 TTFT ms",
+            "p99 TTFT ms", "p99 TTFT 80 %", "TPOT ms", "TPOT 80 %", "mem GiB"]
     rows = []
     for x in res["frontier"]:
         row = [x["precision"], x["tp"], x["pp"], x["ep"], x.get("attention_dp"), x["batch"],
-               x["output_tokens_per_s_per_accelerator"], x.get("ttft_p50_ms"), x["ttft_p99_ms"], x["tpot_ms"],
+               x["output_tokens_per_s_per_accelerator"], band(x, "output_tokens_per_s_per_accelerator"),
+               x.get("ttft_p50_ms"), x["ttft_p99_ms"], band(x, "ttft_p99_ms"), x["tpot_ms"], band(x, "tpot_ms"),
                x["memory_per_accelerator_gib"]]
         if priced:
-            row += [x.get("usd_per_million_output_tokens"), x.get("usd_per_million_input_output_tokens")]
+            row += [x.get("usd_per_million_output_tokens"), band(x, "usd_per_million_output_tokens"),
+                    x.get("usd_per_million_input_output_tokens")]
         row.append("best" if all(x.get(k) == b.get(k) for k in key) else "")
         rows.append(row)
     if priced:
-        cols += ["$/M out", "$/M in+out"]
+        cols += ["$/M out", "$/M out 80 %", "$/M in+out"]
     cols.append("chosen")
     out = Output(f)
     out.table(f"Throughput-latency frontier: {res['model']} on {res['hardware']}, {input_len} in / {output_len} out",
-              cols, rows, optional=("mem GiB", "p50 TTFT ms", "attn DP", "pp", "ep", "$/M in+out"))
+              cols, rows, optional=("mem GiB", "p50 TTFT ms", "attn DP", "pp", "ep", "$/M in+out", "p99 TTFT 80 %",
+                                    "TPOT 80 %", "tok/s 80 %", "$/M out 80 %"))
     for note in res.get("notes", []):
         out.note(f"Note: {note}")
     if "disaggregation" in res:
