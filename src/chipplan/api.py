@@ -997,10 +997,7 @@ def predict_rows(df: pd.DataFrame, *, detail: bool = False, allow_extra_columns:
     from chipplan.io.read import check_columns
 
     check_columns(df.columns, source=source, allow_extra=allow_extra_columns)
-    res = predict_frame(df, detail=detail)
-    for r in res["rows"]:
-        contract_aliases(r.get("prediction"))
-    return res
+    return predict_frame(df, detail=detail, each=contract_aliases)
 
 
 def predict(df: pd.DataFrame, *, detail: bool = False, allow_extra_columns: bool = False) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from chipplan import catalog
 from chipplan.io.read import (
     Rows,
     coded_column,
@@ -98,6 +99,14 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
         for i in np.nonzero(where)[0].tolist():
             filled_with[i][f] = note
         missing[f] = missing[f] & ~where
+    # A matrix peak the family has no training share of (0 in efficiency.yaml: no stack trains in that format on
+    # it, e.g. INT8 on A100) would divide by zero; the row is an error naming the precision instead.
+    eff_all = efficiency.for_families(fam, engine="training")
+    no_path = np.isfinite(hw.peak_mm_flops_per_s) & (efficiency.matmul_fraction(eff_all, hw) <= 0)
+    if no_path.any():
+        hw_ids = text_column(sub, "hardware_id")
+        local.fail(no_path, lambda i: "precision: " + efficiency.no_training_path(
+            catalog.hardware(str(hw_ids[i]))[0], str(prec[i])))
     ok_rows = np.array([e is None for e in local.error])
     results: list[dict[str, Any] | None] = [None] * n
     if ok_rows.any():
@@ -110,7 +119,7 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
         base["global_batch_seqs"] = gbs[sel]
         base["seq_len"] = seq[sel]
         miss = {f: missing[f][sel] for f in LAYOUT_FIELDS}
-        eff = efficiency.for_families(fam[sel], engine="training")
+        eff = eff_all.take(sel)
         chosen, lay, best = search(base, miss, eff)
         n_filled = np.zeros(len(sel))
         for f in LAYOUT_FIELDS:
