@@ -27,6 +27,7 @@ from chipplan.perf import efficiency, stacks
 from chipplan.perf.candidates import LAYOUT_FIELDS, layout_error
 from chipplan.perf.columns import Columns
 from chipplan.perf.layout import search
+from chipplan.safeio import shown
 from chipplan.specs.layout import TRAINING
 from chipplan.units import GB
 
@@ -133,7 +134,8 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
         dp_missing = (~np.isfinite(lay_given["dp"][sel])).tolist()
         filled = [[f for f in LAYOUT_FIELDS if miss_lists[f][j] or f in filled_with[i]]
                   + (["dp"] if dp_missing[j] else []) for j, i in enumerate(sel.tolist())]
-        preds = _training_predictions(chosen, lay, (log_lo, log_hi), filled, prec[sel].tolist(), detail=detail)
+        preds, bad = _training_predictions(chosen, lay, (log_lo, log_hi), filled, prec[sel].tolist(),
+                                           detail=detail)
         for j, i in enumerate(sel.tolist()):
             preds[j]["interval_regime"] = regime[j]
             preds[j]["stack"] = profile[i] if known[i] else f"{profile[i]} (era default: stack not recognised)"
@@ -143,6 +145,10 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
             if best[j] < 0:
                 stated = all(not miss[f][j] for f in LAYOUT_FIELDS)
                 local.error[i] = layout_error(base, j, stated)
+                continue
+            if bad[j] is not None:  # never ``ok`` with a number that is not one
+                local.error[i] = (f"prediction: {bad[j][0]} came out {shown(bad[j][1])}; an input of this row is "
+                                  "far outside its plausible range")
                 continue
             results[i] = preds[j]
     for k, i in enumerate(idx):
@@ -156,8 +162,9 @@ BREAKDOWN = ("compute_s", "recompute_s", "tp_exposed_s", "cp_exposed_s", "ep_exp
 
 def _training_predictions(chosen: dict[str, np.ndarray], lay: Columns, log_bounds: tuple[np.ndarray, np.ndarray],
                           filled: list[list[str]], precision: list[str], *, detail: bool = False
-                          ) -> list[dict[str, Any]]:
-    """Prediction dicts for every chosen configuration, built column-wise (lists, not per-row numpy access).
+                          ) -> tuple[list[dict[str, Any]], list[tuple[str, float] | None]]:
+    """Prediction dicts for every chosen configuration, built column-wise (lists, not per-row numpy access), and
+    for each the first number it carries that is not finite (key, value), else None.
 
     ``log_bounds`` are the log low/high of each row's 80 % interval: ``prediction · exp(low)`` to
     ``prediction · exp(high)`` (``chipplan.perf.efficiency.training_interval``).
@@ -193,6 +200,17 @@ def _training_predictions(chosen: dict[str, np.ndarray], lay: Columns, log_bound
         if not fits[j]:
             pred["memory_shortfall_gb"] = short[j]
         out.append(pred)
-    return out
+    # The numbers each dict carries, in its key order; the first that is not finite is the row's reason.
+    shown_keys = [("tokens_per_s_per_gpu", col["tokens_per_s_per_gpu"]), ("tokens_per_s_per_gpu_low", col["low"]),
+                  ("tokens_per_s_per_gpu_high", col["high"]),
+                  *((k, col[k]) for k in ("step_time_s", "mfu", "hfu", "memory_per_gpu_bytes")),
+                  *((f"breakdown_s.{k[:-2]}", col[k]) for k in (BREAKDOWN if detail else ())),
+                  ("memory_shortfall_gb", [s if not f else 0.0 for s, f in zip(short, fits, strict=True)])]
+    bad: list[tuple[str, float] | None] = [None] * len(out)
+    for key, values in reversed(shown_keys):
+        arr = np.asarray(values, dtype=float)
+        for j in np.nonzero(~np.isfinite(arr))[0].tolist():
+            bad[j] = (key, float(arr[j]))
+    return out, bad
 
 

@@ -127,7 +127,8 @@ def _predict_distinct(df: pd.DataFrame, rows: Rows, *, detail: bool = False
                 rows.error[i] = (f"prediction: {key} came out {shown(v)}; an input of this row is far outside its "
                                  "plausible range")
                 continue
-            bad = _non_finite(p)
+            # Training rows are checked column-wise where they are built (chipplan.io.training).
+            bad = _non_finite(p) if inf_len[i] else None
             if bad is not None:
                 rows.error[i] = (f"prediction: {bad[0]} came out {shown(bad[1])}; an input of this row is far "
                                  "outside its plausible range")

@@ -52,13 +52,32 @@ def evaluate(cols: Columns, eff: Columns) -> dict[str, np.ndarray]:
     return {**perf, **mem, "invalid_code": code}
 
 
+#: Configurations searched together: their candidates are one set of arrays, so this bounds the memory a table of
+#: many distinct configurations needs (each configuration's answer does not depend on the others in its block).
+BLOCK = 8192
+
+
 def search(base: dict[str, np.ndarray], missing: dict[str, np.ndarray], eff_of_row: Columns
            ) -> tuple[dict[str, np.ndarray], Columns, np.ndarray]:
     """Best layout per row. Returns (results per row, chosen layout columns per row, chosen index or -1).
 
     ``base`` holds model, hardware and batch columns, ``n_gpu``, and the layout fields (any value where
-    missing). ``dp`` is derived as ``n_gpu / (tp·pp·cp)`` unless ``dp_stated`` (> 0) gives it.
+    missing). ``dp`` is derived as ``n_gpu / (tp·pp·cp)`` unless ``dp_stated`` (> 0) gives it. Rows are searched
+    ``BLOCK`` at a time.
     """
+    n = len(next(iter(base.values())))
+    if n > BLOCK:
+        parts = [_search({k: np.asarray(v)[lo:lo + BLOCK] for k, v in base.items()},
+                         {k: v[lo:lo + BLOCK] for k, v in missing.items()}, eff_of_row.take(slice(lo, lo + BLOCK)))
+                 for lo in range(0, n, BLOCK)]
+        chosen = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
+        layout = Columns({k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]})
+        return chosen, layout, np.concatenate([p[2] for p in parts])
+    return _search(base, missing, eff_of_row)
+
+
+def _search(base: dict[str, np.ndarray], missing: dict[str, np.ndarray], eff_of_row: Columns
+            ) -> tuple[dict[str, np.ndarray], Columns, np.ndarray]:
     n = len(next(iter(base.values())))
     cols, rows = expand(base, missing)
     eff = eff_of_row.take(rows)
