@@ -103,6 +103,9 @@ def test_cli_sweep_json_and_db_query(tmp_path):
     (lambda c: c["space"].update(node={"values": ["N3", "N0.5"]}), "space.node"),
     (lambda c: c["fixed"].update(macs_per_core=-4), "fixed.macs_per_core"),
     (lambda c: c.update(objectives={"no_such_column": "min"}), "objectives.no_such_column"),
+    # the workload records (codesign.objectives) are validated directly: bounds and unknown keys name the field
+    (lambda c: c["workloads"]["serve"].update(tp=0), "workloads.serve.tp: Input should be greater than or equal to 1"),
+    (lambda c: c["workloads"]["serve"].update(batch_size=8), "workloads.serve.batch_size: Extra inputs are not"),
 ])
 def test_cli_bad_input_exit_2_and_no_partial_dir(tmp_path, edit, msg, make_config):
     import yaml

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -87,6 +88,21 @@ def test_serving_candidates():
     assert {e for t, _, e in serving_layouts(32, 32, 8, 8) if t == 4} == {1, 2, 4}
     with pytest.raises(FieldError, match="tp\\*cp must be at most twice the scale-up domain"):
         serving_layouts(64, 32, 0, 8, tp=[32])
+    # stated pp and ep keep the candidates to those sizes (pp even below a full domain); each is checked alone
+    assert serving_layouts(32, 32, 8, 8, tp=[2, 8], pp=[2], ep=[2]) == [(2, 2, 2), (8, 2, 2)]
+    assert {(t, p) for t, p, _ in serving_layouts(40, 40, 0, 8, pp=[1, 4])} == {(t, p) for t in (1, 2, 4, 5, 8)
+                                                                               for p in (1, 4)}
+    with pytest.raises(FieldError, match="pp must not exceed n_layers") as e:
+        serving_layouts(32, 32, 8, 8, pp=[64])
+    assert e.value.field == "pp"
+    with pytest.raises(FieldError, match="ep must divide n_experts") as e:
+        serving_layouts(32, 32, 0, 8, ep=[2])
+    assert e.value.field == "ep"
+    with pytest.raises(FieldError, match="ep must divide tp") as e:
+        serving_layouts(32, 32, 8, 8, tp=[1, 2], ep=[4])
+    assert e.value.field == "ep"
+    with pytest.raises(FieldError, match="must be an integer"):
+        serving_layouts(32, 32, 8, 8, pp=[0])
 
 
 def test_every_dimension_has_a_flag_an_output_key_and_a_table_column():
@@ -96,6 +112,9 @@ def test_every_dimension_has_a_flag_an_output_key_and_a_table_column():
     for d in TRAINING:
         assert d.flag in help_text
         assert d.column in COLUMNS_BY_NAME
+    serve_help = runner.invoke(app, ["serve", "--help"], terminal_width=200).stdout
+    for d in SERVING:  # serve's repeatable layout flags come from the same declaration
+        assert re.search(rf"{d.flag}\s+<list\[int\]>\s+{d.description[0].upper()}", serve_help), d.flag
     r = estimate_run("llama-3.1-8b", "h100-sxm-80gb", 1e11, n_accelerators=8)
     assert set(r.layout) == {d.key for d in TRAINING}
     rec = json.loads(runner.invoke(app, ["serve", "--model", "llama-3.1-8b", "--hardware", "h100-sxm-80gb",

@@ -67,6 +67,8 @@ def pydantic_message(prefix: str, err: ValidationError) -> str:
     msg = e["msg"].removeprefix("Value error, ")
     if e["type"] == "int_from_float":
         msg = "must be a whole number"
+    elif e["type"] == "unexpected_keyword_argument":  # a key a dataclass validated by pydantic does not have
+        msg = "Extra inputs are not permitted"
     return f"{prefix}{'.' + loc if loc else ''}: {msg}{got_s}"
 
 

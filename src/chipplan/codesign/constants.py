@@ -131,7 +131,9 @@ class Table:
         return np.array([self.code(u, field) for u in uniq], dtype=np.int64)[inv].reshape(v.shape)
 
 
-def _table(kind: str, entries: dict[str, BaseModel], fields: tuple[str, ...]) -> Table:
+def _table(kind: str, entries: dict[str, BaseModel], cls: type[BaseModel]) -> Table:
+    """The entries of one categorical kind as a Table: every numeric field of ``cls`` becomes a column."""
+    fields = tuple(n for n, f in cls.model_fields.items() if f.annotation is float)
     names = tuple(entries)
     alias: dict[str, int] = {}
     for i, (n, e) in enumerate(entries.items()):
@@ -186,13 +188,12 @@ def _build(version: str) -> Constants:
                        source="no on-package HBM (SRAM-only or external memory)")
     return Constants(
         doc=doc,
-        nodes=_table("process node", doc.nodes,
-                     ("logic_mtr_per_mm2", "sram_bitcell_um2", "energy_factor", "static_w_per_mm2")),
-        sram=_table("SRAM class", doc.sram_classes, ("mib_per_mm2_n7",)),
-        hbm=_table("HBM generation", hbm, ("stack_gib", "stack_gb_per_s", "phy_mm2", "controller_mtr", "pj_per_bit")),
-        links=_table("link type", doc.links, ("gb_per_s_per_direction", "phy_mm2", "pj_per_bit")),
-        d2d=_table("die-to-die kind", doc.d2d, ("tb_per_s_per_mm", "depth_mm", "pj_per_bit")),
-        cores=_table("core class", doc.core_classes, ("overhead_mm2_n7",)),
+        nodes=_table("process node", doc.nodes, NodeK),
+        sram=_table("SRAM class", doc.sram_classes, SramK),
+        hbm=_table("HBM generation", hbm, HbmK),
+        links=_table("link type", doc.links, LinkK),
+        d2d=_table("die-to-die kind", doc.d2d, D2dK),
+        cores=_table("core class", doc.core_classes, CoreK),
         k=doc.model_constants,
         arithmetic=doc.arithmetic_pj_per_flop_n7,
     )

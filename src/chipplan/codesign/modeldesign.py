@@ -19,11 +19,9 @@ from typing import Any
 import numpy as np
 
 from chipplan import catalog
-from chipplan.codesign import design as dz
 from chipplan.codesign.constants import load as load_constants
-from chipplan.codesign.costing import server_economics, unit_cost
 from chipplan.codesign.objectives import efficiencies, train
-from chipplan.codesign.sweeps import baseline_of, economics_of, load_config, sample, workloads_of
+from chipplan.codesign.sweeps import baseline_of, load_config, price_designs, sample, workloads_of
 from chipplan.errors import FieldError
 from chipplan.perf.columns import Columns
 from chipplan.specs import Model
@@ -99,12 +97,7 @@ def codesign_model(config: Any, *, compute_flop: float | None = None, budget_usd
     w = replace(w, layouts=tuple(w.layouts) + tuple({**lay, "ep": 8} for lay in w.layouts if "ep" not in lay))
     cfg = cfg.model_copy(update={"seed": seed})
     p = sample(cfg, 0, designs)
-    c = dz.columns(p, n=designs, prefix="space")
-    d = dz.derive(c)
-    econ = economics_of(cfg)
-    money = unit_cost(c, d, econ)
-    srv = server_economics(money["price_usd"], d["tdp_w"], econ)
-    hw = {**d, "scale_up_domain": c["scale_up_domain"]}
+    c, _, money, srv, hw = price_designs(p, cfg, designs)
     eff = efficiencies(c["family"])
     rate = srv["owned_usd_per_accelerator_hour"]
     if compute_flop is not None:

@@ -20,9 +20,10 @@ user bound ``column ≤ value`` or ``column ≥ value`` from the sweep file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import ConfigDict, Field
 
 from chipplan import catalog
 from chipplan.errors import FieldError
@@ -44,26 +45,33 @@ DIRECTIONS: dict[str, str] = {
 }
 
 
+Precision = Literal["bf16", "fp16", "fp8", "fp4"]
+
+
+# The workloads are declared once: the sweep file's ``workloads:`` section (chipplan.codesign.sweeps) is validated
+# into these records by pydantic, with the bounds in the annotations and extra keys refused.
 @dataclass(frozen=True, kw_only=True)
 class TrainWorkload:
+    __pydantic_config__ = ConfigDict(extra="forbid")
     model: str
-    tokens: float = 15e12
-    accelerators: int = 1024
-    seq_len: int = 8192
-    global_batch_seqs: int = 512
-    precision: str = "bf16"
-    layouts: tuple[dict[str, float], ...] = ({"tp": 8, "pp": 1},)
+    tokens: Annotated[float, Field(gt=0)] = 15e12
+    accelerators: Annotated[int, Field(ge=1)] = 1024
+    seq_len: Annotated[int, Field(ge=1)] = 8192
+    global_batch_seqs: Annotated[int, Field(ge=1)] = 512
+    precision: Precision = "bf16"
+    layouts: Annotated[tuple[dict[str, float], ...], Field(min_length=1)] = ({"tp": 8, "pp": 1},)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ServeWorkload:
+    __pydantic_config__ = ConfigDict(extra="forbid")
     model: str
-    input_len: int = 2048
-    output_len: int = 512
-    slo_tpot_ms: float = 50.0
-    tp: int = 8
-    precision: str = "fp8"
-    batches: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+    input_len: Annotated[int, Field(ge=1)] = 2048
+    output_len: Annotated[int, Field(ge=1)] = 512
+    slo_tpot_ms: Annotated[float, Field(gt=0)] = 50.0
+    tp: Annotated[int, Field(ge=1)] = 8
+    precision: Precision = "fp8"
+    batches: Annotated[tuple[int, ...], Field(min_length=1)] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 @dataclass(frozen=True, kw_only=True)

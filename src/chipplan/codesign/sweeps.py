@@ -69,32 +69,10 @@ class Range(BaseModel):
         return self
 
 
-class TrainSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    model: str
-    tokens: float = Field(default=15e12, gt=0)
-    accelerators: int = Field(default=1024, ge=1)
-    seq_len: int = Field(default=8192, ge=1)
-    global_batch_seqs: int = Field(default=512, ge=1)
-    precision: Literal["bf16", "fp16", "fp8", "fp4"] = "bf16"
-    layouts: list[dict[str, float]] = Field(default_factory=lambda: [{"tp": 8, "pp": 1}], min_length=1)
-
-
-class ServeSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    model: str
-    input_len: int = Field(default=2048, ge=1)
-    output_len: int = Field(default=512, ge=1)
-    slo_tpot_ms: float = Field(default=50.0, gt=0)
-    tp: int = Field(default=8, ge=1)
-    precision: Literal["bf16", "fp16", "fp8", "fp4"] = "fp8"
-    batches: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], min_length=1)
-
-
 class WorkloadSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    train: TrainSpec | None = None
-    serve: ServeSpec | None = None
+    train: TrainWorkload | None = None
+    serve: ServeWorkload | None = None
     mix: dict[str, float] = Field(default_factory=dict)
 
 
@@ -287,8 +265,7 @@ def _take(name: str, vals: list[Any], idx: np.ndarray) -> Any:
 # ---------------------------------------------------------------------------------------------- evaluation
 def workloads_of(cfg: SweepConfig) -> Workloads:
     w = cfg.workloads
-    tr = TrainWorkload(**{**w.train.model_dump(), "layouts": tuple(w.train.layouts)}) if w.train else None
-    sv = ServeWorkload(**{**w.serve.model_dump(), "batches": tuple(w.serve.batches)}) if w.serve else None
+    tr, sv = w.train, w.serve
     for wl, _key in ((tr, "train"), (sv, "serve")):
         if wl is not None:
             catalog.model(wl.model) if not wl.model.endswith((".yaml", ".yml")) else None
@@ -334,15 +311,21 @@ KEEP_DERIVED = ("clock_eff_ghz", "peak_bf16_flops_per_s", "peak_fp8_flops_per_s"
                 "base_die_area_mm2", "silicon_area_mm2", "n_dies", "tdp_w", "power_full_w", "power_density_w_per_mm2")
 
 
-def evaluate_params(params: dict[str, Any], cfg: SweepConfig, n: int, baseline: dict[str, float] | None
-                    ) -> dict[str, np.ndarray]:
-    """Every output column for ``n`` designs given as parameter arrays."""
+def price_designs(params: dict[str, Any], cfg: SweepConfig, n: int) -> tuple[dict[str, Any], ...]:
+    """``n`` designs given as parameter arrays, derived and priced: (columns, derived quantities, unit cost, server
+    economics, the hardware columns the perf engines read)."""
     c = dz.columns(params, n=n, prefix="space")
     d = dz.derive(c)
     econ = economics_of(cfg)
     money = unit_cost(c, d, econ)
     srv = server_economics(money["price_usd"], d["tdp_w"], econ)
-    hw = {**d, "scale_up_domain": c["scale_up_domain"]}
+    return c, d, money, srv, {**d, "scale_up_domain": c["scale_up_domain"]}
+
+
+def evaluate_params(params: dict[str, Any], cfg: SweepConfig, n: int, baseline: dict[str, float] | None
+                    ) -> dict[str, np.ndarray]:
+    """Every output column for ``n`` designs given as parameter arrays."""
+    c, d, money, srv, hw = price_designs(params, cfg, n)
     obj = objectives(hw, {**srv, "tdp_w": d["tdp_w"]}, workloads_of(cfg), families=c["family"], baseline=baseline)
     out: dict[str, np.ndarray] = {}
     for p in dz.PARAMS:

@@ -18,6 +18,8 @@ from chipplan.commands._common import (
     print_json,
     wrote,
 )
+from chipplan.commands._layout import layout_options
+from chipplan.specs.layout import SERVING
 
 QPS_HELP = ("Requests per second to serve: sizes the replicas and accelerators needed (and the cost per day), "
             "and sets the arrival rate per replica, so TTFT (the prefill queue) rises with the load until another "
@@ -25,13 +27,13 @@ QPS_HELP = ("Requests per second to serve: sizes the replicas and accelerators n
 
 
 @handle_errors
+@layout_options(SERVING, repeatable=True)
 def serve_command(
     model: str = typer.Option(..., "--model", help="Catalog model id, or a YAML file with a models: section."),
     hardware: str = typer.Option(None, "--hardware", help="Catalog accelerator or system id, or a YAML file with "
                                  "an accelerators: section (default: the --system's)."),
     input_len: int = typer.Option(..., "--input-len", help="Prompt tokens per request."),
     output_len: int = typer.Option(..., "--output-len", help="Generated tokens per request."),
-    tp: list[int] = typer.Option(None, "--tp", help="Tensor-parallel sizes to try (repeatable)."),
     precision: list[str] = typer.Option(None, "--precision",
                                         help="Precision to try, repeatable (default: bf16, fp8 and fp4)."),
     slo_ttft_ms: float = typer.Option(None, "--slo-ttft-ms", help="p99 time-to-first-token limit, ms."),
@@ -43,14 +45,26 @@ def serve_command(
     system: str = typer.Option(None, "--system", help="Price on owning this catalog system for 3 years (its "
                                "owned $/accelerator-hour, as `chipplan tco`) instead of --price-per-hour."),
     engine: str = typer.Option(None, "--engine",
-                               help="Serving engine profile: tensorrt-llm, vllm, vllm-v0, vllm-rocm, sglang, gaudi "
-                                    "(default: an era default with a wider interval)."),
+                               help="Serving engine profile: tensorrt-llm, vllm, vllm-v0, vllm-rocm, vllm-rocm-v0, "
+                                    "sglang, deepseek-infer, gaudi (default: an era default with a wider interval)."),
+    prefill_instances: int = typer.Option(None, "--prefill-instances", help="Prefill/decode disaggregation: "
+                                          "prefill instances per deployment (each the searched layout, or "
+                                          "--prefill-tp accelerators); the KV cache crosses the scale-out fabric."),
+    decode_instances: int = typer.Option(None, "--decode-instances", help="Prefill/decode disaggregation: decode "
+                                         "instances per deployment (each the searched layout)."),
+    prefill_tp: int = typer.Option(None, "--prefill-tp", help="Tensor-parallel size of each prefill instance "
+                                   "(default: the decode layout)."),
+    spec_draft_len: int = typer.Option(None, "--spec-draft-len", help="Speculative decoding / multi-token "
+                                       "prediction: draft tokens per step."),
+    spec_accept: float = typer.Option(None, "--spec-accept", help="Acceptance rate of each draft token, in [0, 1) "
+                                      "(with --spec-draft-len)."),
     fmt_: str | None = format_option(),
     as_json: bool = json_option(),
     plot: Path | None = typer.Option(None, "--plot", help="Also write the frontier chart to this .html (or "
                                      ".png/.svg) file."),
     plot_inline: bool = typer.Option(False, "--plot-inline", help="Embed plotly.js in the --plot file (one "
                                      "self-contained file) instead of one plotly.min.js beside it."),
+    **layout: list[int] | None,
 ) -> None:
     """Serving plan: throughput-latency frontier, best configuration (under the SLO when one is given),
     accelerators for the load and $/M tokens, each with its 80 % interval."""
@@ -62,10 +76,17 @@ def serve_command(
     if plot is not None:
         check_html_path(plot)
     with as_flags("input_len", "output_len", "slo_ttft_ms", "slo_tpot_ms", "qps", "tokens_per_day",
-                  "price_per_hour", "system", "hardware", "tp", "precision", "engine"):
-        r = api.serve(model, hardware, input_len=input_len, output_len=output_len, tp=tp or None,
-                      precision=precision or None, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, qps=qps,
-                      tokens_per_day=tokens_per_day, price_per_hour=price_per_hour, system=system, engine=engine)
+                  "price_per_hour", "system", "hardware", "precision", "engine", "prefill_instances",
+                  "decode_instances", "prefill_tp", "spec_draft_len", "spec_accept",
+                  **{d.name: d.flag for d in SERVING}):
+        r = api.serve(model, hardware, input_len=input_len, output_len=output_len,
+                      **{k: v or None for k, v in layout.items()}, precision=precision or None,
+                      slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, qps=qps, tokens_per_day=tokens_per_day,
+                      price_per_hour=price_per_hour, system=system, engine=engine,
+                      **{k: v for k, v in (("prefill_instances", prefill_instances),
+                                           ("decode_instances", decode_instances), ("prefill_tp", prefill_tp),
+                                           ("spec_draft_len", spec_draft_len), ("spec_accept", spec_accept))
+                         if v is not None})
     res = r.data
     if plot is not None:
         from chipplan.report.serving import write_frontier_plot
@@ -97,6 +118,11 @@ def serve_command(
               cols, rows, optional=("mem GiB", "p50 TTFT ms", "attn DP", "pp", "ep", "$/M in+out"))
     for note in res.get("notes", []):
         out.note(f"Note: {note}")
+    if "disaggregation" in res:
+        d = res["disaggregation"]
+        out.note(f"Disaggregated: {d['prefill_instances']} prefill + {d['decode_instances']} decode instances; best "
+                 f"limited by {b.get('bottleneck')}, KV {fmt(b.get('kv_transfer_mb_per_request'))} MB per request "
+                 f"({fmt(b.get('kv_transfer_ms'))} ms over the fabric).")
     label = "Best under the SLO" if res["best_under_slo"] else "Fastest configuration (no SLO given)"
     plan_rows = [["output tokens/s per accelerator", b["output_tokens_per_s_per_accelerator"],
                   band(b, "output_tokens_per_s_per_accelerator")],

@@ -32,7 +32,7 @@ import numpy as np
 
 from chipplan.errors import FieldError
 from chipplan.perf.columns import Columns
-from chipplan.specs.layout import RULES, TRAINING_ONLY, TRAINING_SEARCHED
+from chipplan.specs.layout import DIMENSIONS_BY_NAME, RULES, TRAINING_ONLY, TRAINING_SEARCHED
 
 #: Searched training fields, in the order candidates are enumerated.
 LAYOUT_FIELDS = tuple(d.name for d in TRAINING_SEARCHED)
@@ -233,13 +233,15 @@ def expand(base: dict[str, np.ndarray], missing: dict[str, np.ndarray]) -> tuple
     return cols, cols.rows
 
 
-def serving_layouts(n_heads: int, n_layers: int, n_experts: int, domain: int, *, tp: list[int] | None = None
-                    ) -> list[tuple[int, int, int]]:
+def serving_layouts(n_heads: int, n_layers: int, n_experts: int, domain: int, *, tp: list[int] | None = None,
+                    pp: list[int] | None = None, ep: list[int] | None = None) -> list[tuple[int, int, int]]:
     """(tp, pp, ep) candidates of one serving replica, when no accelerator count is given.
 
-    tp: the stated sizes (a size breaking a rule is a FieldError naming it), else the divisors of ``n_heads``
-    within the scale-up domain; pp: ``SERVING_PP`` once tp fills the domain, at most ``n_layers``; ep: the
-    divisors of tp that divide the experts (rules 4, 5 with dp = cp = 1 in a replica), 1 for a dense model.
+    tp: the stated sizes, else the divisors of ``n_heads`` within the scale-up domain; pp: the stated stages, else
+    ``SERVING_PP`` once tp fills the domain, at most ``n_layers``; ep: the divisors of tp that divide the experts
+    (rules 4, 5 with dp = cp = 1 in a replica), 1 for a dense model, kept to the stated sizes if any. A stated
+    size that breaks a rule on its own (ep with the smallest tp it allows, tp = ep) is a FieldError naming it;
+    stated sizes that no candidate combines are one naming ep.
 
     >>> serving_layouts(32, 32, 8, 8, tp=[2, 8])
     [(2, 1, 1), (2, 1, 2), (8, 1, 1), (8, 1, 2), (8, 1, 4), (8, 1, 8), (8, 2, 1), (8, 2, 2), (8, 2, 4), \
@@ -247,18 +249,25 @@ def serving_layouts(n_heads: int, n_layers: int, n_experts: int, domain: int, *,
     """
     domain = max(int(domain), 1)
     m = Columns(n_heads=n_heads, n_layers=n_layers, n_experts=n_experts)
-    for t in tp or []:
-        code = int(invalid_code(m, Columns(tp=t, pp=1, dp=1, cp=1, ep=1), n_gpu=t, domain=domain, serving=True))
-        if code:
-            raise FieldError("tp", f"{RULES[code]} (scale-up domain {domain})", t)
+    for name, sizes in (("tp", tp), ("pp", pp), ("ep", ep)):
+        for v in sizes or []:
+            DIMENSIONS_BY_NAME[name].code(v)  # a whole number within the declared range
+            probe = {"tp": v if name in ("tp", "ep") else 1, "pp": v if name == "pp" else 1, "dp": 1, "cp": 1,
+                     "ep": v if name == "ep" else 1}
+            code = int(invalid_code(m, Columns(**probe), n_gpu=probe["tp"] * probe["pp"], domain=domain,
+                                    serving=True))
+            if code:
+                raise FieldError(name, f"{RULES[code]} (scale-up domain {domain})", v)
     tps = list(tp) if tp else [int(t) for t in divisors(n_heads) if t <= domain]
     out = []
     for t in tps:
         eps = [int(e) for e in divisors(t) if n_experts % e == 0] if n_experts > 0 else [1]
-        for p in SERVING_PP:
-            if p > 1 and (t < domain or p > n_layers):
-                continue
-            out.extend((t, p, e) for e in eps)
+        eps = [e for e in eps if e in ep] if ep else eps
+        pps = list(pp) if pp else [p for p in SERVING_PP if p == 1 or (t >= domain and p <= n_layers)]
+        out.extend((t, p, e) for p in pps for e in eps)
+    if not out:
+        raise FieldError("ep", f"{RULES[5]}: none of the stated sizes divides a tried tp "
+                               f"({', '.join(map(str, tps))})", ep[0] if ep and len(ep) == 1 else ep)
     return out
 
 

@@ -142,6 +142,14 @@ def _file_digest(path: str) -> str:
         return "missing"
 
 
+def _engine_call(cache: Cache, stage: str, kw: dict[str, Any], fn: Callable[..., Any]) -> Any:
+    """``fn(**kw)`` through the cache, keyed on the arguments and, for a model given as a YAML file, its content."""
+    key = kw["model"]
+    res, _ = cache.get(stage, {**kw, "model_file": _file_digest(key) if key.endswith(".yaml") else None},
+                       lambda: fn(**kw))
+    return res
+
+
 def chips(r: Resolved) -> list[str]:
     """The chips the plan compares: ``plan.chips``, else the reference and every route's catalog accelerator."""
     from chipplan.strategy import scenario as sc
@@ -234,8 +242,7 @@ def stage_training(r: Resolved, chip_ids: list[str], seed: int, cache: Cache) ->
             try:
                 kw = {"model": key, "hardware": c, "tokens": t.tokens, "days": days,
                       "global_batch": t.global_batch_tokens, "seq_len": t.seq_len, "precision": t.precision}
-                res, _ = cache.get("train", {**kw, "model_file": _file_digest(key) if key.endswith(".yaml")
-                                             else None}, lambda kw=kw: engines.train(**kw))
+                res = _engine_call(cache, "train", kw, engines.train)
             except ChipplanError as e:
                 row["error"] = str(e)
                 runs.append(row)
@@ -337,8 +344,7 @@ def stage_serving(r: Resolved, chip_ids: list[str], seed: int, cache: Cache) -> 
                 kw = {"model": key, "hardware": c, "input_len": s.input_len, "output_len": s.output_len,
                       "slo_ttft_ms": s.slo_ttft_ms, "slo_tpot_ms": s.slo_tpot_ms,
                       "tokens_per_day": load_tps * s.peak_to_average * 86400.0, "price_per_hour": price.median}
-                res, _ = cache.get("serve", {**kw, "model_file": _file_digest(key) if key.endswith(".yaml")
-                                             else None}, lambda kw=kw: engines.serve(**kw))
+                res = _engine_call(cache, "serve", kw, engines.serve)
             except ChipplanError as e:
                 row["error"] = str(e)
                 out.append(row)

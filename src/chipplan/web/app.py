@@ -420,21 +420,20 @@ def create_app(*, store: Path, examples: Path | None = None) -> FastAPI:
         job = jobs.start(path, label=label, seed=req.seed, scenarios=req.scenarios, folder=folder)
         return job.to_dict()
 
-    @app.get("/api/jobs/{job_id}")
-    def job(job_id: str) -> dict[str, Any]:
-        """A background job: status (queued, running, done, failed, cancelled), stage progress, run id."""
-        j = jobs.get(job_id)
+    def _job_or_404(j: Any) -> dict[str, Any]:
         if j is None:
             raise HTTPException(404, detail="unknown job id")
         return j.to_dict()
 
+    @app.get("/api/jobs/{job_id}")
+    def job(job_id: str) -> dict[str, Any]:
+        """A background job: status (queued, running, done, failed, cancelled), stage progress, run id."""
+        return _job_or_404(jobs.get(job_id))
+
     @app.delete("/api/jobs/{job_id}")
     def cancel(job_id: str) -> dict[str, Any]:
         """Cancel a running job (its process is stopped; nothing half-written is kept)."""
-        j = jobs.cancel(job_id)
-        if j is None:
-            raise HTTPException(404, detail="unknown job id")
-        return j.to_dict()
+        return _job_or_404(jobs.cancel(job_id))
 
     @app.get("/api/runs")
     def runs() -> dict[str, Any]:
