@@ -113,6 +113,10 @@ _CONTRACT_ALIASES = {
     "ttft_ms": ("ttft_p50_ms", 1.0),
 }
 
+#: (historical key, output-vocabulary key, scale) for each value and its interval bounds, in the order added.
+_ALIAS_KEYS = tuple((old + suffix, new + suffix, scale) for old, (new, scale) in _CONTRACT_ALIASES.items()
+                    for suffix in ("", "_low", "_high"))
+
 
 def contract_aliases(pred: dict[str, Any] | None) -> dict[str, Any] | None:
     """Add the output-vocabulary names beside a predict row's historical keys (which stay).
@@ -127,12 +131,11 @@ def contract_aliases(pred: dict[str, Any] | None) -> dict[str, Any] | None:
     if not pred:
         return pred
     add = {}
-    for old, (new, scale) in _CONTRACT_ALIASES.items():
-        for suffix in ("", "_low", "_high"):
-            v = pred.get(old + suffix, ...)
-            if v is ...:
-                continue
-            add[new + suffix] = v * scale if isinstance(v, int | float) and v is not None and scale != 1 else v
+    for old, new, scale in _ALIAS_KEYS:
+        v = pred.get(old, ...)
+        if v is ...:
+            continue
+        add[new] = v * scale if isinstance(v, int | float) and v is not None and scale != 1 else v
     pred.update(add)
     return pred
 
@@ -1032,10 +1035,7 @@ def predict_rows(df: pd.DataFrame, *, detail: bool = False, allow_extra_columns:
     from chipplan.io.read import check_columns
 
     check_columns(df.columns, source=source, allow_extra=allow_extra_columns)
-    res = predict_frame(with_framework(df, framework), detail=detail)
-    for r in res["rows"]:
-        contract_aliases(r.get("prediction"))
-    return res
+    return predict_frame(with_framework(df, framework), detail=detail, each=contract_aliases)
 
 
 def predict(df: pd.DataFrame, *, detail: bool = False, allow_extra_columns: bool = False) -> pd.DataFrame:

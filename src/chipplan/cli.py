@@ -34,14 +34,6 @@ def _classes(name: str) -> tuple[type, ...]:
 _EXIT, _CLICK_ERROR, _USAGE, _ABORT, _NO_ARGS = (_classes(n) for n in ("Exit", "ClickException", "UsageError",
                                                                         "Abort", "NoArgsIsHelpError"))
 
-app = typer.Typer(
-    name="chipplan",
-    help=ABOUT,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
 # (module, attribute, kind, name), from the one list of commands (``chipplan.commands.entry.REGISTRY``).
 _REGISTRY = [(module, attr, kind, name) for name, module, attr, kind, _ in REGISTRY]
 
@@ -52,7 +44,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
@@ -63,10 +54,21 @@ def _root(
         os.environ["CHIPPLAN_DEBUG"] = "1"
 
 
-def _register() -> None:
+def _new_app() -> typer.Typer:
+    t = typer.Typer(name="chipplan", help=ABOUT, no_args_is_help=True, add_completion=False,
+                    pretty_exceptions_enable=False)
+    t.callback()(_root)
+    return t
+
+
+def _register(target: typer.Typer | None = None, names: set[str] | None = None) -> None:
+    """Register the commands (all, or those in ``names``) on ``target`` (the full app by default)."""
+    target = _full if target is None else target
     # Every listed module must import: a broken or missing command module stops the CLI with the cause, rather
     # than silently dropping the command.
     for module, attr, kind, name in _REGISTRY:
+        if names is not None and name not in names:
+            continue
         try:
             mod = importlib.import_module(module)
         except Exception as e:
@@ -74,12 +76,35 @@ def _register() -> None:
                               f"({type(e).__name__}: {e})") from e
         obj = getattr(mod, attr)
         if kind == "typer":
-            app.add_typer(obj, name=name)
+            target.add_typer(obj, name=name)
         else:
-            app.command(name=name)(obj)
+            target.command(name=name)(obj)
 
 
-_register()
+_full = _new_app()
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``chipplan.cli.app``: the app with every command, registered on first use (``run`` loads only the command
+    it is asked for, so ``chipplan predict`` does not import the cost, strategy or web modules)."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    _register()
+    globals()["app"] = _full
+    return _full
+
+
+def _app_for(args: list[str]) -> typer.Typer:
+    """The app ``args`` need: only the named command's module when the first word names one, else every command
+    (the top-level help, a misspelt command)."""
+    if "app" in globals():
+        return globals()["app"]
+    word = next((a for a in args if not a.startswith("-")), None)
+    if word in {name for *_, name in _REGISTRY}:
+        t = _new_app()
+        _register(t, {word})
+        return t
+    return __getattr__("app")
 
 
 EXIT_INTERNAL = 1
@@ -114,7 +139,7 @@ def run(args: list[str]) -> int:
                 warnings.simplefilter("ignore")
                 warnings.simplefilter("error", RuntimeWarning)
             with np.errstate(divide="raise", over="raise", invalid="raise"):
-                code = app(args=args, prog_name="chipplan", standalone_mode=False)
+                code = _app_for(args)(args=args, prog_name="chipplan", standalone_mode=False)
         _flush_stdout()
     except BaseException as e:  # the one place every failure becomes a line and a status
         if debug and not isinstance(e, (*_EXIT, *_CLICK_ERROR, SystemExit)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -14,6 +15,7 @@ from chipplan.commands._common import (
     print_json,
     progress,
     table,
+    to_json,
     wrote,
 )
 
@@ -56,7 +58,13 @@ def predict_command(
         _write_frame(api.predictions_beside(df, res), out_file)
         wrote(out_file, "predictions")
     if f == "json":
-        print_json(res, compact=len(res["rows"]) > 200)
+        if len(res["rows"]) > 200:
+            import sys
+
+            sys.stdout.write(predict_json(res))
+            sys.stdout.write("\n")
+        else:
+            print_json(res)
         return
     rows = []
     for r in res["rows"]:
@@ -68,6 +76,44 @@ def predict_command(
     out.add(table(f"chipplan predict {path}", ["row", "kind", "status", "tokens/s/acc", "MFU", "TTFT ms",
                                               "TPOT ms", "reason"], rows, optional=("kind", "TTFT ms", "TPOT ms")))
     out.print()
+
+
+_ROW_KEYS = ("row_id", "kind", "status", "reason", "prediction")
+
+
+def predict_json(doc: dict[str, Any]) -> str:
+    """``to_json(doc, compact=True)`` of a predict document, byte for byte, with each distinct row tail (kind,
+    status, reason, prediction) encoded once: rows that repeat a configuration share their prediction object
+    (``chipplan.io.predict_frame``), so a table of repeated rows costs one encoding per configuration."""
+    from json.encoder import encode_basestring_ascii as enc
+
+    memo: dict[tuple[int, Any, Any, Any], str] = {}
+    out = []
+    for r in doc["rows"]:
+        rid = r["row_id"]
+        if tuple(r) != _ROW_KEYS or type(rid) is not str:
+            out.append(to_json(r, compact=True))
+            continue
+        p, reason = r["prediction"], r["reason"]
+        key = (id(p), r["kind"], r["status"], reason)
+        tail = memo.get(key)
+        if tail is None:
+            # The encoding of {"row_id": "", ...} from its first value on: what follows every row's id.
+            tail = memo[key] = to_json({"row_id": "", "kind": r["kind"], "status": r["status"], "reason": reason,
+                                        "prediction": p}, compact=True)[len('{"row_id": ""'):]
+        out.append('{"row_id": ' + enc(rid) + tail)
+    # One join builds the whole text: a table's JSON runs to tens of MB, and every extra concatenation copies it.
+    keys = list(doc)
+    if "rows" not in keys:
+        return to_json(doc, compact=True)
+    at = keys.index("rows")
+    head = "{" + "".join(f"{enc(k)}: {to_json(doc[k], compact=True)}, " for k in keys[:at]) + '"rows": ['
+    tail = "]" + "".join(f", {enc(k)}: {to_json(doc[k], compact=True)}" for k in keys[at + 1:]) + "}"
+    if not out:
+        return head + tail
+    out[0] = head + out[0]
+    out[-1] = out[-1] + tail
+    return ", ".join(out)
 
 
 def _write_frame(frame: object, path: Path) -> None:

@@ -262,6 +262,10 @@ NUMERIC_COLUMNS = tuple(c.name for c in COLUMNS if c.read and c.type in ("intege
 POSITIVE_COLUMNS = frozenset(c.name for c in COLUMNS if c.positive)
 TEXT_COLUMNS = tuple(c.name for c in COLUMNS if c.read and c.type in ("text", "bool", "choice"))
 TARGET_COLUMNS = tuple(c.name for c in COLUMNS if c.role == "target")
+#: The columns a prediction depends on: every read column but the row's name (``row_id``), its source group and
+#: the targets. Rows equal on these get the same prediction, so ``predict`` computes each distinct one once.
+PREDICTION_COLUMNS = tuple(c.name for c in COLUMNS if c.read and c.role != "target"
+                           and c.name not in ("row_id", "source_group"))
 #: A count above this is a typo, not a configuration.
 MAX_VALUE = 1e15
 #: Limits on a table as a whole. A larger file is refused before it is parsed; distinct unknown ids beyond the

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from chipplan import catalog
 from chipplan.io import published
 from chipplan.io.read import (
     Rows,
@@ -28,6 +29,7 @@ from chipplan.perf.arithmetic import param_counts
 from chipplan.perf.candidates import LAYOUT_FIELDS, layout_error
 from chipplan.perf.columns import Columns
 from chipplan.perf.layout import search
+from chipplan.safeio import shown
 from chipplan.specs.layout import TRAINING
 from chipplan.units import GB
 
@@ -117,6 +119,14 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
         for i in np.nonzero(where)[0].tolist():
             filled_with[i][f] = note
         missing[f] = missing[f] & ~where
+    # A matrix peak the family has no training share of (0 in efficiency.yaml: no stack trains in that format on
+    # it, e.g. INT8 on A100) would divide by zero; the row is an error naming the precision instead.
+    eff_all = efficiency.for_families(fam, engine="training")
+    no_path = np.isfinite(hw.peak_mm_flops_per_s) & (efficiency.matmul_fraction(eff_all, hw) <= 0)
+    if no_path.any():
+        hw_ids = text_column(sub, "hardware_id")
+        local.fail(no_path, lambda i: "precision: " + efficiency.no_training_path(
+            catalog.hardware(str(hw_ids[i]))[0], str(prec[i])))
     ok_rows = np.array([e is None for e in local.error])
     results: list[dict[str, Any] | None] = [None] * n
     if ok_rows.any():
@@ -131,7 +141,7 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
         base["global_batch_seqs"] = gbs[sel]
         base["seq_len"] = seq[sel]
         miss = {f: missing[f][sel] for f in LAYOUT_FIELDS}
-        eff = efficiency.for_families(fam[sel], engine="training")
+        eff = eff_all.take(sel)
         slack = MEMORY_MODEL_SLACK_FRACTION * base["hbm_bytes"]
         chosen, lay, best = search(base, miss, eff, memory_slack_bytes=slack)
         defaulted = [[f for f in ("num_accelerators", "global_batch_seqs", "precision") if f in notes[i]
@@ -155,7 +165,8 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
         dp_missing = (~np.isfinite(lay_given["dp"][sel])).tolist()
         filled = [[f for f in LAYOUT_FIELDS if miss_lists[f][j] or f in filled_with[i]]
                   + (["dp"] if dp_missing[j] else []) + defaulted[j] for j, i in enumerate(sel.tolist())]
-        preds = _training_predictions(chosen, lay, (log_lo, log_hi), filled, prec[sel].tolist(), detail=detail)
+        preds, bad = _training_predictions(chosen, lay, (log_lo, log_hi), filled, prec[sel].tolist(),
+                                           detail=detail)
         spread = chosen["layout_spread_log"].tolist()
         for j, i in enumerate(sel.tolist()):
             preds[j]["interval_regime"] = regime[j]
@@ -182,6 +193,10 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
             if best[j] < 0:
                 stated = all(not miss[f][j] for f in LAYOUT_FIELDS)
                 local.error[i] = layout_error(base, j, stated)
+                continue
+            if bad[j] is not None:  # never ``ok`` with a number that is not one
+                local.error[i] = (f"prediction: {bad[j][0]} came out {shown(bad[j][1])}; an input of this row is "
+                                  "far outside its plausible range")
                 continue
             results[i] = preds[j]
         if _fp8_bound:
@@ -269,8 +284,9 @@ BREAKDOWN = ("compute_s", "recompute_s", "tp_exposed_s", "cp_exposed_s", "ep_exp
 
 def _training_predictions(chosen: dict[str, np.ndarray], lay: Columns, log_bounds: tuple[np.ndarray, np.ndarray],
                           filled: list[list[str]], precision: list[str], *, detail: bool = False
-                          ) -> list[dict[str, Any]]:
-    """Prediction dicts for every chosen configuration, built column-wise (lists, not per-row numpy access).
+                          ) -> tuple[list[dict[str, Any]], list[tuple[str, float] | None]]:
+    """Prediction dicts for every chosen configuration, built column-wise (lists, not per-row numpy access), and
+    for each the first number it carries that is not finite (key, value), else None.
 
     ``log_bounds`` are the log low/high of each row's 80 % interval: ``prediction · exp(low)`` to
     ``prediction · exp(high)`` (``chipplan.perf.efficiency.training_interval``).
@@ -306,6 +322,17 @@ def _training_predictions(chosen: dict[str, np.ndarray], lay: Columns, log_bound
         if not fits[j]:
             pred["memory_shortfall_gb"] = short[j]
         out.append(pred)
-    return out
+    # The numbers each dict carries, in its key order; the first that is not finite is the row's reason.
+    shown_keys = [("tokens_per_s_per_gpu", col["tokens_per_s_per_gpu"]), ("tokens_per_s_per_gpu_low", col["low"]),
+                  ("tokens_per_s_per_gpu_high", col["high"]),
+                  *((k, col[k]) for k in ("step_time_s", "mfu", "hfu", "memory_per_gpu_bytes")),
+                  *((f"breakdown_s.{k[:-2]}", col[k]) for k in (BREAKDOWN if detail else ())),
+                  ("memory_shortfall_gb", [s if not f else 0.0 for s, f in zip(short, fits, strict=True)])]
+    bad: list[tuple[str, float] | None] = [None] * len(out)
+    for key, values in reversed(shown_keys):
+        arr = np.asarray(values, dtype=float)
+        for j in np.nonzero(~np.isfinite(arr))[0].tolist():
+            bad[j] = (key, float(arr[j]))
+    return out, bad
 
 

@@ -11,6 +11,8 @@ layout search among layouts that fit memory, and listed in ``prediction.filled``
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +23,87 @@ from chipplan import __version__, catalog
 from chipplan.errors import InputFileError
 from chipplan.io.inference import predict_inference
 from chipplan.io.read import Rows, read_table, text_column
-from chipplan.io.schema import FIRST_PROBLEMS, JUNK_ROWS, TARGET_COLUMNS
+from chipplan.io.schema import FIRST_PROBLEMS, JUNK_ROWS, PREDICTION_COLUMNS, TARGET_COLUMNS
 from chipplan.io.training import predict_training
 from chipplan.safeio import shown
 
+PREDICTION_SET = frozenset(PREDICTION_COLUMNS)
 
-def predict_frame(df: pd.DataFrame, *, detail: bool = False) -> dict[str, Any]:
+
+def predict_frame(df: pd.DataFrame, *, detail: bool = False,
+                  each: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
     """Predict every row of a validation-schema table (the output is in the module docstring).
 
     ``detail`` adds each training row's step-time breakdown (``breakdown_s``). A table whose first ``JUNK_ROWS``
     rows all fail is refused at once with an InputFileError naming the first problems (a file of junk fails
     fast); the message names ``df.attrs["source"]`` (the file ``read_table`` read) when there is one.
+
+    Rows equal on every column a prediction depends on (``PREDICTION_COLUMNS``) are predicted once: they share
+    one ``prediction`` object (copy it before changing it). ``each`` is applied once to every distinct prediction
+    (``chipplan.api`` adds its output names this way).
     """
     _refuse_junk(df.attrs.get("source", "table"), df)
-    return _predict_frame(df, detail=detail)
+    return _predict_frame(df, detail=detail, each=each)
 
 
-def _predict_frame(df: pd.DataFrame, *, detail: bool = False) -> dict[str, Any]:
+def distinct_rows(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(position of the first row of each distinct configuration, configuration of each row), configurations
+    in order of first appearance; rows are equal when every ``PREDICTION_COLUMNS`` cell is (empty cells too)."""
+    n = len(df)
+    keys = [c for c in df.columns if c in PREDICTION_SET]
+    if n == 0 or not keys:
+        return np.arange(min(n, 1)), np.zeros(n, dtype=np.int64)
+    codes = np.zeros(n, dtype=np.int64)
+    size = 1  # the number of code values so far
+    for c in keys:
+        cell, uniq = pd.factorize(df[c], use_na_sentinel=False)
+        if size * (len(uniq) + 1) >= 2**62:  # renumber the configurations so far before the codes could overflow
+            codes, seen = pd.factorize(codes)
+            size = len(seen)
+        codes = codes * (len(uniq) + 1) + cell
+        size *= len(uniq) + 1
+    codes, _ = pd.factorize(codes)  # exact (no hashing of rows): each code is one distinct tuple of cells
+    first = np.full(int(codes.max()) + 1, n, dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(n))
+    return first, codes
+
+
+def _predict_frame(df: pd.DataFrame, *, detail: bool = False, each: Callable[[dict[str, Any]], Any] | None = None,
+                   dedup: bool = True) -> dict[str, Any]:
     n = len(df)
     rows = Rows(n)
     row_ids = text_column(df, "row_id")
     _duplicate_ids(row_ids, rows)
+    ids = [str(r) if r is not None else str(i + 1) for i, r in enumerate(row_ids.tolist())]
+    first, inv = distinct_rows(df) if dedup else (np.arange(n), np.arange(n))
+    uniq = df.iloc[first] if len(first) < n else df
+    u_rows = Rows(len(uniq))
+    u_kinds, u_preds = _predict_distinct(uniq, u_rows, detail=detail)
+    out_u: list[tuple[str, str | None, dict[str, Any] | None]] = []
+    for pred, err in zip(u_preds, u_rows.error, strict=True):
+        if err is not None:
+            out_u.append(("error", err, None))
+            continue
+        reason = None
+        if pred is not None and "memory_shortfall_gb" in pred:
+            reason = (f"does not fit in memory: needs {pred['memory_shortfall_gb']:.1f} GB more per accelerator "
+                      "than the usable HBM")
+        if pred is not None and each is not None:
+            each(pred)
+        out_u.append(("ok", reason, pred))
+    per_u = [(kind, *o) for kind, o in zip(u_kinds, out_u, strict=True)]
+    out_rows = [{"row_id": rid, "kind": k, "status": st, "reason": why, "prediction": p}
+                for rid, (k, st, why, p) in zip(ids, map(per_u.__getitem__, inv.tolist()), strict=True)]
+    for i in np.nonzero([e is not None for e in rows.error])[0].tolist():
+        # A repeated row_id: the row's own error, whatever its configuration.
+        out_rows[i].update(status="error", reason=rows.error[i], prediction=None)
+    return {"chipplan_version": __version__, "catalog_version": catalog.load().version, "rows": out_rows}
+
+
+def _predict_distinct(df: pd.DataFrame, rows: Rows, *, detail: bool = False
+                      ) -> tuple[list[str], list[dict[str, Any] | None]]:
+    """Kind and prediction of every row of ``df`` (None where it fails; ``rows`` records why)."""
+    n = len(df)
     inf_len = df["inf_input_len"].notna().to_numpy() if "inf_input_len" in df.columns else np.zeros(n, bool)
     preds: list[dict[str, Any] | None] = [None] * n
     # Rows are computed together, the bad ones too (their errors are already recorded): arithmetic on their
@@ -55,27 +117,39 @@ def _predict_frame(df: pd.DataFrame, *, detail: bool = False) -> dict[str, Any]:
         if len(inf):
             for k, p in zip(inf.tolist(), predict_inference(df, rows, inf), strict=True):
                 preds[k] = p
+    # Never ``status: ok`` with a number that is not one: the headline must be a finite number > 0, and every other
+    # number finite (an empty value is None, never NaN).
     for i, p in enumerate(preds):
         if p is not None and rows.error[i] is None:
             key = "output_tokens_per_s_per_gpu" if inf_len[i] else "tokens_per_s_per_gpu"
             v = p.get(key)
-            if not isinstance(v, int | float) or not np.isfinite(v) or v <= 0:
+            if not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
                 rows.error[i] = (f"prediction: {key} came out {shown(v)}; an input of this row is far outside its "
                                  "plausible range")
-    kinds = np.where(inf_len, "inference", "training").tolist()
-    ids = [str(r) if r is not None else str(i + 1) for i, r in enumerate(row_ids.tolist())]
-    out_rows = []
-    for i, (pred, err) in enumerate(zip(preds, rows.error, strict=True)):
-        if err is not None:
-            out_rows.append({"row_id": ids[i], "kind": kinds[i], "status": "error", "reason": err,
-                             "prediction": None})
-            continue
-        reason = None
-        if pred is not None and "memory_shortfall_gb" in pred:
-            reason = (f"does not fit in memory: needs {pred['memory_shortfall_gb']:.1f} GB more per accelerator "
-                      "than the usable HBM")
-        out_rows.append({"row_id": ids[i], "kind": kinds[i], "status": "ok", "reason": reason, "prediction": pred})
-    return {"chipplan_version": __version__, "catalog_version": catalog.load().version, "rows": out_rows}
+                continue
+            # Training rows are checked column-wise where they are built (chipplan.io.training).
+            bad = _non_finite(p) if inf_len[i] else None
+            if bad is not None:
+                rows.error[i] = (f"prediction: {bad[0]} came out {shown(bad[1])}; an input of this row is far "
+                                 "outside its plausible range")
+    return np.where(inf_len, "inference", "training").tolist(), preds
+
+
+def _non_finite(x: Any, path: str = "") -> tuple[str, float] | None:
+    """(dotted key, value) of the first non-finite number in a prediction's values, dicts and lists; None if all
+    are finite."""
+    items = x.items() if isinstance(x, dict) else enumerate(x)
+    for k, v in items:
+        if type(v) is float:
+            if not math.isfinite(v):
+                return f"{path}{k}", v
+        elif isinstance(v, dict | list):
+            found = _non_finite(v, f"{path}{k}.")
+            if found is not None:
+                return found
+        elif isinstance(v, float | np.floating) and not math.isfinite(v):
+            return f"{path}{k}", float(v)
+    return None
 
 
 def _duplicate_ids(row_ids: np.ndarray, rows: Rows) -> None:

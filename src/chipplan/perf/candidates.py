@@ -39,6 +39,10 @@ LAYOUT_FIELDS = tuple(d.name for d in TRAINING_SEARCHED)
 #: Sizes whose candidates are divisors of the accelerator count; enumerated (and filtered) first.
 STRUCTURAL = tuple(d.name for d in TRAINING_SEARCHED if d.divides_accelerators)
 VALUES = {d.name: np.array(d.values, dtype=float) for d in TRAINING_SEARCHED if not d.divides_accelerators}
+#: The value of each enumerated (non-size) field that no rule refuses whatever the rest of the layout: one
+#: virtual stage, micro-batch 1, no ZeRO sharding, no recompute (rules 6, 8 and 10 then hold or fail on the
+#: other fields alone).
+NEUTRAL = {"vpp": 1.0, "micro_batch": 1.0, "zero_stage": 0.0, "recompute": 0.0}
 #: Pipeline stages ``chipplan serve`` tries when no accelerator count is given.
 SERVING_PP = (1, 2, 4)
 
@@ -101,6 +105,45 @@ def _quotient(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(np.abs(q - np.round(q)) < 1e-9, np.round(q), 1.0).astype(np.int64)
 
 
+class Candidates(Columns):
+    """Candidate layouts of configurations: the fields the search sets are held per candidate; every other column
+    (model, hardware, batch) is gathered from the configurations' ``base`` by ``rows`` only when first read, so
+    the search never copies the columns of a candidate it drops, nor columns nothing reads."""
+
+    def __init__(self, base: Columns, rows: np.ndarray, own: dict[str, np.ndarray]):
+        super().__init__()
+        self._base, self._rows, self._own = base, rows, set(own)
+        for k, v in own.items():
+            dict.__setitem__(self, k, v)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._own.add(key)
+
+    def __missing__(self, key: str) -> np.ndarray:
+        v = self._base[key]  # KeyError when no such column
+        v = v[self._rows] if v.ndim else v
+        dict.__setitem__(self, key, v)
+        return v
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in self._base
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self:  # dict.get would not gather a base column (__missing__)
+            return self[key]
+        return default
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The configuration (index into ``base``) of each candidate."""
+        return self._rows
+
+    def select(self, idx: Any) -> Candidates:
+        """The candidates ``idx`` (an index or a mask), with their own fields."""
+        return Candidates(self._base, self._rows[idx], {k: dict.__getitem__(self, k)[idx] for k in self._own})
+
+
 def _bound(field: str, c: Columns) -> tuple[np.ndarray, np.ndarray]:
     """Per candidate: the integer whose divisors are possible values of ``field`` given the fields already
     chosen (rules 1, 2, 4, 5, 7), and the largest value the rules allow (3, 9)."""
@@ -118,14 +161,14 @@ def _bound(field: str, c: Columns) -> tuple[np.ndarray, np.ndarray]:
     raise KeyError(field)
 
 
-def _expand_field(cols: Columns, rows: np.ndarray, field: str, open_: np.ndarray) -> tuple[Columns, np.ndarray]:
+def _expand_field(cols: Candidates, field: str, open_: np.ndarray) -> Candidates:
     """Each candidate whose configuration leaves ``field`` open becomes one candidate per possible value
     (ascending, in place); the others are kept as they are."""
     if not open_.any():
-        return cols, rows
+        return cols
     if field in VALUES:
         universe = VALUES[field]
-        ok = np.ones((len(rows), len(universe)), dtype=bool)
+        ok = np.ones((len(open_), len(universe)), dtype=bool)
     else:
         g, cap = _bound(field, cols)
         top = int(min(np.max(np.minimum(g[open_], cap[open_])), np.max(g[open_])))
@@ -138,18 +181,18 @@ def _expand_field(cols: Columns, rows: np.ndarray, field: str, open_: np.ndarray
     ok[~open_] = False
     ok[~open_, 0] = True
     ci, vi = np.nonzero(ok)
-    out = cols.take(ci)
-    out[field] = np.where(open_[ci], universe[vi], cols[field][ci])
-    return out, rows[ci]
+    out = cols.select(ci)
+    out[field] = np.where(open_[ci], universe[vi], out[field])
+    return out
 
 
-def _filter(cols: Columns, rows: np.ndarray) -> tuple[Columns, np.ndarray]:
+def _filter(cols: Candidates) -> Candidates:
     """Drop candidates that break a rule, keeping each configuration's first candidate."""
     code = invalid_code(cols, cols, n_gpu=cols.n_gpu, global_batch_seqs=cols.global_batch_seqs,
                         seq_len=cols.seq_len, domain=cols.scale_up_domain)
+    rows = cols.rows
     first = np.r_[True, rows[1:] != rows[:-1]]
-    keep = (code == 0) | first
-    return cols.take(keep), rows[keep]
+    return cols.select((code == 0) | first)
 
 
 def _derive_dp(cols: Columns) -> None:
@@ -158,7 +201,7 @@ def _derive_dp(cols: Columns) -> None:
     cols["dp"] = np.where(cols.dp_stated > 0, cols.dp_stated, derived) if "dp_stated" in cols else derived
 
 
-def expand(base: dict[str, np.ndarray], missing: dict[str, np.ndarray]) -> tuple[Columns, np.ndarray]:
+def expand(base: dict[str, np.ndarray], missing: dict[str, np.ndarray]) -> tuple[Candidates, np.ndarray]:
     """Every valid training layout of every configuration (and the first candidate of those with none).
 
     ``base`` maps every column (model, hardware, ``n_gpu``, ``global_batch_seqs``, ``seq_len``, the layout
@@ -167,22 +210,29 @@ def expand(base: dict[str, np.ndarray], missing: dict[str, np.ndarray]) -> tuple
     candidate columns (``dp`` derived as ``n_gpu / (tp·pp·cp)`` unless stated) and, for each candidate, the
     index of its configuration; candidates are grouped by configuration, in ascending order of the fields.
 
-    The sizes come first, one at a time, each over the values the fields before it leave possible; then the
-    rules are checked (with micro-batch 1 and vpp 1, necessary conditions, so no valid layout is lost) and the
+    Only the fields a configuration leaves open are enumerated, and only the layout fields are carried per
+    candidate (``Candidates``): the model and hardware columns are read through the configuration index. The
+    sizes come first, one at a time, each over the values the fields before it leave possible; then the rules
+    are checked (with micro-batch 1 and vpp 1, necessary conditions, so no valid layout is lost) and the
     remaining fields enumerated on the survivors only. This keeps the arrays small for mixture-of-experts
     models and large accelerator counts.
     """
-    n = len(next(iter(base.values())))
-    cols = Columns(base)
-    rows = np.arange(n)
+    src = Columns(base)
+    n = len(next(iter(src.values())))
+    # An open field holds, until it is enumerated, the value no rule can refuse (NEUTRAL), so each filter below
+    # drops only candidates that every value of the fields still open would leave invalid.
+    cols = Candidates(src, np.arange(n), {f: np.where(missing[f], NEUTRAL[f], src[f]) if f in NEUTRAL else src[f]
+                                          for f in LAYOUT_FIELDS})
     for f in STRUCTURAL:
-        cols, rows = _expand_field(cols, rows, f, missing[f][rows])
+        cols = _expand_field(cols, f, missing[f][cols.rows])
     _derive_dp(cols)
-    cols, rows = _filter(cols, rows)
+    cols = _filter(cols)
     for f in LAYOUT_FIELDS:
         if f not in STRUCTURAL:
-            cols, rows = _expand_field(cols, rows, f, missing[f][rows])
-    return _filter(cols, rows)
+            opened = missing[f][cols.rows]
+            if opened.any():
+                cols = _filter(_expand_field(cols, f, opened))
+    return cols, cols.rows
 
 
 def serving_layouts(n_heads: int, n_layers: int, n_experts: int, domain: int, *, tp: list[int] | None = None,

@@ -29,11 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chipplan import catalog
 from chipplan.catalog import pydantic_message
-from chipplan.errors import CatalogError
+from chipplan.errors import CatalogError, FieldError
 from chipplan.perf import tuned
 from chipplan.perf.columns import Columns
 from chipplan.specs import FAMILIES
-from chipplan.units import Z80
+from chipplan.units import PRECISIONS, Z80
 
 # A prediction's interval is ``prediction · exp(±Z80 · sd)`` with ``sd`` from ``interval_log_sd``.
 
@@ -124,6 +124,43 @@ def matmul_fraction(eff: Any, hw: Any) -> Any:
     fp4 = hw.get("fp4", 0.0)
     return np.where(np.asarray(fp4) > 0, eff.matmul_fraction_fp4,
                     np.where(hw.fp8 > 0, eff.matmul_fraction_fp8, eff.matmul_fraction))
+
+
+#: The efficiency parameter a precision's matmuls read (the hardware columns' ``fp8``/``fp4`` flags).
+MATMUL_FRACTION_OF = {"fp4": "matmul_fraction_fp4", "int4": "matmul_fraction_fp4", "fp8": "matmul_fraction_fp8",
+                      "int8": "matmul_fraction_fp8"}
+
+
+def training_precisions(acc: Any) -> list[str]:
+    """The precisions ``acc`` trains at: a matrix peak for it, and a training matmul share above 0 for its family
+    (a 0 in catalog/data/efficiency.yaml says no training stack runs that format's GEMMs on the family)."""
+    eff = family_table()[acc.family].for_engine("training")
+    out = []
+    for p in PRECISIONS:
+        try:
+            acc.peak_flops_per_s(p)
+        except FieldError:
+            continue
+        if getattr(eff, MATMUL_FRACTION_OF.get(p, "matmul_fraction")) > 0:
+            out.append(p)
+    return out
+
+
+def no_training_path(acc: Any, precision: str) -> str:
+    """Why ``acc`` cannot train at ``precision`` although it has the matrix peak (the reason a row error or a
+    FieldError on ``precision`` gives): its family's training share of that peak is 0."""
+    ok = [p for p in training_precisions(acc) if p in ("bf16", "fp16", "fp8", "fp4")] or training_precisions(acc)
+    return (f"{acc.id} has an {precision} matrix peak but no {precision} training path ({acc.family}: "
+            f"{MATMUL_FRACTION_OF.get(precision, 'matmul_fraction')} = 0 for training in "
+            f"catalog/data/efficiency.yaml); train at {' or '.join(ok) or 'another precision'}")
+
+
+def check_training_precision(acc: Any, precision: str) -> None:
+    """A FieldError on ``precision`` when ``acc`` has its matrix peak but cannot train at it (``no_training_path``);
+    a missing peak is the hardware's own FieldError (``Accelerator.peak_flops_per_s``)."""
+    acc.peak_flops_per_s(precision)
+    if precision not in training_precisions(acc):
+        raise FieldError("precision", no_training_path(acc, precision), precision)
 
 
 def gemm_efficiency(fraction: Any, half_dim: Any, *dims: Any) -> Any:

@@ -56,6 +56,10 @@ def evaluate(cols: Columns, eff: Columns) -> dict[str, np.ndarray]:
 #: need not have used the fastest layout its stack could run, but one of the few fastest that fit.
 SPREAD_RANK = 5
 
+#: Configurations searched together: their candidates are one set of arrays, so this bounds the memory a table of
+#: many distinct configurations needs (each configuration's answer does not depend on the others in its block).
+BLOCK = 8192
+
 
 def kth_score(rows: np.ndarray, n_rows: int, score: np.ndarray, ok: np.ndarray, k: int) -> np.ndarray:
     """Per row, the ``k``-th highest ``score`` among its ``ok`` elements (the lowest one when it has fewer than
@@ -83,8 +87,23 @@ def search(base: dict[str, np.ndarray], missing: dict[str, np.ndarray], eff_of_r
     memory model finds at most ``memory_slack_bytes`` short counts as fitting (a published run that did fit is not
     swapped for a slower layout over the memory model's own error); its result keeps ``fits_in_memory`` false.
     The results also carry ``layout_spread_log``: log(fastest / ``SPREAD_RANK``-th fastest) over the layouts
-    that count as fitting (0 where the row states its whole layout).
+    that count as fitting (0 where the row states its whole layout). Rows are searched ``BLOCK`` at a time.
     """
+    n = len(next(iter(base.values())))
+    slack = np.asarray(memory_slack_bytes, dtype=float)
+    if n > BLOCK:
+        parts = [_search({k: np.asarray(v)[lo:lo + BLOCK] for k, v in base.items()},
+                         {k: v[lo:lo + BLOCK] for k, v in missing.items()}, eff_of_row.take(slice(lo, lo + BLOCK)),
+                         slack[lo:lo + BLOCK] if slack.ndim else slack)
+                 for lo in range(0, n, BLOCK)]
+        chosen = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
+        layout = Columns({k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]})
+        return chosen, layout, np.concatenate([p[2] for p in parts])
+    return _search(base, missing, eff_of_row, slack)
+
+
+def _search(base: dict[str, np.ndarray], missing: dict[str, np.ndarray], eff_of_row: Columns,
+            memory_slack_bytes: np.ndarray) -> tuple[dict[str, np.ndarray], Columns, np.ndarray]:
     n = len(next(iter(base.values())))
     cols, rows = expand(base, missing)
     eff = eff_of_row.take(rows)

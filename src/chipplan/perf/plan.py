@@ -92,6 +92,7 @@ def _base(model: Model, acc: Accelerator, system: System | None, precision: str,
     n_gpu = np.atleast_1d(np.asarray(n_gpu, dtype=float))
     k = len(n_gpu)
     hw = hardware_row(acc, precision, system)
+    efficiency.check_training_precision(acc, precision)  # a peak the family has no training share of: NaN otherwise
     base = {key: np.full(k, float(v)) for key, v in {**model.to_columns(), **{h: hw[h] for h in hw
                                                                           if h != "family"}}.items()}
     fixed = dict(fixed or {})
