@@ -192,3 +192,24 @@ def test_one_uncertainty_vocabulary(tmp_path):
     doc["demand"]["training_uncertainty"] = {"dist": "normal", "mean": 1, "sd": 0.1}
     with pytest.raises(Exception, match=r"demand\.training_uncertainty"):
         build(tmp_path, doc)
+
+
+def test_engine_ratings_are_cached_on_disk(tmp_path, monkeypatch):
+    from chipplan.strategy import demand as dm
+
+    monkeypatch.setenv(dm.CACHE_ENV, str(tmp_path))
+    calls = []
+
+    def compute() -> dict:
+        calls.append(1)
+        return {"tps": 123.0}
+
+    key = {"model": "m", "accelerator": "a"}
+    assert dm.disk_cached("serving", key, compute) == {"tps": 123.0}
+    assert dm.disk_cached("serving", key, compute) == {"tps": 123.0}
+    assert len(calls) == 1 and len(list((tmp_path / "strategy").glob("serving-*.json"))) == 1
+    assert dm.disk_cached("serving", {**key, "accelerator": "b"}, compute) == {"tps": 123.0}
+    assert len(calls) == 2  # other inputs: computed again
+    monkeypatch.setenv(dm.CACHE_ENV, "off")
+    dm.disk_cached("serving", key, compute)
+    assert len(calls) == 3

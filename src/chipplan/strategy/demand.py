@@ -65,10 +65,12 @@ def cache_folder() -> Path | None:
 
 @functools.lru_cache(maxsize=1)
 def _engine_digest() -> str:
-    """Digest of the engine sources (perf/ and this module): an engine change invalidates every cached rating."""
+    """Digest of the engine sources (perf/, specs/, catalog/ code, units and this module): a change to any of them
+    invalidates every cached rating."""
     h = hashlib.sha256(__version__.encode())
     root = Path(__file__).resolve().parents[1]
-    for f in [*sorted((root / "perf").rglob("*.py")), Path(__file__).resolve()]:
+    files = [f for sub in ("perf", "specs", "catalog") for f in sorted((root / sub).rglob("*.py"))]
+    for f in [*files, root / "units.py", root / "errors.py", Path(__file__).resolve()]:
         h.update(f.read_bytes())
     return h.hexdigest()
 

@@ -43,7 +43,7 @@ from scipy import stats
 
 from chipplan.errors import InfeasibleError
 from chipplan.strategy import elasticity
-from chipplan.strategy.montecarlo import Deliveries, outcome, simulate, summarise
+from chipplan.strategy.montecarlo import Deliveries, outcome, serve_split, simulate, summarise
 from chipplan.strategy.scenario import StrategyInputs
 from chipplan.strategy.stochastic import (
     Risk,
@@ -469,10 +469,10 @@ def _marginal_cost_fn(inp: StrategyInputs, d: Deliveries, units: np.ndarray) -> 
 def _served(inp: StrategyInputs, d: Deliveries, units: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Expected served serving demand (workload H100e per quarter) at multiplier m: serving comes after training
     in the queue, and only what committed capacity and spot can carry is served."""
-    cap = np.einsum("srt,r->st", d.online, units) + d.installed_h100e[None, :] + d.spot_available_h100e
-    train = d.demand_h100e - d.inference_h100e
     inf = d.inference_h100e * m[None, :]
-    return np.clip(cap - train, 0.0, inf).mean(axis=0)
+    train = d.demand_h100e - d.inference_h100e
+    _, gap = serve_split(dataclasses.replace(d, inference_h100e=inf), units, train)  # serving capacity per route
+    return np.maximum(inf - np.maximum(gap - d.spot_available_h100e, 0.0), 0.0).mean(axis=0)
 
 
 def price_demand(inp: StrategyInputs, d_lp: Deliveries, d_eval: Deliveries, units: np.ndarray,
@@ -564,8 +564,10 @@ def _tornado_variants(inp: StrategyInputs) -> list[tuple[str, str, str, Strategy
     spot_p = inp.spot.usd_per_h100e_hour
 
     def scaled_demand(f: float) -> StrategyInputs:
+        jobs = tuple(dataclasses.replace(j, need_h100e=j.need_h100e * f) for j in dmd.jobs)
         return dataclasses.replace(inp, demand=dataclasses.replace(dmd, training_h100e=dmd.training_h100e * f,
-                                                                   inference_h100e=dmd.inference_h100e * f))
+                                                                   inference_h100e=dmd.inference_h100e * f,
+                                                                   jobs=jobs))
 
     def engine_rated(r: Any) -> bool:
         return bool(r.accelerator) and r.kind in ("buy", "cloud_reserved") and r.perf_per_unit != 1.0
