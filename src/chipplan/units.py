@@ -9,13 +9,21 @@ GIGA = 1e9
 MEGA = 1e6
 GB = 1e9  # decimal gigabyte, as vendors quote HBM and link bandwidth
 GIB = 2**30
+MIB = 2**20
 MB = 1e6
 TB = 1e12
 BITS_PER_BYTE = 8
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
-HOURS_PER_YEAR = 8766.0  # 365.25 days
+DAYS_PER_YEAR = 365.25  # Julian year
+DAYS_PER_QUARTER = DAYS_PER_YEAR / 4  # 91.3125 d
+HOURS_PER_YEAR = DAYS_PER_YEAR * 24  # 8766 h
 HOURS_PER_QUARTER = HOURS_PER_YEAR / 4  # 2191.5 h
+
+# Standard-normal quantiles, in standard deviations: a two-sided 80 % interval (p10-p90) is ``±Z80·sd`` (every
+# prediction's interval is ``value·exp(±Z80·sd)``), a two-sided 90 % interval (p5-p95) ``±Z90·sd``.
+Z80 = 1.2816  # quantile of 0.90, to 4 decimals (as every interval chipplan has reported)
+Z90 = 1.6448536269514722  # quantile of 0.95
 
 # Bytes per element for each numeric format chipplan knows.
 BYTES_PER_ELEMENT: dict[str, float] = {

@@ -32,6 +32,12 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "systems": SystemEntry,
     "models": ModelEntry,
 }
+#: Sections kept as raw mappings here and validated by the engine that owns them (the field of ``Catalog``
+#: with the same name holds each): per-family efficiencies and the engine-wide tuned numbers
+#: (``chipplan.perf.efficiency``, ``chipplan.perf.tuned``), reliability (``chipplan.perf.plan``), serving-engine
+#: profiles and intervals, software stacks, interval tables, co-design constants.
+RAW_SECTIONS = ("efficiency", "engine_constants", "reliability", "serving_engines", "serving_intervals", "codesign",
+                "stacks", "intervals")
 
 
 def _norm(s: str) -> str:
@@ -93,6 +99,8 @@ class Catalog:
     intervals: dict[str, Any] = field(default_factory=dict)  # out-of-sample interval tables (perf.intervals)
     # Co-design constants (catalog/data/codesign.yaml), validated by chipplan.codesign.constants.
     codesign: dict[str, Any] = field(default_factory=dict)
+    # Engine-wide tuned numbers (efficiency.yaml ``engine_constants:``), validated by chipplan.perf.tuned.
+    engine_constants: dict[str, Any] = field(default_factory=dict)
 
     def find(self, section: str, key: str) -> str | None:
         """The id of ``section``'s entry named ``key`` (id or alias, case and punctuation ignored), or None."""
@@ -223,9 +231,7 @@ def version(files: list[Path] | None = None) -> str:
 def build(files: list[Path]) -> Catalog:
     """Validate ``files`` and build a Catalog. Later files override earlier entries with the same id."""
     raw: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
-    raw_sections: dict[str, dict[str, Any]] = {"efficiency": {}, "reliability": {},
-                                                  "serving_engines": {}, "serving_intervals": {}, "codesign": {},
-                                                  "stacks": {}, "intervals": {}}
+    raw_sections: dict[str, dict[str, Any]] = {s: {} for s in RAW_SECTIONS}
     docs: dict[Path, safeio.YamlDoc] = {}
     for path in files:
         ydoc = docs[path] = read_yaml_doc(path)
@@ -266,10 +272,7 @@ def build(files: list[Path]) -> Catalog:
         if s.accelerator not in specs["accelerators"]:
             raise CatalogError(f"systems.{id_}.accelerator: unknown accelerator id {s.accelerator!r}")
     return Catalog(accelerators=specs["accelerators"], systems=specs["systems"], models=specs["models"],
-                   entries=entries, efficiency=raw_sections["efficiency"],
-                   reliability=raw_sections["reliability"], serving_engines=raw_sections["serving_engines"],
-                   serving_intervals=raw_sections["serving_intervals"], stacks=raw_sections["stacks"],
-                   intervals=raw_sections["intervals"], version=version(files), codesign=raw_sections["codesign"])
+                   entries=entries, version=version(files), **raw_sections)
 
 
 @functools.lru_cache(maxsize=1)
@@ -307,7 +310,7 @@ def check_file(path: str | Path) -> list[str]:
     problems: list[str] = []
     own: dict[str, set[str]] = {s: set() for s in _SECTIONS}
     for key, body in doc.items():
-        if key in ("version", "description", "efficiency", "reliability", "serving_engines", "serving_intervals"):
+        if key in ("version", "description", *RAW_SECTIONS):
             continue
         where = ydoc.where(key).replace(str(path), name, 1)
         if key not in _SECTIONS:

@@ -36,10 +36,9 @@ import numpy as np
 from chipplan.codesign.constants import Constants
 from chipplan.codesign.constants import load as load_constants
 from chipplan.errors import FieldError
+from chipplan.units import GIB, MIB
 
 A = Any
-GIB = 2.0**30
-MIB = 2.0**20
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ import numpy as np
 
 from chipplan.catalog.cost import Dist, Triple
 from chipplan.errors import FieldError
+from chipplan.units import Z90  # standard-normal 95th percentile: p5 and p95 sit at ±Z90 sd
 
-Z95 = 1.6448536269514722  # standard normal 95th percentile
 PERCENTILES = (5, 50, 95)
 # physical ranges of parameters the cost engines share (clipping guards the far tails of the draws)
 BOUNDS: dict[str, tuple[float | None, float | None]] = {
@@ -53,10 +53,10 @@ def sample(x: Any, n: int, rng: np.random.Generator) -> Any:
             return np.full(n, x.p50)
         z = rng.standard_normal(n)
         if x.p5 > 0:
-            s_lo = np.log(x.p50 / x.p5) / Z95
-            s_hi = np.log(x.p95 / x.p50) / Z95
+            s_lo = np.log(x.p50 / x.p5) / Z90
+            s_hi = np.log(x.p95 / x.p50) / Z90
             return x.p50 * np.exp(z * np.where(z < 0, s_lo, s_hi))
-        v = x.p50 + z * np.where(z < 0, x.p50 - x.p5, x.p95 - x.p50) / Z95
+        v = x.p50 + z * np.where(z < 0, x.p50 - x.p5, x.p95 - x.p50) / Z90
         return np.maximum(v, 0.0)
     if isinstance(x, Dist):
         if x.dist == "uniform":

@@ -30,12 +30,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chipplan import catalog
 from chipplan.catalog import pydantic_message
 from chipplan.errors import CatalogError
+from chipplan.perf import tuned
 from chipplan.perf.columns import Columns
 from chipplan.specs import FAMILIES
+from chipplan.units import Z80
 
-# Half-width of a two-sided 80 % interval of a normal, in standard deviations: a prediction's interval is
-# ``prediction · exp(±Z80 · sd)`` with ``sd`` from ``interval_log_sd``.
-Z80 = 1.2816
+# A prediction's interval is ``prediction · exp(±Z80 · sd)`` with ``sd`` from ``interval_log_sd``.
 
 
 class FamilyEfficiency(BaseModel):
@@ -94,12 +94,29 @@ def family_table() -> dict[str, FamilyEfficiency]:
 
 
 # Widening of the 80 % intervals for regimes the calibration tables barely cover (added in quadrature to the
-# family's uncertainty_log_sd): mixture-of-experts routing and all-to-all (one MoE row in shared/), more than
-# 4,096 accelerators (calibration stops at 3,072 A100 / 2,048 H100), 4-bit matmuls (none), and serving (checked
-# on one engine, TensorRT-LLM, with fixed-length requests; schedulers and kernels differ between engines and
-# releases: its v0.6 tables sit 2x below v1.0 on the same GQA models).
-WIDEN_LOG_SD = {"moe": 0.20, "scale": 0.10, "fp4": 0.15, "serving": 0.15}
-SCALE_WIDEN_ABOVE = 4096
+# family's uncertainty_log_sd): mixture-of-experts routing and all-to-all, more accelerators than the calibration
+# rows reach, 4-bit matmuls, and serving. The numbers, with their reasons, are the catalog's (efficiency.yaml
+# ``engine_constants.intervals``); the old module names still answer.
+WIDEN = ("moe", "scale", "fp4", "serving")
+
+
+def widen_log_sd() -> dict[str, float]:
+    """Log-sd added in quadrature per regime the calibration tables barely cover (``WIDEN``)."""
+    t = tuned.table()["intervals"]
+    return {k: t[f"widen_log_sd_{k}"] for k in WIDEN}
+
+
+def scale_widen_above() -> float:
+    """Accelerator count above which the ``scale`` widening applies."""
+    return tuned.value("intervals", "scale_widen_above_accelerators")
+
+
+def __getattr__(attr: str) -> Any:
+    if attr == "WIDEN_LOG_SD":
+        return widen_log_sd()
+    if attr == "SCALE_WIDEN_ABOVE":
+        return scale_widen_above()
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
 def matmul_fraction(eff: Any, hw: Any) -> Any:
@@ -122,10 +139,11 @@ def interval_log_sd(family_sd: Any, *, n_experts: Any, n_gpu: Any, precision: An
                     ) -> np.ndarray:
     """Standard deviation of log(measured/predicted) used for a prediction's 80 % interval."""
     prec = np.asarray(precision, dtype=object)
-    extra = (np.where(np.asarray(n_experts) > 0, WIDEN_LOG_SD["moe"] ** 2, 0.0)
-             + (WIDEN_LOG_SD["serving"] ** 2 if serving else 0.0)
-             + np.where(np.asarray(n_gpu) > SCALE_WIDEN_ABOVE, WIDEN_LOG_SD["scale"] ** 2, 0.0)
-             + np.where(np.isin(prec, ["fp4", "int4"]), WIDEN_LOG_SD["fp4"] ** 2, 0.0))
+    w = widen_log_sd()
+    extra = (np.where(np.asarray(n_experts) > 0, w["moe"] ** 2, 0.0)
+             + (w["serving"] ** 2 if serving else 0.0)
+             + np.where(np.asarray(n_gpu) > scale_widen_above(), w["scale"] ** 2, 0.0)
+             + np.where(np.isin(prec, ["fp4", "int4"]), w["fp4"] ** 2, 0.0))
     return np.sqrt(np.asarray(family_sd, dtype=float) ** 2 + extra)
 
 
@@ -178,15 +196,16 @@ def training_interval(*, calibrated: Any, moe: Any, n_filled: Any, n_gpu: Any, p
     """(log low, log high, regime) of the 80 % interval of each training prediction.
 
     The regime's out-of-sample quantiles (``training_interval_table``), widened in quadrature on each side by
-    ``Z80 · w`` for what the calibration tables do not cover: more than ``SCALE_WIDEN_ABOVE`` accelerators, 4-bit
+    ``Z80 · w`` for what the calibration tables do not cover: more than ``scale_widen_above()`` accelerators, 4-bit
     matmuls, and ``extra_log_sd`` (an unrecognised software stack)."""
     from chipplan.perf import intervals
 
     lo, hi, regime = intervals.lookup(training_interval_table(),
                                       training_regimes(calibrated=calibrated, moe=moe, n_filled=n_filled))
     prec = np.asarray(precision, dtype=object)
-    w2 = (np.where(np.asarray(n_gpu) > SCALE_WIDEN_ABOVE, WIDEN_LOG_SD["scale"] ** 2, 0.0)
-          + np.where(np.isin(prec, ["fp4", "int4"]), WIDEN_LOG_SD["fp4"] ** 2, 0.0)
+    w = widen_log_sd()
+    w2 = (np.where(np.asarray(n_gpu) > scale_widen_above(), w["scale"] ** 2, 0.0)
+          + np.where(np.isin(prec, ["fp4", "int4"]), w["fp4"] ** 2, 0.0)
           + np.asarray(extra_log_sd, dtype=float) ** 2)
     widen = Z80 * np.sqrt(w2)
     return -np.sqrt(lo ** 2 + widen ** 2), np.sqrt(hi ** 2 + widen ** 2), regime

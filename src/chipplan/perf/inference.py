@@ -64,6 +64,7 @@ from typing import Any
 import numpy as np
 
 from chipplan.perf import collectives as col
+from chipplan.perf import tuned
 from chipplan.perf.arithmetic import (
     attention_params_per_layer,
     dense_d_ff,
@@ -76,52 +77,51 @@ from chipplan.perf.arithmetic import (
 from chipplan.perf.columns import Columns
 from chipplan.perf.efficiency import gemm_efficiency, matmul_fraction
 from chipplan.perf.memory import stage_layers
-from chipplan.perf.training import MEMORY_RESERVED_BYTES
 
 A = Any
 
 MODES = {"latency": 0, "static_batch": 1, "offline_max_throughput": 2, "server_slo": 3, "concurrency": 4,
          "decode_only": 5}
 ACT_BYTES = 2.0  # activations travel and are stored in 16 bits
-# Host-side cost per decode iteration (scheduler, sampling, CUDA-graph launch). Estimate: TensorRT-LLM
-# and vLLM report 0.1-0.5 ms of CPU time per iteration with CUDA graphs (vLLM v0.6 blog "Performance
-# update", 2024, https://blog.vllm.ai/2024/09/05/perf-update.html). Proposed as a per-family efficiency
-# `step_overhead_s`; a module constant until then.
-STEP_OVERHEAD_S = 2.0e-4
-# One-shot/two-shot all-reduce kernels: about two collective steps of latency.
-SERVING_AR_STEPS = 2.0
-# Decode runs as a replayed CUDA graph: ~10 kernels per layer at ~1 µs of launch/tail each, instead of the
-# family's eager ``kernel_overhead_s`` (which prefill pays). Estimate; proposed as a per-family
-# `decode_layer_overhead_s`.
-DECODE_LAYER_OVERHEAD_S = 1.0e-5
-# Prefill runs eagerly (no CUDA graph): per layer, a dozen kernel launches, the tensor-parallel all-reduce
-# latencies and the scheduler's share. TensorRT-LLM's batch-1 time to first token for 128-token prompts
-# (shared/validation inference table) exceeds the roofline by 2.5-19 ms on 32-80-layer models, i.e.
-# ~0.1-0.2 ms per layer; 0.15 ms taken. Estimate, independent of the training engine's per-family value.
-PREFILL_LAYER_OVERHEAD_S = 1.5e-4
-# TensorRT-LLM defaults: kv_cache_free_gpu_mem_fraction 0.9 of the memory left after weights and
-# activations; max_batch_size 2048, max_num_tokens 8192 (TensorRT-LLM docs, "Tuning max batch size and
-# max num tokens", 2024-2025).
-KV_FREE_FRACTION = 0.90
-MAX_BATCH_SIZE = 2048.0
-MAX_NUM_TOKENS = 8192.0
+# The tuned numbers of this engine (host cost per decode iteration, all-reduce latency steps, per-layer overheads
+# of graphed decode and eager prefill, and TensorRT-LLM's scheduler defaults: KV share of free memory, batch and
+# token caps) are the catalog's (efficiency.yaml ``engine_constants.serving``, with their sources), read through
+# chipplan.perf.tuned; the old module names still answer.
+_TUNED = {"STEP_OVERHEAD_S": ("serving", "step_overhead_s"),
+          "SERVING_AR_STEPS": ("serving", "allreduce_latency_steps"),
+          "DECODE_LAYER_OVERHEAD_S": ("serving", "decode_layer_overhead_s"),
+          "PREFILL_LAYER_OVERHEAD_S": ("serving", "prefill_layer_overhead_s"),
+          "KV_FREE_FRACTION": ("serving", "kv_free_fraction"), "MAX_BATCH_SIZE": ("serving", "max_batch_size"),
+          "MAX_NUM_TOKENS": ("serving", "max_num_tokens"),
+          "MEMORY_RESERVED_BYTES": ("training", "memory_reserved_bytes")}
+_tuned_attr = tuned.aliases(__name__, _TUNED)
 # Weights in 8 bits or fewer, as float (FP8/FP4) or INT8, keep the KV cache in FP8 (TensorRT-LLM and vLLM
 # FP8 checkpoints ship FP8 KV scales); otherwise it stays in the 16-bit activation format.
 KV_8BIT = ("fp8", "fp4", "int8")
-# Engine-profile columns (``eng_*``, chipplan.perf.serving_engines) and what stands in when a caller gives none:
-# the TensorRT-LLM-era constants above, which the shared TensorRT-LLM tables were fitted with.
-ENGINE_DEFAULTS = {"step_overhead_s": STEP_OVERHEAD_S, "decode_layer_overhead_s": DECODE_LAYER_OVERHEAD_S,
-                   "moe_layer_overhead_s": 0.0, "gemm_m_half": 0.0, "allreduce_bw_fraction": np.nan,
-                   "max_num_seqs": MAX_BATCH_SIZE, "max_num_batched_tokens": MAX_NUM_TOKENS,
-                   "kv_block_tokens": 1.0, "kv_memory_fraction": KV_FREE_FRACTION, "kv_basis_free": 1.0,
-                   "chunked_prefill": 1.0}
+
+
+def engine_defaults() -> dict[str, float]:
+    """Engine-profile columns (``eng_*``, chipplan.perf.serving_engines) and what stands in when a caller gives
+    none: the TensorRT-LLM-era constants of the catalog, which the shared TensorRT-LLM tables were fitted with."""
+    t = tuned.table()["serving"]
+    return {"step_overhead_s": t["step_overhead_s"], "decode_layer_overhead_s": t["decode_layer_overhead_s"],
+            "moe_layer_overhead_s": 0.0, "gemm_m_half": 0.0, "allreduce_bw_fraction": np.nan,
+            "max_num_seqs": t["max_batch_size"], "max_num_batched_tokens": t["max_num_tokens"],
+            "kv_block_tokens": 1.0, "kv_memory_fraction": t["kv_free_fraction"], "kv_basis_free": 1.0,
+            "chunked_prefill": 1.0}
+
+
+def __getattr__(attr: str) -> Any:
+    if attr == "ENGINE_DEFAULTS":
+        return engine_defaults()
+    return _tuned_attr(attr)
 
 
 def engine_param(eff: Columns, name: str) -> A:
     """An engine-profile column carried in the efficiency columns (``eng_<name>``), or its default."""
     v = eff.get(f"eng_{name}")
     if v is None:
-        v = ENGINE_DEFAULTS[name]
+        v = engine_defaults()[name]
         if name == "allreduce_bw_fraction":
             return eff.scale_up_fraction
     return v
@@ -271,8 +271,8 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
     bw_up = hw.scale_up_bw_bytes_per_s * eff.scale_up_fraction
     bw_out = hw.scale_out_bw_bytes_per_s * eff.scale_out_fraction
     k_tp, n_tp = col.group_split(tp, 1.0, hw.scale_up_domain)
-    ar_lat = np.where(tp > 1, SERVING_AR_STEPS * eff.collective_latency_s * (1 + np.log2(np.maximum(n_tp, 1))),
-                      0.0)
+    ar_steps = tuned.value("serving", "allreduce_latency_steps")
+    ar_lat = np.where(tp > 1, ar_steps * eff.collective_latency_s * (1 + np.log2(np.maximum(n_tp, 1))), 0.0)
     t_ar = col.all_reduce_time(T * d * ACT_BYTES, k_tp, n_tp, bw_ar, bw_out, 0.0) + ar_lat
     # Dispatch + combine: with ep ≤ tp each rank routes the group's tokens inside the TP group; with wide EP
     # each rank sends its share T/tp of its group's tokens to the experts' ranks (consecutive ranks, stride 1).
@@ -284,7 +284,8 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
     t_moe_comm = np.where(ep > 1, t_ar + t_a2a, 2 * t_ar)
 
     if layer_overhead_s is None:
-        ko_d = np.where(dec, engine_param(eff, "decode_layer_overhead_s"), PREFILL_LAYER_OVERHEAD_S)
+        ko_d = np.where(dec, engine_param(eff, "decode_layer_overhead_s"),
+                        tuned.value("serving", "prefill_layer_overhead_s"))
         ko_m = ko_d + np.where(dec, engine_param(eff, "moe_layer_overhead_s"), 0.0)
     else:
         ko_d = ko_m = layer_overhead_s
@@ -368,7 +369,7 @@ def memory(model: Columns, hw: Columns, *, tp: A, pp: A, w_bytes: A, kv_bytes: A
     budget = engine_param(e, "max_num_batched_tokens")
     w = weight_bytes_per_gpu(m, w_bytes, tp, pp, ep)
     ws = budget * ACT_BYTES * (6 * m.d_model + 2 * np.maximum(dense_d_ff(m), m.d_ff) / tp)
-    usable = hw.hbm_bytes - MEMORY_RESERVED_BYTES
+    usable = hw.hbm_bytes - tuned.value("training", "memory_reserved_bytes")
     pool = np.where(free_basis, np.maximum(usable - w - ws, 0.0) * frac,
                     np.maximum(np.minimum(frac * hw.hbm_bytes, usable) - w - ws, 0.0))
     seq = np.ceil(np.asarray(seq_tokens, dtype=float) / block) * block

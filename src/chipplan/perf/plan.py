@@ -14,7 +14,7 @@ import numpy as np
 
 from chipplan import catalog
 from chipplan.errors import FieldError, InfeasibleError
-from chipplan.perf import efficiency
+from chipplan.perf import efficiency, tuned
 from chipplan.perf.arithmetic import param_counts
 from chipplan.perf.candidates import LAYOUT_FIELDS, expand, layout_error
 from chipplan.perf.columns import Columns
@@ -61,8 +61,11 @@ def fixed_layout(layout: dict[str, Any] | None) -> dict[str, float]:
 
 
 def default_global_batch_tokens(model: Model) -> int:
-    """4M tokens below 100B parameters, 16M above (Llama 3 405B trained at 16M; Meta 2024, Table 4)."""
-    return 16 * 2**20 if float(param_counts(model)["total"]) >= 100e9 else 4 * 2**20
+    """4M tokens below 100B parameters, 16M above (Llama 3 405B trained at 16M; Meta 2024, Table 4): the catalog's
+    ``engine_constants.plan`` values (efficiency.yaml)."""
+    t = tuned.table()["plan"]
+    large = float(param_counts(model)["total"]) >= t["large_model_params"]
+    return int(t["global_batch_tokens_large"] if large else t["global_batch_tokens_small"])
 
 
 def _base(model: Model, acc: Accelerator, system: System | None, precision: str, n_gpu: Any, gbs: float,

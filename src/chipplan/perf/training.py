@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from chipplan.perf import collectives as col
+from chipplan.perf import tuned
 from chipplan.perf.arithmetic import (
     attention_params_per_layer,
     dense_d_ff,
@@ -69,13 +70,13 @@ FSDP_BYTES = 2.0
 # Optimizer step traffic per fp32 master parameter: read grad (4), read/write master, m, v (24),
 # write the 16-bit copy (2).
 OPTIMIZER_TRAFFIC_BYTES_PER_PARAM = 30.0
-# Share of HBM the framework can give to tensors (CUDA context, allocator fragmentation, NCCL buffers).
-MEMORY_USABLE_FRACTION = 0.92
-MEMORY_RESERVED_BYTES = 1.5e9
-# FlashAttention's backward costs 2.5 × its forward FLOP (five GEMM-like products vs two) and runs at a lower
-# share of peak: FlashAttention-2 reaches up to 73 % of A100 peak forward but 63 % forward+backward (Dao 2023,
-# §4.1), i.e. the backward at ~0.83 of the forward's rate, so it takes 2.5 / 0.83 ≈ 3.0 forward-times.
-ATTN_BWD_FACTOR = 3.0
+# The tuned numbers (usable share and fixed reserve of HBM, FlashAttention's backward in forward-times) are the
+# catalog's (efficiency.yaml ``engine_constants.training``, with their sources), read through chipplan.perf.tuned;
+# the old module names still answer.
+__getattr__ = tuned.aliases(__name__, {
+    "MEMORY_USABLE_FRACTION": ("training", "memory_usable_fraction"),
+    "MEMORY_RESERVED_BYTES": ("training", "memory_reserved_bytes"),
+    "ATTN_BWD_FACTOR": ("training", "attention_backward_factor")})
 
 
 def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A, seq_len: A, eff: Columns
@@ -160,10 +161,11 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     t_elem_moe = elementwise(m.d_ff, k_act) + T * m.top_k * d * ACT_COMM_BYTES * 4 / mem_bw
     ko = eff.kernel_overhead_s
     ko_moe = ko + eff.get("moe_layer_overhead_s", 0.0)
+    attn_bwd = tuned.value("training", "attention_backward_factor")  # forward-times of the attention backward
 
     def passes(t_gemm: A, t_elem: A, ko: A) -> tuple[A, A, A]:
         fwd = t_gemm + t_scores + t_elem + ko
-        bwd = 2 * t_gemm + ATTN_BWD_FACTOR * t_scores + 2 * t_elem + 2 * ko
+        bwd = 2 * t_gemm + attn_bwd * t_scores + 2 * t_elem + 2 * ko
         rec = np.where(rc == 2, fwd, np.where(rc == 1, t_scores, 0.0))
         return fwd, bwd, rec
 
@@ -188,7 +190,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     cp_bw = np.where(n_cp > 1, bw_out, bw_up)
     kv_bytes = T * (kdim + vdim) / tp * ACT_COMM_BYTES
     t_cp_layer = (cp - 1) * kv_bytes * 3 / cp_bw  # K/V forward, K/V and dK/dV backward
-    cp_exposed = (Ld + Lm) * np.maximum(t_cp_layer - (1 + ATTN_BWD_FACTOR) * t_scores, 0.0)
+    cp_exposed = (Ld + Lm) * np.maximum(t_cp_layer - (1 + attn_bwd) * t_scores, 0.0)
     k_ep, n_ep = col.group_split(ep, tp * cp, dom)
     a2a_msg = T / tp_sp * m.top_k * cf * d * ACT_COMM_BYTES
     ep_exposed = Lm * 4 * col.all_to_all_time(a2a_msg, k_ep, n_ep, bw_up, bw_out, alpha) * (1 - ep_overlap)
@@ -302,7 +304,8 @@ def memory_and_fit(model: Columns, hw: Columns, lay: Columns, *, global_batch_se
                           flash=lay.get("flash", 1.0) > 0,
                           grad_bytes=lay.get("grad_reduce_bytes", GRAD_REDUCE_BYTES),
                           optimizer_bytes=lay.get("optimizer_state_bytes", OPTIMIZER_BYTES_PER_PARAM))
-    capacity = hw.hbm_bytes * MEMORY_USABLE_FRACTION - MEMORY_RESERVED_BYTES
+    capacity = (hw.hbm_bytes * tuned.value("training", "memory_usable_fraction")
+                - tuned.value("training", "memory_reserved_bytes"))
     return {"memory_per_gpu_bytes": mem["total"], "memory_capacity_bytes": capacity,
             "fits_in_memory": mem["total"] <= capacity, "memory_shortfall_bytes": np.maximum(
                 mem["total"] - capacity, 0.0), **{f"memory_{k}_bytes": v for k, v in mem.items() if k != "total"}}

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-Z80 = 1.2816  # standard-normal quantile of 0.90: an 80 % interval is exp(±Z80·sd) around the prediction
-
 
 def train(*, model: str, hardware: str, tokens: float, gpus: int | None = None, days: float | None = None,
           global_batch: float | None = None, seq_len: int | None = None, precision: str = "bf16",

@@ -19,10 +19,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chipplan.strategy.scenario import ScenarioFile
+from chipplan.units import Z90  # p5/p95 sit at ±Z90 sd
 
 Num = Annotated[float, Field(allow_inf_nan=False)]
-Z90 = 1.6449  # standard-normal quantile of 0.95: p5/p95 sit at ±Z90 sd
-Z80 = 1.2816  # quantile of 0.90: the 80 % interval is p10-p90
 
 
 class _M(BaseModel):

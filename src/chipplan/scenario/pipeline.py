@@ -26,11 +26,9 @@ import numpy as np
 from chipplan import __version__, catalog
 from chipplan.errors import ChipplanError, FieldError
 from chipplan.scenario import Resolved, engines
-from chipplan.scenario.engines import Z80
+from chipplan.units import DAYS_PER_QUARTER, HOURS_PER_YEAR, Z80
 
 STAGES = ("training", "serving", "tco", "codesign", "strategy", "validation")
-DAYS_PER_QUARTER = 91.3125
-HOURS_PER_YEAR = 8766.0
 
 # progress(stage, done, total, note): called when a stage starts (done 0), advances and ends (done == total)
 Progress = Callable[[str, int, int, str], None]

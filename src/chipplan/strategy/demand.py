@@ -31,10 +31,9 @@ from chipplan.errors import FieldError
 from chipplan.perf import plan as training_engine
 from chipplan.perf import serving as serving_engine
 from chipplan.specs import Model
-from chipplan.units import HOURS_PER_QUARTER
+from chipplan.units import DAYS_PER_QUARTER, HOURS_PER_QUARTER  # noqa: F401  (dm.DAYS_PER_QUARTER for callers)
 
 H100E_FLOPS_PER_S = 1.979e15  # dense 8-bit peak of an H100 SXM, Epoch AI's unit
-DAYS_PER_QUARTER = 365.25 / 4
 REFERENCE_ACCELERATOR = "h100-sxm-80gb"
 TRAINING_ENGINE = "chipplan.perf.plan.estimate_run"
 SERVING_ENGINE = "chipplan.perf.serving.tokens_per_s_per_accelerator"

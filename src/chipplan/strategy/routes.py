@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from chipplan.cost.uncertainty import Z95  # standard-normal 95th percentile: a lognormal from a 90% interval
 from chipplan.errors import FieldError
 from chipplan.specs._check import fraction, one_of, positive_float
+from chipplan.units import Z90  # standard-normal 95th percentile: a lognormal from a 90% interval
 
 ROUTE_KINDS = ("buy", "cloud_reserved", "custom_asic", "in_house", "startup")
 EVENT_KINDS = ("export_control", "divestment", "investor_exit")
@@ -84,7 +84,7 @@ class LogNormal90:
 
     @property
     def sigma(self) -> float:
-        return math.log(self.p95 / self.p5) / (2 * Z95)
+        return math.log(self.p95 / self.p5) / (2 * Z90)
 
     @property
     def mean(self) -> float:
