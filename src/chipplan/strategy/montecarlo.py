@@ -40,9 +40,8 @@ from scipy.special import ndtr, ndtri
 from chipplan.errors import FieldError
 from chipplan.strategy.demand import BacklogJob
 from chipplan.strategy.routes import Bottleneck, Event, LogNormal90, Route, Spot
-from chipplan.units import HOURS_PER_QUARTER
+from chipplan.units import DAYS_PER_QUARTER, HOURS_PER_QUARTER
 
-DAYS_PER_QUARTER = 365.25 / 4
 CHUNK = 16384  # scenarios per block of (S, R, T) work: keeps temporaries in cache; fixed, so results are too
 PERCENTILES = (5, 25, 50, 75, 95)
 

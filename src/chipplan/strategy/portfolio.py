@@ -52,9 +52,7 @@ from chipplan.strategy.stochastic import (
     solve_recourse_problem,
     wait_and_see,
 )
-from chipplan.units import HOURS_PER_QUARTER
-
-DAYS_PER_QUARTER = 365.25 / 4
+from chipplan.units import DAYS_PER_QUARTER, HOURS_PER_QUARTER
 
 MUSD = 1e6
 EVAL, OPT, WS_STREAM, CHANCE, BATCH0 = 0, 1, 2, 3, 100
