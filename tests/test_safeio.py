@@ -312,3 +312,30 @@ def test_writer_that_writes_nothing(tmp_path):
     with pytest.raises(OutputFileError, match="the writer produced no file"):
         write()
     assert not p.exists()
+
+
+@pytest.mark.parametrize(("text", "where", "char"), [
+    ("a: 1\nb: \x01x\n", "f.yaml:2", "U+0001"),
+    ("\x07", "f.yaml:1", "U+0007"),
+    ("x: 1\ny: 2\nz: [1, 2\x1b]\n", "f.yaml:3", "U+001B"),
+])
+def test_control_characters_are_one_line_with_file_and_line(text, where, char):
+    # PyYAML's reader refuses them as it is built, before parsing: that error too is one line naming the line.
+    with pytest.raises(InputFileError) as e:
+        safeio.parse_yaml(text, "f.yaml")
+    msg = str(e.value)
+    assert msg.startswith(f"{where}: malformed YAML (character {char}") and "\n" not in msg
+
+
+def test_control_character_in_a_scenario_file_exits_2(tmp_path):
+    import contextlib
+    import io
+
+    from chipplan.cli import run
+
+    p = tmp_path / "s.yaml"
+    p.write_text("name: x\n\x00horizon_quarters: 4\n")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        assert run(["strategy", str(p)]) == 2
+    assert err.getvalue() == f"error: {p}:2: malformed YAML (character U+0000 at column 1 is not allowed in YAML)\n"

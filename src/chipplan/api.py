@@ -38,21 +38,26 @@ Bad input raises a ``chipplan.errors.ChipplanError`` whose message names the arg
 >>> chipplan.train("llama-3.1-8b", "h100-sxm-80gb", tokens=-1, accelerators=8)
 Traceback (most recent call last):
 ...
-chipplan.errors.FieldError: tokens: must be a finite number > 0, got -1
+chipplan.errors.FieldError: tokens: must be in [1, 1e+16] tokens, got -1
+
+Sizes, money and physical quantities have plausible ranges (``chipplan.specs.limits``, the same table the
+command line and the scenario files use); a value outside is refused with the range.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chipplan import catalog
 from chipplan.errors import FieldError, InfeasibleError
+from chipplan.specs import limits
 from chipplan.units import GB, GIB
 
 if TYPE_CHECKING:  # pandas is imported by the functions that build frames, so `import chipplan` stays fast
@@ -130,6 +135,34 @@ def contract_aliases(pred: dict[str, Any] | None) -> dict[str, Any] | None:
             add[new + suffix] = v * scale if isinstance(v, int | float) and v is not None and scale != 1 else v
     pred.update(add)
     return pred
+
+
+def _in_range(**args: tuple[str, Any]) -> None:
+    """Each argument within its quantity's plausible range: ``_in_range(tokens=("training_tokens", tokens))``."""
+    for name, (quantity, value) in args.items():
+        limits.check(quantity, value, field=name)
+
+
+# The training engine's parameter names → the arguments of train and compare that feed them.
+_TRAIN_ARGS = {"n_accelerators": "accelerators", "global_batch_tokens": "global_batch"}
+
+
+@contextlib.contextmanager
+def _argument_names(table: Mapping[str, str]) -> Iterator[None]:
+    """Re-raise an engine's FieldError under the argument that fed the field (``n_accelerators`` →
+    ``accelerators``), so messages speak the caller's words."""
+    try:
+        yield
+    except FieldError as e:
+        if e.field not in table:
+            raise
+        raise FieldError(table[e.field], e.rule, e.got) from None
+
+
+def _one_of_count_or_days(accelerators: Any, days: Any) -> None:
+    if (accelerators is None) == (days is None):
+        raise FieldError("accelerators", "give the accelerator count (--accelerators) or the deadline (--days), "
+                         "exactly one")
 
 
 def versions() -> dict[str, str]:
@@ -294,10 +327,11 @@ def train(model: Any, hardware: Any, *, tokens: float, accelerators: int | None 
         if accelerators is not None and accelerators != gpus:
             raise FieldError("accelerators", "give --accelerators or its old name --gpus, not both", gpus)
         accelerators = gpus
-    if price is not None and not (math.isfinite(price) and price >= 0):
-        raise FieldError("price", "must be a number >= 0 (USD per accelerator-hour)", price)
-    if not 0 <= top <= 100:
-        raise FieldError("top", "must be an integer in [0, 100]", top)
+    _in_range(tokens=("training_tokens", tokens), accelerators=("accelerators", accelerators),
+              days=("deadline_days", days), global_batch=("batch_tokens", global_batch),
+              seq_len=("sequence_tokens", seq_len), price=("usd_per_accelerator_hour", price),
+              top=("top_layouts", top))
+    _one_of_count_or_days(accelerators, days)
     m = catalog.model(model) if isinstance(model, str) else model
     acc, system = resolve_hardware(hardware)
     from chipplan.specs.layout import TRAINING
@@ -308,15 +342,17 @@ def train(model: Any, hardware: Any, *, tokens: float, accelerators: int | None 
                          + ", ".join(d.name for d in TRAINING))
     layout = {d.name: layout.get(d.name) for d in TRAINING}
     notes: list[str] = []
-    try:
-        r = estimate_run(m, acc, tokens, n_accelerators=accelerators, days=days, global_batch_tokens=global_batch,
-                         seq_len=seq_len, precision=precision, system=system, layout=layout)
-    except InfeasibleError as e:
-        if accelerators is None or not str(e).startswith("layout:"):
-            raise
-        r, note = _round_count(e, m, acc, tokens, accelerators=int(accelerators), global_batch=global_batch,
-                               seq_len=seq_len, precision=precision, system=system, layout=layout)
-        notes.append(note)
+    with _argument_names(_TRAIN_ARGS):
+        try:
+            r = estimate_run(m, acc, tokens, n_accelerators=accelerators, days=days,
+                             global_batch_tokens=global_batch, seq_len=seq_len, precision=precision, system=system,
+                             layout=layout)
+        except InfeasibleError as e:
+            if accelerators is None or not str(e).startswith("layout:"):
+                raise
+            r, note = _round_count(e, m, acc, tokens, accelerators=int(accelerators), global_batch=global_batch,
+                                   seq_len=seq_len, precision=precision, system=system, layout=layout)
+            notes.append(note)
     warn = _small_batch_warning(r, m, acc, tokens, precision=precision, system=system, layout=layout,
                                 seq_len=seq_len)
     if warn:
@@ -526,6 +562,9 @@ def compare(model: Any, hardware: Sequence[Any], *, tokens: float, accelerators:
 
     if gpus is not None:
         accelerators = gpus if accelerators is None else accelerators
+    _in_range(tokens=("training_tokens", tokens), accelerators=("accelerators", accelerators),
+              days=("deadline_days", days), global_batch=("batch_tokens", global_batch))
+    _one_of_count_or_days(accelerators, days)
     if price_term not in PRICE_TERMS:
         raise FieldError("price_term", f"must be one of {', '.join(PRICE_TERMS)}", price_term)
     if basis not in ("owned", "cloud"):
@@ -545,8 +584,9 @@ def compare(model: Any, hardware: Sequence[Any], *, tokens: float, accelerators:
     for h, (acc, system) in zip(hardware, resolved, strict=True):
         row: dict[str, Any] = {"hardware": h if isinstance(h, str) else (system or acc).id, "accelerator": acc.id}
         try:
-            r = estimate_run(m, acc, tokens, n_accelerators=accelerators, days=days,
-                             global_batch_tokens=global_batch, precision=precision, system=system)
+            with _argument_names(_TRAIN_ARGS):
+                r = estimate_run(m, acc, tokens, n_accelerators=accelerators, days=days,
+                                 global_batch_tokens=global_batch, precision=precision, system=system)
         except (InfeasibleError, FieldError) as e:
             # Only what depends on the chip (no layout fits, no peak at this precision) is a row; inputs shared
             # by every chip (tokens, --accelerators/--days, the batch) are the user's error and stop the command.
@@ -648,6 +688,10 @@ def serve(model: str, hardware: str | None = None, *, input_len: int, output_len
 
     if isinstance(precision, str):
         precision = [precision]
+    _in_range(input_len=("sequence_tokens", input_len), output_len=("sequence_tokens", output_len),
+              slo_ttft_ms=("latency_ms", slo_ttft_ms), slo_tpot_ms=("latency_ms", slo_tpot_ms),
+              qps=("requests_per_s", qps), tokens_per_day=("tokens_per_day", tokens_per_day),
+              price_per_hour=("usd_per_accelerator_hour", price_per_hour), years=("years", years))
     if hardware is None and system is None:
         raise FieldError("hardware", "give an accelerator or system id (or --system)")
     hardware = hardware or system
@@ -657,7 +701,6 @@ def serve(model: str, hardware: str | None = None, *, input_len: int, output_len
         from chipplan.cost import tco as tc
 
         s_sys, s_acc = resolve_system(system)
-        _check_years("years", years)
         price_per_hour = float(tc.owned_rate(s_sys, s_acc, cost_catalog.load(), years=years, utilisation=1.0))
         price_source = f"owned {s_sys.id}, {years:g} years (chipplan tco)"
     res = serving.plan(model, hardware, input_len=input_len, output_len=output_len, tp=list(tp) if tp else None,
@@ -728,13 +771,11 @@ def cost_per_token(*, tokens_per_s_per_accelerator: float | None = None, price_p
     from chipplan.cost import work
 
     tps = tokens_per_s_per_accelerator if tokens_per_s_per_accelerator is not None else tokens_per_s_per_gpu
-    for name, v in (("tokens_per_s_per_accelerator", tps),):
-        if v is not None and not (math.isfinite(v) and v > 0):
-            raise FieldError(name, "must be a number > 0", v)
-    if price_per_hour is not None and not (math.isfinite(price_per_hour) and price_per_hour >= 0):
-        raise FieldError("price_per_hour", "must be a number >= 0", price_per_hour)
-    _check_fraction("utilisation", utilisation)
-    _check_years("years", years)
+    _in_range(tokens_per_s_per_accelerator=("tokens_per_s_per_accelerator", tps),
+              price_per_hour=("usd_per_accelerator_hour", price_per_hour), utilisation=("utilisation", utilisation),
+              years=("years", years), input_len=("sequence_tokens", input_len),
+              output_len=("sequence_tokens", output_len), slo_ttft_ms=("latency_ms", slo_ttft_ms),
+              slo_tpot_ms=("latency_ms", slo_tpot_ms))
     if counting not in work.TOKEN_COUNTING:
         raise FieldError("counting", f"must be one of {', '.join(work.TOKEN_COUNTING)}", counting)
     if (price_per_hour is None) == (system is None):
@@ -800,29 +841,6 @@ class TcoResult(_Result):
 _TCO_ARGS = {"interest_rate": "interest", "electricity_usd_per_kwh": "electricity"} | {
     k: k for k in ("cloud_term", "cloud_kind", "cloud_provider", "cloud_price", "facility", "accelerator_price",
                    "host", "years", "utilisation", "pue", "life_years", "server_price")}
-MAX_YEARS = 100.0  # horizons beyond a century are typos (they overflow the discounting)
-MAX_SAMPLES = 1_000_000  # Monte Carlo draws beyond a million exhaust memory
-
-
-def _check_number(name: str, v: float | None, lo: float) -> None:
-    if v is not None and not (math.isfinite(v) and v >= lo):
-        raise FieldError(name, f"must be a number >= {lo:g}", v)
-
-
-def _check_years(name: str, v: float | None) -> None:
-    if v is None:
-        return
-    if not (math.isfinite(v) and v > 0):
-        raise FieldError(name, "must be a number > 0", v)
-    if v > MAX_YEARS:
-        raise FieldError(name, f"must be at most {MAX_YEARS:g} years", v)
-
-
-def _check_fraction(name: str, v: float) -> None:
-    if not 0 < v <= 1:
-        raise FieldError(name, "must be in (0, 1]", v)
-
-
 _CLOUD_FIELDS = ("cloud_total_usd", "cloud_usd_per_accelerator_hour", "owned_to_cloud_ratio",
                  "breakeven_utilisation", "breakeven_years")
 
@@ -873,21 +891,14 @@ def tco(system: Any, *, years: float = 3.0, utilisation: float = 1.0, cloud_term
     from chipplan.cost import tco as tc
     from chipplan.cost import uncertainty as unc
 
-    _check_years("years", years)
-    _check_years("life_years", life_years)
-    _check_fraction("utilisation", utilisation)
-    for name, v in (("cloud_price", cloud_price), ("server_price", server_price),
-                    ("accelerator_price", accelerator_price), ("interest", interest), ("electricity", electricity)):
-        _check_number(name, v, 0.0)
-    _check_number("pue", pue, 1.0)
-    if cluster_accelerators is not None and cluster_accelerators < 1:
-        raise FieldError("cluster_accelerators", "must be a positive integer", cluster_accelerators)
+    _in_range(years=("years", years), life_years=("years", life_years), utilisation=("utilisation", utilisation),
+              cloud_price=("usd_per_accelerator_hour", cloud_price), server_price=("usd_per_server", server_price),
+              accelerator_price=("usd_per_accelerator", accelerator_price),
+              interest=("interest_per_year", interest), electricity=("usd_per_kwh", electricity), pue=("pue", pue),
+              cluster_accelerators=("accelerators", cluster_accelerators), samples=("monte_carlo_samples", samples),
+              seed=("seed", seed))
     if cloud_kind is not None and cloud_kind not in cost_catalog.CLOUD_KINDS:
         raise FieldError("cloud_kind", f"must be one of {', '.join(cost_catalog.CLOUD_KINDS)}", cloud_kind)
-    if not 0 <= samples <= MAX_SAMPLES:
-        raise FieldError("samples", f"must be an integer in [0, {MAX_SAMPLES:,}]", samples)
-    if seed < 0:
-        raise FieldError("seed", "must be a non-negative integer", seed)
     cat = cost_catalog.load()
     sys_, acc = resolve_system(system)
     try:
@@ -969,10 +980,7 @@ def strategy(scenario: str | Path, *, seed: int | None = None, scenarios: int | 
         raise FieldError("scenarios", f"must be an integer in [1, {sc.MAX_MONTE_CARLO_SCENARIOS:,}]", scenarios)
     if seed is not None and seed < 0:
         raise FieldError("seed", "must be a non-negative integer", seed)
-    if tornado_scenarios is not None and tornado_scenarios < 0:
-        raise FieldError("tornado_scenarios", "must be >= 0", tornado_scenarios)
-    if replications is not None and not 0 <= replications <= 100:
-        raise FieldError("replications", "must be an integer in [0, 100]", replications)
+    _in_range(tornado_scenarios=("tornado_scenarios", tornado_scenarios), replications=("replications", replications))
     if progress:
         progress("reading the scenario and sizing demand with the training and serving engines")
     inp = sc.build(sc.load(scenario), seed=seed, scenarios=scenarios)

@@ -256,6 +256,11 @@ def _lines(node: Any, limit: int) -> dict[tuple[str, ...], int]:
     return out
 
 
+def _char(c: Any) -> str:
+    """A character as a message shows it: ``U+0001``."""
+    return f"U+{c:04X}" if isinstance(c, int) else f"U+{ord(c):04X}" if isinstance(c, str) and len(c) == 1 else "?"
+
+
 def parse_yaml(text: str, source: str = "<yaml>", *, max_depth: int = MAX_YAML_DEPTH,
                max_aliases: int = MAX_YAML_ALIASES, max_alias_nodes: int = MAX_YAML_ALIAS_NODES,
                keep_lines: bool = True, error: type[ChipplanError] = InputFileError) -> YamlDoc:
@@ -268,7 +273,12 @@ def parse_yaml(text: str, source: str = "<yaml>", *, max_depth: int = MAX_YAML_D
     ...
     chipplan.errors.InputFileError: f.yaml:2: malformed YAML (duplicate key 'a' (first on line 1))
     """
-    loader = _BoundedLoader(text, max_depth=max_depth, max_aliases=max_aliases, max_alias_nodes=max_alias_nodes)
+    try:  # the reader checks every character as it is built: a control character fails here
+        loader = _BoundedLoader(text, max_depth=max_depth, max_aliases=max_aliases, max_alias_nodes=max_alias_nodes)
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, max(e.position, 0)) + 1
+        raise error(f"{source}:{line}: malformed YAML (character {_char(e.character)} at column "
+                    f"{e.position - (text.rfind(chr(10), 0, e.position) + 1) + 1} is not allowed in YAML)") from None
     try:
         node = loader.get_single_node()
         lines = _lines(node, 200_000) if (keep_lines and node is not None) else {}

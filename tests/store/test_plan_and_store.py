@@ -119,7 +119,7 @@ def test_runs_list_show_diff(two_runs):
 def test_bad_scenario_exits_2_and_writes_nothing(tmp_path):
     code, _, err = run("plan", DATA / "bad_lab.yaml", "--out", tmp_path / "out", "--store", tmp_path / "s")
     assert code == 2
-    assert "bad_lab.yaml:5 demand.training[0].tokens: must be > 0, got -1" in err
+    assert "bad_lab.yaml:5 demand.training[0].tokens: must be in [1, 1e+16] tokens, got -1" in err
     assert "Traceback" not in err
     assert not (tmp_path / "out").exists() and not (tmp_path / "s").exists()
 
@@ -193,3 +193,144 @@ def test_a_killed_writer_leaves_the_store_readable(tmp_path):
     for d in st.tmp_dir.iterdir():
         os.utime(d, (old, old))
     assert st.sweep() == 1 and list(st.tmp_dir.iterdir()) == []
+
+
+FIGURE_IDS = ("roofline", "step_time", "memory", "frontier", "waterfall", "owned_rented", "pareto", "supply_fan",
+              "portfolio", "tornado", "validation")
+
+
+def test_report_has_every_plot_with_a_one_line_reading(two_runs):
+    """Issue 16's ten questions each have a plot and a one-line reading; every headline has its 80 % interval."""
+    tmp, *_ = two_runs
+    html = (tmp / "a" / "report.html").read_text()
+    for fid in FIGURE_IDS:
+        m = re.search(rf'<section class="fig" id="{fid}">\s*<h2>([^<]+)</h2>\s*<p class="reading">([^<]+)</p>', html)
+        assert m, fid
+        assert len(m.group(2)) > 30 and "\n" not in m.group(2), fid
+        assert f'id="fig-{fid}"' in html, fid
+    assert re.search(r'id="frontier">.*?per million output tokens', html, re.S)  # the frontier carries $/M
+    assert re.search(r'id="waterfall">\s*<h2>Cost waterfall[^<]*\$ per million output tokens', html)
+    md = (tmp / "a" / "report.md").read_text()
+    assert md.count("- **") >= len(FIGURE_IDS)
+    rows = re.findall(r'<tr data-key="([^"]+)"><td>[^<]+</td><td class="num">([^<]+)</td><td class="num">([^<]+)</td>',
+                      html)
+    heads = pd.read_parquet(tmp / "a" / "tables" / "headlines.parquet")
+    assert len(rows) == len(heads) >= 8
+    for key, _value, interval in rows:
+        lo, _, hi = interval.partition(" – ")
+        assert re.search(r"\d", lo) and re.search(r"\d", hi), key
+    assert (heads["low"] < heads["high"]).all()
+
+
+def test_the_designed_chip_is_a_route_of_the_portfolio(two_runs):
+    """The co-design stage's chip enters the sourcing stage as the in-house route, rated and priced by the
+    engines (not routes.yaml's estimates), and the portfolio, its table and the report list it."""
+    from chipplan import scenario as sc
+    from chipplan.codesign.route import design_figures
+    from chipplan.scenario import pipeline as pl
+    from chipplan.strategy import scenario as strat
+
+    tmp, *_ = two_runs
+    r = sc.load(DATA / "small_lab.yaml")
+    cd = pl.stage_codesign(r, 2026, pl.Cache(None))
+    sf, (rid, body) = pl.strategy_scenario(r, cd)
+    assert rid == "in_house" and body["uses"] == "in-house-chip"
+    assert body["design"]["params"] == cd["design_params"]
+    assert cd["design_params"]["node"] == cd["best"]["design"]["node"]
+    assert cd["design_params"]["cores"] == cd["best"]["design"]["cores"]
+    inp = strat.build(sf, scenarios=50)
+    route = next(x for x in inp.routes if x.id == "in_house")
+    want = design_figures(body["design"])
+    assert route.perf_per_unit == pytest.approx(want["perf_per_unit"])
+    assert route.unit_price_usd == pytest.approx(want["unit_price_usd"])
+    default = strat.defaults()["routes"]["in-house-chip"]
+    assert route.perf_per_unit != pytest.approx(default.perf_per_unit)
+    assert route.name.startswith("In-house chip (designed: design ")
+    assert "routes.in_house.perf_per_unit" in inp.provenance["performance"]
+    # the plan's output
+    prov = json.loads((tmp / "a" / "provenance.json").read_text())
+    dr = prov["design_route"]
+    assert dr["route"] == "in_house" and dr["added"] is False
+    assert dr["perf_per_unit"] == pytest.approx(want["perf_per_unit"])
+    port = pd.read_parquet(tmp / "a" / "tables" / "portfolio.parquet")
+    row = port[port["route"] == "in_house"].iloc[0]
+    assert bool(row["designed_chip"]) and port["designed_chip"].sum() == 1
+    assert row["units"] == pytest.approx(dr["units"])
+    html = (tmp / "a" / "report.html").read_text()
+    assert "in_house (designed chip)" in html
+    assert re.search(r'id="portfolio">.*?the designed chip is route in_house', html, re.S)
+
+
+def test_design_route_choice(tmp_path):
+    """plan.design_route names the route, `none` keeps the routes, and without an in-house or partner route the
+    plan adds one; a route of the wrong kind is a scenario error with its line."""
+    import dataclasses
+
+    from chipplan import scenario as sc
+    from chipplan.scenario import pipeline as pl
+
+    r = sc.load(DATA / "small_lab.yaml")
+    cd = {"design_params": {"node": "N3", "cores": 64}, "best": {"design": {"design_id": 7, "node": "N3"}}}
+
+    def with_(routes=None, **plan):
+        sf = r.scenario.model_copy(update={"routes": routes or r.scenario.routes,
+                                           "plan": r.scenario.plan.model_copy(update=plan)})
+        sf._folder = r.scenario._folder
+        return dataclasses.replace(r, scenario=sf)
+
+    assert pl.design_route(r, cd)[0] == "in_house"
+    assert pl.design_route(with_(design_route="partner_asic"), cd)[0] == "partner_asic"
+    assert pl.design_route(with_(design_route="none"), cd) is None
+    assert pl.design_route(r, {"best": {}}) is None  # no designed chip, nothing added
+    rid, body = pl.design_route(with_(routes={"buy_h100": {"uses": "merchant-h100"}}), cd)
+    assert (rid, body["uses"]) == ("designed_chip", "in-house-chip")
+    assert body["name"] == "In-house chip (designed: design 7, N3)"
+    (tmp_path / "wrong.yaml").write_text(f"extends: {DATA / 'small_lab.yaml'}\nplan:\n  design_route: buy_h100\n")
+    with pytest.raises(sc.ScenarioError, match=r"wrong.yaml:3 plan.design_route: must be a custom_asic or "
+                                               r"in_house route, got 'buy_h100' \(buy\)"):
+        sc.load(tmp_path / "wrong.yaml")
+
+
+def test_roofline_places_moe_points(tmp_path):
+    """An MoE run gets its routed-expert GEMM on the roofline, and MoE decode reads only the experts its batch
+    routes to (left of where a dense model of the same active size would sit)."""
+    from chipplan import catalog
+    from chipplan import scenario as sc
+    from chipplan.perf.arithmetic import param_counts
+    from chipplan.report import plan as rp
+    from chipplan.scenario import pipeline as pl
+
+    (tmp_path / "moe.yaml").write_text(textwrap.dedent(f"""\
+        extends: {DATA / 'small_lab.yaml'}
+        demand:
+          performance_model: mixtral-8x7b
+          training:
+            - {{name: frontier-run-1, model: mixtral-8x7b, tokens: 1.0e12}}
+            - {{name: frontier-run-2, model: mixtral-8x7b, tokens: 1.0e12}}
+          serving:
+            - {{name: assistant, model: mixtral-8x7b, users: 1.0e6}}
+        plan:
+          chips: [h100-sxm-80gb]
+        """))
+    res = pl.run(sc.load(tmp_path / "moe.yaml"), stages=("training", "serving"), cache=pl.Cache(tmp_path / "c"))
+    fig, reading = rp.fig_roofline(res)
+    names = [t.name for t in fig.data]
+    moe = [t for t in fig.data if t.name.startswith("MoE expert GEMM of frontier-run-1")]
+    assert len(moe) == 1 and "an MoE expert GEMM" in reading
+    m = catalog.model("mixtral-8x7b")
+    run = next(x for x in res.stages["training"]["runs"] if x["run"] == "frontier-run-1")
+    lay = run["layout"]
+    t_e = lay["micro_batch"] * run["seq_len"] / lay["cp"] * lay["ep"] * m.top_k / m.n_experts
+    b = 1 if run["precision"] == "fp8" else 2
+    assert moe[0].x[0] == pytest.approx(2 * t_e * m.d_model * m.d_ff / (b * (t_e * m.d_model + m.d_model * m.d_ff
+                                                                            + t_e * m.d_ff)))
+    dec = next(t for t in fig.data if t.name.startswith("decode assistant"))
+    best = res.stages["serving"]["loads"][0]["best"]
+    pc = param_counts(m)
+    k = m.top_k / m.n_experts
+    routed = (float(pc["total"]) - float(pc["active"])) / (1 - k)
+    read = float(pc["total"]) - routed * (1 - k) ** best["batch"]
+    bb = {"bf16": 2, "fp16": 2, "fp8": 1, "fp4": 0.5}[best["precision"]]
+    assert dec.x[0] == pytest.approx(2 * best["batch"] * float(pc["active"]) / (bb * read))
+    assert dec.x[0] < 2 * best["batch"] / bb  # fewer FLOP per byte than a dense model's decode
+    assert any(n.startswith("h100-sxm-80gb roof") for n in names)

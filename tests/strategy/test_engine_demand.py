@@ -145,7 +145,7 @@ def test_infeasible_deadline_is_one_line_naming_the_field(tmp_path):
 
 @pytest.mark.parametrize(("change", "needle"), [
     ({"precision": "fp3"}, "demand.training.run.precision: "),
-    ({"tokens": -1.0}, "demand.training.run.tokens: must be a finite number > 0"),
+    ({"tokens": -1.0}, "demand.training.0.tokens: must be in [1, 1e+16] tokens, got -1.0"),
     ({"model": "llama-9"}, "demand.training.run.model: unknown id 'llama-9'"),
     ({"global_batch_tokens": 10.0}, "demand.training.run.global_batch_tokens: must hold at least one sequence"),
 ])

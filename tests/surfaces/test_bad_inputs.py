@@ -22,12 +22,14 @@ def fails(*args: str) -> str:
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (("--global-batch", "nan"), "error: global_batch_tokens: must be a finite number > 0, got nan"),
-    (("--global-batch", "inf"), "error: global_batch_tokens: must be a finite number > 0, got inf"),
-    (("--global-batch", "0"), "error: global_batch_tokens: must be a finite number > 0, got 0.0"),
-    (("--seq-len", "0"), "error: seq_len: must be a positive integer, got 0"),
-    (("--seq-len", "-5"), "error: seq_len: must be a positive integer, got -5"),
-    (("--price", "inf"), "error: --price: must be a number >= 0 (USD per accelerator-hour), got inf"),
+    (("--global-batch", "nan"), "error: --global-batch: must be in [1, 1e+10] tokens, got nan"),
+    (("--global-batch", "inf"), "error: --global-batch: must be in [1, 1e+10] tokens, got inf"),
+    (("--global-batch", "0"), "error: --global-batch: must be in [1, 1e+10] tokens, got 0.0"),
+    (("--global-batch", "100"), "error: --global-batch: must hold at least one sequence of 8192 tokens, got 100.0"),
+    (("--seq-len", "0"), "error: --seq-len: must be a whole number in [1, 100,000,000] tokens, got 0"),
+    (("--seq-len", "-5"), "error: --seq-len: must be a whole number in [1, 100,000,000] tokens, got -5"),
+    (("--price", "inf"), "error: --price: must be 0 or in [0.0001, 10,000] USD per accelerator-hour, got inf"),
+    (("--tp", "0"), "error: --tp: must be an integer in [1, 1e+06], got 0"),
 ])
 def test_train_bad_flags(extra, message):
     assert fails(*TRAIN, *extra) == message
@@ -45,12 +47,13 @@ def test_serve_unknown_precision_lists_what_is_allowed():
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (("--years", "1e308"), "error: --years: must be at most 100 years, got 1e+308"),
-    (("--life-years", "inf"), "error: --life-years: must be a number > 0, got inf"),
-    (("--cloud-price", "inf"), "error: --cloud-price: must be a number >= 0, got inf"),
-    (("--pue", "inf"), "error: --pue: must be a number >= 1, got inf"),
-    (("--samples", "100000000"), "error: --samples: must be an integer in [0, 1,000,000], got 100000000"),
-    (("--samples", "10", "--seed", "-1"), "error: --seed: must be a non-negative integer, got -1"),
+    (("--years", "1e308"), "error: --years: must be in [0.01, 100] years, got 1e+308"),
+    (("--life-years", "inf"), "error: --life-years: must be in [0.01, 100] years, got inf"),
+    (("--cloud-price", "inf"), "error: --cloud-price: must be 0 or in [0.0001, 10,000] USD per accelerator-hour, "
+                               "got inf"),
+    (("--pue", "inf"), "error: --pue: must be in [1, 5], got inf"),
+    (("--samples", "100000000"), "error: --samples: must be a whole number in [0, 1,000,000] draws, got 100000000"),
+    (("--samples", "10", "--seed", "-1"), "error: --seed: must be a whole number in [0, 4,294,967,295], got -1"),
 ])
 def test_tco_bad_flags(extra, message):
     assert fails("tco", "--system", "dgx-h100", *extra) == message
@@ -58,7 +61,7 @@ def test_tco_bad_flags(extra, message):
 
 def test_cost_per_token_years_bounded():
     assert fails("cost-per-token", "--system", "dgx-h100", "--tokens-per-s-per-gpu", "1000", "--years",
-                 "1e308") == "error: --years: must be at most 100 years, got 1e+308"
+                 "1e308") == "error: --years: must be in [0.01, 100] years, got 1e+308"
 
 
 def test_strategy_binary_file(tmp_path):
@@ -68,8 +71,10 @@ def test_strategy_binary_file(tmp_path):
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (("--seed", "-1"), "error: --seed: must be a non-negative integer, got -1"),
+    (("--seed", "-1"), "error: --seed: must be a whole number in [0, 4,294,967,295], got -1"),
     (("--scenarios", "100000000"), "error: --scenarios: must be an integer in [1, 500,000], got 100000000"),
+    (("--tornado-scenarios", "100000000"), "error: --tornado-scenarios: must be a whole number in [0, 500] "
+                                           "scenarios per re-optimisation, got 100000000"),
 ])
 def test_strategy_bad_flags(extra, message):
     scenario = Path(__file__).resolve().parents[2] / "examples" / "frontier_lab.yaml"

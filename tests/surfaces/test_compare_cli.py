@@ -54,8 +54,8 @@ def test_compare_unknown_chip_fails_before_planning():
 @pytest.mark.parametrize(("flags", "message"), [
     (["--gpus", "8", "--precision", "fp9"], "--precision: must be one of fp32"),
     (["--gpus", "8", "--model", "llama-9"], "models: unknown id 'llama-9'"),
-    ([], "give exactly one of n_accelerators (--gpus) or days (--days)"),
-    (["--gpus", "0"], "n_accelerators: must be a positive integer"),
+    ([], "--accelerators (--gpus): give the accelerator count (--accelerators) or the deadline (--days), exactly one"),
+    (["--gpus", "0"], "--accelerators (--gpus): must be a whole number in [1, 10,000,000] accelerators, got 0"),
     (["--gpus", "8", "--hardware", "h100"], "--hardware: lists the same accelerator twice"),  # an alias of it
 ])
 def test_compare_inputs_shared_by_every_chip_are_errors_not_rows(flags, message):
@@ -75,3 +75,12 @@ def test_compare_chip_without_the_precision_is_a_row_and_a_system_is_costed_as_i
     rows = {r["hardware"]: r for r in json.loads(out)["rows"]}
     assert rows["a100-sxm-80gb"]["status"] == "infeasible" and "has no fp8 peak" in rows["a100-sxm-80gb"]["reason"]
     assert rows["hgx-h100"]["price_source"] == "owned hgx-h100, 3 y"  # not the first H100 system (dgx-h100)
+
+
+def test_compare_where_no_chip_can_run_it_exits_2_naming_each_chip():
+    # 70B in bf16 on one accelerator fits neither an H100 nor an A100: nothing to compare is an error, not exit 0.
+    code, out, err = run("compare", "--model", "llama-3.1-70b", "--tokens", "1e12", "--gpus", "1", "--hardware",
+                         "h100-sxm-80gb", "--hardware", "a100-sxm-80gb", "--json")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: hardware: no chip can run it: h100-sxm-80gb: memory: ")
+    assert "a100-sxm-80gb: memory: " in err and "n_accelerators" not in err

@@ -126,12 +126,12 @@ def test_train_command_and_errors():
     d = json.loads(out)
     assert d["n_accelerators"] == 64 and d["cost_usd"] == pytest.approx(2 * d["accelerator_hours"])
     code, _, err = run("train", "--model", "llama-3.1-8b", "--hardware", "h100", "--tokens", "1e12")
-    assert code == 2 and "give exactly one of n_accelerators (--gpus) or days (--days)" in err
+    assert code == 2 and "give the accelerator count (--accelerators) or the deadline (--days), exactly one" in err
     code, _, err = run("train", "--model", "llama-9", "--hardware", "h100", "--tokens", "1e12", "--gpus", "8")
     assert code == 2 and err.startswith("error: models: unknown id 'llama-9'")
     code, _, err = run("train", "--model", "llama-3.1-8b", "--hardware", "h100", "--tokens", "1e12", "--gpus", "8",
                        "--price", "-1")
-    assert code == 2 and "--price: must be a number >= 0" in err
+    assert code == 2 and "--price: must be 0 or in [0.0001, 10,000] USD per accelerator-hour, got -1.0" in err
 
 
 def test_predict_detail_adds_breakdown(tmp_path):
@@ -216,7 +216,7 @@ def test_train_top_lists_ranked_layouts_that_fit():
     assert speeds[0] == pytest.approx(d["tokens_per_s_per_accelerator"], rel=1e-9)  # the plan is the fastest
     code, _, err = run("train", "--model", "llama-3.1-70b", "--hardware", "h100", "--gpus", "64", "--tokens", "1e12",
                        "--top", "500")
-    assert code == 2 and "--top: must be an integer in [0, 100]" in err
+    assert code == 2 and "--top: must be a whole number in [0, 100] layouts, got 500" in err
 
 
 def test_train_ep_on_a_dense_model_is_an_error_not_ignored():

@@ -45,7 +45,7 @@ def test_serve_table_states_tokens_counted():
 
 
 @pytest.mark.parametrize(("extra", "msg"), [
-    (["--input-len", "0"], "--input-len: must be > 0"),
+    (["--input-len", "0"], "--input-len: must be a whole number in [1, 100,000,000] tokens, got 0"),
     (["--slo-tpot-ms", "0.01"], "slo: no configuration meets p99 TPOT <= 0.01 ms; best achievable"),
     (["--precision", "int3"], "--precision: must be one of"),
     (["--engine", "nonsense-engine"], "--engine: must be one of tensorrt-llm"),

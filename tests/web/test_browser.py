@@ -1,7 +1,8 @@
 """The web app in a real browser: Debian's Chromium driven by Playwright, against uvicorn on 127.0.0.1.
 
-Fills the training what-if form, submits it and sees the numbers and the plot; runs a scenario and watches it
-finish; opens the stored report; saves screenshots under test-artifacts/.
+Fills the training what-if form, submits it and sees the numbers and the plot, and opens its shared address; runs
+a scenario and watches its progress to the end, cancels a second run; opens the stored report; clicks into a
+catalog entry and follows a near match from an unknown id; saves screenshots under test-artifacts/.
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ def test_what_if_scenario_run_and_report(live, browser):
     expect(page.locator("#plan-status")).to_have_attribute("data-status", "done", timeout=240_000)
     expect(page.locator("#plan-progress progress")).not_to_have_count(0)
 
+    # live progress: every stage has a bar, each full once the run is done
+    bars = page.locator("#plan-progress progress")
+    assert bars.count() >= 5
+    for i in range(bars.count()):
+        assert bars.nth(i).get_attribute("value") == bars.nth(i).get_attribute("max")
+
     # open the stored report
     with page.context.expect_page() as new:
         page.locator("#plan-report-link").click()
@@ -79,9 +86,35 @@ def test_what_if_scenario_run_and_report(live, browser):
     expect(report.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
     report.screenshot(path=str(ARTIFACTS / "web-report.png"))
 
-    # the run is listed in the Runs tab
+    # a second run, cancelled while it runs: the page says so and nothing is stored
+    page.locator("#plan-run").click()
+    expect(page.locator("#plan-cancel")).to_be_enabled(timeout=30_000)
+    page.locator("#plan-cancel").click()
+    expect(page.locator("#plan-status")).to_have_attribute("data-status", "cancelled", timeout=60_000)
+    expect(page.locator("#plan-run")).to_be_enabled()
+
+    # the run is listed in the Runs tab, once: the cancelled one left nothing
     page.locator("#tabs a[data-tab=runs]").click()
     expect(page.locator("#runs-table")).to_contain_text("small_lab", timeout=30_000)
+    expect(page.locator("#runs-table input[type=checkbox]")).to_have_count(1)
     page.screenshot(path=str(ARTIFACTS / "web-runs.png"))
+
+    # the catalog browser: click into an entry's detail, which names the source of every field
+    page.locator("#tabs a[data-tab=catalog]").click()
+    page.locator("#catalog-filter").fill("h100-sxm")
+    page.locator("#catalog-table a.catalog-link", has_text="h100-sxm-80gb").click()
+    expect(page.locator("#catalog-detail-title")).to_contain_text("h100-sxm-80gb", timeout=30_000)
+    fields = page.locator("#catalog-fields")
+    expect(fields).to_contain_text("hbm_gib")
+    expect(fields).to_contain_text("datasheet")
+    assert "id=h100-sxm-80gb" in page.url
+    page.screenshot(path=str(ARTIFACTS / "web-catalog.png"))
+    # a shared address opens the same entry; an unknown id shows the nearest ids, which lead to an entry
+    page3 = browser.new_page()
+    page3.goto(live.url + "/#/catalog?kind=systems&id=dgx-h10")
+    expect(page3.locator("#catalog-detail-error")).to_contain_text("unknown id 'dgx-h10'", timeout=30_000)
+    page3.locator("a.catalog-near", has_text="dgx-h100").first.click()
+    expect(page3.locator("#catalog-detail-title")).to_contain_text("dgx-h100", timeout=30_000)
+    page3.close()
     assert outside == [] and errors == []
     assert (ARTIFACTS / "web-training.png").stat().st_size > 10_000

@@ -36,6 +36,29 @@ def test_health_and_catalog(client):
     assert client.get("/api/catalog/secrets").status_code == 422
 
 
+def test_catalog_detail_with_sources_and_near_matches(client):
+    """One entry with every field's source, looked up by id or alias; an unknown id is 404 with near ids."""
+    from chipplan import catalog
+
+    d = client.get("/api/catalog/accelerators/h100-sxm-80gb").json()
+    assert d["id"] == "h100-sxm-80gb" and d["summary"]["hbm_gib"] == pytest.approx(80.0)
+    fields = {f["field"]: f for f in d["fields"]}
+    assert fields["hbm_gib"]["value"] == 80 and "datasheet" in d["source"].lower()
+    assert d["spec_si"]["hbm_bytes"] == pytest.approx(80 * 2**30)
+    entry = catalog.load().entries["accelerators"]["h100-sxm-80gb"]
+    assert len(fields) == len(entry.model_dump()) - 2  # every field but source and field_sources
+    alias = client.get("/api/catalog/accelerators/" + "H100 SXM5 80GB").json()
+    assert alias["id"] == "h100-sxm-80gb"
+    m = client.get("/api/catalog/models/llama-3.1-70b").json()
+    assert {f["field"]: f["value"] for f in m["fields"]}["n_layers"] == 80
+    assert client.get("/api/catalog/systems/dgx-h100").json()["summary"]["accelerators_per_node"] == 8
+    r = client.get("/api/catalog/systems/dgx-h10")
+    assert r.status_code == 404
+    assert r.json()["detail"]["near"][0] == "dgx-h100" and "unknown id 'dgx-h10'" in r.json()["detail"]["msg"]
+    assert client.get("/api/catalog/accelerators/dgx-h100").status_code == 404  # a system is not an accelerator
+    assert client.get("/api/catalog/secrets/x").status_code == 422
+
+
 def test_train_answers_the_cli_json(client):
     r = client.post("/api/train", json=TRAIN)
     assert r.status_code == 200
@@ -88,6 +111,9 @@ def test_limits_and_paths(client):
     r = client.post("/api/plan", json={"scenario_yaml": text.replace("model: llama-3.1-70b\n      users",
                                                                      "model: /etc/passwd.yaml\n      users")})
     assert r.status_code == 422 and "bundled examples" in r.json()["detail"][0]["msg"]
+    routes = text + "routes:\n  in_house: {uses: in-house-chip, design: {sweep: /etc/passwd, designs: 10}}\n"
+    r = client.post("/api/plan", json={"scenario_yaml": routes})
+    assert r.status_code == 422 and "routes.in_house.design" in r.json()["detail"][0]["msg"]
     r = client.post("/api/plan", json={"example": "../../secret"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "example"]
     r = client.post("/api/plan", json={"example": "small_lab", "scenarios": 10**7})

@@ -35,12 +35,90 @@ def fail(message: str) -> None:
     raise typer.Exit(EXIT_USAGE)
 
 
+#: Each command-line flag that carries a size, money or physical quantity → its plausible range
+#: (``chipplan.specs.limits.RANGES``). Every command that declares the flag checks it before it runs, and its
+#: ``--help`` states the range.
+FLAG_LIMITS: dict[str, str] = {
+    # sizes
+    "--accelerators": "accelerators", "--cluster-accelerators": "accelerators", "--dies": "dies_per_package",
+    "--hbm-stacks": "hbm_stacks", "--units": "redundant_units", "--units-required": "redundant_units",
+    "--radix": "switch_radix", "--seed": "seed", "--samples": "monte_carlo_samples",
+    "--tornado-scenarios": "tornado_scenarios", "--replications": "replications", "--designs": "designs",
+    "--budget": "search_evaluations", "--cv-evals": "cv_evaluations", "--top": "top_layouts",
+    "--limit": "rows_shown", "--port": "port",
+    # workload
+    "--tokens": "training_tokens", "--global-batch": "batch_tokens", "--seq-len": "sequence_tokens",
+    "--input-len": "sequence_tokens", "--output-len": "sequence_tokens", "--tokens-per-day": "tokens_per_day",
+    "--tokens-per-s-per-gpu": "tokens_per_s_per_accelerator", "--qps": "requests_per_s",
+    "--slo-ttft-ms": "latency_ms", "--slo-tpot-ms": "latency_ms", "--days": "deadline_days",
+    "--compute-flop": "compute_flop",
+    # money
+    "--price": "usd_per_accelerator_hour", "--price-per-hour": "usd_per_accelerator_hour",
+    "--cloud-price": "usd_per_accelerator_hour", "--electricity": "usd_per_kwh",
+    "--accelerator-price": "usd_per_accelerator", "--manufacturing-cost": "usd_per_accelerator",
+    "--server-price": "usd_per_server", "--target": "usd_per_server", "--alternative": "usd_per_server",
+    "--wafer-price": "usd_per_part", "--hbm-price": "usd_per_part", "--packaging-price": "usd_per_part",
+    "--test-price": "usd_per_part", "--nre": "usd_nre", "--budget-usd": "usd_budget",
+    "--interest": "interest_per_year", "--margin": "margin", "--volume": "lifetime_units",
+    # time, use, silicon, power
+    "--years": "years", "--life-years": "years", "--utilisation": "utilisation", "--pue": "pue",
+    "--area-mm2": "die_area_mm2", "--wafer-diameter": "wafer_diameter_mm", "--edge-exclusion": "wafer_margin_mm",
+    "--scribe": "wafer_margin_mm", "--defect-density": "defects_per_cm2", "--alpha": "yield_clustering",
+    "--layers": "critical_layers", "--yield": "die_yield", "--unit-fraction": "fraction",
+    "--node-power-kw": "node_power_kw",
+}
+#: A flag that means another quantity in one command: (command function, flag) → quantity.
+FLAG_LIMITS_IN: dict[tuple[str, str], str] = {
+    ("custom_server_command", "--accelerators"): "accelerators_per_server",
+}
+
+
+def _flag_limits(fn: Callable[..., Any]) -> list[tuple[str, str, str, Any]]:
+    """(parameter, flag as the user knows it, quantity, default) for each of ``fn``'s range-checked options;
+    each option's help gains its range."""
+    import inspect
+
+    from chipplan.specs import limits
+
+    out = []
+    for p in inspect.signature(fn).parameters.values():
+        decls = [d for d in getattr(p.default, "param_decls", None) or () if d.startswith("--")]
+        if not decls:
+            continue
+        quantity = FLAG_LIMITS_IN.get((fn.__name__, decls[0])) or FLAG_LIMITS.get(decls[0])
+        if quantity is None:
+            continue
+        rule = limits.range_of(quantity).rule.removeprefix("must be ")
+        info = p.default
+        if info.help is not None and rule not in info.help:
+            info.help = f"{info.help.rstrip()} Range: {rule}."
+        flag = decls[0] + (f" ({', '.join(decls[1:])})" if len(decls) > 1 else "")
+        out.append((p.name, flag, quantity, info.default))
+    return out
+
+
+def check_flags(checks: list[tuple[str, str, str, Any]], kwargs: dict[str, Any]) -> None:
+    """Each given flag within its plausible range, else a FieldError naming the flag and the range. A value
+    equal to the flag's default is the command's own (``--seq-len 0`` means "the model's") and passes."""
+    from chipplan.specs import limits
+
+    for name, flag, quantity, default in checks:
+        v = kwargs.get(name)
+        if v is None or (v == default and not isinstance(v, list | tuple)):
+            continue
+        for x in v if isinstance(v, list | tuple) else (v,):
+            limits.check(quantity, x, field=flag)
+
+
 def handle_errors(fn: F) -> F:
-    """Turn ChipplanError (and bad numbers) into a one-line message and exit status 2, no traceback."""
+    """Check the flags' ranges (``FLAG_LIMITS``) and turn ChipplanError into a one-line message and exit
+    status 2, no traceback."""
+    checks = _flag_limits(fn)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            check_flags(checks, kwargs)
             return fn(*args, **kwargs)
         except ChipplanError as e:
             if debug_enabled():
@@ -388,3 +466,51 @@ def as_flags(*names: str, **renames: str) -> Iterator[None]:
         if flag is None:
             raise
         raise FieldError(flag, e.rule, e.got) from None
+
+
+def _scenario_quantities() -> list[tuple[str, str]]:
+    """(field path, quantity) for each range-checked field of the scenario's JSON Schema."""
+    from chipplan.scenario.model import json_schema
+
+    s = json_schema()
+    defs = s.get("$defs", {})
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        for key, prop in node.get("properties", {}).items():
+            here = f"{path}.{key}" if path else key
+            for p in [prop, *prop.get("anyOf", []), prop.get("items", {})]:
+                if "x-quantity" in p:
+                    out.append((here, p["x-quantity"]))
+                    break
+                ref = p.get("$ref") or p.get("items", {}).get("$ref")
+                if ref and ref not in seen:
+                    seen.add(ref)
+                    walk(defs.get(ref.rsplit("/", 1)[-1], {}), here)
+
+    walk(s, "")
+    return sorted(set(out))
+
+
+def limits_markdown() -> str:
+    """``docs/limits.md``: every plausible range and the flags that use it (``python -m chipplan.commands``)."""
+    from chipplan.specs import limits
+
+    users: dict[str, list[str]] = {}
+    for flag, q in FLAG_LIMITS.items():
+        users.setdefault(q, []).append(f"`{flag}`")
+    for (cmd, flag), q in FLAG_LIMITS_IN.items():
+        users.setdefault(q, []).append(f"`{flag}` ({cmd.removesuffix('_command').replace('_', '-')})")
+    for path, q in _scenario_quantities():
+        users.setdefault(q, []).append(f"scenario `{path}`")
+    lines = ["# Plausible ranges", "",
+             "Generated from `chipplan.specs.limits.RANGES` and `chipplan.commands._common.FLAG_LIMITS` by "
+             "`python -m chipplan.commands > docs/limits.md`; do not edit by hand.", "",
+             "A flag, API argument or scenario field outside its range is refused with one line naming it and the "
+             "range (exit status 2). `0 or` marks a quantity where exactly zero is meaningful (free, unused) but a "
+             "tiny non-zero value is a slip.", "",
+             "| quantity | allowed | flags |", "|---|---|---|"]
+    for q, r in limits.RANGES.items():
+        lines.append(f"| `{q}` | {r.rule.removeprefix('must be ')} | {', '.join(users.get(q, [])) or '—'} |")
+    return "\n".join(lines) + "\n"

@@ -131,6 +131,7 @@ def _src(v: Any, default: str) -> str:
     return f"estimate: {v.reasoning}"
 
 
+@handle_errors
 def model_command(
     model: str = typer.Argument(..., help="Model id or alias from the catalog."),
     seq_len: int = typer.Option(0, "--seq-len", help="Sequence length for FLOPs (default: the model's maximum "

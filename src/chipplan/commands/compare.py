@@ -52,7 +52,8 @@ def compare_command(
     f = output_format(fmt, as_json)
     if plot is not None:
         check_html_path(plot)
-    with as_flags("basis", "precision", "hardware", price_term="--price-term"), \
+    with as_flags("basis", "precision", "hardware", "tokens", "days", "global_batch", price_term="--price-term",
+                  accelerators="--accelerators (--gpus)"), \
             progress(f"planning the run on {len(hardware)} chips"):
         r = api.compare(model, hardware, tokens=tokens, accelerators=accelerators, days=days,
                         global_batch=global_batch, precision=precision, basis=basis, price_term=term)

@@ -51,25 +51,6 @@ def _pos(flag: str, v: float | None) -> None:
         raise FieldError(flag, "must be a number > 0", v)
 
 
-# Horizons beyond a century and Monte Carlo runs beyond a million draws are typos: the first overflow the
-# discounting, the second exhaust memory.
-MAX_YEARS = 100.0
-MAX_SAMPLES = 1_000_000
-
-
-def _years(flag: str, v: float | None) -> None:
-    _pos(flag, v)
-    if v is not None and v > MAX_YEARS:
-        raise FieldError(flag, f"must be at most {MAX_YEARS:g} years", v)
-
-
-def _sampling(samples: int, seed: int) -> None:
-    if not 0 <= samples <= MAX_SAMPLES:
-        raise FieldError("--samples", f"must be an integer in [0, {MAX_SAMPLES:,}]", samples)
-    if seed < 0:
-        raise FieldError("--seed", "must be a non-negative integer", seed)
-
-
 def _frac(flag: str, v: float | None) -> None:
     if v is not None and not 0 < v <= 1:
         raise FieldError(flag, "must be in (0, 1]", v)
@@ -228,7 +209,6 @@ def chip_command(
     _pos("--volume", volume)
     _pos("--area-mm2", area_mm2)
     _margin("--margin", margin)
-    _sampling(samples, seed)
     with as_flags(**_CHIP_FLAGS):
         if accelerator:
             base = si.recipe_for(catalog.accelerator(accelerator), cat)

@@ -95,7 +95,7 @@ def validate_command(
     cross_validate: bool = typer.Option(False, "--cross-validate", help="Also refit the calibrated families' "
                                         "efficiencies without each source group and predict that group (leave "
                                         "one group out); print it beside the in-sample figures."),
-    cv_evals: int = typer.Option(120, "--cv-evals", min=1, help="Fit evaluations per family and fold "
+    cv_evals: int = typer.Option(120, "--cv-evals", help="Fit evaluations per family and fold "
                                  "(--cross-validate)."),
     allow_extra: bool = typer.Option(False, "--allow-extra-columns", help="Carry columns the schema does not "
                                      "know along unread (otherwise they are an error listing close matches)."),

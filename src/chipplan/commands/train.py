@@ -50,7 +50,8 @@ def train_command(
     from chipplan.commands._common import progress
 
     f = output_format(fmt, as_json)
-    with as_flags("price", "top", accelerators="--accelerators"), progress("planning the training run"):
+    with as_flags("price", "top", "tokens", "days", "global_batch", "seq_len", accelerators="--accelerators (--gpus)",
+                  **{d.name: d.flag for d in TRAINING}), progress("planning the training run"):
         r = api.train(model, hardware, tokens=tokens, accelerators=accelerators, days=days,
                       global_batch=global_batch, seq_len=seq_len, precision=precision, price=price, top=top,
                       **layout)

@@ -6,8 +6,13 @@ either an accelerator count or a deadline.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import hashlib
+import json
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterator, MutableMapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -150,11 +155,39 @@ class RunEstimate:
 N_GRID = np.unique(np.round(np.outer(2.0 ** np.arange(0, 21), [1, 1.5]).ravel()))
 
 
+# Inside ``with memo(store):`` a repeated estimate_run call is answered from ``store`` (a plan run asks the same
+# question in its training stage and again when the sourcing stage rates each chip); outside it, nothing is kept.
+_MEMO: contextvars.ContextVar[MutableMapping[str, RunEstimate] | None] = contextvars.ContextVar("estimate_memo",
+                                                                                               default=None)
+
+
+@contextlib.contextmanager
+def memo(store: MutableMapping[str, RunEstimate] | None = None) -> Iterator[MutableMapping[str, RunEstimate]]:
+    """Answer repeated :func:`estimate_run` calls from ``store`` (a new dict by default) within the block.
+
+    The key is a digest of the resolved model, accelerator and system specs and every other argument, so two
+    spellings of one question (an id or its spec) share an answer. Efficiencies are read from the catalog, which
+    is fixed while a block runs; a caller that changes them mid-block must not use one.
+    """
+    store = {} if store is None else store
+    token = _MEMO.set(store)
+    try:
+        yield store
+    finally:
+        _MEMO.reset(token)
+
+
+def _memo_key(m: Model, acc: Accelerator, system: System | None, args: dict[str, Any]) -> str:
+    blob = json.dumps({"model": asdict(m), "accelerator": asdict(acc), "system": asdict(system) if system else None,
+                       **args}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 def estimate_run(model: Model | str, accelerator: Accelerator | str, tokens: float, *,
                  n_accelerators: int | None = None, days: float | None = None,
                  global_batch_tokens: float | None = None, seq_len: int | None = None, precision: str = "bf16",
                  system: System | None = None, layout: dict[str, Any] | None = None) -> RunEstimate:
-    """Plan a training run of ``tokens`` tokens.
+    """Plan a training run of ``tokens`` tokens (answered from the :func:`memo` store inside one).
 
     Give ``n_accelerators`` (how long will it take?) or ``days`` (how many accelerators to finish in time?).
     The best layout that fits memory is searched for every candidate accelerator count, keeping any field
@@ -164,16 +197,37 @@ def estimate_run(model: Model | str, accelerator: Accelerator | str, tokens: flo
     rule, or by how many GB.
     """
     m = catalog.model(model) if isinstance(model, str) else model
-    fixed = fixed_layout(layout)
     if isinstance(accelerator, str):
         acc, sys_ = catalog.hardware(accelerator)
         system = system or sys_
     else:
         acc = accelerator
+    store = _MEMO.get()
+    if store is None:
+        return _estimate_run(m, acc, tokens, n_accelerators=n_accelerators, days=days,
+                             global_batch_tokens=global_batch_tokens, seq_len=seq_len, precision=precision,
+                             system=system, layout=layout)
+    stated = sorted(((k, v) for k, v in (layout or {}).items() if v is not None), key=str)  # None: not stated
+    key = _memo_key(m, acc, system, {"tokens": tokens, "n_accelerators": n_accelerators, "days": days,
+                                     "global_batch_tokens": global_batch_tokens, "seq_len": seq_len,
+                                     "precision": precision, "layout": stated})
+    hit = store.get(key)
+    if hit is None:
+        hit = _estimate_run(m, acc, tokens, n_accelerators=n_accelerators, days=days,
+                            global_batch_tokens=global_batch_tokens, seq_len=seq_len, precision=precision,
+                            system=system, layout=layout)
+        store[key] = hit
+    return replace(hit, layout=dict(hit.layout), breakdown_s=dict(hit.breakdown_s))  # callers own their dicts
+
+
+def _estimate_run(m: Model, acc: Accelerator, tokens: float, *, n_accelerators: int | None, days: float | None,
+                  global_batch_tokens: float | None, seq_len: int | None, precision: str, system: System | None,
+                  layout: dict[str, Any] | None) -> RunEstimate:
+    fixed = fixed_layout(layout)
     if not (np.isfinite(tokens) and tokens > 0):
         raise FieldError("tokens", "must be a finite number > 0", tokens)
     if (n_accelerators is None) == (days is None):
-        raise FieldError("n_accelerators", "give exactly one of n_accelerators (--gpus) or days (--days)")
+        raise FieldError("n_accelerators", "give exactly one of n_accelerators or days")
     if seq_len is not None and not (seq_len >= 1 and float(seq_len).is_integer()):
         raise FieldError("seq_len", "must be a positive integer", seq_len)
     if global_batch_tokens is not None and not (np.isfinite(global_batch_tokens) and global_batch_tokens > 0):
@@ -218,7 +272,7 @@ def estimate_run(model: Model | str, accelerator: Accelerator | str, tokens: flo
                                   f"global batch {gbs} sequences of {s}")
         if not chosen["fits_in_memory"][0]:
             need = float(chosen["memory_shortfall_bytes"][0]) / GIB
-            raise InfeasibleError(f"n_accelerators: {m.name} does not fit on {n_accelerators} x {acc.id} with "
+            raise InfeasibleError(f"memory: {m.name} does not fit on {n_accelerators} x {acc.id} with "
                                   f"{'the stated' if fixed else 'any searched'} layout: the best needs {need:.1f} GiB "
                                   "more per accelerator (add accelerators, or allow ZeRO-3 / recompute)")
     else:

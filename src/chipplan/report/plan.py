@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from chipplan import catalog
+from chipplan.perf.arithmetic import param_counts
 from chipplan.units import BYTES_PER_ELEMENT, GIB
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -97,8 +98,11 @@ def tables(res: Any) -> dict[str, pd.DataFrame]:
     out["cost_waterfall"] = pd.DataFrame(wf)
     s = st.get("strategy")
     if s:
-        out["portfolio"] = pd.DataFrame([{"route": k, **v} for k, v in s["portfolio"].items()]
-                                        + [{"route": "spot", "kind": "spot", "share": s["spot_share"]}])
+        designed = (s.get("design_route") or {}).get("route")
+        out["portfolio"] = pd.DataFrame([{"route": k, **v, "designed_chip": k == designed}
+                                         for k, v in s["portfolio"].items()]
+                                        + [{"route": "spot", "kind": "spot", "share": s["spot_share"],
+                                            "designed_chip": False}])
         fan, dem = s["fan_chart_h100e"], s["demand_h100e"]
         out["supply_fan"] = pd.DataFrame({"quarter": np.arange(len(fan["p50"])), **{f"supply_{k}": v for k, v in
                                                                                       fan.items()},
@@ -156,26 +160,50 @@ def fig_roofline(res: Any) -> tuple[Any, str] | None:
             fig.add_trace(go.Scatter(x=[gemm_ai], y=[x["mfu"] * x["peak_flops_per_s"] / 1e12], mode="markers",
                                      marker={"size": 11, "symbol": "diamond"},
                                      name=f"training {x['run']} on {a} (achieved, MFU {x['mfu']:.2f})"))
+            m = catalog.model(x["model_key"])
+            if m.n_experts:
+                # a routed expert's GEMM: the ep ranks' tokens spread over n_experts, top_k each
+                t_e = tokens * max(lay["ep"], 1) * m.top_k / m.n_experts
+                f = m.d_ff
+                moe_ai = 2 * t_e * d * f / (b * (t_e * d + d * f + t_e * f))
+                fig.add_trace(go.Scatter(x=[moe_ai], y=[min(peak, acc.hbm_bw_bytes_per_s * moe_ai) / 1e12],
+                                         mode="markers", marker={"size": 11, "symbol": "diamond-open"},
+                                         name=f"MoE expert GEMM of {x['run']} on {a} ({t_e:,.0f} tokens per "
+                                              f"expert, on the roof)"))
+                notes.append(f"an MoE expert GEMM of {x['run']} on {a} gets {t_e:,.0f} tokens and sits at "
+                             f"{moe_ai:.0f} FLOP/byte, {'left' if moe_ai < peak / acc.hbm_bw_bytes_per_s else 'right'}"
+                             f" of the ridge")
         for x in loads:
             if catalog.hardware(x["chip"])[0].id != a:
                 continue
             b = x["best"]
-            # decode reads every weight once per step for the whole batch: 2·batch FLOP per weight byte
-            dec_ai = 2 * b["batch"] / BYTES_PER_ELEMENT.get(b["precision"], 2)
+            # decode reads the weights once per step for the whole batch; an MoE step reads only the experts its
+            # batch routes to, 1 - (1 - top_k/n_experts)^batch of them (weights only, KV-cache reads left out)
+            m = catalog.model(x["model_key"])
+            pc = param_counts(m)
+            total, active = float(pc["total"]), float(pc["active"])
+            read = total
+            if m.n_experts:
+                k_e = m.top_k / m.n_experts
+                routed = (total - active) / (1 - k_e)
+                read = total - routed + routed * (1 - (1 - k_e) ** b["batch"])
+            dec_ai = 2 * b["batch"] * active / (BYTES_PER_ELEMENT.get(b["precision"], 2) * read)
             ridge = acc.peak_flops_per_s(b["precision"]) / acc.hbm_bw_bytes_per_s
             achieved = 2 * x["active_params"] * b["output_tokens_per_s_per_accelerator"]  # 2 FLOP per active weight
             fig.add_trace(go.Scatter(x=[dec_ai], y=[achieved / 1e12], mode="markers",
                                      marker={"size": 11, "symbol": "circle"},
                                      name=f"decode {x['load']} on {a} ({b['precision']}, batch {b['batch']})"))
-            notes.append(f"decode on {a} at batch {b['batch']} sits at {dec_ai:.0f} FLOP/byte, "
+            notes.insert(0, f"decode on {a} at batch {b['batch']} sits at {dec_ai:.0f} FLOP/byte, "
                          f"{'left' if dec_ai < ridge else 'right'} of the ridge at {ridge:.0f}: "
                          f"{'memory' if dec_ai < ridge else 'compute'}-bound")
     fig.update_xaxes(type="log")
     fig.update_yaxes(type="log")
     _layout(fig, "Roofline of the chosen chips", "arithmetic intensity, FLOP per HBM byte",
             "FLOP/s (TFLOP/s)")
-    reading = (notes[0] + "; training GEMMs sit right of every ridge, so training is compute-bound and its "
-               "MFU gap is overheads and communication.") if notes else "Training GEMMs sit right of every ridge."
+    dense = "; training's dense GEMMs sit right of every ridge, so their MFU gap is overheads and communication"
+    moe = next((n for n in notes if n.startswith("an MoE")), "")
+    reading = (notes[0] + dense + (f"; {moe}" if moe and moe != notes[0] else "") + ".") if notes \
+        else "Training GEMMs sit right of every ridge."
     return fig, reading
 
 
@@ -319,7 +347,19 @@ def fig_pareto(res: Any) -> tuple[Any, str] | None:
         if xk in base and yk in base:
             fig.add_trace(go.Scatter(x=[base[xk]], y=[base[yk]], mode="markers+text", text=[name],
                                      textposition="top center", marker={"size": 10, "symbol": "x"}, name=name))
-    return fig, cd.get("reading", f"{len(cd['pareto'])} designs on the front out of {cd.get('designs', '?')}.")
+    reading = cd.get("reading", f"{len(cd['pareto'])} designs on the front out of {cd.get('designs', '?')}.")
+    dr = (res.stages.get("strategy") or {}).get("design_route")
+    if dr:
+        reading = reading.rstrip(".") + "; in the sourcing portfolio it is " + _design_route_words(dr) + "."
+    return fig, reading
+
+
+def _design_route_words(dr: dict[str, Any]) -> str:
+    """The designed chip's route in words: what the engines rate it at and what the portfolio does with it."""
+    took = (f"the portfolio orders {dr['units']:,.0f} units ({100 * dr['share']:.0f} % of supply)" if dr["units"] > 0
+            else "the portfolio does not order it")
+    return (f"route {dr['route']} ({dr['kind'].replace('_', '-')}{', added by the plan' if dr['added'] else ''}): "
+            f"{dr['perf_per_unit']:.2f} workload H100e at ${dr['unit_price_usd']:,.0f} a unit before NRE; {took}")
 
 
 def fig_fan(res: Any) -> tuple[Any, str] | None:
@@ -354,14 +394,18 @@ def fig_portfolio(res: Any) -> tuple[Any, str] | None:
     s = res.stages.get("strategy")
     if not s:
         return None
-    items = [(k, v["share"], v["units"]) for k, v in s["portfolio"].items()] + [("spot", s["spot_share"], None)]
-    items = [i for i in items if i[1] > 1e-4]
+    dr = s.get("design_route") or {}
+    label = {dr["route"]: f"{dr['route']} (designed chip)"} if dr else {}
+    # every route is listed, chosen or not, so a route the optimiser left out (the designed chip's) shows at 0 %
+    items = [(label.get(k, k), v["share"], v["units"]) for k, v in s["portfolio"].items()]
+    items += [("spot", s["spot_share"], None)]
     fig = go.Figure(go.Bar(x=[i[0] for i in items], y=[100 * i[1] for i in items],
                            text=[f"{i[2]:,.0f} units" if i[2] else "" for i in items]))
     _layout(fig, "Portfolio mix: share of delivered supply", "route", "% of supply")
     top = max(items, key=lambda i: i[1])
     reading = (f"The optimised portfolio takes {100 * top[1]:.0f} % of its supply from {top[0]}; "
-               f"{sum(1 for i in items if i[0] != 'spot')} routes are used.")
+               f"{sum(1 for i in items if i[0] != 'spot' and i[1] > 1e-4)} of {len(items) - 1} routes are used"
+               + (f"; the designed chip is {_design_route_words(dr)}" if dr else "") + ".")
     return fig, reading
 
 

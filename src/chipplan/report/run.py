@@ -26,6 +26,8 @@ def provenance(res: Any, run_id: str, created: dt.datetime) -> dict[str, Any]:
     return {"run_id": run_id, "scenario_name": r.scenario.name, "scenario_files": list(r.files),
             "scenario_digest": r.digest(), "scenario": r.data,
             "resolved_plan": r.scenario.plan.model_dump(), "seed": res.seed,
+            # the route the plan gave the designed chip (the scenario's routes as written, plus this)
+            "design_route": (res.stages.get("strategy") or {}).get("design_route"),
             "catalog_version": catalog.load().version, "chipplan_version": __version__,
             "created_utc": created.strftime("%Y-%m-%dT%H:%M:%SZ"), "python": platform.python_version(),
             "command": " ".join(["chipplan", *sys.argv[1:]]) if sys.argv else "", "stages": res.timings}

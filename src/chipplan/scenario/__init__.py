@@ -197,7 +197,7 @@ def _rules(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
     dem = data.get("demand") if isinstance(data.get("demand"), dict) else {}
     for i, t in enumerate(dem.get("training") or []):
         loc = ("demand", "training", i)
-        _positive(t, loc, ("tokens", "global_batch_tokens", "seq_len", "accelerator_hours"), probs)
+        _positive(t, loc, ("accelerator_hours",), probs)  # tokens, batch, seq_len: their ranges (specs.limits)
         if isinstance(t, dict):
             s, dl = t.get("start_quarter"), t.get("deadline_quarter")
             if isinstance(s, int) and isinstance(dl, int):
@@ -208,9 +208,7 @@ def _rules(data: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
                 elif isinstance(T, int) and dl > T:
                     probs.append(((*loc, "deadline_quarter"), f"must be <= horizon_quarters ({T}), got {dl}"))
     for i, s in enumerate(dem.get("serving") or []):
-        _positive(s, ("demand", "serving", i), ("users", "tokens_per_user_per_day", "peak_to_average", "input_len",
-                                                "output_len", "slo_ttft_ms", "slo_tpot_ms",
-                                                "tokens_per_s_per_accelerator"), probs)
+        _positive(s, ("demand", "serving", i), ("users", "tokens_per_user_per_day", "peak_to_average"), probs)
     _positive(data, (), ("unmet_penalty_usd_per_h100e_hour",), probs)
     names = [t.get("name") for t in (dem.get("training") or []) if isinstance(t, dict)]
     for n in {n for n in names if names.count(n) > 1}:
@@ -261,7 +259,27 @@ def _chips(sf: PlanScenario) -> list[tuple[tuple[Any, ...], str]]:
             cat.system(v)
         except ChipplanError as e:
             probs.append((("plan", "systems", k), str(e).split(": ", 1)[-1]))
+    dr = sf.plan.design_route
+    if dr and dr != "none":
+        from chipplan.codesign.route import DESIGN_KINDS
+
+        if dr not in sf.routes:
+            probs.append((("plan", "design_route"), f"unknown route; routes: {', '.join(sf.routes)}, got {dr!r}"))
+        elif route_kind(sf.routes[dr]) not in DESIGN_KINDS:
+            probs.append((("plan", "design_route"), f"must be a {' or '.join(DESIGN_KINDS)} route, got {dr!r} "
+                                                    f"({route_kind(sf.routes[dr])})"))
     return probs
+
+
+def route_kind(body: dict[str, Any] | None) -> str:
+    """The kind of a scenario route: its own ``kind``, else its ``uses`` default's."""
+    from chipplan.strategy import scenario as sc
+
+    body = body or {}
+    if body.get("kind"):
+        return str(body["kind"])
+    d = sc.defaults()["routes"].get(body.get("uses", ""))
+    return str(getattr(d, "kind", "") or "")
 
 
 def _validate(data: dict[str, Any], lines: dict, files: tuple[str, ...], folder: Path) -> Resolved:

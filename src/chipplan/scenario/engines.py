@@ -14,10 +14,16 @@ def train(*, model: str, hardware: str, tokens: float, gpus: int | None = None, 
           price: float | None = None, **layout: Any) -> dict[str, Any]:
     """``chipplan train --json``: the planned run (layout, tokens/s, days with goodput, accelerator-hours)."""
     from chipplan import api
+    from chipplan.errors import FieldError
 
-    return api.train(model, hardware, tokens=tokens, accelerators=gpus, days=days, global_batch=global_batch,
-                     seq_len=seq_len, precision=precision, price=price,
-                     **{k: v for k, v in layout.items() if v is not None}).to_dict()
+    try:
+        return api.train(model, hardware, tokens=tokens, accelerators=gpus, days=days, global_batch=global_batch,
+                         seq_len=seq_len, precision=precision, price=price,
+                         **{k: v for k, v in layout.items() if v is not None}).to_dict()
+    except FieldError as e:  # the accelerator count is ``gpus`` here
+        if e.field != "accelerators":
+            raise
+        raise FieldError("gpus", e.rule, e.got) from None
 
 
 def serve(*, model: str, hardware: str, input_len: int, output_len: int, tp: list[int] | None = None,

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from chipplan.specs.limits import bounded
 from chipplan.strategy.scenario import ScenarioFile
 from chipplan.units import Z90  # p5/p95 sit at ±Z90 sd
 
@@ -131,10 +132,17 @@ class PlanSection(_M):
                                   description="designs in the co-design sweep (0 skips the stage)")
     codesign_config: str = Field("", description="co-design config file (relative to this file); default: "
                                                  "the catalog's co-design ranges")
+    design_route: str = Field(
+        "", max_length=100,
+        description="route id whose chip is the co-design stage's designed chip: its perf_per_unit and "
+                    "unit_price_usd then come from the perf and cost engines (fields the route states itself "
+                    "win). Default: the first in_house route, else the first custom_asic route, that names no "
+                    "design; with neither, a route `designed_chip` from the in-house-chip defaults is added. "
+                    "`none`: keep the routes as written")
     monte_carlo_scenarios: int | None = Field(None, ge=1, le=500_000, description="sourcing Monte Carlo "
                                               "scenarios (default: the scenario's monte_carlo_scenarios)")
-    tornado_scenarios: int = Field(30, ge=0, le=500, description="scenarios per re-optimisation in the "
-                                                                 "sensitivity tornado (0 skips it)")
+    tornado_scenarios: bounded("tornado_scenarios", int) = Field(  # type: ignore[valid-type]
+        30, description="scenarios per re-optimisation in the sensitivity tornado (0 skips it)")
     validation: list[str] | None = Field(
         None, description="published-run CSV tables (chipplan predict format) to check the engines against, "
                           "relative to this file. Default: the project's benchmarks/data tables when present")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,52 @@ class Cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(path, json.dumps(res), fsync=False)  # a lost entry is only recomputed
         return res, False
+
+
+class EstimateStore(MutableMapping):
+    """Training-engine answers (``chipplan.perf.plan.estimate_run``) for one plan run, in memory and in the
+    cache folder, so the sourcing stage's ratings of each chip reuse the training stage's searches, and a later
+    run reuses both (keyed on the call's digest, the catalog version and the chipplan version)."""
+
+    def __init__(self, cache: Cache):
+        self.cache = cache
+        self.mem: dict[str, Any] = {}
+
+    def _path(self, key: str) -> Path | None:
+        f = self.cache.folder
+        return f / f"estimate-{self.cache.key('estimate', key)[:32]}.json" if f else None
+
+    def __getitem__(self, key: str) -> Any:
+        from chipplan.perf.plan import RunEstimate
+
+        if key in self.mem:
+            return self.mem[key]
+        path = self._path(key)
+        if path is not None and path.is_file():
+            try:
+                self.mem[key] = RunEstimate(**json.loads(path.read_text()))
+                return self.mem[key]
+            except (OSError, ValueError, TypeError):
+                pass  # unreadable or from another shape of RunEstimate: recompute
+        raise KeyError(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.mem[key] = value
+        path = self._path(key)
+        if path is not None:
+            from chipplan.safeio import atomic_write_text
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, json.dumps(_jsonable(value.to_dict())), fsync=False)
+
+    def __delitem__(self, key: str) -> None:
+        self.mem.pop(key, None)
+
+    def __iter__(self) -> Any:
+        return iter(self.mem)
+
+    def __len__(self) -> int:
+        return len(self.mem)
 
 
 @dataclass
@@ -409,22 +455,32 @@ def stage_codesign(r: Resolved, seed: int, cache: Cache) -> dict[str, Any]:
     n = r.scenario.plan.codesign_designs
 
     def sweep() -> dict[str, Any]:
+        from chipplan.codesign import design as dz
+
         res = codesign.sweep(cfg, designs=n, seed=seed)
         objs = dict(res.objectives)
         cols = [c for c in (*_DESIGN_COLS, *objs) if c in res.pareto.columns]
         d = res.designs
         sample = d.sample(min(CODESIGN_SAMPLE, len(d)), random_state=seed) if len(d) else d
-        return {"designs": int(res.summary.get("designs", len(d))), "objectives": objs,
-                "pareto": res.pareto[cols].to_dict("records"),
-                "sample": sample[[c for c in cols if c in sample.columns]].to_dict("records"),
-                "best_under_target": res.summary.get("best_under_target"), "baselines": res.summary.get("baselines"),
-                "target_server_usd": res.summary.get("target_server_usd"), "config": cfg.name}
+        out = {"designs": int(res.summary.get("designs", len(d))), "objectives": objs,
+               "pareto": res.pareto[cols].to_dict("records"),
+               "sample": sample[[c for c in cols if c in sample.columns]].to_dict("records"),
+               "best_under_target": res.summary.get("best_under_target"), "baselines": res.summary.get("baselines"),
+               "target_server_usd": res.summary.get("target_server_usd"), "config": cfg.name}
+        # every parameter of the designed chip, so its supply route can be costed and rated again
+        best = _chosen(out)
+        row = d[d["design_id"] == best.get("design_id")]
+        if len(row):
+            r0 = row.iloc[0]
+            out["design_params"] = {p.name: (r0[p.name].item() if hasattr(r0[p.name], "item") else str(r0[p.name]))
+                                    for p in dz.PARAMS if p.name in r0.index}
+        return out
 
-    out, _ = cache.get("codesign", {"config": _file_digest(str(cfg)), "designs": n, "seed": seed}, sweep)
-    key, sense = next(iter(out["objectives"].items()))
+    out, _ = cache.get("codesign", {"config": _file_digest(str(cfg)), "designs": n, "seed": seed, "v": 2}, sweep)
+    key = next(iter(out["objectives"]))
     axes = list(out["objectives"])[:2]
     out["axes"] = axes
-    best = out.get("best_under_target") or (min if sense == "min" else max)(out["pareto"], key=lambda x: x[key])
+    best = _chosen(out)
     # a designed chip is an uncalibrated family: its interval is the widest the engines carry
     sd = float(efficiency.interval_log_sd(efficiency.for_families(np.array(["custom"], dtype=object))
                                           ["uncertainty_log_sd"], n_experts=0, n_gpu=8,
@@ -439,16 +495,71 @@ def stage_codesign(r: Resolved, seed: int, cache: Cache) -> dict[str, Any]:
     out["reading"] = (f"{len(out['pareto'])} of {out['designs']:,} designs are on the front; the designed chip "
                       f"(design {best.get('design_id')}, {best.get('node')}, {best.get('h100e_per_unit', 0):.2f} "
                       f"H100-equivalents, ${best.get('unit_cost_usd', 0):,.0f} a unit) reaches {key} {v:.3g}"
-                      + (f" against {cmp_}" if cmp_ else "") + "; its route is the in-house chip of the portfolio.")
+                      + (f" against {cmp_}" if cmp_ else "") + ".")
     return out
 
 
-def stage_strategy(r: Resolved, seed: int, progress: Progress) -> dict[str, Any]:
+def _chosen(cd: dict[str, Any]) -> dict[str, Any]:
+    """The designed chip of a co-design result: the best design under the server-price target, else the front's
+    best on the first objective."""
+    key, sense = next(iter(cd["objectives"].items()))
+    return cd.get("best_under_target") or (min if sense == "min" else max)(cd["pareto"], key=lambda x: x[key])
+
+
+DESIGN_ROUTE_ID = "designed_chip"  # the route added when a scenario has no in-house or partner route
+DESIGN_ROUTE_USES = "in-house-chip"
+
+
+def design_route(r: Resolved, cd: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | None:
+    """(route id, route body) that puts the co-design stage's designed chip into the sourcing portfolio.
+
+    The route is ``plan.design_route``, else the scenario's first in_house route, else its first custom_asic
+    route, naming no design of its own; without one a ``designed_chip`` route from the in-house-chip defaults is
+    added. Its body gains ``design: {sweep, params}``, so the strategy engine rates the chip with the perf
+    engines and prices it with the cost engine (``chipplan.codesign.route.design_figures``); fields the route
+    states itself (``perf_per_unit``, ``unit_price_usd``) still win. None when there is no designed chip or the
+    plan says ``design_route: none``.
+    """
+    from chipplan.scenario import route_kind
+
+    sf = r.scenario
+    cfg = codesign_config(r)
+    params = (cd or {}).get("design_params")
+    if sf.plan.design_route == "none" or not params or cfg is None:
+        return None
+    best = (cd.get("best") or {}).get("design") or {}
+    if sf.plan.design_route:
+        rid = sf.plan.design_route
+    else:
+        free = [k for k, b in sf.routes.items() if not (b or {}).get("design")]
+        rid = next((k for kind in ("in_house", "custom_asic") for k in free if route_kind(sf.routes[k]) == kind),
+                   DESIGN_ROUTE_ID)
+    body = dict(sf.routes.get(rid) or {"uses": DESIGN_ROUTE_USES})
+    body["design"] = {"sweep": str(cfg.resolve()), "params": params}
+    if "name" not in body:
+        base = "In-house chip" if route_kind(body) == "in_house" else "Partner ASIC"
+        body["name"] = f"{base} (designed: design {best.get('design_id')}, {best.get('node', '')})"
+    return rid, body
+
+
+def strategy_scenario(r: Resolved, cd: dict[str, Any] | None = None) -> tuple[Any, tuple[str, dict] | None]:
+    """The scenario the sourcing stage runs: the plan's, with the designed chip's route (``design_route``)."""
+    sf = r.scenario
+    dr = design_route(r, cd)
+    if dr is None:
+        return sf, None
+    rid, body = dr
+    out = sf.model_copy(update={"routes": {**sf.routes, rid: body}})
+    out._folder = sf._folder
+    return out, dr
+
+
+def stage_strategy(r: Resolved, seed: int, progress: Progress, cd: dict[str, Any] | None = None) -> dict[str, Any]:
     from chipplan.strategy import montecarlo, portfolio
     from chipplan.strategy import scenario as sc
 
-    sf = r.scenario
-    n_mc = sf.plan.monte_carlo_scenarios
+    sf, dr = strategy_scenario(r, cd)
+    n_mc = r.scenario.plan.monte_carlo_scenarios
     inp = sc.build(sf, seed=seed, scenarios=n_mc)
     progress("strategy", 1, 3, "engines rated the chips; optimising the portfolio")
     res = portfolio.plan(inp, tornado_scenarios=sf.plan.tornado_scenarios)
@@ -460,6 +571,15 @@ def stage_strategy(r: Resolved, seed: int, progress: Progress) -> dict[str, Any]
     go = np.array([res["portfolio"][i]["programme"] for i in ids])
     o = montecarlo.outcome(d, units, go, penalty_usd_per_h100e_hour=inp.penalty_usd_per_h100e_hour)
     res["cost_interval_usd"] = _pct(o.cost_usd)
+    if dr is not None:
+        rid = dr[0]
+        route = next(x for x in inp.routes if x.id == rid)
+        p = res["portfolio"][rid]
+        res["design_route"] = {
+            "route": rid, "name": route.name, "kind": route.kind, "added": rid not in r.scenario.routes,
+            "perf_per_unit": route.perf_per_unit, "unit_price_usd": route.unit_price_usd,
+            "units": p["units"], "share": p["share"], "programme": p["programme"],
+            "source": inp.provenance.get("performance", {}).get(f"routes.{rid}.perf_per_unit", "")}
     return res
 
 
@@ -544,8 +664,16 @@ def headlines(res: PlanResult) -> list[dict[str, Any]]:
 def run(r: Resolved, *, seed: int | None = None, cache: Cache | None = None, progress: Progress | None = None,
         stages: tuple[str, ...] = STAGES) -> PlanResult:
     """Every stage of the plan; ``progress`` hears about each one."""
-    prog = progress or _quiet
+    from chipplan.perf.plan import memo
+
     cache = cache or Cache(None)
+    with memo(EstimateStore(cache)):
+        return _run(r, seed=seed, cache=cache, progress=progress, stages=stages)
+
+
+def _run(r: Resolved, *, seed: int | None, cache: Cache, progress: Progress | None,
+         stages: tuple[str, ...]) -> PlanResult:
+    prog = progress or _quiet
     sf = r.scenario
     seed_ = sf.seed if seed is None else seed
     res = PlanResult(scenario=r, seed=seed_)
@@ -579,7 +707,11 @@ def run(r: Resolved, *, seed: int | None = None, cache: Cache | None = None, pro
     stage("tco", lambda: stage_tco(r, chip_ids, res.stages.get("serving", {"loads": []}), seed_))
     if sf.plan.codesign_designs:
         stage("codesign", lambda: stage_codesign(r, seed_, cache))
-    stage("strategy", lambda: stage_strategy(r, seed_, prog), total=3, key=base)
+    cd = res.stages.get("codesign")
+    dr = design_route(r, cd)
+    stage("strategy", lambda: stage_strategy(r, seed_, prog, cd), total=3,
+          key={**base, "design_route": dr and [dr[0], {k: v for k, v in dr[1].items() if k != "design"},
+                                               dr[1]["design"]["params"], _file_digest(dr[1]["design"]["sweep"])]})
     vfiles = validation_files(r)
     if vfiles:
         stage("validation", lambda: stage_validation(r), key={p.name: _file_digest(str(p)) for p in vfiles})

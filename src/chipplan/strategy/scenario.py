@@ -31,6 +31,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 from chipplan.catalog import DATA_DIR, pydantic_message, read_yaml
 from chipplan.catalog.schema import Sourced
 from chipplan.errors import CatalogError, ChipplanError, FieldError, InfeasibleError, InputFileError
+from chipplan.specs.limits import bounded
 from chipplan.strategy import demand as dm
 from chipplan.strategy.montecarlo import DemandModel
 from chipplan.strategy.routes import ROUTE_KINDS, Bottleneck, Event, LogNormal90, Route, Spot, Triangular
@@ -171,9 +172,9 @@ class ProgrammeDefault(Sourced):
 class TrainingEntry(_M):
     name: str
     model: str = ""  # catalog id, or a YAML file with a models: section (relative to the scenario's folder)
-    tokens: Num | None = None
-    global_batch_tokens: Num | None = None  # training engine default: 4M tokens, 16M from 100B parameters
-    seq_len: int | None = None  # training engine default: min(model max, 8192)
+    tokens: bounded("training_tokens") | None = None
+    global_batch_tokens: bounded("batch_tokens") | None = None  # training engine default: 4M, 16M from 100B params
+    seq_len: bounded("sequence_tokens", int) | None = None  # training engine default: min(model max, 8192)
     precision: str = "bf16"
     accelerator_hours: Num | None = None  # override: reference-accelerator hours; skips the training engine
     start_quarter: int
@@ -191,11 +192,12 @@ class ServingEntry(_M):
     tokens_per_user_per_day: Num
     growth_per_year: Num = 0.0
     peak_to_average: Num = 1.5
-    input_len: int = 2048  # request shape and latency limits handed to the serving engine
-    output_len: int = 512
-    slo_ttft_ms: Num | None = None
-    slo_tpot_ms: Num | None = None
-    tokens_per_s_per_accelerator: Num | None = None  # override: output tokens/s per reference accelerator
+    input_len: bounded("sequence_tokens", int) = 2048  # request shape and latency limits for the serving engine
+    output_len: bounded("sequence_tokens", int) = 512
+    slo_ttft_ms: bounded("latency_ms") | None = None
+    slo_tpot_ms: bounded("latency_ms") | None = None
+    # override: output tokens/s per reference accelerator
+    tokens_per_s_per_accelerator: bounded("tokens_per_s_per_accelerator") | None = None
 
 
 class DemandSection(_M):
@@ -238,12 +240,14 @@ class ScenarioFile(_M):
     bottleneck_correlation: Num = 0.5
     unmet_penalty_usd_per_h100e_hour: Num
     risk: RiskSection = RiskSection()
-    optimisation_scenarios: int = 256  # randomised quasi-Monte Carlo: units vary < 1 % across batches
-    replications: int = 10
+    # randomised quasi-Monte Carlo: units vary < 1 % across batches
+    optimisation_scenarios: bounded("optimisation_scenarios", int) = 256
+    replications: bounded("replications", int) = 10
     monte_carlo_scenarios: int = 100_000
     seed: int = 0
-    cost_of_capital: Num | None = None  # per year; default: the cost catalog's interest rate
-    budget_usd: Num | list[Num] | None = None  # capex budget per year of the horizon (one number: every year)
+    cost_of_capital: bounded("interest_per_year") | None = None  # per year; default: the cost catalog's rate
+    # capex budget per year of the horizon (one number: every year)
+    budget_usd: bounded("usd_budget") | list[bounded("usd_budget")] | None = None
     installed: list[InstalledEntry] = Field(default_factory=list)
     multistage: dict[str, int] | None = None  # {decision_quarter: k, branches: B}: recourse orders at quarter k
     price_demand: PriceDemandSection = PriceDemandSection()

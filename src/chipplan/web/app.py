@@ -111,8 +111,8 @@ class PlanRequest(_Req):
 
 
 # engine field names → request field names, so a 422 names what the browser sent
-_TRAIN_FIELDS = {"n_accelerators": "gpus", "global_batch_tokens": "global_batch", "models": "model",
-                 "accelerators": "hardware", "hardware": "hardware", "systems": "hardware"}
+_TRAIN_FIELDS = {"n_accelerators": "gpus", "memory": "gpus", "global_batch_tokens": "global_batch",
+                 "models": "model", "accelerators": "hardware", "hardware": "hardware", "systems": "hardware"}
 _SERVE_FIELDS = {"models": "model", "accelerators": "hardware", "systems": "hardware", "slo": "slo_tpot_ms",
                  "precision": "precision"}
 _TCO_FIELDS = {"systems": "system", "accelerators": "system", "accelerator_price": "system", "hardware": "system",
@@ -230,6 +230,35 @@ def _catalog_rows(kind: str) -> list[dict[str, Any]]:
     return out
 
 
+def _source_text(v: Any, default: str) -> str:
+    if v is None:
+        return default
+    if isinstance(v, str):
+        return v
+    return f"estimate: {getattr(v, 'reasoning', v)}"
+
+
+def _catalog_item(kind: str, item_id: str) -> dict[str, Any]:
+    """The detail of one entry; the id is looked up in the catalog (ids and aliases), never used otherwise."""
+    from dataclasses import asdict
+
+    cat = catalog.load()
+    found = cat.find(kind, item_id[:200])
+    if found is None:
+        near = [i for _, i in cat.near(item_id[:200], (kind,))]
+        raise HTTPException(404, detail={"msg": str(cat.unknown(item_id[:200], (kind,), kind=kind)),
+                                         "near": near})
+    entry = cat.entries[kind][found]
+    spec = getattr(cat, kind)[found]
+    fs = entry.field_sources
+    default = _source_text(entry.source, "")
+    fields = [{"field": k, "value": v, "source": _source_text(fs.get(k), "entry source")}
+              for k, v in entry.model_dump(mode="json").items() if k not in ("source", "field_sources")]
+    summary = next((r for r in _catalog_rows(kind) if r["id"] == found), {})
+    return {"kind": kind, "id": found, "catalog_version": cat.version, "summary": summary, "source": default,
+            "fields": fields, "spec_si": jsonable_encoder(asdict(spec))}
+
+
 def create_app(*, store: Path, examples: Path | None = None) -> FastAPI:
     """The app over the results store at ``store`` and the example scenarios in ``examples``."""
     st = Store(Path(store)).ensure()
@@ -303,6 +332,12 @@ def create_app(*, store: Path, examples: Path | None = None) -> FastAPI:
     def catalog_kind(kind: Literal["accelerators", "systems", "models"]) -> dict[str, Any]:
         """The catalog's accelerators, systems or models with their key figures."""
         return {"kind": kind, "catalog_version": catalog.load().version, "items": _catalog_rows(kind)}
+
+    @app.get("/api/catalog/{kind}/{item_id}")
+    def catalog_item(kind: Literal["accelerators", "systems", "models"], item_id: str) -> dict[str, Any]:
+        """One catalog entry (id or alias): every field with its source, and the engines' SI view of it.
+        An unknown id is 404 with the nearest ids of that kind."""
+        return _catalog_item(kind, item_id)
 
     @app.post("/api/train", response_class=JSONResponse)
     async def train(req: TrainRequest) -> Response:
@@ -461,6 +496,10 @@ def _only_known_files(r: Any, ex_dir: Path | None) -> None:
         if str(v).endswith((".yaml", ".yml")) and str(v) not in known:
             raise FieldError(where, f"a model file must be one of the bundled examples ({', '.join(sorted(known))})",
                              v)
+    for rid, body in (r.data.get("routes") or {}).items():
+        if isinstance(body, dict) and body.get("design") is not None:
+            raise FieldError(f"routes.{rid}.design", "cannot name a sweep file in a scenario sent to the web app; "
+                                                     "the plan's co-design stage gives the designed chip its route")
     plan = r.data.get("plan") or {}
     for key in ("validation", "codesign_config"):
         if plan.get(key):

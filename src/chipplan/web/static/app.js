@@ -42,11 +42,17 @@ function parseHash() {
   return {tab: tab || "train", params: new URLSearchParams(query || "")};
 }
 
-function show(tab) {
+function show(tab, params = new URLSearchParams()) {
   $$(".tab").forEach(s => s.classList.toggle("active", s.id === `tab-${tab}`));
   $$("#tabs a[data-tab]").forEach(a => a.classList.toggle("active", a.dataset.tab === tab));
   if (tab === "runs") loadRuns();
-  if (tab === "catalog") loadCatalog();
+  if (tab === "catalog") {
+    const kind = params.get("kind");
+    if (kind && $$("#catalog-kind option").some(o => o.value === kind)) $("#catalog-kind").value = kind;
+    if (params.has("q")) $("#catalog-filter").value = params.get("q");
+    loadCatalog();
+    if (params.get("id")) loadDetail($("#catalog-kind").value, params.get("id")); else $("#catalog-detail").innerHTML = "";
+  }
 }
 
 function formBody(form) {
@@ -229,8 +235,40 @@ async function loadCatalog() {
   const q = $("#catalog-filter").value.toLowerCase();
   const items = catalogCache[kind].filter(i => !q || JSON.stringify(i).toLowerCase().includes(q));
   const cols = items.length ? Object.keys(items[0]) : [];
+  const cell = (i, c) => c === "id"
+    ? `<td><a class="catalog-link" href="${detailHref(kind, i.id)}">${esc(i.id)}</a></td>`
+    : `<td${typeof i[c] === "number" ? ' class="num"' : ""}>${esc(typeof i[c] === "number" ? fmt(i[c]) : i[c] ?? "—")}</td>`;
   $("#catalog-table").innerHTML = `<tr>${cols.map(c => `<th>${esc(c)}</th>`).join("")}</tr>` +
-    items.map(i => `<tr>${cols.map(c => `<td${typeof i[c] === "number" ? ' class="num"' : ""}>${esc(typeof i[c] === "number" ? fmt(i[c]) : i[c] ?? "—")}</td>`).join("")}</tr>`).join("");
+    items.map(i => `<tr>${cols.map(c => cell(i, c)).join("")}</tr>`).join("");
+}
+
+function detailHref(kind, id) {
+  return `#/catalog?${new URLSearchParams({kind, id})}`;
+}
+
+function plain(v) {
+  if (v === null || v === undefined) return "—";
+  if (Array.isArray(v)) return v.map(plain).join(", ");
+  if (typeof v === "object") return Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => `${k} ${plain(x)}`).join("; ");
+  return typeof v === "number" ? fmt(v) : String(v);
+}
+
+// one entry with the source of every field; an unknown id lists the nearest ids as links
+async function loadDetail(kind, id) {
+  const box = $("#catalog-detail");
+  box.innerHTML = "loading…";
+  const r = await fetch(`/api/catalog/${encodeURIComponent(kind)}/${encodeURIComponent(id)}`);
+  const data = await r.json().catch(() => ({detail: r.statusText}));
+  if (!r.ok) {
+    const d = data.detail || {};
+    const near = (d.near || []).map(n => `<a class="catalog-near" href="${detailHref(kind, n)}">${esc(n)}</a>`).join(", ");
+    box.innerHTML = `<div class="error" id="catalog-detail-error">${esc(d.msg || d)}</div>` + (near ? `<p>Did you mean: ${near}</p>` : "");
+    return;
+  }
+  box.innerHTML = `<h3 id="catalog-detail-title">${esc(data.kind.replace(/s$/, ""))} <code>${esc(data.id)}</code></h3>
+    <p class="sub">entry source: ${esc(data.source || "—")} · catalog ${esc(data.catalog_version)} · <a href="#/catalog?kind=${esc(kind)}">back to the list</a></p>
+    <table id="catalog-fields"><tr><th>field</th><th>value</th><th>source</th></tr>` +
+    data.fields.map(f => `<tr><td>${esc(f.field)}</td><td class="num">${esc(plain(f.value))}</td><td>${esc(f.source)}</td></tr>`).join("") + "</table>";
 }
 
 async function fillLists() {
@@ -251,13 +289,16 @@ window.addEventListener("DOMContentLoaded", async () => {
     $("#runs-error").textContent = ticked.length === 2 ? "" : "tick exactly two runs";
     if (ticked.length === 2) showDiff(ticked[1], ticked[0]).catch(e => { $("#runs-error").textContent = e.message; });
   });
-  $("#catalog-kind").addEventListener("change", loadCatalog);
+  $("#catalog-kind").addEventListener("change", () => { history.replaceState(null, "", `#/catalog?kind=${$("#catalog-kind").value}`); show("catalog", parseHash().params); });
   $("#catalog-filter").addEventListener("input", loadCatalog);
-  window.addEventListener("hashchange", () => show(parseHash().tab));
+  window.addEventListener("hashchange", () => { const h = parseHash(); show(h.tab, h.params); });
   const {tab, params} = parseHash();
-  show(tab);
+  show(tab, params);
   api("GET", "/api/health").then(h => { $("#health").textContent = `chipplan ${h.chipplan_version} · catalog ${h.catalog_version}`; });
   const form = $(`#${tab}-form`);
   if (form && form.dataset.endpoint && fillForm(form, params)) form.requestSubmit();
   await Promise.allSettled([fillLists(), setupPlan(), setupCodesign()]);
+  // the co-design form exists only once its set-up has answered: a shared address fills it then
+  const late = $("#codesign-form");
+  if (tab === "codesign" && late && fillForm(late, params)) late.requestSubmit();
 });
