@@ -104,7 +104,7 @@ def test_backlog_job_from_the_scenario_and_greedy_bounds_the_lp(tmp_path):
     assert greedy.mean() == pytest.approx(per.mean(), rel=0.01)
     doc = json.loads(json.dumps(SMALL))
     doc["demand"]["training"][0]["delay_cost_usd_per_day"] = -1
-    with pytest.raises(Exception, match="delay_cost_usd_per_day: must be > 0"):
+    with pytest.raises(Exception, match=r"delay_cost_usd_per_day: must be in \[0.01, 1e\+11\] USD per day"):
         build(tmp_path, doc)
 
 

@@ -89,7 +89,7 @@ class RouteFields(_M):
     evidence: Literal["", "none", "paper", "simulation", "silicon", "benchmark", "production"] = ""
     claim_discount: Num | None = None
     claim_node: str = "N5"  # process node the co-design physics checks a claim at
-    claim_power_w: Num | None = None  # power per unit the claim is made at (None: not stated)
+    claim_power_w: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None  # W per unit (None: unstated)
     perf_uncertainty: CI90 | None = None
     unit_price_usd: Num | None = None  # None: from the cost engine (buy routes)
     price_shock: CI90 | None = None
@@ -182,7 +182,7 @@ class TrainingEntry(_M):
     on_time_probability: Num | None = None  # chance constraint: done by the deadline with at least this probability
     # a job with a backlog: work may move between quarters from its start, what is late carries over, and each day
     # late costs this much (days late = backlog at the deadline / the run's cluster); None: a fixed profile
-    delay_cost_usd_per_day: Num | None = None
+    delay_cost_usd_per_day: bounded("usd_per_day") | None = None
 
 
 class ServingEntry(_M):
