@@ -43,7 +43,7 @@ def _real(model_id: str, hw_id: str, prec: str, engine: str) -> tuple[Columns, C
     acc, sys_ = catalog.hardware(hw_id)
     row = hardware_row(acc, prec, sys_)
     fam = row.pop("family")
-    e = serving_engines.attach(efficiency.for_families([fam]), [engine])
+    e = serving_engines.attach(efficiency.for_families([fam]), [engine], [fam])
     return (Columns(catalog.model(model_id).to_columns()), Columns(row), Columns({k: v[0] for k, v in e.items()}))
 
 
@@ -65,6 +65,12 @@ def test_decode_step_by_hand_with_small_m_gemms(batch: float) -> None:
     elem = batch * 3584 / 1e12
     expected = 2 * (gemm + attn + elem + 2e-5) + head + 1e-4
     assert float(t) == pytest.approx(expected, rel=1e-9)
+    # an engine with host time per running sequence (vLLM V0) adds batch × that to every iteration
+    e = _eff_with_engine()
+    e["eng_seq_overhead_s"] = np.array(6e-5)
+    t_v0 = inf.decode_iteration(_tiny_model(), _hw(), e, tp=1.0, pp=1.0, ep=1.0, batch=batch, ctx=10.0,
+                                w_bytes=2.0, kv_bytes=2.0)["time_s"]
+    assert float(t_v0) == pytest.approx(expected + batch * 6e-5, rel=1e-9)
 
 
 def test_decode_step_grows_with_batch_on_mi300x_tp8() -> None:
@@ -145,11 +151,36 @@ def test_wide_ep_all_to_all_by_hand() -> None:
     T = 128.0  # tokens per accelerator (attention DP: tp 1 per group)
     st = inf.stage_pass(m, hw, e, tp=1.0, pp=1.0, ep=16.0, tokens=T, logits=T, attn_ctx=1.0,
                         kv_tokens=T, w_bytes=1.0, kv_bytes=2.0, decode=True)
-    # 16 ranks, 8 per NVLink domain: each sends T·top_k·d·2 B spread over the group; dispatch + combine
+    # 16 ranks, 8 per NVLink domain: each sends T·top_k·d elements spread over the group, the dispatch in FP8
+    # (1 B, the model runs in FP8), the combine in BF16 (2 B); 7/16 stay in the domain, 8/16 leave it
     msg = T * 8 * 7168 * 2
     one = max(msg * 7 / 16 / 4.5e11, msg * 8 / 16 / 5e10) + 5e-6 * (7 + 1)
-    assert float(st["comm_s"]) == pytest.approx(58 * 2 * one)
+    disp = max(msg / 2 * 7 / 16 / 4.5e11, msg / 2 * 8 / 16 / 5e10) + 5e-6 * (7 + 1)
+    assert float(st["comm_s"]) == pytest.approx(58 * (disp + one))
     assert float(col.all_to_all_time(msg, 8.0, 2.0, 4.5e11, 5e10, 5e-6)) == pytest.approx(one)
+    # BF16 weights: both directions in 16 bits
+    st16 = inf.stage_pass(m, hw, e, tp=1.0, pp=1.0, ep=16.0, tokens=T, logits=T, attn_ctx=1.0,
+                          kv_tokens=T, w_bytes=2.0, kv_bytes=2.0, decode=True)
+    assert float(st16["comm_s"]) == pytest.approx(58 * 2 * one)
+
+
+def test_two_batch_overlap_hides_the_wide_ep_all_to_all() -> None:
+    # A MoE layer under two-batch overlap takes max(compute, all-to-all), without it their sum.
+    m = Columns(catalog.model("deepseek-v3").to_columns())
+    hw = _hw(1e15)
+    kw = dict(tp=1.0, pp=1.0, ep=16.0, tokens=128.0, logits=128.0, attn_ctx=1.0, kv_tokens=128.0, w_bytes=1.0,
+              kv_bytes=2.0, decode=True)
+    e0, e1 = _eff_with_engine(), _eff_with_engine()
+    e1["eng_two_batch_overlap"] = np.array(1.0)
+    seq, ovl = inf.stage_pass(m, hw, e0, **kw), inf.stage_pass(m, hw, e1, **kw)
+    comp = float(seq["time_s"] - seq["comm_s"])
+    assert float(seq["time_s"]) == pytest.approx(comp + float(seq["comm_s"]))
+    assert float(ovl["time_s"]) < float(seq["time_s"])
+    assert float(ovl["time_s"]) >= max(comp, float(seq["comm_s"])) * (1 - 1e-9) - 1e-12
+    # no overlap where EP stays inside the tensor-parallel group
+    kw.update(tp=16.0)
+    assert float(inf.stage_pass(m, hw, e1, **kw)["time_s"]) == pytest.approx(
+        float(inf.stage_pass(m, hw, e0, **kw)["time_s"]))
 
 
 def test_wide_ep_layout_is_accepted_by_the_table() -> None:
@@ -208,7 +239,64 @@ def test_engine_names_resolve_from_versions_and_framework_text() -> None:
     assert serving_engines.resolve("vLLM 0.9.2") == ("vllm", True)
     assert serving_engines.resolve("SGLang v0.4.6") == ("sglang", True)
     assert serving_engines.resolve("") == ("default", False)
-    assert serving_engines.detect("vLLM 0.6.7.dev (rocm/vllm-dev:20250112)") == ("vllm-rocm", True)
+    assert serving_engines.detect("vLLM 0.6.7.dev (rocm/vllm-dev:20250112)") == ("vllm-rocm-v0", True)
+    assert serving_engines.detect("vLLM 0.9.1 (rocm/vllm)") == ("vllm-rocm", True)
+    assert serving_engines.resolve("vllm-rocm 0.6") == ("vllm-rocm-v0", True)
+    assert serving_engines.profiles()["vllm-rocm-v0"].max_num_seqs == 256
     assert serving_engines.detect("vLLM 0.6.3 benchmark_throughput.py") == ("vllm-v0", True)
     assert serving_engines.detect("TensorRT-LLM 0.16.0 trtllm-bench") == ("tensorrt-llm", True)
     assert serving_engines.detect("a custom C++ server") == ("default", False)
+
+
+def test_disaggregation_by_hand_min_of_the_pools_and_the_kv_transfer() -> None:
+    # 2-layer model, 4 KV heads of 16, BF16 cache: a 1024-token prompt hands 2·2·4·16·2 B · 1024 = 524 288 B of
+    # KV to the decode side. Prefill passes hold ⌊8192/1024⌋ = 8 prompts; decode keeps 64 sequences.
+    m, hw, e = _tiny_model(), _hw(), _eff_with_engine()
+    kw = dict(prefill_tp=1.0, tp=1.0, pp=1.0, ep=1.0, batch=64.0, input_len=1024.0, output_len=128.0, w_bytes=2.0,
+              kv_bytes=2.0)
+    assert float(inf.kv_transfer_bytes(m, 2.0, 1024.0)) == 2 * 2 * 4 * 16 * 2 * 1024
+    t_pass = float(inf.prefill_time(m, hw, e, tp=1.0, pp=1.0, ep=1.0, batch=8.0, input_len=1024.0, w_bytes=2.0,
+                                    kv_bytes=2.0, chunk=1024.0))
+    tpot = float(inf.decode_iteration(m, hw, e, tp=1.0, pp=1.0, ep=1.0, batch=64.0, ctx=1024.0 + 64.0, w_bytes=2.0,
+                                      kv_bytes=2.0)["time_s"])
+    for n_p, n_d in ((1.0, 1.0), (1.0, 8.0), (4.0, 2.0)):
+        out = inf.disaggregated(m, hw, e, n_prefill=n_p, n_decode=n_d, **kw)
+        rate_p = n_p * 8 / t_pass
+        rate_d = n_d * 64 / (128 * tpot)
+        rate_kv = min(n_p, n_d) * 5e10 / 524288
+        rate = min(rate_p, rate_d, rate_kv)
+        assert float(out["prefill_requests_per_s"]) == pytest.approx(rate_p)
+        assert float(out["decode_requests_per_s"]) == pytest.approx(rate_d)
+        assert float(out["kv_requests_per_s"]) == pytest.approx(rate_kv)
+        assert float(out["output_tokens_per_s_per_gpu"]) == pytest.approx(rate * 128 / (n_p + n_d))
+        assert int(out["bottleneck"]) == [rate_p, rate_d, rate_kv].index(rate)
+        assert float(out["kv_transfer_s"]) == pytest.approx(524288 / 5e10)
+    # one decode instance is the bottleneck here; with eight the single prefill instance is
+    assert int(inf.disaggregated(m, hw, e, n_prefill=1.0, n_decode=1.0, **kw)["bottleneck"]) == 1
+    assert int(inf.disaggregated(m, hw, e, n_prefill=1.0, n_decode=8.0, **kw)["bottleneck"]) == 0
+    # a slow fabric makes the KV transfer the limit
+    slow = Columns(dict(hw.items()))
+    slow["scale_out_bw_bytes_per_s"] = np.array(1e7)
+    assert int(inf.disaggregated(m, slow, e, n_prefill=4.0, n_decode=4.0, **kw)["bottleneck"]) == 2
+
+
+def test_serve_plans_a_disaggregated_deployment_and_speculative_decoding() -> None:
+    from chipplan.perf import serving
+
+    plain = serving.plan("llama-3.1-8b", "h100-sxm-80gb", input_len=2048, output_len=256, precisions=["fp8"],
+                         tp=[1])
+    pd_ = serving.plan("llama-3.1-8b", "h100-sxm-80gb", input_len=2048, output_len=256, precisions=["fp8"], tp=[1],
+                       prefill_instances=1, decode_instances=3)
+    b = pd_["best"]
+    assert pd_["disaggregation"] == {"prefill_instances": 1, "decode_instances": 3, "prefill_tp": None}
+    assert b["accelerators_per_replica"] == 4 and b["bottleneck"] in ("prefill", "decode", "kv_transfer")
+    # 32 layers · 2 · 8 KV heads · 128 · 1 B (FP8 cache) · 2048 prompt tokens
+    assert b["kv_transfer_mb_per_request"] == pytest.approx(32 * 2 * 8 * 128 * 2048 / 1e6)
+    assert plain["best"]["output_tokens_per_s_per_gpu"] > 0
+    spec = serving.plan("llama-3.1-8b", "h100-sxm-80gb", input_len=2048, output_len=256, precisions=["fp8"], tp=[1],
+                        slo_tpot_ms=8, spec_draft_len=3, spec_accept=0.7)
+    assert spec["speculative_decoding"] == {"draft_len": 3, "accept": 0.7}
+    # at a tight TPOT limit, three drafts accepted 70 % of the time serve more than plain decoding
+    tight = serving.plan("llama-3.1-8b", "h100-sxm-80gb", input_len=2048, output_len=256, precisions=["fp8"],
+                         tp=[1], slo_tpot_ms=8)
+    assert spec["best"]["output_tokens_per_s_per_gpu"] > tight["best"]["output_tokens_per_s_per_gpu"]

@@ -12,7 +12,7 @@ import pytest
 import typer
 
 from chipplan.cli import app, run
-from chipplan.commands._common import FLAG_LIMITS, FLAG_LIMITS_IN, limits_markdown
+from chipplan.commands._common import FLAG_LIMITS, FLAG_LIMITS_IN, command_key, limits_markdown
 from chipplan.errors import FieldError
 from chipplan.specs import limits
 
@@ -69,14 +69,13 @@ def _numeric_flags() -> list[tuple[str, str, str, bool]]:
     """(command, first flag, quantity or '', integer?) for every int/float option of every command."""
     rows = []
     for name, cmd in _commands().items():
-        fn = getattr(getattr(cmd, "callback", None), "__name__", "")
+        fn = command_key(cmd.callback)  # type: ignore[attr-defined]
         for p in cmd.params:  # type: ignore[attr-defined]
             ann = str(p.type_descriptor.annotation)
             if "float" not in ann and "int" not in ann:
                 continue
             flag = p.opts[0]
-            cmd_fn = fn
-            q = FLAG_LIMITS_IN.get((cmd_fn, flag)) or FLAG_LIMITS.get(flag, "")
+            q = FLAG_LIMITS_IN.get((fn, flag)) or FLAG_LIMITS.get(flag, "")
             rows.append((name, flag, q, "float" not in ann))
     return rows
 
@@ -130,6 +129,8 @@ def test_absurd_values_are_refused_naming_the_flag_and_the_range(command, flag, 
      "error: --accelerators (--gpus): must be a whole number in [1, 10,000,000] accelerators, got 0"),
     (["cost", "custom-server", "--node-power-kw", "-5"],
      "error: --node-power-kw: must be in [0.01, 2,000] kW, got -5.0"),
+    (["codesign", "model", SWEEP, "--compute-flop", "1e24", "--designs", "1000000"],
+     "error: --designs: must be a whole number in [1, 100,000] designs, got 1000000"),
     (["cost", "custom-server", "--accelerators", "4096"],
      "error: --accelerators: must be a whole number in [1, 1,024] accelerators per server, got 4096"),
     (["cost", "die", "--area-mm2", "800", "--scribe", "1e308"], "error: --scribe: must be 0 or in [0.001, 50] mm, "

@@ -118,3 +118,19 @@ def test_serve_moe_searches_attention_dp_and_wide_ep():
     layouts = {(r["tp"], r["ep"], r["attention_dp"]) for r in d["frontier"]}
     assert d["configurations_evaluated"] > 0 and d["best"]["tp"] * d["best"]["attention_dp"] >= 8
     assert all(ep <= tp * dp for tp, ep, dp in layouts)
+
+
+def test_serve_disaggregated_and_speculative_flags():
+    code, out, _ = run(*BASE, "--prefill-instances", "2", "--decode-instances", "6", "--json")
+    assert code == 0
+    d = json.loads(out)
+    assert d["disaggregation"] == {"prefill_instances": 2, "decode_instances": 6, "prefill_tp": None}
+    b = d["best"]
+    assert b["accelerators_per_replica"] == 8 * b["tp"] and b["bottleneck"] in ("prefill", "decode", "kv_transfer")
+    assert b["kv_transfer_ms"] > 0
+    code, out, _ = run(*BASE, "--spec-draft-len", "3", "--spec-accept", "0.7", "--json")
+    assert code == 0 and json.loads(out)["speculative_decoding"] == {"draft_len": 3, "accept": 0.7}
+    code, _, err = run(*BASE, "--prefill-tp", "2")
+    assert code == 2 and "--prefill-tp" in err
+    code, _, err = run(*BASE, "--spec-draft-len", "2", "--spec-accept", "1.5")
+    assert code == 2 and "--spec-accept" in err

@@ -51,7 +51,9 @@ FLAG_LIMITS: dict[str, str] = {
     "--input-len": "sequence_tokens", "--output-len": "sequence_tokens", "--tokens-per-day": "tokens_per_day",
     "--tokens-per-s-per-gpu": "tokens_per_s_per_accelerator", "--qps": "requests_per_s",
     "--slo-ttft-ms": "latency_ms", "--slo-tpot-ms": "latency_ms", "--days": "deadline_days",
-    "--compute-flop": "compute_flop",
+    "--compute-flop": "compute_flop", "--prefill-instances": "serving_instances",
+    "--decode-instances": "serving_instances", "--prefill-tp": "tensor_parallel", "--spec-draft-len": "draft_tokens",
+    "--spec-accept": "fraction",
     # money
     "--price": "usd_per_accelerator_hour", "--price-per-hour": "usd_per_accelerator_hour",
     "--cloud-price": "usd_per_accelerator_hour", "--electricity": "usd_per_kwh",
@@ -67,10 +69,16 @@ FLAG_LIMITS: dict[str, str] = {
     "--layers": "critical_layers", "--yield": "die_yield", "--unit-fraction": "fraction",
     "--node-power-kw": "node_power_kw",
 }
-#: A flag that means another quantity in one command: (command function, flag) → quantity.
+#: A flag that means another quantity in one command: (command module.function, flag) → quantity.
 FLAG_LIMITS_IN: dict[tuple[str, str], str] = {
-    ("custom_server_command", "--accelerators"): "accelerators_per_server",
+    ("cost.custom_server_command", "--accelerators"): "accelerators_per_server",
+    ("codesign.model_command", "--designs"): "designs_in_memory",  # held in memory, unlike a streamed sweep
 }
+
+
+def command_key(fn: Callable[..., Any]) -> str:
+    """``cost.custom_server_command``: the key of a command function in ``FLAG_LIMITS_IN``."""
+    return f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"
 
 
 def _flag_limits(fn: Callable[..., Any]) -> list[tuple[str, str, str, Any]]:
@@ -85,7 +93,7 @@ def _flag_limits(fn: Callable[..., Any]) -> list[tuple[str, str, str, Any]]:
         decls = [d for d in getattr(p.default, "param_decls", None) or () if d.startswith("--")]
         if not decls:
             continue
-        quantity = FLAG_LIMITS_IN.get((fn.__name__, decls[0])) or FLAG_LIMITS.get(decls[0])
+        quantity = FLAG_LIMITS_IN.get((command_key(fn), decls[0])) or FLAG_LIMITS.get(decls[0])
         if quantity is None:
             continue
         rule = limits.range_of(quantity).rule.removeprefix("must be ")
@@ -501,7 +509,8 @@ def limits_markdown() -> str:
     for flag, q in FLAG_LIMITS.items():
         users.setdefault(q, []).append(f"`{flag}`")
     for (cmd, flag), q in FLAG_LIMITS_IN.items():
-        users.setdefault(q, []).append(f"`{flag}` ({cmd.removesuffix('_command').replace('_', '-')})")
+        words = cmd.removesuffix("_command").replace(".", " ").replace("_", "-")
+        users.setdefault(q, []).append(f"`{flag}` ({words})")
     for path, q in _scenario_quantities():
         users.setdefault(q, []).append(f"scenario `{path}`")
     lines = ["# Plausible ranges", "",

@@ -43,8 +43,19 @@ def serve_command(
     system: str = typer.Option(None, "--system", help="Price on owning this catalog system for 3 years (its "
                                "owned $/accelerator-hour, as `chipplan tco`) instead of --price-per-hour."),
     engine: str = typer.Option(None, "--engine",
-                               help="Serving engine profile: tensorrt-llm, vllm, vllm-v0, vllm-rocm, sglang, gaudi "
-                                    "(default: an era default with a wider interval)."),
+                               help="Serving engine profile: tensorrt-llm, vllm, vllm-v0, vllm-rocm, vllm-rocm-v0, "
+                                    "sglang, deepseek-infer, gaudi (default: an era default with a wider interval)."),
+    prefill_instances: int = typer.Option(None, "--prefill-instances", help="Prefill/decode disaggregation: "
+                                          "prefill instances per deployment (each the searched layout, or "
+                                          "--prefill-tp accelerators); the KV cache crosses the scale-out fabric."),
+    decode_instances: int = typer.Option(None, "--decode-instances", help="Prefill/decode disaggregation: decode "
+                                         "instances per deployment (each the searched layout)."),
+    prefill_tp: int = typer.Option(None, "--prefill-tp", help="Tensor-parallel size of each prefill instance "
+                                   "(default: the decode layout)."),
+    spec_draft_len: int = typer.Option(None, "--spec-draft-len", help="Speculative decoding / multi-token "
+                                       "prediction: draft tokens per step."),
+    spec_accept: float = typer.Option(None, "--spec-accept", help="Acceptance rate of each draft token, in [0, 1) "
+                                      "(with --spec-draft-len)."),
     fmt_: str | None = format_option(),
     as_json: bool = json_option(),
     plot: Path | None = typer.Option(None, "--plot", help="Also write the frontier chart to this .html (or "
@@ -62,10 +73,15 @@ def serve_command(
     if plot is not None:
         check_html_path(plot)
     with as_flags("input_len", "output_len", "slo_ttft_ms", "slo_tpot_ms", "qps", "tokens_per_day",
-                  "price_per_hour", "system", "hardware", "tp", "precision", "engine"):
+                  "price_per_hour", "system", "hardware", "tp", "precision", "engine", "prefill_instances",
+                  "decode_instances", "prefill_tp", "spec_draft_len", "spec_accept"):
         r = api.serve(model, hardware, input_len=input_len, output_len=output_len, tp=tp or None,
                       precision=precision or None, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, qps=qps,
-                      tokens_per_day=tokens_per_day, price_per_hour=price_per_hour, system=system, engine=engine)
+                      tokens_per_day=tokens_per_day, price_per_hour=price_per_hour, system=system, engine=engine,
+                      **{k: v for k, v in (("prefill_instances", prefill_instances),
+                                           ("decode_instances", decode_instances), ("prefill_tp", prefill_tp),
+                                           ("spec_draft_len", spec_draft_len), ("spec_accept", spec_accept))
+                         if v is not None})
     res = r.data
     if plot is not None:
         from chipplan.report.serving import write_frontier_plot
@@ -97,6 +113,11 @@ def serve_command(
               cols, rows, optional=("mem GiB", "p50 TTFT ms", "attn DP", "pp", "ep", "$/M in+out"))
     for note in res.get("notes", []):
         out.note(f"Note: {note}")
+    if "disaggregation" in res:
+        d = res["disaggregation"]
+        out.note(f"Disaggregated: {d['prefill_instances']} prefill + {d['decode_instances']} decode instances; best "
+                 f"limited by {b.get('bottleneck')}, KV {fmt(b.get('kv_transfer_mb_per_request'))} MB per request "
+                 f"({fmt(b.get('kv_transfer_ms'))} ms over the fabric).")
     label = "Best under the SLO" if res["best_under_slo"] else "Fastest configuration (no SLO given)"
     plan_rows = [["output tokens/s per accelerator", b["output_tokens_per_s_per_accelerator"],
                   band(b, "output_tokens_per_s_per_accelerator")],

@@ -28,6 +28,7 @@ from chipplan import catalog
 from chipplan.errors import UnknownIdError
 from chipplan.io.read import (
     Rows,
+    coded_column,
     hardware_columns,
     model_columns,
     numeric_columns,
@@ -127,14 +128,16 @@ def predict_inference(df: pd.DataFrame, rows: Any, idx: np.ndarray) -> list[dict
     eng_txt, fw_txt = text_column(sub, "inf_engine"), text_column(sub, "framework")
     resolved = [serving_engines.resolve(e) if e is not None else serving_engines.detect(f, str(fa))
                 for e, f, fa in zip(eng_txt, fw_txt, fam, strict=True)]
-    resolved = [("vllm-rocm", True) if r[0] == "vllm" and str(fa).startswith("cdna") else r
+    on_amd = {"vllm": "vllm-rocm", "vllm-v0": "vllm-rocm-v0"}
+    resolved = [(on_amd[r[0]], True) if r[0] in on_amd and str(fa).startswith("cdna") else r
                 for r, fa in zip(resolved, fam, strict=True)]
     eng = np.array([r[0] for r in resolved], dtype=object)
     eng_known = np.array([r[1] for r in resolved])
     is_mla = np.asarray(model["is_mla"], dtype=float) > 0
     w_bytes = np.array([BYTES_PER_ELEMENT[p] for p in prec])
-    kv_prec = np.array([serving_engines.kv_precision(e, bool(mla), p) for e, mla, p in
-                        zip(eng, is_mla, prec, strict=True)], dtype=object)
+    kv_given = coded_column(sub, "inf_kv_dtype", local, {k: k for k in ("bf16", "fp16", "fp8")}, None)
+    kv_prec = np.array([g if g is not None else serving_engines.kv_precision(e, bool(mla), p) for g, e, mla, p in
+                        zip(kv_given, eng, is_mla, prec, strict=True)], dtype=object)
     kv_bytes = np.array([BYTES_PER_ELEMENT[p] for p in kv_prec])
 
     results: list[dict[str, Any] | None] = [None] * n
@@ -145,7 +148,7 @@ def predict_inference(df: pd.DataFrame, rows: Any, idx: np.ndarray) -> list[dict
         # no sequence length given: only learned position embeddings would need it
         m["max_seq_len"] = np.where(np.isfinite(m.max_seq_len), m.max_seq_len, 0.0)
         h = Columns({k: np.asarray(v, dtype=float)[sel] for k, v in hw.items()})
-        eff = serving_engines.attach(efficiency.for_families(fam[sel]), eng[sel])
+        eff = serving_engines.attach(efficiency.for_families(fam[sel]), eng[sel], fam[sel])
         tp, pp, ep, dp, dp_attn, lay_filled = _layout(m, h, eff, num, sel, w_bytes[sel], kv_bytes[sel], local)
         draft = np.nan_to_num(num["inf_spec_draft_len"][sel], nan=0.0)
         kw = dict(mode=mode[sel], input_len=I_[sel], output_len=O[sel],
@@ -168,12 +171,12 @@ def predict_inference(df: pd.DataFrame, rows: Any, idx: np.ndarray) -> list[dict
         # the regime's 10th/90th percentiles of log(measured/predicted), widened by the stand-in profile's
         # unknown_log_sd when the engine is not named; the family's log-normal sd where no table is shipped.
         table = serving_engines.interval_table()
-        moe_row = (m.n_experts > 0)
         q = {}
         if table:
             for metric in ("output_tokens_per_s_per_gpu", "ttft_ms", "tpot_ms"):
                 reg = serving_engines.interval_regimes(metric=np.full(len(sel), metric, dtype=object),
-                                                       engine_known=eng_known[sel], moe=moe_row)
+                                                       engine=eng[sel], engine_known=eng_known[sel],
+                                                       batch=out["batch"])
                 q[metric] = intervals.lookup(table, reg)[:2]
         for j, i in enumerate(sel):
             if local.error[i] is not None:
@@ -195,7 +198,8 @@ def predict_inference(df: pd.DataFrame, rows: Any, idx: np.ndarray) -> list[dict
                 filled.append("batch")
             if "precision" not in sub.columns or pd.isna(sub["precision"].iloc[i]):
                 filled.append("precision")
-            filled.append("kv_precision")
+            if kv_given[i] is None:
+                filled.append("kv_precision")
             if not eng_known[i]:
                 filled.append("inf_engine")
             sd = float(sds[j])

@@ -170,8 +170,12 @@ COLUMNS: tuple[Column, ...] = (
        "concurrency (a closed loop keeping inf_batch_size requests in flight) or decode_only (the decode "
        "servers of a disaggregated deployment at inf_batch_size sequences); empty is inferred from what is "
        "given.", allowed=tuple(MODES)),
+    _c("inf_kv_dtype", "choice", "inference", "KV-cache format the run used (bf16, fp16 or fp8), where the source "
+       "or its recipe states it; empty: the engine profile's rule for the weight format and attention type.",
+       allowed=("bf16", "fp16", "fp8")),
     _c("inf_engine", "text", "inference", "Serving engine and version (tensorrt-llm, vllm, vllm-v0, vllm-rocm, "
-       "sglang, gaudi; aliases such as 'vLLM 0.9.2'); empty or unknown: an era default with a wider interval."),
+       "vllm-rocm-v0, sglang, gaudi; aliases such as 'vLLM 0.9.2'); empty or unknown: an era default with a wider "
+       "interval."),
     # targets
     _c("target_tokens_per_s_per_gpu", "number", "target", "Training throughput per accelerator to predict.",
        unit="tokens/s"),

@@ -38,6 +38,7 @@ Modes (``MODES``):
 ``static_batch``
     ``B`` requests start together: prefill of ``B × I`` tokens, then ``O − 1`` decode iterations at the
     mean context ``I + O/2``. Output tokens/s/accelerator = ``B·O / (t_prefill + (O − 1)·t_decode) / n``.
+    A batch larger than the KV pool's ``C`` sequences runs in ``⌈B/C⌉`` equal waves.
 ``offline_max_throughput``
     in-flight batching: the scheduler keeps ``B = min(inf_num_requests, KV-cache capacity, MAX_BATCH_SIZE)``
     sequences running; capacity reserves ``I + O`` tokens per request (TensorRT-LLM's default
@@ -108,7 +109,8 @@ def engine_defaults() -> dict[str, float]:
             "moe_layer_overhead_s": 0.0, "gemm_m_half": 0.0, "allreduce_bw_fraction": np.nan,
             "max_num_seqs": t["max_batch_size"], "max_num_batched_tokens": t["max_num_tokens"],
             "kv_block_tokens": 1.0, "kv_memory_fraction": t["kv_free_fraction"], "kv_basis_free": 1.0,
-            "chunked_prefill": 1.0}
+            "chunked_prefill": 1.0, "two_batch_overlap": 0.0, "seq_overhead_s": 0.0, "fp4_dense_stream_bytes": 0.5,
+            "fp4_dense_fp8_peak": 0.0}
 
 
 def __getattr__(attr: str) -> Any:
@@ -220,16 +222,29 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
         rows = np.maximum(np.asarray(rows, dtype=float), 1.0)
         return rows / (rows + m_half)
 
-    def gemm(params: A, n_small: A, width: A, rows: A, split: A, flops_params: A | None = None) -> A:
+    # Dense (non-expert) FP4 GEMMs follow the engine's rule on this family (``fp4_dense`` in the profile): kernels
+    # that dequantise MXFP4 weights to FP8 stream them no faster than FP8 ones and compute at the FP8 peak.
+    fp4_run = (np.asarray(hw.get("fp4", 0.0)) > 0) & (np.asarray(w_bytes) <= 0.5)
+    if np.any(fp4_run):
+        fp8_pk = fp4_run & (np.asarray(engine_param(eff, "fp4_dense_fp8_peak")) > 0)
+        wb_dense = np.where(fp4_run, engine_param(eff, "fp4_dense_stream_bytes"), w_bytes)
+        peak_dense = np.where(fp8_pk, hw.peak8_flops_per_s, peak)
+        frac_dense = np.where(fp8_pk, eff.matmul_fraction_fp8, frac_mm)
+    else:
+        wb_dense, peak_dense, frac_dense = w_bytes, peak, frac_mm
+
+    def gemm(params: A, n_small: A, width: A, rows: A, split: A, flops_params: A | None = None, *,
+             wb: A = w_bytes, pk: A = peak, fr: A = frac_mm) -> A:
         fp = params if flops_params is None else flops_params
         # The token count enters through the roofline (weights are read once per pass whatever T) and through
         # the small-M share; the half-size fall-off applies to the weight dimensions and the tokens per expert.
-        t_c = 2 * T * fp / tp / (peak * gemm_efficiency(frac_mm, half, n_small, d, width / tp) * m_eff(rows))
-        t_m = floor * params * w_bytes / split / bw
+        t_c = 2 * T * fp / tp / (pk * gemm_efficiency(fr, half, n_small, d, width / tp) * m_eff(rows))
+        t_m = floor * params * wb / split / bw
         return np.maximum(t_c, t_m)
 
-    t_attn_proj = gemm(attn_p, np.inf, qdim, T, tp)
-    t_dense_mlp = gemm(dense_mlp_p, np.inf, dff, T, tp)
+    dense_kw = dict(wb=wb_dense, pk=peak_dense, fr=frac_dense)
+    t_attn_proj = gemm(attn_p, np.inf, qdim, T, tp, **dense_kw)
+    t_dense_mlp = gemm(dense_mlp_p, np.inf, dff, T, tp, **dense_kw)
     # MoE over max(tp, ep) accelerators: they see the tokens of max(tp, ep)/tp attention groups and hold
     # E/max(tp, ep) of the experts each (a share of every expert when ep < tp); only touched experts are read.
     g_e = np.maximum(tp, ep)
@@ -279,8 +294,19 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
     wide = ep > tp
     k_ep, n_ep = col.group_split(ep, np.where(wide, 1.0, tp / np.maximum(ep, 1.0)), hw.scale_up_domain)
     a2a_tokens = np.where(wide, T / tp, T)
-    t_a2a = 2 * col.all_to_all_time(a2a_tokens * m.top_k * d * ACT_BYTES, k_ep, n_ep, bw_up, bw_out,
-                                    eff.collective_latency_s)
+    # Wide EP runs DeepEP-style kernels: the dispatch carries 8-bit activations (with per-128 scales, ignored here)
+    # when the model runs in 8 bits or fewer, the combine returns 16-bit ones (DeepSeek-V3 technical report,
+    # §3.3.1, https://arxiv.org/abs/2412.19437; DeepEP README, https://github.com/deepseek-ai/DeepEP).
+    a2a_elems = a2a_tokens * m.top_k * d
+    fp8_disp = wide & (np.asarray(w_bytes) <= 1.0)
+    if not np.any(np.asarray(ep) > 1):  # no expert parallelism anywhere: skip the full-size arrays
+        t_a2a = 0.0
+    elif np.any(fp8_disp):
+        disp_bytes = np.where(fp8_disp, 1.0, ACT_BYTES)
+        t_a2a = (col.all_to_all_time(a2a_elems * disp_bytes, k_ep, n_ep, bw_up, bw_out, eff.collective_latency_s)
+                 + col.all_to_all_time(a2a_elems * ACT_BYTES, k_ep, n_ep, bw_up, bw_out, eff.collective_latency_s))
+    else:
+        t_a2a = 2 * col.all_to_all_time(a2a_elems * ACT_BYTES, k_ep, n_ep, bw_up, bw_out, eff.collective_latency_s)
     t_moe_comm = np.where(ep > 1, t_ar + t_a2a, 2 * t_ar)
 
     if layer_overhead_s is None:
@@ -290,12 +316,20 @@ def stage_pass(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A
     else:
         ko_d = ko_m = layer_overhead_s
     layer_dense = t_attn_proj + t_dense_mlp + t_attn + t_elem + ko_d + 2 * t_ar
-    layer_moe = t_attn_proj + t_moe_mlp + t_attn + t_elem + ko_m + t_moe_comm
+    moe_compute = t_attn_proj + t_moe_mlp + t_attn + t_elem + ko_m
+    # Two-batch overlap (SGLang --enable-two-batch-overlap, DeepSeek's dual micro-batch decode): with wide EP the
+    # step runs as two micro-batches whose dispatch/combine hide behind the other's computation, so an MoE layer
+    # takes max(compute, communication) instead of their sum (LMSYS blog, May 2025,
+    # https://lmsys.org/blog/2025-05-05-large-scale-ep/; DeepSeek profile-data, 2025,
+    # https://github.com/deepseek-ai/profile-data).
+    tbo = wide & (np.asarray(engine_param(eff, "two_batch_overlap")) > 0)
+    layer_moe = np.where(tbo, np.maximum(moe_compute, t_moe_comm), moe_compute + t_moe_comm) if np.any(tbo) \
+        else moe_compute + t_moe_comm
     # LM head on the last stage, averaged over the stages (each stage's share of one iteration).
     V = m.vocab_size
     lg = np.asarray(logits, dtype=float)
-    t_head = np.maximum(2 * lg * d * V / tp / (peak * gemm_efficiency(frac_mm, half, d, V / tp) * m_eff(lg)),
-                        floor * d * V * w_bytes / tp / bw) / pp
+    t_head = np.maximum(2 * lg * d * V / tp / (peak_dense * gemm_efficiency(frac_dense, half, d, V / tp) * m_eff(lg)),
+                        floor * d * V * wb_dense / tp / bw) / pp
     total = Ld * layer_dense + Lm * layer_moe + t_head
     return {
         "time_s": total,
@@ -320,7 +354,8 @@ def decode_iteration(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A,
     bw_out = hw.scale_out_bw_bytes_per_s * eff.scale_out_fraction
     p2p = np.where(pp > 1, col.p2p_time(T * model.d_model * ACT_BYTES, tp * pp <= hw.scale_up_domain, bw_up,
                                         bw_out, eff.collective_latency_s), 0.0)
-    t = pp * (st["time_s"] + p2p) + engine_param(eff, "step_overhead_s")
+    t = pp * (st["time_s"] + p2p) + engine_param(eff, "step_overhead_s") \
+        + np.asarray(batch, dtype=float) / dp_attn * engine_param(eff, "seq_overhead_s")
     return {"time_s": t, **{k: pp * v for k, v in st.items() if k != "time_s"}}
 
 
@@ -449,6 +484,31 @@ def serve(model: Columns, hw: Columns, eff: Columns, *, mode: A, tp: A, pp: A, e
         ttft_s = prefill_time(m, hw, eff, batch=Bs, input_len=I_, chunk=chunk, **common)
         tpot_s, _ = _decode_tpot(m, hw, eff, batch=Bs, ctx=I_ + O / 2, **common, **spec)
         thr_s = Bs * O / (ttft_s + np.maximum(O - 1, 0) * tpot_s) / n_gpu
+        # A batch larger than the KV pool holds runs in waves: the scheduler admits what the pool holds (reserving
+        # I + O tokens each, TensorRT-LLM's guaranteed_no_evict) and the rest once those finish; vLLM preempts and
+        # recomputes instead, which costs at least as much (AMD ROCm blog, Jan 2025: "KV cache evict" on H100 for
+        # Llama 3.1 405B at 2k/2k and large batches). Evaluated only where a batch overflows.
+        shape = np.broadcast(thr_s, mem_cap["max_batch"]).shape
+        over = np.broadcast_to(Bs > np.maximum(mem_cap["max_batch"], 1.0), shape)
+        if over.any():
+            ttft_s, tpot_s, thr_s = (np.array(np.broadcast_to(x, shape)) for x in (ttft_s, tpot_s, thr_s))
+
+            def sub(x: A) -> A:
+                return np.broadcast_to(np.asarray(x, dtype=float), shape)[over] if np.ndim(x) else x
+
+            ms, hs, es = (Columns({k: sub(v) for k, v in c.items()}) for c in (m, hw, eff))
+            cs = {k: sub(v) for k, v in common.items()}
+            ss = {k: sub(v) for k, v in spec.items()}
+            B_o, I_o, O_o = sub(Bs), sub(I_), sub(O)
+            # n = ⌈B/C⌉ equal waves of B/n: the step time is close to affine in the batch, so this takes what a
+            # full wave of C and one of the rest take, at half the evaluations.
+            n_w = np.ceil(B_o / np.maximum(sub(mem_cap["max_batch"]), 1.0))
+            wave = B_o / n_w
+            t_w = prefill_time(ms, hs, es, batch=wave, input_len=I_o, chunk=sub(chunk), **cs)
+            d_w = _decode_tpot(ms, hs, es, batch=wave, ctx=I_o + O_o / 2, **cs, **ss)[0]
+            t_batch = n_w * (t_w + np.maximum(O_o - 1, 0) * d_w)
+            ttft_s[over], tpot_s[over] = t_w, d_w
+            thr_s[over] = B_o * O_o / t_batch / sub(n_gpu)
 
     # offline: largest batch the KV pool and the scheduler allow; concurrency: the client's concurrency, capped
     # the same way (a closed loop keeps C requests in flight: in-flight batching at B = C)
@@ -507,7 +567,9 @@ def serve(model: Columns, hw: Columns, eff: Columns, *, mode: A, tp: A, pp: A, e
         return out
 
     B = sel(1.0, Bs, Bo, Bo, np.where(np.isfinite(given_b), given_b, cap), B_q)
-    mem = memory(m, hw, batch=B, seq_tokens=I_ + O, **mem_kw)
+    # a static batch holds at most one wave's KV at a time
+    B_mem = np.where(mode == MODES["static_batch"], np.maximum(np.minimum(B, mem_cap["max_batch"]), 1.0), B)
+    mem = memory(m, hw, batch=B_mem, seq_tokens=I_ + O, **mem_kw)
     thr1 = 1.0 / (ttft1 + np.maximum(O - 1, 0) * tpot1) * O / n_gpu
     return {
         "ttft_s": sel(ttft1, ttft_s, np.nan, ttft_o, np.nan, ttft_q),
@@ -585,3 +647,58 @@ def inflight_point(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, e
     out_rate = np.minimum(lam, cap_rate) * O
     return {"output_tokens_per_s": out_rate, "requests_per_s": np.minimum(lam, cap_rate), "tpot_s": tpot,
             "ttft_p99_s": ttft99, "ttft_p50_s": ttft50, "utilisation": rho, "capacity_requests_per_s": cap_rate}
+
+
+def kv_transfer_bytes(model: Columns, kv_bytes: A, input_len: A) -> A:
+    """Bytes of KV cache one request hands from a prefill to a decode instance: every layer's K/V (or MLA
+    latent) for its ``input_len`` prompt tokens, counted once (``kv_bytes_per_token`` at tp 1)."""
+    return kv_bytes_per_token(model, kv_bytes, 1.0, 1.0) * np.asarray(input_len, dtype=float)
+
+
+def disaggregated(model: Columns, hw: Columns, eff: Columns, *, n_prefill: A, n_decode: A, prefill_tp: A,
+                  prefill_pp: A = 1.0, prefill_ep: A = 1.0, prefill_dp_attn: A = 1.0, tp: A, pp: A, ep: A,
+                  dp_attn: A = 1.0, batch: A, input_len: A, output_len: A, w_bytes: A, kv_bytes: A,
+                  draft_len: A = 0.0, accept: A = 0.0, draft_cost_ratio: A = 0.05) -> dict[str, A]:
+    """Prefill/decode disaggregation: ``n_prefill`` prefill instances and ``n_decode`` decode instances, the KV
+    cache of each request sent from one to the other over the scale-out fabric (DistServe, Zhong et al. 2024,
+    https://arxiv.org/abs/2401.09670; SGLang/Mooncake PD disaggregation).
+
+    * A prefill instance (``prefill_tp·prefill_pp·prefill_dp_attn`` accelerators) runs prompts in passes of
+      the engine's ``max_num_batched_tokens`` (``⌊budget/I⌋`` prompts, at least one):
+      ``λ_p = n_prefill · per_pass / t_prefill(per_pass)`` requests/s.
+    * A decode instance keeps ``batch`` sequences at context ``I + O/2``: ``λ_d = n_decode · B / (O · TPOT(B))``.
+    * The KV transfer moves ``kv_transfer_bytes`` per request; each side's accelerators send or receive at
+      ``scale_out_bw · scale_out_fraction``: ``λ_kv = min(sender, receiver bandwidth) / bytes``. Transfers overlap
+      computation (layer-wise or chunked sends), so they limit the rate only when the fabric saturates.
+
+    The deployment serves ``λ = min(λ_p, λ_d, λ_kv)`` requests/s; output tokens/s per accelerator
+    ``= λ·O / (n_prefill·g_p + n_decode·g_d)``. TTFT = one prefill pass + one transfer + one decode step.
+    ``bottleneck``: 0 prefill, 1 decode, 2 KV transfer."""
+    m = model
+    I_ = np.asarray(input_len, dtype=float)
+    O = np.asarray(output_len, dtype=float)
+    g_p = np.asarray(prefill_tp, dtype=float) * prefill_pp * prefill_dp_attn
+    g_d = np.asarray(tp, dtype=float) * pp * dp_attn
+    budget = engine_param(eff, "max_num_batched_tokens")
+    per_pass = np.maximum(np.floor(budget / I_), 1.0) * prefill_dp_attn
+    pkw = dict(tp=prefill_tp, pp=prefill_pp, ep=prefill_ep, dp_attn=prefill_dp_attn, w_bytes=w_bytes,
+               kv_bytes=kv_bytes, chunk=np.minimum(I_, budget))
+    t_pass = prefill_time(m, hw, eff, batch=per_pass, input_len=I_, **pkw)
+    t_first = prefill_time(m, hw, eff, batch=1.0, input_len=I_, **pkw)
+    rate_p = n_prefill * per_pass / t_pass
+    B = np.maximum(np.asarray(batch, dtype=float), 1.0)
+    tpot, t_step = _decode_tpot(m, hw, eff, tp=tp, pp=pp, ep=ep, batch=B, ctx=I_ + O / 2, w_bytes=w_bytes,
+                                kv_bytes=kv_bytes, draft_len=draft_len, accept=accept,
+                                draft_cost_ratio=draft_cost_ratio, dp_attn=dp_attn)
+    rate_d = n_decode * B / (O * tpot)
+    link = hw.scale_out_bw_bytes_per_s * eff.scale_out_fraction
+    kv_req = kv_transfer_bytes(m, kv_bytes, I_)
+    bw_kv = np.minimum(n_prefill * g_p, n_decode * g_d) * link
+    rate_kv = bw_kv / kv_req
+    rate = np.minimum(np.minimum(rate_p, rate_d), rate_kv)
+    bott = np.where(rate == rate_p, 0, np.where(rate == rate_d, 1, 2))
+    t_kv = kv_req / (g_p * link)
+    return {"requests_per_s": rate, "output_tokens_per_s_per_gpu": rate * O / (n_prefill * g_p + n_decode * g_d),
+            "prefill_requests_per_s": rate_p, "decode_requests_per_s": rate_d, "kv_requests_per_s": rate_kv,
+            "kv_transfer_bytes": kv_req, "kv_transfer_s": t_kv, "ttft_s": t_first + t_kv + t_step,
+            "tpot_s": tpot, "bottleneck": bott, "n_gpu": n_prefill * g_p + n_decode * g_d}

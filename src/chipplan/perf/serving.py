@@ -27,6 +27,9 @@ BATCHES = 2.0 ** np.arange(0, 12)  # 1 … 2048 (MAX_BATCH_SIZE)
 QUEUEING_MODEL = ("in-flight batching steady state per replica; prefill as an M/D/1 queue at the offered rate "
                   "(Pollaczek-Khinchine mean wait, exponential tail for p50/p99); TPOT includes the other "
                   "requests' chunked prefill (chipplan.perf.inference)")
+DISAGG_MODEL = ("prefill/decode disaggregation: the deployment serves min(prefill pool, decode pool, KV transfer) "
+                "requests/s; TTFT = one prefill pass + the KV transfer over the scale-out fabric + one decode step "
+                "(no queueing term); accelerators counted over both pools (chipplan.perf.inference.disaggregated)")
 TOKENS_COUNTED = ("throughput and load count output (generated) tokens; cost is given per million output "
                   "tokens and per million input+output tokens")
 
@@ -34,7 +37,9 @@ TOKENS_COUNTED = ("throughput and load count output (generated) tokens; cost is 
 def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp: list[int] | None = None,
          precisions: list[str] | None = None, slo_ttft_ms: float | None = None, slo_tpot_ms: float | None = None,
          qps: float | None = None, tokens_per_day: float | None = None,
-         price_per_hour: float | None = None, engine: str | None = None) -> dict[str, Any]:
+         price_per_hour: float | None = None, engine: str | None = None, prefill_instances: int | None = None,
+         decode_instances: int | None = None, prefill_tp: int | None = None, spec_draft_len: int | None = None,
+         spec_accept: float | None = None) -> dict[str, Any]:
     """Evaluate every (precision, tp, pp, ep, attention-DP, batch) and return the frontier, the best plan and its
     cost.
 
@@ -42,6 +47,13 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
     the era default). With ``qps`` each configuration serves the load with ``⌈qps / capacity⌉`` replicas and its
     TTFT is the M/D/1 prefill queue at the per-replica arrival rate (``inflight_point``), so a higher load raises
     TTFT until another replica is added; without it TTFT is taken at the rate the batch sustains.
+
+    ``prefill_instances`` / ``decode_instances`` (either, the other defaulting to 1) plan a prefill/decode
+    disaggregated deployment (``chipplan.perf.inference.disaggregated``): every searched configuration is a decode
+    instance, the prefill instances run the same layout (or ``prefill_tp`` accelerators in tensor parallel), the KV
+    cache crosses the scale-out fabric, and a "replica" is the whole group of instances. ``spec_draft_len`` and
+    ``spec_accept`` model speculative decoding / multi-token prediction (``k`` draft tokens per step, each accepted
+    with probability ``α``).
     """
     if input_len <= 0:
         raise FieldError("input_len", "must be > 0", input_len)
@@ -53,6 +65,21 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
             raise FieldError(name, "must be > 0", v)
     if qps is not None and tokens_per_day is not None:
         raise FieldError("qps", "give either --qps or --tokens-per-day, not both", qps)
+    for name, v in (("prefill_instances", prefill_instances), ("decode_instances", decode_instances),
+                    ("prefill_tp", prefill_tp)):
+        if v is not None and not (isinstance(v, int | np.integer) and v >= 1):
+            raise FieldError(name, "must be a whole number >= 1", v)
+    disagg = prefill_instances is not None or decode_instances is not None
+    if prefill_tp is not None and not disagg:
+        raise FieldError("prefill_tp", "needs --prefill-instances or --decode-instances (a disaggregated plan)",
+                         prefill_tp)
+    if spec_draft_len is not None and not (isinstance(spec_draft_len, int | np.integer) and spec_draft_len >= 0):
+        raise FieldError("spec_draft_len", "must be a whole number >= 0", spec_draft_len)
+    if spec_accept is not None and not (math.isfinite(spec_accept) and 0 <= spec_accept < 1):
+        raise FieldError("spec_accept", "must be in [0, 1) (the share of draft tokens accepted)", spec_accept)
+    if spec_accept is not None and not spec_draft_len:
+        raise FieldError("spec_accept", "needs --spec-draft-len > 0", spec_accept)
+    spec = dict(draft_len=float(spec_draft_len or 0), accept=float(spec_accept or 0.0))
     eng_id, eng_known = serving_engines.resolve(engine, strict=True, field="engine")
     model = catalog.model(model_id)
     acc, system = catalog.hardware(hardware_id)
@@ -101,7 +128,7 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
     run_prec = np.array([r["run_precision"] for r in rows], dtype=object)
     n = len(rows)
     m = Columns({k: np.full(n, v) for k, v in mc.items()})
-    eff = serving_engines.attach(efficiency.for_families(fam), np.full(n, eng_id, dtype=object))
+    eff = serving_engines.attach(efficiency.for_families(fam), np.full(n, eng_id, dtype=object), fam)
     is_mla = bool(mc["is_mla"] > 0)
     kv_name = {p: serving_engines.kv_precision(eng_id, is_mla, p) for p in set(run_prec)}
     w_b = np.array([BYTES_PER_ELEMENT[p] for p in run_prec])
@@ -109,17 +136,43 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
     lay = dict(tp=cols.tp, pp=cols.pp, ep=cols.ep, dp_attn=cols.dp_attn)
     mem = inf.memory(m, cols, w_bytes=w_b, kv_bytes=kv_b, batch=cols.batch,
                      seq_tokens=float(input_len + output_len), eff=eff, **lay)
+    if prefill_tp is not None and model.n_heads % prefill_tp:
+        raise FieldError("prefill_tp", f"must divide the model's n_heads={model.n_heads}", prefill_tp)
     base = inf.inflight_point(m, cols, eff, batch=cols.batch, input_len=float(input_len),
-                              output_len=float(output_len), w_bytes=w_b, kv_bytes=kv_b, **lay)
+                              output_len=float(output_len), w_bytes=w_b, kv_bytes=kv_b, **lay, **spec)
+    pd = None
+    if disagg:
+        n_p, n_d = float(prefill_instances or 1), float(decode_instances or 1)
+        p_lay = dict(prefill_tp=cols.tp, prefill_pp=cols.pp, prefill_ep=cols.ep, prefill_dp_attn=cols.dp_attn) \
+            if prefill_tp is None else dict(prefill_tp=float(prefill_tp))
+        pd = inf.disaggregated(m, cols, eff, n_prefill=n_p, n_decode=n_d, batch=cols.batch,
+                               input_len=float(input_len), output_len=float(output_len), w_bytes=w_b, kv_bytes=kv_b,
+                               **p_lay, **lay, **spec)
+        # the whole group of instances is one "replica": its capacity is the pools' minimum
+        base = dict(base, output_tokens_per_s=pd["output_tokens_per_s_per_gpu"] * pd["n_gpu"],
+                    capacity_requests_per_s=pd["requests_per_s"], ttft_p99_s=pd["ttft_s"], ttft_p50_s=pd["ttft_s"],
+                    tpot_s=pd["tpot_s"])
+        if prefill_tp is not None:
+            p_mem = inf.memory(m, cols, tp=float(prefill_tp), pp=1.0, ep=1.0, dp_attn=1.0, w_bytes=w_b,
+                               kv_bytes=kv_b, batch=1.0, seq_tokens=float(input_len), eff=eff)
+            if not p_mem["fits"].any():
+                raise InfeasibleError(f"prefill_tp: {model_id} does not fit on {prefill_tp} x {acc.id} for prefill: "
+                                      f"needs {float(np.min(p_mem['shortfall_bytes'])) / GB:.1f} GB more per "
+                                      "accelerator")
     replicas_needed = None
-    if qps is not None:
+    if qps is not None and pd is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            replicas_needed = np.maximum(np.ceil(qps / base["capacity_requests_per_s"]), 1.0)
+        replicas_needed = np.where(np.isfinite(replicas_needed), replicas_needed, 1.0)
+        pt = base
+    elif qps is not None:
         # the load spread over as many replicas as the configuration needs: TTFT at the per-replica rate
         with np.errstate(divide="ignore", invalid="ignore"):
             replicas_needed = np.maximum(np.ceil(qps / base["capacity_requests_per_s"]), 1.0)
         replicas_needed = np.where(np.isfinite(replicas_needed), replicas_needed, 1.0)
         pt = inf.inflight_point(m, cols, eff, batch=cols.batch, input_len=float(input_len),
                                 output_len=float(output_len), w_bytes=w_b, kv_bytes=kv_b,
-                                qps=qps / replicas_needed, **lay)
+                                qps=qps / replicas_needed, **lay, **spec)
     else:
         pt = base
     fits = mem["fits"].astype(bool) & (cols.batch <= mem["max_batch"] + 0.5) & \
@@ -128,7 +181,7 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
         short = float(np.min(mem["shortfall_bytes"]))
         raise InfeasibleError(f"model: {model_id} does not fit on {acc.id} with tp up to {max(tps)}: needs "
                               f"{short / GB:.1f} GB more per accelerator than the usable HBM even at batch 1")
-    n_gpu = cols.tp * cols.pp * cols.dp_attn
+    n_gpu = cols.tp * cols.pp * cols.dp_attn if pd is None else pd["n_gpu"]
     thr = base["output_tokens_per_s"] / n_gpu
     ttft, ttft50, tpot = pt["ttft_p99_s"], pt["ttft_p50_s"], pt["tpot_s"]
     ok = fits & np.isfinite(ttft)
@@ -150,6 +203,14 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
              "accelerators_per_replica": int(n_gpu[i]), "output_tokens_per_s_per_gpu": float(thr[i]),
              "ttft_p99_ms": float(ttft[i] * 1e3), "ttft_p50_ms": float(ttft50[i] * 1e3),
              "tpot_ms": float(tpot[i] * 1e3), "memory_per_gpu_gb": float(mem["total_bytes"][i] / GB)}
+        if pd is not None:
+            g_d = int(cols.tp[i] * cols.pp[i] * cols.dp_attn[i])
+            r.update({"prefill_instances": int(prefill_instances or 1), "decode_instances": int(decode_instances or 1),
+                      "prefill_accelerators_per_instance": int(prefill_tp or g_d),
+                      "decode_accelerators_per_instance": g_d,
+                      "kv_transfer_mb_per_request": float(pd["kv_transfer_bytes"][i] / 1e6),
+                      "kv_transfer_ms": float(pd["kv_transfer_s"][i] * 1e3),
+                      "bottleneck": ("prefill", "decode", "kv_transfer")[int(pd["bottleneck"][i])]})
         if price_per_hour is not None:
             per_tok = price_per_hour / 3600.0 / thr[i]
             r["usd_per_million_output_tokens"] = float(per_tok * 1e6)
@@ -171,7 +232,12 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
                            "slo_tpot_ms": slo_tpot_ms, "qps": qps,
                            "tokens_counted": TOKENS_COUNTED, "configurations_evaluated": n,
                            "frontier": [record(i) for i in frontier], "best": record(best),
-                           "queueing_model": QUEUEING_MODEL, "notes": notes}
+                           "queueing_model": QUEUEING_MODEL if pd is None else DISAGG_MODEL, "notes": notes}
+    if disagg:
+        out["disaggregation"] = {"prefill_instances": int(prefill_instances or 1),
+                                 "decode_instances": int(decode_instances or 1), "prefill_tp": prefill_tp}
+    if spec_draft_len:
+        out["speculative_decoding"] = {"draft_len": int(spec_draft_len), "accept": float(spec_accept or 0.0)}
     need = None
     if qps is not None:
         need = qps * output_len

@@ -34,6 +34,14 @@ class KvDtype(BaseModel):
     mla: Literal["weight", "bf16", "fp8"]
 
 
+class Fp4Dense(BaseModel):
+    """How an engine's dense (non-expert) FP4 GEMMs run on one hardware family."""
+    model_config = ConfigDict(extra="forbid")
+    stream_bytes: float = Field(gt=0, le=2)
+    matmul_peak: Literal["fp4", "fp8"]
+    source: str = Field(min_length=10)
+
+
 class EngineProfile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     aliases: list[str] = []
@@ -47,18 +55,21 @@ class EngineProfile(BaseModel):
     kv_memory_fraction: float = Field(gt=0, le=1)
     kv_memory_basis: Literal["total", "free"]
     step_overhead_s: float = Field(ge=0)
+    seq_overhead_s: float = Field(default=0.0, ge=0)
     decode_layer_overhead_s: float = Field(ge=0)
     moe_layer_overhead_s: float = Field(ge=0)
     gemm_m_half: float = Field(ge=0)
     allreduce_bw_fraction: float = Field(gt=0, le=1)
+    two_batch_overlap: bool = False
+    fp4_dense: dict[str, Fp4Dense] = {}
     unknown_log_sd: float = Field(ge=0)
     source: str = Field(min_length=10)
 
 
 # Numeric columns handed to the engine (``eng_<name>``); booleans as 0/1, the KV basis as 1 = free.
 NUMERIC = ("max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "graphs", "kv_block_tokens",
-           "kv_memory_fraction", "step_overhead_s", "decode_layer_overhead_s", "moe_layer_overhead_s",
-           "gemm_m_half", "allreduce_bw_fraction", "unknown_log_sd")
+           "kv_memory_fraction", "step_overhead_s", "seq_overhead_s", "decode_layer_overhead_s", "moe_layer_overhead_s",
+           "gemm_m_half", "allreduce_bw_fraction", "two_batch_overlap", "unknown_log_sd")
 
 
 @functools.lru_cache(maxsize=1)
@@ -122,17 +133,19 @@ def detect(text: Any, family: str = "") -> tuple[str, bool]:
     """Profile named by a free-text framework description (the table's ``framework`` column), e.g.
     "vLLM 0.6.7.dev (rocm/vllm-dev)" → ``vllm-rocm``; (``default``, False) when none is named.
 
-    vLLM before 0.8 is the V0 engine; vLLM on AMD (a CDNA family, or ROCm in the text) is ROCm vLLM."""
+    vLLM before 0.8 is the V0 engine; vLLM on AMD (a CDNA family, or ROCm in the text) is ROCm vLLM (``vllm-rocm-v0``
+    before 0.8)."""
     if text is None or (isinstance(text, float) and not np.isfinite(text)):
         return DEFAULT, False
     t = str(text).lower()
     for word, name in _KEYWORDS:
         if word in t:
             if name == "vllm":
-                if "rocm" in t or "amd" in t or family.startswith("cdna"):
-                    return "vllm-rocm", True
                 ver = re.search(r"vllm[^0-9]{0,3}(\d+)\.(\d+)", t)
-                if ver and (int(ver.group(1)), int(ver.group(2))) < (0, 8):
+                v0 = bool(ver and (int(ver.group(1)), int(ver.group(2))) < (0, 8))
+                if "rocm" in t or "amd" in t or family.startswith("cdna"):
+                    return ("vllm-rocm-v0" if v0 else "vllm-rocm"), True
+                if v0:
                     return "vllm-v0", True
             return name, True
     return DEFAULT, False
@@ -147,8 +160,14 @@ def kv_precision(engine: str, attention_is_mla: bool, weight_precision: str) -> 
     return rule
 
 
-def for_rows(engines: Any) -> Columns:
-    """Numeric ``eng_*`` columns for an array of profile ids (already resolved)."""
+# Native FP4: weights streamed at half a byte, products at the FP4 peak.
+FP4_NATIVE = (0.5, 0.0)
+
+
+def for_rows(engines: Any, families: Any = None) -> Columns:
+    """Numeric ``eng_*`` columns for an array of profile ids (already resolved), and with ``families`` (the
+    hardware family of each row) the engine's dense-FP4 rule on that family: ``eng_fp4_dense_stream_bytes`` and
+    ``eng_fp4_dense_fp8_peak`` (1 where its dense FP4 GEMMs compute at the FP8 peak)."""
     names = np.atleast_1d(np.asarray(engines, dtype=object))
     table = profiles()
     inv, uniq = pd.factorize(names.astype(str).ravel())
@@ -158,23 +177,48 @@ def for_rows(engines: Any) -> Columns:
         vals = np.array([float(getattr(table[u], k)) for u in uniq], dtype=float)
         cols[f"eng_{k}"] = vals[inv]
     cols["eng_kv_basis_free"] = np.array([float(table[u].kv_memory_basis == "free") for u in uniq])[inv]
+    if families is not None:
+        fam = np.broadcast_to(np.asarray(families, dtype=object), names.shape).astype(str)
+        pinv, pairs = pd.factorize(pd.Series([f"{e}\x00{f}" for e, f in zip(names.ravel(), fam.ravel(),
+                                                                          strict=True)]))
+        rules = []
+        for key in pairs:
+            e, f = key.split("\x00")
+            r = table[e].fp4_dense.get(f)
+            rules.append(FP4_NATIVE if r is None else (r.stream_bytes, float(r.matmul_peak == "fp8")))
+        arr = np.array(rules, dtype=float).reshape(-1, 2)[pinv].reshape(*names.shape, 2)
+        cols["eng_fp4_dense_stream_bytes"] = arr[..., 0]
+        cols["eng_fp4_dense_fp8_peak"] = arr[..., 1]
     return Columns(cols)
 
 
-def attach(eff: Columns, engines: Any) -> Columns:
-    """``eff`` with the engine columns of ``engines`` added (same row order)."""
+def attach(eff: Columns, engines: Any, families: Any = None) -> Columns:
+    """``eff`` with the engine columns of ``engines`` added (same row order); ``families`` adds the dense-FP4
+    rule of each (engine, family) pair."""
     out = Columns(dict(eff.items()))
-    out.update(for_rows(engines))
+    out.update(for_rows(engines, families))
     return out
 
 
-def interval_regimes(*, metric: Any, engine_known: Any, moe: Any) -> dict[str, np.ndarray]:
+# The engine whose own tables calibrated the serving engine first; its interval is its own regime.
+HOME_ENGINE = "tensorrt-llm"
+
+
+# Running sequences above which a configuration counts as heavily loaded (decode no longer weight-bound).
+HEAVY_BATCH = 16
+
+
+def interval_regimes(*, metric: Any, engine: Any, engine_known: Any, batch: Any) -> dict[str, np.ndarray]:
     """Regime labels of the serving interval table (``serving_intervals`` in serving_engines.yaml), coarsest
-    first: the predicted quantity, whether the engine is named, mixture of experts."""
+    first: the predicted quantity; the engine class (``tensorrt-llm``, the calibration's home engine; ``other``
+    named engines; ``unknown``); the load (``heavy`` above ``HEAVY_BATCH`` running sequences, else ``light``)."""
+    known = np.asarray(engine_known, dtype=bool)
+    home = np.asarray(engine, dtype=object) == HOME_ENGINE
+    b = np.nan_to_num(np.asarray(batch, dtype=float), nan=1.0)
     return {
         "metric": np.asarray(metric, dtype=object),
-        "engine": np.where(np.asarray(engine_known, dtype=bool), "known", "unknown").astype(object),
-        "moe": np.where(np.asarray(moe, dtype=bool), "yes", "no").astype(object),
+        "engine": np.where(~known, "unknown", np.where(home, HOME_ENGINE, "other")).astype(object),
+        "load": np.where(b > HEAVY_BATCH, "heavy", "light").astype(object),
     }
 
 

@@ -91,12 +91,16 @@ RANGES: dict[str, Range] = {
     # the stochastic programme grows with scenarios × quarters × routes; the default is 256
     "optimisation_scenarios": Range(low=1, high=4096, unit="scenarios", integer=True),
     "replications": Range(low=0, high=100, integer=True),
-    "designs": Range(low=1, high=10_000_000, unit="designs", integer=True),
+    "designs": Range(low=1, high=10_000_000, unit="designs", integer=True),  # streamed to Parquet in chunks
+    "designs_in_memory": Range(low=1, high=100_000, unit="designs", integer=True),  # ~10 kB each
     "search_evaluations": Range(low=1, high=100_000, unit="evaluations", integer=True),
     "cv_evaluations": Range(low=1, high=10_000, unit="evaluations", integer=True),
     "top_layouts": Range(low=0, high=100, unit="layouts", integer=True),
     "rows_shown": Range(low=1, high=1e7, unit="rows", integer=True),
     "port": Range(low=1, high=65535, integer=True),
+    "serving_instances": Range(low=1, high=1e5, unit="instances", integer=True),  # per disaggregated deployment
+    "tensor_parallel": Range(low=1, high=1024, unit="accelerators", integer=True),
+    "draft_tokens": Range(low=0, high=64, unit="draft tokens", integer=True),
     # --- workload
     "training_tokens": Range(low=1, high=1e16, unit="tokens"),  # ~500× the largest published run
     "batch_tokens": Range(low=1, high=1e10, unit="tokens"),
