@@ -125,3 +125,15 @@ def test_bad_input_one_line_exit_2(args, flag):
 def test_unknown_node_lists_known_ones():
     r = run("cost", "die", "--area-mm2", "100", "--node", "N9")
     assert "known: N28, N16, N10, N7, N5, N4, N3, N2" in r.stderr
+
+
+@pytest.mark.parametrize(("system", "accelerator"), [("dgx-a100", "a100-sxm-40gb"), ("tpu-v5p-pod-slice", "tpu-v5p"),
+                                                     ("gaudi2-server", "gaudi2"), ("gaudi3-server", "gaudi3")])
+def test_tco_says_which_cloud_price_is_missing(system, accelerator):
+    # no dated 2026 cloud row for these accelerators: the owned cost is given and the output names what is
+    # missing and how to supply it, instead of comparing against a made-up rental price
+    r = run("tco", "--system", system, "--years", "3", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["owned_total_usd"] > 0 and d["cloud_priced"] is False and d["cloud_total_usd"] is None
+    assert d["cloud_note"] == f"no catalog cloud price for {accelerator}; pass --cloud-price"

@@ -269,7 +269,10 @@ def test_claims_as_fields(tmp_path):
     # no discount given: the catalog's default for a paper claim (0.25)
     assert r.perf_per_unit == pytest.approx(100.0 * 0.25)
     assert r.claimed_perf_x == 100.0 and r.evidence == "paper"
-    assert r.usd_per_hour == pytest.approx(12.0 / (1 + 9999 * 0.25))
+    # 10,000x energy efficiency is beyond the digital floor: the co-design check caps it at its physical bound
+    kept = {c["kind"]: c for c in inp.claims["chips"]}["energy_efficiency"]["kept_x"]
+    assert kept < 10
+    assert r.usd_per_hour == pytest.approx(12.0 / (1 + (kept - 1) * 0.25))
     doc["routes"]["chips"]["claim_discount"] = 0.05
     assert {x.id: x for x in build(tmp_path, doc).routes}["chips"].perf_per_unit == pytest.approx(5.0)
 

@@ -72,8 +72,10 @@ def test_merchant_chip_rated_by_training_engine_not_peak(tmp_path):
     inp = build(tmp_path, doc())
     perf = {r.id: r.perf_per_unit for r in inp.routes}
     s = dm.RunSettings(tokens=1.0e12, days=Q_DAYS)
-    h100 = estimate_run("llama-3.1-8b", H100, 1.0e12, days=Q_DAYS).accelerator_hours
-    b200 = estimate_run("llama-3.1-8b", "b200-sxm-180gb", 1.0e12, days=Q_DAYS).accelerator_hours
+    ref = estimate_run("llama-3.1-8b", H100, 1.0e12, days=Q_DAYS)
+    h100 = ref.accelerator_hours
+    # at equal cluster size: the B200 runs the same job on as many accelerators as the H100 needs
+    b200 = estimate_run("llama-3.1-8b", "b200-sxm-180gb", 1.0e12, n_accelerators=ref.n_accelerators).accelerator_hours
     assert perf["buy"] == 1.0
     assert perf["b200"] == pytest.approx(h100 / b200, rel=1e-12)
     assert perf["b200"] == pytest.approx(dm.workload_ratio("llama-3.1-8b", "b200-sxm-180gb", s), rel=1e-12)

@@ -119,6 +119,7 @@ RANGES: dict[str, Range] = {
     "usd_per_part": Range(low=1e-4, high=1e8, unit=_USD, zero=True),  # a wafer, an HBM stack, a package, a test
     "usd_nre": Range(low=1, high=1e11, unit=_USD, zero=True),
     "usd_budget": Range(low=1, high=1e13, unit=_USD),
+    "usd_per_day": Range(low=1e-2, high=1e11, unit="USD per day"),  # a training run's delay cost
     "interest_per_year": Range(low=1e-4, high=1, unit="per year", zero=True),
     "margin": Range(low=1e-4, high=0.99, zero=True),
     "lifetime_units": Range(low=1, high=1e11, unit="units"),

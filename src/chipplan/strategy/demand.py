@@ -8,18 +8,25 @@ Two measures of capacity are kept apart:
 - **H100e** as Epoch AI defines it (reporting): a chip's dense 8-bit peak FLOP/s ÷ 1.979e15
   (Epoch AI, "ai-compute-users" / "ai-chip-counts", 2025), from the catalog.
 
-Engine calls are cached per (model, accelerator, run settings): a scenario build calls the training engine
-once per training run and once per catalog accelerator to rate, each call a few seconds at most.
+Engine calls are cached per (model, accelerator, run settings) in the process and on disk
+(:func:`disk_cached`): the key is the call's inputs, the catalog version, a digest of the engine sources and of
+any model file, so a changed catalog, engine or model is recomputed and an unchanged one is read back.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from chipplan import catalog
+from chipplan import __version__, catalog
 from chipplan.errors import FieldError
 from chipplan.perf import plan as training_engine
 from chipplan.perf import serving as serving_engine
@@ -41,6 +48,69 @@ def h100e_per_accelerator(accelerator_id: str) -> float:
     return float(peak) / H100E_FLOPS_PER_S
 
 
+CACHE_ENV = "CHIPPLAN_CACHE_DIR"  # folder of the engine-rating cache; "off" disables it
+
+
+def cache_folder() -> Path | None:
+    """``$CHIPPLAN_CACHE_DIR`` (``off``: no disk cache), else ``$XDG_CACHE_HOME/chipplan`` or ``~/.cache/chipplan``."""
+    v = os.environ.get(CACHE_ENV, "")
+    if v.lower() == "off":
+        return None
+    if v:
+        return Path(v) / "strategy"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "chipplan" / "strategy"
+
+
+@functools.lru_cache(maxsize=1)
+def _engine_digest() -> str:
+    """Digest of the engine sources (perf/, specs/, catalog/ code, units and this module): a change to any of them
+    invalidates every cached rating."""
+    h = hashlib.sha256(__version__.encode())
+    root = Path(__file__).resolve().parents[1]
+    files = [f for sub in ("perf", "specs", "catalog") for f in sorted((root / sub).rglob("*.py"))]
+    for f in [*files, root / "units.py", root / "errors.py", Path(__file__).resolve()]:
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _model_digest(key: str) -> str:
+    """A model file's content digest (a catalog id is covered by the catalog version)."""
+    if key.endswith((".yaml", ".yml")):
+        try:
+            return hashlib.sha256(Path(key).read_bytes()).hexdigest()
+        except OSError:
+            return "missing"
+    return key
+
+
+def disk_cached(name: str, inputs: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``compute()`` (a JSON-able dict), read back from the cache when the same inputs, catalog version, engine
+    sources and model file were rated before. Unreadable entries are recomputed; writes are atomic."""
+    folder = cache_folder()
+    if folder is None:
+        return compute()
+    blob = json.dumps({"fn": name, "inputs": inputs, "catalog": catalog.load().version, "engine": _engine_digest()},
+                      sort_keys=True, default=str)
+    path = folder / f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:32]}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    try:
+        text = json.dumps(compute())
+    except TypeError:  # not JSON-able: nothing to cache
+        return compute()
+    try:
+        from chipplan.safeio import atomic_write_text
+
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text, fsync=False)
+    except OSError:
+        pass  # a read-only or full cache only costs the recomputation
+    return json.loads(text)  # the same values a later read gives
+
+
 @functools.lru_cache(maxsize=64)
 def model(key: str) -> Model:
     """A catalog model id, or the path of a YAML file with a ``models:`` section (loaded once per process)."""
@@ -58,38 +128,68 @@ class RunSettings:
     precision: str = "bf16"
 
 
+def _estimate(model_key: str, accelerator_id: str, s: RunSettings, n: int | None) -> training_engine.RunEstimate:
+    """One training-engine call through the disk cache (engine errors are raised, never cached)."""
+    def compute() -> dict[str, Any]:
+        return asdict(training_engine.estimate_run(model(model_key), accelerator_id, s.tokens,
+                                                   days=None if n else s.days, n_accelerators=n,
+                                                   global_batch_tokens=s.global_batch_tokens, seq_len=s.seq_len,
+                                                   precision=s.precision))
+
+    got = disk_cached("training_run", {"model": _model_digest(model_key), "accelerator": accelerator_id,
+                                       "settings": asdict(s), "n_accelerators": n}, compute)
+    return training_engine.RunEstimate(**got)
+
+
 @functools.lru_cache(maxsize=256)
 def training_run(model_key: str, accelerator_id: str, s: RunSettings) -> training_engine.RunEstimate:
     """The training engine's plan for ``s.tokens`` tokens by ``s.days`` (fewest accelerators that meet it).
 
     Raises :class:`~chipplan.errors.InfeasibleError` when no accelerator count meets the deadline.
     """
-    return training_engine.estimate_run(model(model_key), accelerator_id, s.tokens, days=s.days,
-                                        global_batch_tokens=s.global_batch_tokens, seq_len=s.seq_len,
-                                        precision=s.precision)
+    return _estimate(model_key, accelerator_id, s, None)
+
+
+@functools.lru_cache(maxsize=256)
+def training_run_at(model_key: str, accelerator_id: str, s: RunSettings, n_accelerators: int
+                    ) -> training_engine.RunEstimate:
+    """The training engine's plan for the same run on ``n_accelerators`` of ``accelerator_id`` (its duration)."""
+    return _estimate(model_key, accelerator_id, s, int(n_accelerators))
 
 
 def workload_ratio(model_key: str, accelerator_id: str, s: RunSettings,
                    reference: str = REFERENCE_ACCELERATOR) -> float:
-    """Workload H100-equivalents of one ``accelerator_id`` on the lab's run: H_ref / H_acc.
+    """Workload H100-equivalents of one ``accelerator_id`` on the lab's run, at equal cluster size: H_ref / H_acc.
 
-    H is the training engine's accelerator-hours for the same run (tokens, deadline, batch, precision), so the
-    ratio is that of effective tokens/s per accelerator, tokens ÷ (H × 3600): achieved throughput of the
-    best layout at the accelerator count each chip needs, times its goodput. Demand is counted in reference
-    accelerator-hours on the same basis, so demand ÷ ratio is the engine's own estimate on ``accelerator_id``.
+    H is the training engine's accelerator-hours for the same run (tokens, batch, precision) on the same number
+    of accelerators: the count the reference chip needs to meet the deadline. The ratio is that of effective
+    tokens/s per accelerator, tokens ÷ (H × 3600): the best layout's achieved throughput at that cluster size,
+    times its goodput. When ``accelerator_id`` cannot run the job at that size (memory), its own deadline-sized
+    plan is used. Demand is counted in reference accelerator-hours on the same basis.
     """
-    acc = training_run(model_key, accelerator_id, s).accelerator_hours
-    ref = training_run(model_key, reference, s).accelerator_hours
-    return float(ref / acc)
+    from chipplan.errors import ChipplanError
+
+    ref = training_run(model_key, reference, s)
+    try:
+        acc = training_run_at(model_key, accelerator_id, s, ref.n_accelerators)
+    except ChipplanError:
+        acc = training_run(model_key, accelerator_id, s)
+    return float(ref.accelerator_hours / acc.accelerator_hours)
 
 
 @functools.lru_cache(maxsize=64)
 def serving_tokens_per_s(model_key: str, accelerator_id: str, *, input_len: int = 2048, output_len: int = 512,
                          slo_ttft_ms: float | None = None, slo_tpot_ms: float | None = None) -> float:
     """Output tokens/s per accelerator of the serving engine's best plan for ``model_key`` on ``accelerator_id``."""
-    return float(np.asarray(serving_engine.tokens_per_s_per_accelerator(
-        model_key, accelerator_id, input_len=input_len, output_len=output_len, slo_ttft_ms=slo_ttft_ms,
-        slo_tpot_ms=slo_tpot_ms)))
+    def compute() -> dict[str, Any]:
+        return {"tps": float(np.asarray(serving_engine.tokens_per_s_per_accelerator(
+            model_key, accelerator_id, input_len=input_len, output_len=output_len, slo_ttft_ms=slo_ttft_ms,
+            slo_tpot_ms=slo_tpot_ms)))}
+
+    got = disk_cached("serving", {"model": _model_digest(model_key), "accelerator": accelerator_id,
+                                  "input_len": input_len, "output_len": output_len, "slo_ttft_ms": slo_ttft_ms,
+                                  "slo_tpot_ms": slo_tpot_ms}, compute)
+    return float(got["tps"])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,6 +198,27 @@ class TrainingRun:
     accelerator_hours: float  # on the reference accelerator
     start_q: int
     deadline_q: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BacklogJob:
+    """A training run as a job with a backlog: its work (``need_h100e`` workload H100e busy over [start, deadline))
+    may be done in any quarter from its start; what is not done by the deadline carries over, is worked off on the
+    run's cluster (at most ``need_h100e`` per quarter) and costs ``delay_usd_per_day`` per day late, where days
+    late = backlog at the deadline ÷ the cluster (the days that cluster needs to finish it)."""
+
+    name: str
+    start_q: int
+    deadline_q: int
+    need_h100e: float  # cluster that finishes the run on time at the median training multiplier
+    delay_usd_per_day: float
+
+    def __post_init__(self) -> None:
+        if not self.delay_usd_per_day > 0:
+            raise FieldError(f"demand.training.{self.name}.delay_cost_usd_per_day", "must be > 0",
+                             self.delay_usd_per_day)
+        if not self.need_h100e > 0:
+            raise FieldError(f"demand.training.{self.name}.accelerator_hours", "must be > 0", self.need_h100e)
 
 
 @dataclass(frozen=True, kw_only=True)

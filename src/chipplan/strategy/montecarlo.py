@@ -38,8 +38,9 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from chipplan.errors import FieldError
+from chipplan.strategy.demand import BacklogJob
 from chipplan.strategy.routes import Bottleneck, Event, LogNormal90, Route, Spot
-from chipplan.units import HOURS_PER_QUARTER
+from chipplan.units import DAYS_PER_QUARTER, HOURS_PER_QUARTER
 
 CHUNK = 16384  # scenarios per block of (S, R, T) work: keeps temporaries in cache; fixed, so results are too
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -53,6 +54,7 @@ class DemandModel:
     inference_h100e: np.ndarray  # (T,)
     training_multiplier: LogNormal90
     inference_growth_multiplier: LogNormal90  # per year, compounding
+    jobs: tuple[BacklogJob, ...] = ()  # training runs with a backlog (their profile is part of training_h100e)
 
     def __post_init__(self) -> None:
         tr = np.asarray(self.training_h100e, dtype=float)
@@ -90,6 +92,9 @@ class Deliveries:
     nre_by_year_usd: np.ndarray | None = None  # (S, R, Y) undiscounted programme payments, by year
     killed: np.ndarray | None = None  # (S, R) programme stopped at its bring-up gate (failed)
     training_multiplier: np.ndarray | None = None  # (S,) the scenario's multiplier on training demand
+    jobs: tuple[BacklogJob, ...] = ()  # training runs with a backlog
+    serving_factor: np.ndarray | None = None  # (R,) serving capacity per unit of training capacity, by route
+    discount_rate: float = 0.0
 
     def __post_init__(self) -> None:
         T = self.online.shape[2]
@@ -97,6 +102,22 @@ class Deliveries:
             object.__setattr__(self, "discount_factor", np.ones(T))
         if self.installed_h100e is None:
             object.__setattr__(self, "installed_h100e", np.zeros(T))
+        if self.serving_factor is None:
+            object.__setattr__(self, "serving_factor", np.ones(self.online.shape[1]))
+        if self.training_multiplier is None:
+            object.__setattr__(self, "training_multiplier", np.ones(self.online.shape[0]))
+
+    def job_need(self, j: int) -> np.ndarray:
+        """(S,) cluster of backlog job j in each scenario: its on-time need × the training multiplier."""
+        return self.jobs[j].need_h100e * self.training_multiplier
+
+    def job_profiles(self) -> np.ndarray:
+        """(S, T) the backlog jobs' even profile inside ``demand_h100e`` (the rest is fixed demand)."""
+        S, _, T = self.online.shape
+        out = np.zeros((S, T))
+        for j, job in enumerate(self.jobs):
+            out[:, job.start_q:job.deadline_q] += self.job_need(j)[:, None]
+        return out
 
     @property
     def n(self) -> int:
@@ -114,7 +135,8 @@ class Deliveries:
                           discount_factor=self.discount_factor, installed_h100e=self.installed_h100e,
                           installed_cost_usd=self.installed_cost_usd, capex_by_year_usd=sub(self.capex_by_year_usd),
                           nre_by_year_usd=sub(self.nre_by_year_usd), killed=sub(self.killed),
-                          training_multiplier=sub(self.training_multiplier))
+                          training_multiplier=sub(self.training_multiplier), jobs=self.jobs,
+                          serving_factor=self.serving_factor, discount_rate=self.discount_rate)
 
 
 def _window(c: np.ndarray, start: np.ndarray, dur: np.ndarray) -> np.ndarray:
@@ -350,7 +372,8 @@ def simulate(routes: tuple[Route, ...], demand: DemandModel, spot: Spot, *,
                       spot_available_h100e=np.broadcast_to(spot_avail, (n, T)).copy(), seed=seed, stream=stream,
                       discount_factor=df, installed_h100e=inst, installed_cost_usd=float(installed_cost_usd),
                       capex_by_year_usd=capex_by_year, nre_by_year_usd=nre_by_year, killed=killed,
-                      training_multiplier=m_train)
+                      training_multiplier=m_train, jobs=tuple(demand.jobs),
+                      serving_factor=np.array([r.serving_factor for r in routes]), discount_rate=float(discount_rate))
 
 
 @dataclass(frozen=True)
@@ -363,28 +386,151 @@ class Outcome:
     unmet_h100e: np.ndarray  # (S, T) demand left unserved (delayed)
     cost_usd: np.ndarray  # (S,)
     commitment_cost_usd: np.ndarray  # (S,)
+    days_late: np.ndarray | None = None  # (S, J) days each backlog job finishes after its deadline
+    left_at_horizon_h100e_q: np.ndarray | None = None  # (S, J) work still undone at the horizon
+
+
+def serve_split(d: Deliveries, units: np.ndarray, training_h100e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each quarter's capacity split between serving and training, so that the least of either is left unmet.
+
+    A route's capacity ``online · units`` (training H100e) serves ``serving_factor`` reference accelerators per
+    unit; the installed fleet serves as it trains (factor 1). A unit is worth its factor to serving and 1 to
+    training, so serving first takes the capacity with factor >= 1 (highest first) and training the capacity with
+    factor < 1; what either leaves then goes to the other's unmet demand (serving taking the highest factors).
+    This is the exact optimum of the split for two workloads with linear rates. Returns the training capacity
+    (S, T), of which ``training_h100e`` is the claim used to resolve the split, and the serving demand left (S, T).
+    """
+    c = d.online * np.asarray(units, dtype=float)[None, :, None]
+    chunks = [(float(f), c[:, r, :]) for r, f in enumerate(d.serving_factor) if np.any(c[:, r, :] > 0)]
+    chunks.append((1.0, np.broadcast_to(d.installed_h100e[None, :], d.inference_h100e.shape)))
+    hi = sorted([k for k in chunks if k[0] >= 1.0], key=lambda k: -k[0])
+    lo = sorted([k for k in chunks if k[0] < 1.0], key=lambda k: k[0])
+    sv = d.inference_h100e.copy()
+    tr = np.maximum(np.asarray(training_h100e, dtype=float), 0.0)
+    train_cap = np.zeros_like(sv)
+    rest_hi, rest_lo = [], []
+    for f, cap in hi:  # serving's preferred capacity
+        use = np.minimum(cap, sv / f)
+        sv = np.maximum(sv - use * f, 0.0)
+        rest_hi.append(cap - use)
+    for f, cap in lo:  # training's preferred capacity (lowest factor first)
+        use = np.minimum(cap, tr)
+        tr = tr - use
+        train_cap = train_cap + use
+        rest_lo.append((f, cap - use))
+    for f, cap in sorted(rest_lo, key=lambda k: -k[0]):  # serving's demand left, on what training left
+        use = np.minimum(cap, sv / f) if f > 0 else np.zeros_like(sv)
+        sv = np.maximum(sv - use * f, 0.0)
+        train_cap = train_cap + cap - use
+    for cap in rest_hi:  # everything else trains
+        train_cap = train_cap + cap
+    return train_cap, sv
 
 
 def outcome(d: Deliveries, units: np.ndarray, programme: np.ndarray | None = None, *,
             penalty_usd_per_h100e_hour: float) -> Outcome:
-    """Evaluate commitments ``units`` (R,) on every scenario. Recourse in closed form per quarter: rent spot
-    up to its availability when it is cheaper than the delay penalty, leave the rest unmet. This is the exact
-    optimum of the recourse LP, which separates by quarter."""
+    """Evaluate commitments ``units`` (R,) on every scenario.
+
+    Recourse in closed form: capacity split between serving and training (:func:`serve_split`), fixed training
+    demand from the training capacity; what commitments cannot carry is rented on spot when spot is cheaper than
+    the delay penalty, the rest is unmet. Without backlog jobs this is the exact optimum of the recourse LP,
+    which separates by quarter. Backlog jobs (earliest deadline first) then take the free capacity of each
+    quarter from their start (at most their cluster per quarter after the deadline); what is left is rented on
+    spot in the cheapest quarters, inside the window when spot costs less than being late, after the deadline
+    when it costs less than the penalty on work left at the horizon. Days late = the backlog at the deadline ÷
+    the cluster, at the job's delay cost per day; work left at the horizon also pays the penalty per H100e-hour.
+    With jobs this greedy recourse is feasible for the recourse LP, so it bounds the LP's optimum from above.
+    """
     units = np.asarray(units, dtype=float)
     R = len(d.route_ids)
     if units.shape != (R,) or (units < 0).any():
         raise FieldError("units", f"must be {R} non-negative numbers", units.tolist())
     prog = (units > 0) if programme is None else np.asarray(programme, dtype=bool)
+    S, _, T = d.online.shape
+    df = d.discount_factor
     cap = np.einsum("srt,r->st", d.online, units) + d.installed_h100e[None, :]
-    gap = np.maximum(d.demand_h100e - cap, 0.0)
+    profiles = d.job_profiles()
+    fixed_training = np.maximum(d.demand_h100e - d.inference_h100e - profiles, 0.0)
+    left, serve_gap = serve_split(d, units, fixed_training + profiles)
+    gap = serve_gap + np.maximum(fixed_training - left, 0.0)
+    free0 = np.maximum(left - fixed_training, 0.0)
     cheaper = d.spot_usd_per_h100e_hour < penalty_usd_per_h100e_hour
     spot = np.where(cheaper, np.minimum(gap, d.spot_available_h100e), 0.0)
     unmet = gap - spot
+    recourse = ((spot * d.spot_usd_per_h100e_hour + unmet * penalty_usd_per_h100e_hour) * df).sum(axis=1)
+    recourse = recourse * HOURS_PER_QUARTER
+    days_late = np.zeros((S, len(d.jobs)))
+    left_h = np.zeros((S, len(d.jobs)))
+    if d.jobs:
+        avail = d.spot_available_h100e - spot
+        free = free0.copy()
+        job_spot = np.zeros((S, T))
+        late = np.zeros((S, T))
+        df_end = (1.0 + d.discount_rate) ** (-T / 4.0)
+        p_q = d.spot_usd_per_h100e_hour * HOURS_PER_QUARTER * df[None, :]  # spot per H100e-quarter, present value
+        rows = np.arange(S)
+        pen_end = penalty_usd_per_h100e_hour * HOURS_PER_QUARTER * df_end  # per H100e-quarter left at the horizon
+
+        def rent(back: np.ndarray, work: np.ndarray, lo: int, hi: int, limit: np.ndarray,
+                 cap: np.ndarray | None) -> np.ndarray:
+            """Spot for ``back`` in quarters [lo, hi), cheapest first, where it costs less than ``limit``."""
+            order = np.argsort(p_q[:, lo:hi], axis=1, kind="stable") + lo
+            for i in range(hi - lo):
+                t = order[:, i]
+                room = avail[rows, t] if cap is None else np.minimum(avail[rows, t], cap - work[rows, t])
+                x = np.where(p_q[rows, t] < limit, np.minimum(back, np.maximum(room, 0.0)), 0.0)
+                avail[rows, t] -= x
+                job_spot[rows, t] += x
+                work[rows, t] += x
+                back = back - x
+            return back
+
+        for j in sorted(range(len(d.jobs)), key=lambda j: (d.jobs[j].deadline_q, d.jobs[j].start_q)):
+            job = d.jobs[j]
+            n = d.job_need(j)
+            s0, dl = job.start_q, min(job.deadline_q, T)
+            total = n * (job.deadline_q - s0)
+            work = np.zeros((S, T))
+            back = total.copy()
+            for t in range(s0, dl):  # free capacity inside the window
+                w = np.minimum(back, free[:, t])
+                free[:, t] -= w
+                work[:, t] += w
+                back = back - w
+            # spot inside the window, cheapest quarters first, when it costs less than being late: the delay, plus
+            # for the part that free capacity after the deadline cannot take, the cheaper of spot then or the
+            # penalty on work left at the horizon
+            delay_q = job.delay_usd_per_day * DAYS_PER_QUARTER / n * (1.0 + d.discount_rate) ** (-job.deadline_q / 4.0)
+            after_free = np.minimum(free[:, dl:], n[:, None]).sum(axis=1)
+            after_cost = np.minimum(p_q[:, dl:].min(axis=1), pen_end) if dl < T else np.full(S, pen_end)
+            beyond = np.maximum(back - after_free, 0.0)
+            back = (back - beyond) + rent(beyond, work, s0, dl, delay_q + after_cost, None)
+            back = rent(back, work, s0, dl, delay_q, None)
+            at_deadline = back.copy()
+            for t in range(dl, T):  # after the deadline: on the run's cluster, free capacity first
+                w = np.minimum(np.minimum(back, free[:, t]), n)
+                free[:, t] -= w
+                work[:, t] += w
+                back = back - w
+            if dl < T:
+                back = rent(back, work, dl, T, np.full(S, pen_end), n)
+            left_end = np.maximum(back, 0.0)
+            done = np.cumsum(work, axis=1)
+            late[:, dl - 1:] += np.maximum(total[:, None] - done[:, dl - 1:], 0.0)
+            recourse = recourse + at_deadline * DAYS_PER_QUARTER / n * job.delay_usd_per_day * (
+                1.0 + d.discount_rate) ** (-job.deadline_q / 4.0)
+            recourse = recourse + left_end * pen_end
+            days_late[:, j] = at_deadline * DAYS_PER_QUARTER / n
+            left_h[:, j] = left_end
+        recourse = recourse + (job_spot * d.spot_usd_per_h100e_hour * df).sum(axis=1) * HOURS_PER_QUARTER
+        late = np.where(late > 1e-9 * np.maximum(late.max(), 1.0), late, 0.0)
+        gap = gap + job_spot + late
+        spot = spot + job_spot
+        unmet = unmet + late
     commit = d.unit_cost_usd @ units + d.fixed_cost_usd @ prog.astype(float) + d.installed_cost_usd
-    recourse = ((spot * d.spot_usd_per_h100e_hour + unmet * penalty_usd_per_h100e_hour) * d.discount_factor).sum(
-        axis=1)
     return Outcome(capacity_h100e=cap, gap_h100e=gap, spot_h100e=spot, unmet_h100e=unmet,
-                   cost_usd=commit + recourse * HOURS_PER_QUARTER, commitment_cost_usd=commit)
+                   cost_usd=commit + recourse, commitment_cost_usd=commit, days_late=days_late,
+                   left_at_horizon_h100e_q=left_h)
 
 
 def summarise(o: Outcome, demand_h100e: np.ndarray) -> dict[str, object]:

@@ -43,7 +43,7 @@ from scipy import stats
 
 from chipplan.errors import InfeasibleError
 from chipplan.strategy import elasticity
-from chipplan.strategy.montecarlo import Deliveries, outcome, simulate, summarise
+from chipplan.strategy.montecarlo import Deliveries, outcome, serve_split, simulate, summarise
 from chipplan.strategy.scenario import StrategyInputs
 from chipplan.strategy.stochastic import (
     Risk,
@@ -52,7 +52,7 @@ from chipplan.strategy.stochastic import (
     solve_recourse_problem,
     wait_and_see,
 )
-from chipplan.units import HOURS_PER_QUARTER
+from chipplan.units import DAYS_PER_QUARTER, HOURS_PER_QUARTER
 
 MUSD = 1e6
 EVAL, OPT, WS_STREAM, CHANCE, BATCH0 = 0, 1, 2, 3, 100
@@ -123,6 +123,119 @@ def _programmes(inp: StrategyInputs) -> list[int]:
     return [i for i, r in enumerate(inp.routes) if r.has_programme]
 
 
+def _split_routes(d: Deliveries) -> list[int]:
+    """Routes whose serving capacity per unit differs from their training capacity (their split is a variable)."""
+    return [r for r, f in enumerate(d.serving_factor) if abs(float(f) - 1.0) > 1e-9]
+
+
+def unit_rows(d: Deliveries, online: np.ndarray) -> np.ndarray:
+    """(S, m2, R): the recourse rows' coefficients on the units of each route, for deliveries ``online``
+    (the layout of :func:`recourse`; a later order in the multi-stage tree uses its shifted deliveries)."""
+    S, R, T = online.shape
+    K = _split_routes(d)
+    J = len(d.jobs)
+    blocks = [np.transpose(online, (0, 2, 1))]  # capacity row per quarter
+    if K:
+        neutral = online.copy()
+        neutral[:, K, :] = 0.0
+        blocks += [np.zeros((S, T, R)), np.transpose(neutral, (0, 2, 1))]
+        a = np.zeros((S, len(K) * T, R))
+        for i, k in enumerate(K):
+            a[:, i * T:(i + 1) * T, k] = -online[:, k, :]
+        blocks.append(a)
+    blocks.append(np.zeros((S, 2 * J, R)))
+    return np.concatenate(blocks, axis=1)
+
+
+def recourse(inp: StrategyInputs, d: Deliveries) -> dict[str, Any]:
+    """The second stage of every scenario as arrays: W (m2, n2), q (S, n2), h (S, m2), y_upper (S, n2), senses.
+
+    Variables per scenario: spot_t and unmet_t (fixed demand delayed, at the penalty); for every route whose
+    serving capacity differs from its training capacity, a_kt (its capacity given to serving, in training units)
+    and n_t (the serving done by the rest: installed fleet, other routes, spot); for every backlog job j, its work
+    x_jt in each quarter from its start (at most its cluster after the deadline), its backlog at the deadline L_j
+    and its work left at the horizon U_j. Rows per quarter: training capacity (capacity − a − n + spot + unmet −
+    Σ_j x_jt >= fixed training − installed); with split routes also serving (Σ_k f_k·a_kt + n_t >= serving),
+    the rest covers n (capacity of unsplit routes + installed + spot + unmet >= n_t) and a_kt <= capacity_k;
+    per job: Σ_{t<D} x + L >= work and Σ_t x + U >= work. Unmet is capped at the fixed demand, so a job's work
+    needs real capacity. Costs: spot and unmet per H100e-hour; L at the delay cost per day × days late (L ÷ the
+    cluster, in days); U at the penalty per H100e-hour."""
+    S, _, T = d.online.shape
+    H = HOURS_PER_QUARTER / MUSD
+    df = d.discount_factor
+    K = _split_routes(d)
+    jobs = d.jobs
+    inst = d.installed_h100e
+    serving = d.inference_h100e
+    fixed_training = np.maximum(d.demand_h100e - serving - d.job_profiles(), 0.0)
+    # column layout
+    cols: list[str] = [f"spot:{t}" for t in range(T)] + [f"unmet:{t}" for t in range(T)]
+    a0 = len(cols)
+    if K:
+        cols += [f"serve:{d.route_ids[k]}:{t}" for k in K for t in range(T)] + [f"serve_rest:{t}" for t in range(T)]
+    n0 = a0 + len(K) * T
+    xcol: list[dict[int, int]] = []
+    for job in jobs:
+        xcol.append({t: len(cols) + i for i, t in enumerate(range(job.start_q, T))})
+        cols += [f"work:{job.name}:{t}" for t in range(job.start_q, T)] + [f"late:{job.name}", f"left:{job.name}"]
+    n2 = len(cols)
+    m2 = T + (2 * T + len(K) * T if K else 0) + 2 * len(jobs)
+    W = np.zeros((m2, n2))
+    h = np.zeros((S, m2))
+    q = np.zeros((S, n2))
+    y_up = np.full((S, n2), np.inf)
+    sense: list[str] = []
+    q[:, :T] = d.spot_usd_per_h100e_hour * df * H
+    q[:, T:2 * T] = inp.penalty_usd_per_h100e_hour * df * H
+    y_up[:, :T] = d.spot_available_h100e
+    y_up[:, T:2 * T] = (fixed_training + serving) * (1 + 1e-9)
+    for t in range(T):  # capacity row
+        W[t, t] = W[t, T + t] = 1.0
+        if K:
+            W[t, n0 + t] = -1.0
+            for i in range(len(K)):
+                W[t, a0 + i * T + t] = -1.0
+        for j in range(len(jobs)):
+            if t in xcol[j]:
+                W[t, xcol[j][t]] = -1.0
+    h[:, :T] = (fixed_training if K else fixed_training + serving) - inst[None, :]
+    sense += [">="] * T
+    r0 = T
+    if K:
+        f = d.serving_factor
+        for t in range(T):
+            for i, k in enumerate(K):
+                W[r0 + t, a0 + i * T + t] = float(f[k])  # serving row
+            W[r0 + t, n0 + t] = 1.0
+            W[r0 + T + t, t] = W[r0 + T + t, T + t] = 1.0  # the rest covers n
+            W[r0 + T + t, n0 + t] = -1.0
+        h[:, r0:r0 + T] = serving
+        h[:, r0 + T:r0 + 2 * T] = -inst[None, :]
+        for i in range(len(K)):
+            for t in range(T):
+                W[r0 + 2 * T + i * T + t, a0 + i * T + t] = 1.0  # a <= capacity
+        sense += [">="] * (2 * T) + ["<="] * (len(K) * T)
+        r0 += 2 * T + len(K) * T
+    for j, job in enumerate(jobs):
+        n = d.job_need(j)
+        work = n * (job.deadline_q - job.start_q)
+        late, left = xcol[j][T - 1] + 1, xcol[j][T - 1] + 2
+        for t, c in xcol[j].items():
+            if t < job.deadline_q:
+                W[r0, c] = 1.0
+            else:
+                y_up[:, c] = n
+            W[r0 + 1, c] = 1.0
+        W[r0, late] = W[r0 + 1, left] = 1.0
+        h[:, r0] = h[:, r0 + 1] = work
+        q[:, late] = (job.delay_usd_per_day * DAYS_PER_QUARTER / n
+                      * (1.0 + d.discount_rate) ** (-job.deadline_q / 4.0) / MUSD)
+        q[:, left] = inp.penalty_usd_per_h100e_hour * H * (1.0 + d.discount_rate) ** (-T / 4.0)
+        sense += [">=", ">="]
+        r0 += 2
+    return {"W": W, "q": q, "h": h, "y_upper": y_up, "sense": tuple(sense), "names": tuple(cols)}
+
+
 def build_problem(inp: StrategyInputs, d: Deliveries, chance: dict[str, Any] | None = None,
                   budget_d: Deliveries | None = None) -> TwoStageProblem:
     """The extensive-form arrays for scenarios ``d`` (equally likely)."""
@@ -135,14 +248,10 @@ def build_problem(inp: StrategyInputs, d: Deliveries, chance: dict[str, Any] | N
     c_s = np.zeros((S, n1))
     c_s[:, :R] = d.unit_cost_usd / MUSD
     c_s[:, R:R + len(prog)] = d.fixed_cost_usd[:, prog] / MUSD
-    Tm = np.zeros((S, T, n1))
-    Tm[:, :, :R] = np.transpose(d.online, (0, 2, 1))
-    W = np.hstack([np.eye(T), np.eye(T)])
-    df = np.asarray(getattr(d, "discount_factor", None) if getattr(d, "discount_factor", None) is not None
-                    else np.ones(T))
-    q = np.hstack([d.spot_usd_per_h100e_hour * df, np.full((S, T), inp.penalty_usd_per_h100e_hour) * df]) * (
-        HOURS_PER_QUARTER / MUSD)
-    y_upper = np.hstack([d.spot_available_h100e, np.full((S, T), np.inf)])
+    rc = recourse(inp, d)
+    m2 = rc["W"].shape[0]
+    Tm = np.zeros((S, m2, n1))
+    Tm[:, :, :R] = unit_rows(d, d.online)
     upper = np.array([r.max_units for r in inp.routes] + [1.0] * (len(prog) + len(pairs)))
     integer = np.array([False] * R + [True] * (len(prog) + len(pairs)))
     rows, b, sense = [], [], []
@@ -177,16 +286,13 @@ def build_problem(inp: StrategyInputs, d: Deliveries, chance: dict[str, Any] | N
             for p, jj in on:
                 a[R + len(prog) + p] = -u[jj, k]
             rows.append(a), b.append(0.0), sense.append(">=")
-    inst = np.asarray(getattr(d, "installed_h100e", None) if getattr(d, "installed_h100e", None) is not None
-                      else np.zeros(T))
     names = (tuple(f"units:{r.id}" for r in inp.routes) + tuple(f"go:{inp.routes[i].id}" for i in prog)
              + tuple(f"run:{jobs[j]['name']}@{inp.routes[k].id}" for j, k in pairs))
     return TwoStageProblem(
-        c=np.zeros(n1), c_s=c_s, prob=np.full(S, 1.0 / S), T=Tm, W=W, h=d.demand_h100e - inst[None, :], q=q,
-        sense=(">=",) * T, x_lower=np.zeros(n1), x_upper=upper, x_integer=integer,
+        c=np.zeros(n1), c_s=c_s, prob=np.full(S, 1.0 / S), T=Tm, W=rc["W"], h=rc["h"], q=rc["q"],
+        sense=rc["sense"], x_lower=np.zeros(n1), x_upper=upper, x_integer=integer,
         A=np.array(rows) if rows else None, b=np.array(b) if rows else None, A_sense=tuple(sense),
-        y_upper=y_upper, x_names=names,
-        y_names=tuple(f"spot:{t}" for t in range(T)) + tuple(f"unmet:{t}" for t in range(T)))
+        y_upper=rc["y_upper"], x_names=names, y_names=rc["names"])
 
 
 def _split(inp: StrategyInputs, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -224,6 +330,7 @@ def evaluate_units(inp: StrategyInputs, d: Deliveries, units: np.ndarray, go: np
     s["objective_usd"] = _objective(inp, o.cost_usd)
     s["shares"] = shares(d, units, o.spot_h100e)
     s["_costs"] = o.cost_usd
+    s["_outcome"] = o
     return s
 
 
@@ -360,10 +467,10 @@ def _marginal_cost_fn(inp: StrategyInputs, d: Deliveries, units: np.ndarray) -> 
 def _served(inp: StrategyInputs, d: Deliveries, units: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Expected served serving demand (workload H100e per quarter) at multiplier m: serving comes after training
     in the queue, and only what committed capacity and spot can carry is served."""
-    cap = np.einsum("srt,r->st", d.online, units) + d.installed_h100e[None, :] + d.spot_available_h100e
-    train = d.demand_h100e - d.inference_h100e
     inf = d.inference_h100e * m[None, :]
-    return np.clip(cap - train, 0.0, inf).mean(axis=0)
+    train = d.demand_h100e - d.inference_h100e
+    _, gap = serve_split(dataclasses.replace(d, inference_h100e=inf), units, train)  # serving capacity per route
+    return np.maximum(inf - np.maximum(gap - d.spot_available_h100e, 0.0), 0.0).mean(axis=0)
 
 
 def price_demand(inp: StrategyInputs, d_lp: Deliveries, d_eval: Deliveries, units: np.ndarray,
@@ -455,8 +562,10 @@ def _tornado_variants(inp: StrategyInputs) -> list[tuple[str, str, str, Strategy
     spot_p = inp.spot.usd_per_h100e_hour
 
     def scaled_demand(f: float) -> StrategyInputs:
+        jobs = tuple(dataclasses.replace(j, need_h100e=j.need_h100e * f) for j in dmd.jobs)
         return dataclasses.replace(inp, demand=dataclasses.replace(dmd, training_h100e=dmd.training_h100e * f,
-                                                                   inference_h100e=dmd.inference_h100e * f))
+                                                                   inference_h100e=dmd.inference_h100e * f,
+                                                                   jobs=jobs))
 
     def engine_rated(r: Any) -> bool:
         return bool(r.accelerator) and r.kind in ("buy", "cloud_reserved") and r.perf_per_unit != 1.0
@@ -586,6 +695,21 @@ def _chance_report(inp: StrategyInputs, chance: dict[str, Any], units: np.ndarra
     return rows
 
 
+def _backlog_report(d: Deliveries, o: Any) -> list[dict[str, Any]]:
+    """Per backlog job: how late it finishes (out of sample, on the evaluation scenarios) and what that costs."""
+    rows = []
+    for j, job in enumerate(d.jobs):
+        late = o.days_late[:, j]
+        rows.append({"run": job.name, "start_quarter": job.start_q, "deadline_quarter": job.deadline_q,
+                     "cluster_workload_h100e": job.need_h100e, "delay_cost_usd_per_day": job.delay_usd_per_day,
+                     "p_late": float((late > 1e-6).mean()), "days_late_mean": float(late.mean()),
+                     "days_late_p95": float(np.percentile(late, 95)),
+                     "delay_cost_usd_mean": float(late.mean() * job.delay_usd_per_day),
+                     "left_at_horizon_probability": float((o.left_at_horizon_h100e_q[:, j] > 1e-6).mean()),
+                     "note": "days late = backlog at the deadline / the run's cluster; the backlog carries over"})
+    return rows
+
+
 def _quarters(ev: dict[str, Any], d: Deliveries) -> list[dict[str, Any]]:
     T = d.demand_h100e.shape[1]
     fan = ev["fan_chart_h100e"]
@@ -641,9 +765,14 @@ def plan(inp: StrategyInputs, *, tornado_scenarios: int | None = None, progress:
             portfolio[r.id].update(gate_spec_quarter=0.0, gate_tape_out_quarter=r.gate_fractions[1] * L,
                                    gate_bring_up_quarter=r.gate_fractions[2] * L, gate_volume_quarter=L,
                                    kill_probability=float(d.killed[:, i].mean()) if d.killed is not None else 0.0)
-        if r.claimed_perf_x:
+        portfolio[r.id]["serving_perf_per_unit"] = r.serving_perf_per_unit or r.perf_per_unit
+        if r.claimed_perf_x or r.claimed_energy_x:
             portfolio[r.id].update(claimed_perf_x=r.claimed_perf_x, claimed_energy_x=r.claimed_energy_x,
                                    evidence=r.evidence or "none")
+            for c in inp.claims.get(r.id, []):
+                k = "perf" if c["kind"] == "compute_multiple" else "energy"
+                portfolio[r.id][f"claim_{k}_verdict"] = c["verdict"]
+                portfolio[r.id][f"claim_{k}_kept_x"] = c["kept_x"]
     orders = [{"route": r.id, "quarter": 0, "units": float(units[i]),
                "lead_time_quarters": [r.lead_time_q.low, r.lead_time_q.mode, r.lead_time_q.high],
                "first_delivery_quarter_mode": r.lead_time_q.mode} for i, r in enumerate(inp.routes) if units[i] > 0]
@@ -683,6 +812,8 @@ def plan(inp: StrategyInputs, *, tornado_scenarios: int | None = None, progress:
         "fan_chart_h100e": summ["fan_chart_h100e"], "demand_h100e": summ["demand_h100e"],
         "quarters_until_demand_met": summ["quarters_until_demand_met"],
         "training_runs": _chance_report(inp, chance, units, opt["x"], d),
+        "backlog_jobs": _backlog_report(d, ev["_outcome"]),
+        "claim_checks": [{"route": rid, **c} for rid, cs in inp.claims.items() for c in cs],
         "budget": budget,
         "evpi_usd": stab["evpi_usd"] if stab else None, "vss_usd": stab["vss_usd"] if stab else None,
         "stability": stab,
@@ -723,17 +854,18 @@ def multistage(inp: StrategyInputs, d: Deliveries, chance: dict[str, Any] | None
     for b, ix in enumerate(np.array_split(order, nb)):
         branch[ix] = b
     base = build_problem(inp, d, chance)
+    later_rows = unit_rows(d, shifted)  # (S, m2, R): a later order delivers like a quarter-0 order, k later
     n1 = base.c.shape[0]
     # extended first stage: base decision + per-branch recourse units (R each)
     n_ext = n1 + nb * R
-    Tm = np.zeros((S, T, n_ext))
+    Tm = np.zeros((S, base.T.shape[1], n_ext))
     Tm[:, :, :n1] = base.T
     c_s = np.zeros((S, n_ext))
     c_s[:, :n1] = base.c_s
     df_k = (1.0 + inp.discount_rate) ** (-k / 4.0)
     for s in range(S):
         cols = slice(n1 + branch[s] * R, n1 + (branch[s] + 1) * R)
-        Tm[s, :, cols] = shifted[s].T
+        Tm[s, :, cols] = later_rows[s]
         # a later order is priced like a quarter-0 order paid k quarters later (its hosting over the same
         # number of online quarters is charged in full: a conservative approximation)
         c_s[s, cols] = base.c_s[s, :R] * df_k

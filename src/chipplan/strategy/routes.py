@@ -111,6 +111,7 @@ class Route:
     name: str = ""
     accelerator: str = ""  # catalog id the performance comes from ("" for chips not in the catalog)
     perf_per_unit: float = 1.0  # workload H100-equivalents per unit (engine ratio × any discount)
+    serving_perf_per_unit: float = 0.0  # serving capacity per unit in reference accelerators (0: as perf_per_unit)
     perf_uncertainty: LogNormal90 = ONE  # multiplier on perf_per_unit (e.g. a start-up's claims)
     h100e_per_unit: float = 0.0  # Epoch H100e (dense 8-bit peak / 1.979e15), for reporting only
     unit_price_usd: float = 0.0  # paid on delivery
@@ -145,8 +146,8 @@ class Route:
             raise FieldError(f"{p}.gate_fractions", "must rise within [0, 1]", self.gate_fractions)
         one_of(f"{p}.kind", self.kind, ROUTE_KINDS)
         positive_float(f"{p}.perf_per_unit", self.perf_per_unit)
-        for k in ("h100e_per_unit", "unit_price_usd", "usd_per_hour", "fixed_cost_usd", "ramp_q",
-                  "respin_delay_q", "max_units", "exit_multiple"):
+        for k in ("h100e_per_unit", "serving_perf_per_unit", "unit_price_usd", "usd_per_hour", "fixed_cost_usd",
+                  "ramp_q", "respin_delay_q", "max_units", "exit_multiple"):
             positive_float(f"{p}.{k}", getattr(self, k), allow_zero=True)
         if self.lead_time_q.low < 0:
             raise FieldError(f"{p}.lead_time_q.low", "lead times must be >= 0 quarters", self.lead_time_q.low)
@@ -160,6 +161,11 @@ class Route:
             raise FieldError(f"{p}.max_respins", "must be a non-negative integer", self.max_respins)
         for k, v in self.exposure.items():
             fraction(f"{p}.exposure.{k}", v)
+
+    @property
+    def serving_factor(self) -> float:
+        """Serving capacity per unit of training capacity (1: the route serves as it trains)."""
+        return self.serving_perf_per_unit / self.perf_per_unit if self.serving_perf_per_unit > 0 else 1.0
 
     @property
     def has_programme(self) -> bool:

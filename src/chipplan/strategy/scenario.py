@@ -18,6 +18,7 @@ The ``provenance`` of the inputs names the engine (or override) behind every suc
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from chipplan.catalog import DATA_DIR, pydantic_message, read_yaml
 from chipplan.catalog.schema import Sourced
@@ -38,7 +39,18 @@ from chipplan.strategy.stochastic import Risk
 
 DEFAULTS = DATA_DIR / "strategy" / "routes.yaml"
 Num = Annotated[float, Field(allow_inf_nan=False)]
-Tri = tuple[Num, Num, Num]
+
+
+def _triangle(v: Any) -> Any:
+    """A (low, mode, high) triangle, also in the shared uncertainty vocabulary: {dist: triangular, low, mode, high}."""
+    if isinstance(v, dict):
+        if v.get("dist", "triangular") != "triangular" or set(v) - {"dist", "low", "mode", "high"}:
+            raise ValueError("a triangle is [low, mode, high] or {dist: triangular, low, mode, high}")
+        return (v.get("low"), v.get("mode"), v.get("high"))
+    return v
+
+
+Tri = Annotated[tuple[Num, Num, Num], BeforeValidator(_triangle)]
 
 
 class _M(BaseModel):
@@ -46,8 +58,21 @@ class _M(BaseModel):
 
 
 class CI90(_M):
+    """A multiplier known to a 90 % interval, read as a lognormal: {p5, p95}, or the shared uncertainty
+    vocabulary's {dist: lognormal, p5, p95} (docs/scenario.md, "Uncertain inputs"; the same words the plan
+    and cost layers use)."""
+
     p5: Num
     p95: Num
+
+    @model_validator(mode="before")
+    @classmethod
+    def _vocabulary(cls, v: Any) -> Any:
+        if isinstance(v, dict) and "dist" in v:
+            if v["dist"] != "lognormal":
+                raise ValueError("a multiplier range is {p5, p95} or {dist: lognormal, p5, p95} (a lognormal)")
+            v = {k: x for k, x in v.items() if k != "dist"}
+        return v
 
 
 class RouteFields(_M):
@@ -63,6 +88,8 @@ class RouteFields(_M):
     claimed_energy_x: Num | None = None  # claimed energy efficiency, × H100 (scales the power share of hosting)
     evidence: Literal["", "none", "paper", "simulation", "silicon", "benchmark", "production"] = ""
     claim_discount: Num | None = None
+    claim_node: str = "N5"  # process node the co-design physics checks a claim at
+    claim_power_w: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None  # W per unit (None: unstated)
     perf_uncertainty: CI90 | None = None
     unit_price_usd: Num | None = None  # None: from the cost engine (buy routes)
     price_shock: CI90 | None = None
@@ -153,6 +180,9 @@ class TrainingEntry(_M):
     start_quarter: int
     deadline_quarter: int
     on_time_probability: Num | None = None  # chance constraint: done by the deadline with at least this probability
+    # a job with a backlog: work may move between quarters from its start, what is late carries over, and each day
+    # late costs this much (days late = backlog at the deadline / the run's cluster); None: a fixed profile
+    delay_cost_usd_per_day: bounded("usd_per_day") | None = None
 
 
 class ServingEntry(_M):
@@ -264,6 +294,7 @@ class StrategyInputs:
     market: str = "market_power"
     market_share: float = 0.3
     workloads: dict[str, dict[str, Any]] = field(default_factory=dict)  # per route: serving ratio, goodput
+    claims: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per route: co-design checks of claims
 
 
 def _tri(name: str, v: tuple[float, float, float]) -> Triangular:
@@ -418,9 +449,14 @@ def _route_perf(id_: str, r: RouteFields, basis: _PerfBasis | None, ref: str, no
     f = f"routes.{id_}.perf_per_unit"
     if r.claimed_perf_x is not None:
         disc = claim_discount(id_, r)
-        notes[f] = (f"claim {r.claimed_perf_x:g}x H100 x discount {disc:g} "
-                    f"({'given' if r.claim_discount is not None else 'for evidence: ' + (r.evidence or 'none')})")
-        return r.claimed_perf_x * disc
+        chk = claim_check(id_, r, "compute_multiple", ref)
+        kept = chk["kept_x"]
+        notes[f] = (f"claim {r.claimed_perf_x:g}x H100" + (f", capped at the physical bound {kept:.3g}x"
+                                                          if kept < r.claimed_perf_x else "")
+                    + f" x discount {disc:g} "
+                    f"({'given' if r.claim_discount is not None else 'for evidence: ' + (r.evidence or 'none')}); "
+                    f"co-design check: {chk['verdict']}")
+        return kept * disc
     if r.perf_per_unit is not None:
         d = 1.0 if r.claim_discount is None else r.claim_discount
         if not 0 < d <= 1:
@@ -439,11 +475,41 @@ def _route_perf(id_: str, r: RouteFields, basis: _PerfBasis | None, ref: str, no
     with _engine_errors(basis.source, _TRAINING_FIELDS):
         h_ref = dm.training_run(basis.model_key, ref, basis.settings)
     with _engine_errors(f"routes.{id_}.accelerator", dict.fromkeys(_TRAINING_FIELDS, "")):
-        h_acc = dm.training_run(basis.model_key, r.accelerator, basis.settings)
-    ratio = dm.workload_ratio(basis.model_key, r.accelerator, basis.settings, reference=ref)
-    notes[f] = (f"{dm.TRAINING_ENGINE}: {h_ref.model} run of {basis.source} on {r.accelerator} vs {ref}, "
-                f"{h_ref.accelerator_hours:.4g} / {h_acc.accelerator_hours:.4g} accelerator-hours = {ratio:.3f}")
+        ratio = dm.workload_ratio(basis.model_key, r.accelerator, basis.settings, reference=ref)
+    notes[f] = (f"{dm.TRAINING_ENGINE}: {h_ref.model} run of {basis.source} on {r.accelerator} vs {ref} at equal "
+                f"cluster size ({h_ref.n_accelerators:,} accelerators): {h_ref.accelerator_hours:.4g} / "
+                f"{h_ref.accelerator_hours / ratio:.4g} accelerator-hours = {ratio:.3f}")
     return ratio
+
+
+def claim_check(id_: str, r: RouteFields, kind: str, ref: str = dm.REFERENCE_ACCELERATOR) -> dict[str, Any]:
+    """A start-up's claimed multiple checked by the co-design layer's physics (:mod:`chipplan.codesign.claims`).
+
+    ``compute_multiple``: the claimed FLOP/s against the MAC area and power it needs at ``claim_node``;
+    ``energy_efficiency``: the claimed energy per FLOP against the node's digital arithmetic floor. An
+    ``inconsistent`` verdict caps the multiple at the physical bound (a whole wafer of nothing but MACs within the
+    stated power; the digital floor's energy per FLOP) before the evidence discount; ``kept_x`` is what is kept."""
+    from chipplan.codesign.claims import Claim, check
+
+    factor = r.claimed_perf_x if kind == "compute_multiple" else r.claimed_energy_x
+    try:
+        c = Claim(id=id_, company=r.name or id_, claim=f"{factor:g}x {ref}", kind=kind, factor=factor,
+                  baseline=ref, node=r.claim_node, power_w=r.claim_power_w,
+                  source=f"routes.{id_} claim fields of the scenario")
+        out = check(c)
+    except (ValidationError, ChipplanError) as e:
+        raise FieldError(f"routes.{id_}.claim_node", f"cannot check the claim: {e}".split("\n")[0]) from None
+    n = out["numbers"]
+    bound = float("inf")
+    if kind == "energy_efficiency":
+        bound = n["baseline_pj_per_flop"] / n["digital_floor_pj_per_flop"]
+    else:
+        bound = factor * n["wafer_mm2"] / n["mac_area_needed_mm2"]
+        if r.claim_power_w:
+            bound = min(bound, factor * r.claim_power_w / max(n["power_needed_w"], 1e-9))
+    kept = min(factor, bound) if out["verdict"] == "inconsistent" else factor
+    return {"kind": kind, "claimed_x": float(factor), "verdict": out["verdict"], "physical_bound_x": float(bound),
+            "kept_x": float(kept), "detail": out["detail"]}
 
 
 def claim_discount(id_: str, r: RouteFields) -> float:
@@ -545,10 +611,14 @@ def _route_costs(id_: str, r: RouteFields, T: int, notes: dict[str, str]) -> dic
                                       + (f"; {found['note']}" if found["note"] else ""))
         out["system_tco"] = {"cloud_rows": found["rows"], "owned_usd_per_accelerator_hour": float(found["rate"])}
     if r.claimed_energy_x is not None and r.claimed_energy_x > 0:
-        gain = 1.0 + (r.claimed_energy_x - 1.0) * claim_discount(id_, r)
+        chk = claim_check(id_, r, "energy_efficiency")
+        kept = chk["kept_x"]
+        gain = 1.0 + (kept - 1.0) * claim_discount(id_, r)
         out["usd_per_hour"] = out["usd_per_hour"] / max(gain, 1e-9)
-        notes[f"{p}.usd_per_hour"] = (f"hosting / {gain:.3g} (claimed energy {r.claimed_energy_x:g}x at the claim "
-                                      "discount; hosting scales with power)")
+        notes[f"{p}.usd_per_hour"] = (
+            f"hosting / {gain:.3g} (claimed energy {r.claimed_energy_x:g}x"
+            + (f", capped at the physical bound {kept:.3g}x" if kept < r.claimed_energy_x else "")
+            + f" at the claim discount; hosting scales with power); co-design check: {chk['verdict']}")
     return out
 
 
@@ -632,6 +702,8 @@ def _values(runs: list[Any], routes: list[Route], sf: ScenarioFile, tps: list[fl
         out[f"routes.{r.id}.perf_per_unit"] = float(r.perf_per_unit)
         out[f"routes.{r.id}.unit_price_usd"] = float(r.unit_price_usd)
         out[f"routes.{r.id}.usd_per_hour"] = float(r.usd_per_hour)
+        if r.serving_perf_per_unit:
+            out[f"routes.{r.id}.serving_perf_per_unit"] = float(r.serving_perf_per_unit)
     for t, v in enumerate(installed):
         out[f"installed_h100e.q{t}"] = float(v)
     return out
@@ -707,6 +779,11 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
     for r in runs:
         if not r.accelerator_hours > 0:
             raise FieldError(f"demand.training.{r.name}.accelerator_hours", "must be > 0", r.accelerator_hours)
+    backlog = tuple(
+        dm.BacklogJob(name=r.name, start_q=r.start_q, deadline_q=r.deadline_q,
+                      need_h100e=r.accelerator_hours / ((r.deadline_q - r.start_q) * dm.HOURS_PER_QUARTER),
+                      delay_usd_per_day=t.delay_cost_usd_per_day)
+        for t, r in zip(sf.demand.training, runs, strict=True) if t.delay_cost_usd_per_day is not None)
     basis = _perf_basis(sf)
     routes = []
     route_costs: dict[str, dict[str, Any]] = {}
@@ -807,7 +884,8 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
     demand = DemandModel(
         training_h100e=dm.training_path(runs, T), inference_h100e=dm.serving_path(serving, T),
         training_multiplier=_ln("demand.training_uncertainty", sf.demand.training_uncertainty),
-        inference_growth_multiplier=_ln("demand.inference_growth_uncertainty", sf.demand.inference_growth_uncertainty))
+        inference_growth_multiplier=_ln("demand.inference_growth_uncertainty", sf.demand.inference_growth_uncertainty),
+        jobs=backlog)
     if not (demand.training_h100e.sum() + demand.inference_h100e.sum()) > 0:
         raise FieldError("demand", "has no training runs or serving load")
     ids = {r.id for r in routes}
@@ -857,6 +935,24 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
         ms = {"decision_quarter": int(k), "branches": int(nb)}
     if not 0 <= sf.price_demand.market_share <= 1:
         raise FieldError("price_demand.market_share", "must be in [0, 1]", sf.price_demand.market_share)
+    workloads = _workloads(sf, routes, basis, ref)
+    # serving capacity per unit from the serving engine (routes without a catalog chip serve at their training
+    # rating); the optimiser splits each quarter's capacity between serving and training
+    routes = [dataclasses.replace(r, serving_perf_per_unit=float(workloads.get(r.id, {}).get("serving_h100e_per_unit")
+                                                                 or r.perf_per_unit)) for r in routes]
+    for r in routes:
+        v = workloads.get(r.id, {}).get("serving_h100e_per_unit")
+        if v:
+            notes[f"routes.{r.id}.serving_perf_per_unit"] = (
+                f"{dm.SERVING_ENGINE}: serving tokens/s per accelerator of the first serving load against "
+                f"{ref}'s = {v:.3f}")
+    claims = {}
+    for id_, body in sf.routes.items():
+        rf = _merge("routes", id_, body, RouteFields)
+        rows = [claim_check(id_, rf, k, ref) for k, x in (("compute_multiple", rf.claimed_perf_x),
+                                                          ("energy_efficiency", rf.claimed_energy_x)) if x]
+        if rows:
+            claims[id_] = rows
     return StrategyInputs(
         name=sf.name, routes=tuple(routes), bottlenecks=tuple(bns), events=tuple(evs), spot=spot, demand=demand,
         bottleneck_correlation=sf.bottleneck_correlation,
@@ -868,7 +964,7 @@ def build(sf: ScenarioFile, *, seed: int | None = None, scenarios: int | None = 
         budget_usd=budget, installed_h100e=tuple(inst_cap), installed_cost_usd=inst_cost, installed=tuple(inst_rows),
         runs=tuple(jobs), replications=sf.replications, multistage=ms, route_costs=route_costs,
         market=sf.price_demand.market, market_share=sf.price_demand.market_share,
-        workloads=_workloads(sf, routes, basis, ref),
+        workloads=workloads, claims=claims,
         provenance={"reference_accelerator": ref,
                     "engines": {"training": dm.TRAINING_ENGINE, "serving": dm.SERVING_ENGINE},
                     "performance": dict(sorted(notes.items())),
