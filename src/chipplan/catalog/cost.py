@@ -171,9 +171,9 @@ class NreBreakdown(_E):
 class ChipDefaults(_E):
     gross_margin: Share
     volume_units: NonNegF
-    yield_model: str = "negative-binomial"
-    alpha: NonNegF = 10.0
-    critical_layers: NonNegF = 10.0
+    yield_model: str
+    alpha: NonNegF
+    critical_layers: NonNegF
     # Wafer-scale parts survive defects by routing around spare cores (see silicon.redundant_yield).
     wafer_scale_units: NonNegF = 0.0
     wafer_scale_spare_fraction: Share = 0.0

@@ -90,10 +90,12 @@ def die_command(
     area_mm2: float = typer.Option(..., "--area-mm2", help="Silicon area in mm² (split evenly over --dies)."),
     node: str = typer.Option("N5", "--node", help="Process node (N28, N16, N10, N7, N5, N4, N3, N2 or an alias)."),
     defect_density: float = typer.Option(None, "--defect-density", help="D0 in defects/cm² (default: the node's)."),
-    yield_model: str = typer.Option("negative-binomial", "--yield-model",
-                                    help=f"One of {', '.join(si.YIELD_MODELS)}."),
-    alpha: float = typer.Option(10.0, "--alpha", help="Negative-binomial clustering parameter."),
-    layers: float = typer.Option(10.0, "--layers", help="Critical layers for the Bose-Einstein model."),
+    yield_model: str = typer.Option(None, "--yield-model", help=f"One of {', '.join(si.YIELD_MODELS)} (default: "
+                                    "the catalog's chip_defaults, negative-binomial)."),
+    alpha: float = typer.Option(None, "--alpha", help="Negative-binomial clustering parameter (default: the "
+                                "catalog's, 10)."),
+    layers: float = typer.Option(None, "--layers", help="Critical layers for the Bose-Einstein model (default: the "
+                                 "catalog's, 10)."),
     wafer_price: float = typer.Option(None, "--wafer-price", help="USD per wafer (default: the node's p50)."),
     wafer_diameter: float = typer.Option(None, "--wafer-diameter", help="Wafer diameter, mm (default 300)."),
     edge_exclusion: float = typer.Option(None, "--edge-exclusion", help="Edge exclusion, mm."),
@@ -110,6 +112,10 @@ def die_command(
     """Dies per wafer, yield and cost of one known-good die."""
     cat = cost_catalog.load()
     g = cat.wafer
+    cd = cat.chip_defaults
+    yield_model = cd.yield_model if yield_model is None else yield_model
+    alpha = cd.alpha if alpha is None else alpha
+    layers = cd.critical_layers if layers is None else layers
     for flag, v in (("--wafer-price", wafer_price), ("--defect-density", defect_density),
                     ("--edge-exclusion", edge_exclusion), ("--scribe", scribe)):
         _nonneg(flag, v)

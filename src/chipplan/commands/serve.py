@@ -98,14 +98,14 @@ def serve_command(
         return
     priced = res.get("price_usd_per_accelerator_hour") is not None
     b = res["best"]
-    key = ("precision", "tp", "pp", "ep", "attention_dp", "batch")
+    key = ("precision", *(d.key for d in SERVING), "attention_dp", "batch")
     # Every headline number of a frontier row has its 80 % interval beside it (two columns in CSV/TSV); on a
     # narrow terminal the interval columns go before any number is squeezed.
-    cols = ["precision", "tp", "pp", "ep", "attn DP", "batch", "out tok/s/acc", "tok/s 80 %", "p50 TTFT ms",
+    cols = ["precision", *(d.key for d in SERVING), "attn DP", "batch", "out tok/s/acc", "tok/s 80 %", "p50 TTFT ms",
             "p99 TTFT ms", "p99 TTFT 80 %", "TPOT ms", "TPOT 80 %", "mem GiB"]
     rows = []
     for x in res["frontier"]:
-        row = [x["precision"], x["tp"], x["pp"], x["ep"], x.get("attention_dp"), x["batch"],
+        row = [x["precision"], *(x[d.key] for d in SERVING), x.get("attention_dp"), x["batch"],
                x["output_tokens_per_s_per_accelerator"], band(x, "output_tokens_per_s_per_accelerator"),
                x.get("ttft_p50_ms"), x["ttft_p99_ms"], band(x, "ttft_p99_ms"), x["tpot_ms"], band(x, "tpot_ms"),
                x["memory_per_accelerator_gib"]]

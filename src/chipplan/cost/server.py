@@ -148,12 +148,17 @@ def energy_cost(avg_it_power_w: Any, hours: Any, pue: Any, electricity_usd_per_k
 
 
 def facility_usd_per_kw_month(*, mode: str, colocation_usd_per_kw_month: Any = 0.0, build_usd_per_w: Any = 0.0,
-                              build_life_years: Any = 15.0, build_opex_usd_per_kw_month: Any = 0.0,
-                              interest_rate: Any = 0.08) -> Any:
+                              build_life_years: Any = None, build_opex_usd_per_kw_month: Any = 0.0,
+                              interest_rate: Any = None) -> Any:
     """Facility cost per kW of IT capacity per month.
 
     ``colo``: the colocation rent. ``build``: capex $/W × 1000 × CRF(r, life)/12 + operating cost
-    (the capital-recovery form of the ASIC Clouds model's DC amortisation plus interest).
+    (the capital-recovery form of the ASIC Clouds model's DC amortisation plus interest); its life and interest
+    rate are the caller's (``chipplan.cost.tco`` passes the catalog's facility and finance values).
+
+    >>> round(float(facility_usd_per_kw_month(mode="build", build_usd_per_w=10.0, build_life_years=15,
+    ...                                       interest_rate=0.08)), 2)
+    97.36
     """
     from chipplan.cost.finance import capital_recovery_factor
 
@@ -161,7 +166,8 @@ def facility_usd_per_kw_month(*, mode: str, colocation_usd_per_kw_month: Any = 0
         return out(arr("colocation_usd_per_kw_month", colocation_usd_per_kw_month))
     if mode == "build":
         capex = arr("build_usd_per_w", build_usd_per_w) * 1e3
-        crf = np.asarray(capital_recovery_factor(interest_rate, build_life_years))
+        crf = np.asarray(capital_recovery_factor(arr("interest_rate", interest_rate),
+                                                 arr("build_life_years", build_life_years, lo_open=True)))
         return out(capex * crf / 12 + arr("build_opex_usd_per_kw_month", build_opex_usd_per_kw_month))
     raise FieldError("facility", "must be one of colo, build", mode)
 

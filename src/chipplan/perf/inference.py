@@ -55,7 +55,8 @@ Modes (``MODES``):
 
 Speculative decoding (``draft_len`` ``k > 0``, acceptance rate ``α``): each iteration verifies ``k + 1``
 tokens per sequence and yields ``(1 − α^{k+1})/(1 − α)`` tokens on average (Leviathan et al. 2023, §3.1,
-https://arxiv.org/abs/2211.17192); the draft costs ``k · draft_cost_ratio`` target decode iterations.
+https://arxiv.org/abs/2211.17192); the draft costs ``k · draft_cost_ratio`` target decode iterations
+(efficiency.yaml ``engine_constants.serving.draft_cost_ratio``).
 """
 
 from __future__ import annotations
@@ -426,15 +427,18 @@ def _spec(draft_len: A, accept: A) -> tuple[A, A]:
 
 
 def _decode_tpot(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A, batch: A, ctx: A,
-                 w_bytes: A, kv_bytes: A, draft_len: A, accept: A, draft_cost_ratio: A, dp_attn: A = 1.0
-                 ) -> tuple[A, A]:
-    """(seconds per output token per sequence, seconds per iteration) with optional speculation."""
+                 w_bytes: A, kv_bytes: A, draft_len: A, accept: A, draft_cost_ratio: A | None,
+                 dp_attn: A = 1.0) -> tuple[A, A]:
+    """(seconds per output token per sequence, seconds per iteration) with optional speculation; a draft token
+    costs ``draft_cost_ratio`` plain decode steps (None: the catalog's ``engine_constants.serving``)."""
     k, gain = _spec(draft_len, accept)
     kw = dict(tp=tp, pp=pp, ep=ep, batch=batch, ctx=ctx, w_bytes=w_bytes, kv_bytes=kv_bytes, dp_attn=dp_attn)
     it = decode_iteration(model, hw, eff, q=1 + k, **kw)["time_s"]
     if not np.any(k):  # no speculation anywhere: the verify step is the plain decode step
         return it, it
     base = decode_iteration(model, hw, eff, **kw)["time_s"]
+    if draft_cost_ratio is None:
+        draft_cost_ratio = tuned.value("serving", "draft_cost_ratio")
     t_iter = it + k * draft_cost_ratio * base
     return t_iter / gain, t_iter
 
@@ -442,7 +446,7 @@ def _decode_tpot(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep:
 def serve(model: Columns, hw: Columns, eff: Columns, *, mode: A, tp: A, pp: A, ep: A, input_len: A,
           output_len: A, batch: A = np.nan, num_requests: A = np.nan, slo_ttft_s: A = np.inf,
           slo_tpot_s: A = np.inf, w_bytes: A = 2.0, kv_bytes: A = 2.0, chunk: A = np.inf, draft_len: A = 0.0,
-          accept: A = 0.0, draft_cost_ratio: A = 0.05, max_batch: A | None = None, dp_attn: A = 1.0,
+          accept: A = 0.0, draft_cost_ratio: A | None = None, max_batch: A | None = None, dp_attn: A = 1.0,
           qps: A = np.nan) -> dict[str, A]:
     """Throughput and latency of each configuration in its mode (see the module docstring).
 
@@ -619,7 +623,7 @@ def queue_wait(rho: A, service_s: A, q: float) -> A:
 
 def inflight_point(model: Columns, hw: Columns, eff: Columns, *, tp: A, pp: A, ep: A, batch: A, input_len: A,
                    output_len: A, w_bytes: A, kv_bytes: A, chunk: A = np.inf, draft_len: A = 0.0,
-                   accept: A = 0.0, draft_cost_ratio: A = 0.05, dp_attn: A = 1.0, qps: A = np.nan
+                   accept: A = 0.0, draft_cost_ratio: A | None = None, dp_attn: A = 1.0, qps: A = np.nan
                    ) -> dict[str, A]:
     """Steady state of in-flight batching at ``batch`` running sequences, with the queueing model for TTFT.
 
@@ -658,7 +662,7 @@ def kv_transfer_bytes(model: Columns, kv_bytes: A, input_len: A) -> A:
 def disaggregated(model: Columns, hw: Columns, eff: Columns, *, n_prefill: A, n_decode: A, prefill_tp: A,
                   prefill_pp: A = 1.0, prefill_ep: A = 1.0, prefill_dp_attn: A = 1.0, tp: A, pp: A, ep: A,
                   dp_attn: A = 1.0, batch: A, input_len: A, output_len: A, w_bytes: A, kv_bytes: A,
-                  draft_len: A = 0.0, accept: A = 0.0, draft_cost_ratio: A = 0.05) -> dict[str, A]:
+                  draft_len: A = 0.0, accept: A = 0.0, draft_cost_ratio: A | None = None) -> dict[str, A]:
     """Prefill/decode disaggregation: ``n_prefill`` prefill instances and ``n_decode`` decode instances, the KV
     cache of each request sent from one to the other over the scale-out fabric (DistServe, Zhong et al. 2024,
     https://arxiv.org/abs/2401.09670; SGLang/Mooncake PD disaggregation).

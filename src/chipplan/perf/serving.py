@@ -20,6 +20,7 @@ from chipplan.perf import inference as inf
 from chipplan.perf.candidates import serving_layouts
 from chipplan.perf.columns import Columns
 from chipplan.perf.hardware_cols import hardware_row, next_supported_precision
+from chipplan.specs.layout import SERVING
 from chipplan.units import BYTES_PER_ELEMENT, GB, PRECISIONS, SECONDS_PER_DAY
 
 PRECISION_CHOICES = ("bf16", "fp8", "fp4")  # tried when none is given; any of units.PRECISIONS may be asked for
@@ -210,8 +211,8 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
 
     def record(i: int) -> dict[str, Any]:
         r = {"precision": str(prec[i]), "run_precision": str(run_prec[i]), "kv_precision": kv_name[run_prec[i]],
-             "tp": int(cols.tp[i]), "pp": int(cols.pp[i]), "ep": int(cols.ep[i]),
-             "attention_dp": int(cols.dp_attn[i]), "batch": int(cols.batch[i]),
+             **{d.key: int(cols[d.name][i]) for d in SERVING}, "attention_dp": int(cols.dp_attn[i]),
+             "batch": int(cols.batch[i]),
              "accelerators_per_replica": int(n_gpu[i]), "output_tokens_per_s_per_gpu": float(thr[i]),
              "ttft_p99_ms": float(ttft[i] * 1e3), "ttft_p50_ms": float(ttft50[i] * 1e3),
              "tpot_ms": float(tpot[i] * 1e3), "memory_per_gpu_gb": float(mem["total_bytes"][i] / GB)}

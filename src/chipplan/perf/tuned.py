@@ -33,7 +33,7 @@ NAMES: dict[str, tuple[str, ...]] = {
     "plan": ("global_batch_tokens_small", "global_batch_tokens_large", "large_model_params"),
     # chipplan.perf.inference, without an engine profile (chipplan.perf.serving_engines) where it has one
     "serving": ("step_overhead_s", "allreduce_latency_steps", "decode_layer_overhead_s", "prefill_layer_overhead_s",
-                "kv_free_fraction", "max_batch_size", "max_num_tokens"),
+                "kv_free_fraction", "max_batch_size", "max_num_tokens", "draft_cost_ratio"),
     # chipplan.perf.efficiency (interval widening)
     "intervals": ("widen_log_sd_moe", "widen_log_sd_scale", "widen_log_sd_fp4", "widen_log_sd_serving",
                   "scale_widen_above_accelerators"),
