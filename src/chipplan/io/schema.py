@@ -165,6 +165,11 @@ COLUMNS: tuple[Column, ...] = (
        "interruptions, restarts, checkpoints and batch ramps; chipplan.perf.run).", allowed=("step", "run")),
     *(_c(d.column, "choice", "training", f"{d.description[0].upper()}{d.description[1:]}; empty is filled by "
          "the layout search.", allowed=d.choices, field=d.name) for d in DIMENSIONS if d.choices),
+    _c("remat_policy", "text", "training", "Rematerialisation policy as the run states it: a MaxText remat_policy "
+       "name (full, minimal, save_dot_except_mlp, save_qkv_proj, qkv_proj_offloaded, ...; catalog/data/stacks.yaml "
+       "`remat_policies`), optionally followed by `tensor=device|offload|remat` pairs as MaxText's `custom` takes "
+       "them (`custom decoder_layer_input=offload mlpwo=offload`). The saved tensors are not recomputed and, on the "
+       "device, count in activation memory; activation_recompute is then full (recompute from the layer input)."),
     _c("attention", "text", "model", "mha, gqa, mqa or mla; only mla changes the arithmetic (so does "
        "mla_kv_lora_rank > 0).", allowed=("mha", "gqa", "mqa", "mla")),
     _c("framework", "text", "training", "Training software stack as published (Megatron-LM, NeMo, DeepSpeed, "

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from chipplan import catalog
+from chipplan.errors import FieldError
 from chipplan.io import published
 from chipplan.io.read import (
     Rows,
@@ -101,6 +102,7 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
     profile, known = stacks.resolve(fw, text_column(sub, "source_year"))
     caps = stacks.columns(profile, fam)
     filled_with: list[dict[str, str]] = [{} for _ in range(n)]
+    remat_text = _remat_columns(sub, caps, lay_given, missing, local)
     # A stated field is kept whatever the stack: its capability is then taken as given.
     caps["allows_selective"] = np.where(missing["recompute"], caps["allows_selective"], 1.0)
     caps["allows_interleave"] = np.where(missing["vpp"], caps["allows_interleave"], 1.0)
@@ -174,6 +176,8 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
             if spread[j] > 0:
                 preds[j]["layout_spread"] = spread[j]
             preds[j]["throughput_basis"] = "run" if run[j] else "step"
+            if remat_text[i] is not None:
+                preds[j]["remat_policy"] = remat_text[i]
             if run[j]:
                 preds[j].update({k: v[j] for k, v in run_detail.items()})
             given_notes = {**notes[i], **filled_with[i]}
@@ -204,6 +208,41 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
     for k, i in enumerate(idx):
         rows.error[i] = local.error[k]
     return results
+
+
+def _remat_columns(sub: pd.DataFrame, caps: dict[str, np.ndarray], lay_given: dict[str, np.ndarray],
+                   missing: dict[str, np.ndarray], local: Any) -> np.ndarray:
+    """Read ``remat_policy`` into the engine's per-tensor codes (added to ``caps`` when any row states one).
+
+    A row with a policy recomputes from its layer input: its recompute is full (a stated other value is an error
+    naming both columns). Returns the policy text per row (None where empty)."""
+    text = text_column(sub, "remat_policy")
+    stated = np.array([t is not None and str(t).strip() != "" for t in text.tolist()], dtype=bool)
+    if not stated.any():
+        return np.full(len(sub), None, dtype=object)
+    codes = {c: np.zeros(len(sub)) for c in stacks.REMAT_COLUMNS}
+    seen: dict[str, dict[str, float] | str] = {}
+    for i in np.nonzero(stated)[0].tolist():
+        key = str(text[i]).strip()
+        if key not in seen:
+            try:
+                seen[key] = stacks.remat_policy(key)
+            except FieldError as e:
+                seen[key] = str(e)
+        got = seen[key]
+        if isinstance(got, str):
+            local.fail(np.arange(len(sub)) == i, got)
+            continue
+        for c, v in got.items():
+            codes[c][i] = v
+    rc = lay_given["recompute"]
+    clash = stated & np.isfinite(rc) & (rc != 2)
+    local.fail(clash, "activation_recompute: a row with remat_policy recomputes from the layer input (full); "
+                      "leave activation_recompute empty or write full")
+    lay_given["recompute"] = np.where(stated, 2.0, rc)
+    missing["recompute"] = missing["recompute"] & ~stated
+    caps.update(codes)
+    return np.where(stated, text, None)
 
 
 #: The value an open layout field holds before the search fills it (``chipplan.perf.candidates.expand``).

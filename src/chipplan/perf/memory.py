@@ -70,16 +70,25 @@ def layer_activation_terms(model: Any, seq_len: A, micro_batch: A, *, flash: A =
     seq_shard = (2 * ACT_BYTES + 2 * lin) * sb * h + drop * 2 * sb * h
     # Without flash attention: softmax output (2 B), dropout mask (1 B) and dropout output (2 B) per score.
     score = np.where(np.asarray(flash, dtype=bool), 0.0, (2 + drop * 3) * m.n_heads * s * sb)
+    # Per-tensor bytes a remat policy may save (MaxText names, chipplan.perf.stacks.REMAT_TENSORS): the
+    # projection outputs are 16-bit; out_proj and mlpwo are d_model wide (per routed token in an MoE layer).
+    named = {"query_proj": ACT_BYTES * sb * qdim, "key_proj": ACT_BYTES * sb * kdim,
+             "value_proj": ACT_BYTES * sb * vdim, "context": ACT_BYTES * sb * odim,
+             "mlpwi": ACT_BYTES * n_in * sb * width * k}
     return {"shardable": attn_shard + mlp_shard, "seq_shardable": seq_shard, "score": score,
-            "layer_input": ACT_BYTES * sb * h}
+            "layer_input": ACT_BYTES * sb * h, "named": named,
+            "named_seq": {"out_proj": ACT_BYTES * sb * h, "mlpwo": ACT_BYTES * sb * h * k}}
 
 
 def activation_bytes_per_layer(model: Any, seq_len: A, micro_batch: A, tp: A = 1, *, sequence_parallel: A = True,
                                recompute: A = 0, flash: A = True, dropout: A = False, moe: bool = False,
-                               fp8: A = False) -> A:
+                               fp8: A = False, remat: dict[str, A] | None = None) -> A:
     """Bytes one layer keeps for backward on one rank (Korthikanti et al. 2022, Table 2 generalised).
 
     ``recompute``: 0 none, 1 selective (drop the ``s²`` score tensors), 2 full (keep the layer input only).
+    ``remat`` (with full recompute): a stated remat policy's codes per tensor (``remat_<tensor>``: 0 recomputed,
+    1 saved on the device, 2 offloaded to host, ``chipplan.perf.stacks.remat_policy``); the tensors it saves on
+    the device are kept besides the layer input, and an offloaded layer input leaves the device.
     """
     t = layer_activation_terms(model, seq_len, micro_batch, flash=flash, dropout=dropout, moe=moe, fp8=fp8)
     tp = np.asarray(tp, dtype=float)
@@ -89,6 +98,15 @@ def activation_bytes_per_layer(model: Any, seq_len: A, micro_batch: A, tp: A = 1
     full_keep = np.where(sp, t["layer_input"] / tp, t["layer_input"])
     none = t["shardable"] / tp + seq + t["score"] / tp
     selective = t["shardable"] / tp + seq
+    if remat and "remat_context" in remat:
+        def on_device(name: str) -> A:
+            return np.asarray(remat.get(f"remat_{name}", 0.0)) == 1
+
+        full_keep = full_keep * (np.asarray(remat.get("remat_decoder_layer_input", 0.0)) != 2)
+        for name, v in t["named"].items():
+            full_keep = full_keep + np.where(on_device(name), v / tp, 0.0)
+        for name, v in t["named_seq"].items():
+            full_keep = full_keep + np.where(on_device(name), np.where(sp, v / tp, v), 0.0)
     return np.where(rc == 2, full_keep, np.where(rc == 1, selective, none))
 
 
@@ -116,7 +134,8 @@ def training_memory(model: Any, *, seq_len: A, micro_batch: A, n_micro: A, tp: A
                     cp: A = 1, ep: A = 1, vpp: A = 1, zero_stage: A = 1, recompute: A = 0,
                     sequence_parallel: A = True, flash: A = True, dropout: A = False, fp8: A = False,
                     weight_bytes: A = WEIGHT_BYTES_PER_PARAM, grad_bytes: A = GRAD_BYTES_PER_PARAM,
-                    optimizer_bytes: A = OPTIMIZER_BYTES_PER_PARAM) -> dict[str, A]:
+                    optimizer_bytes: A = OPTIMIZER_BYTES_PER_PARAM, remat: dict[str, A] | None = None
+                    ) -> dict[str, A]:
     """Peak bytes per accelerator on the most loaded (first) pipeline stage.
 
     Weights and gradients of non-expert layers are divided by ``tp·pp``; routed experts by ``ep·tp·pp``.
@@ -151,7 +170,7 @@ def training_memory(model: Any, *, seq_len: A, micro_batch: A, n_micro: A, tp: A
         * np.asarray(optimizer_bytes, dtype=float)
     s_local = np.asarray(seq_len, dtype=float) / cp
     kw = {"sequence_parallel": sequence_parallel, "recompute": recompute, "flash": flash, "dropout": dropout,
-          "fp8": fp8}
+          "fp8": fp8, "remat": remat}
     act_dense = activation_bytes_per_layer(m, s_local, micro_batch, tp, **kw)
     act_moe = activation_bytes_per_layer(m, s_local, micro_batch, tp, moe=True, **kw)
     layers_per_stage_dense, layers_per_stage_moe = stage_layers(n_dense, n_moe, pp)

@@ -66,9 +66,25 @@ class EraDefault(BaseModel):
     profile: str
 
 
+REMAT_TENSORS = ("query_proj", "key_proj", "value_proj", "context", "out_proj", "mlpwi", "mlpwo",
+                 "decoder_layer_input")
+#: Aliases a ``custom`` policy may use for the tensors above (MaxText names).
+REMAT_ALIASES = {"qkv_proj": ("query_proj", "key_proj", "value_proj"), "mlpwi_0": ("mlpwi",), "mlpwi_1": ("mlpwi",),
+                 "mla_q": ("query_proj",), "mla_kv": ("key_proj", "value_proj")}
+RematPlace = Literal["remat", "device", "offload"]
+
+
+class RematPolicies(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: str = Field(min_length=10)
+    policies: dict[str, dict[Literal["query_proj", "key_proj", "value_proj", "context", "out_proj", "mlpwi", "mlpwo",
+                                     "decoder_layer_input"], RematPlace]] = Field(min_length=1)
+
+
 class Stacks(BaseModel):
     model_config = ConfigDict(extra="forbid")
     attention_kernels: AttentionKernels
+    remat_policies: RematPolicies
     unknown_log_sd: float = Field(ge=0)
     era_defaults: list[EraDefault] = Field(min_length=1)
     profiles: dict[str, Profile] = Field(min_length=1)
@@ -161,6 +177,36 @@ def check_name(name: str, field: str = "--framework") -> str:
         raise FieldError(field, f"must be a stack profile ({', '.join(names())}) or a framework the profiles "
                                 "recognise", name)
     return n
+
+
+#: Engine codes of a remat policy, one column per tensor: 0 recomputed, 1 saved on the device, 2 offloaded to host;
+#: ``remat_stated`` is 1 where a row states a policy (0: the engine's plain recompute levels).
+REMAT_COLUMNS = (*(f"remat_{t}" for t in REMAT_TENSORS), "remat_stated")
+_PLACE_CODE = {"remat": 0.0, "device": 1.0, "offload": 2.0}
+
+
+def remat_policy(text: str) -> dict[str, float]:
+    """Engine codes (``REMAT_COLUMNS``) of one stated remat policy.
+
+    ``text`` is a policy name of ``stacks.yaml`` ``remat_policies`` (MaxText's names), optionally followed by
+    ``tensor=device|offload|remat`` pairs (separated by spaces, commas or semicolons) that override it, as
+    MaxText's ``custom`` policy takes them. Raises FieldError naming ``remat_policy`` otherwise.
+    """
+    policies = table().remat_policies.policies
+    words = [w for w in re.split(r"[\s,;:]+", str(text).strip().lower()) if w]
+    if not words or words[0] not in policies:
+        raise FieldError("remat_policy", f"must start with one of {', '.join(policies)}", text)
+    places = {t: "remat" for t in REMAT_TENSORS}
+    places.update(policies[words[0]])
+    for w in words[1:]:
+        name, eq, place = w.partition("=")
+        targets = REMAT_ALIASES.get(name, (name,))
+        if not eq or place not in _PLACE_CODE or any(t not in places for t in targets):
+            raise FieldError("remat_policy", "after the policy name, write tensor=device|offload|remat with a tensor "
+                             f"among {', '.join((*REMAT_TENSORS, *REMAT_ALIASES))}", text)
+        for t in targets:
+            places[t] = place
+    return {**{f"remat_{t}": _PLACE_CODE[p] for t, p in places.items()}, "remat_stated": 1.0}
 
 
 CAPABILITY_COLUMNS = ("attention_ratio", "flash", "sequence_parallel", "tp_overlap_on", "ep_overlap_on",

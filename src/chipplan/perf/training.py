@@ -58,6 +58,7 @@ from chipplan.perf.arithmetic import (
 from chipplan.perf.columns import Columns
 from chipplan.perf.efficiency import gemm_efficiency, matmul_fraction
 from chipplan.perf.memory import OPTIMIZER_BYTES_PER_PARAM, stage_layers, training_memory
+from chipplan.perf.stacks import REMAT_COLUMNS
 
 A = Any
 
@@ -163,14 +164,32 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     ko_moe = ko + eff.get("moe_layer_overhead_s", 0.0)
     attn_bwd = tuned.value("training", "attention_backward_factor")  # forward-times of the attention backward
 
-    def passes(t_gemm: A, t_elem: A, ko: A) -> tuple[A, A, A]:
+    # A stated remat policy (``remat_<tensor>`` codes, chipplan.perf.stacks.remat_policy) with full recompute:
+    # the forward work whose outputs it saves (on the device or offloaded) is not recomputed. jax.checkpoint
+    # recomputes only what a VJP needs, so a dense layer's down projection (its output feeds no VJP of the layer)
+    # is never recomputed; an MoE layer's is, for the combine's router-weight gradient.
+    kept_d = kept_m = 0.0
+    if "remat_context" in lay:
+        def kept(name: str) -> A:
+            return (np.asarray(lay[f"remat_{name}"]) > 0).astype(float)
+
+        proj = (kept("query_proj") * qdim + kept("key_proj") * kdim + kept("value_proj") * vdim
+                + kept("out_proj") * odim) / (qdim + kdim + vdim + odim)
+        wi_share = np.where(m.gated_mlp > 0, 2.0 / 3.0, 0.5)
+        common = proj * t_attn_proj + kept("context") * t_scores
+        stated = np.asarray(lay.get("remat_stated", 1.0)) > 0
+        kept_d = np.where(stated, common + (kept("mlpwi") * wi_share + (1 - wi_share)) * t_mlp_dense, 0.0)
+        kept_m = np.where(stated, common + (kept("mlpwi") * wi_share + kept("mlpwo") * (1 - wi_share)) * t_mlp_moe,
+                          0.0)
+
+    def passes(t_gemm: A, t_elem: A, ko: A, kept: A) -> tuple[A, A, A]:
         fwd = t_gemm + t_scores + t_elem + ko
         bwd = 2 * t_gemm + attn_bwd * t_scores + 2 * t_elem + 2 * ko
-        rec = np.where(rc == 2, fwd, np.where(rc == 1, t_scores, 0.0))
+        rec = np.where(rc == 2, fwd - kept, np.where(rc == 1, t_scores, 0.0))
         return fwd, bwd, rec
 
-    f_d, b_d, r_d = passes(t_attn_proj + t_mlp_dense, t_elem_dense, ko)
-    f_m, b_m, r_m = passes(t_attn_proj + t_mlp_moe, t_elem_moe, ko_moe)
+    f_d, b_d, r_d = passes(t_attn_proj + t_mlp_dense, t_elem_dense, ko, kept_d)
+    f_m, b_m, r_m = passes(t_attn_proj + t_mlp_moe, t_elem_moe, ko_moe, kept_m)
     # The busiest stage holds ceil(L/pp) layers when pp does not divide L (uneven stages).
     Ld, Lm = stage_layers(n_dense, n_moe, pp)
     # LM head and loss (last stage): GEMM plus ~12 bytes of logits traffic per vocabulary entry.
@@ -252,7 +271,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     tok_s_gpu = tokens / step / n_gpu
     model_flops = 3 * forward_flops_per_token(m, s, True)
     mfu = model_flops * tok_s_gpu / peak_mm
-    rec_frac = np.where(rc == 2, 1 / 3, 0.0)
+    rec_frac = np.where(rc == 2, rec / np.maximum(fwd, 1e-30) / 3, 0.0)  # 1/3 when the whole forward is redone
     hfu = mfu * (1 + rec_frac)
     return {
         "step_time_s": step,
@@ -303,7 +322,8 @@ def memory_and_fit(model: Columns, hw: Columns, lay: Columns, *, global_batch_se
                           recompute=lay.recompute, sequence_parallel=lay.sequence_parallel > 0, fp8=hw.fp8 > 0,
                           flash=lay.get("flash", 1.0) > 0,
                           grad_bytes=lay.get("grad_reduce_bytes", GRAD_REDUCE_BYTES),
-                          optimizer_bytes=lay.get("optimizer_state_bytes", OPTIMIZER_BYTES_PER_PARAM))
+                          optimizer_bytes=lay.get("optimizer_state_bytes", OPTIMIZER_BYTES_PER_PARAM),
+                          remat={k: lay[k] for k in REMAT_COLUMNS if k in lay} or None)
     capacity = (hw.hbm_bytes * tuned.value("training", "memory_usable_fraction")
                 - tuned.value("training", "memory_reserved_bytes"))
     return {"memory_per_gpu_bytes": mem["total"], "memory_capacity_bytes": capacity,
