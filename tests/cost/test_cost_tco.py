@@ -166,7 +166,10 @@ def test_network_share_near_epoch_interconnect_share():
 
 
 def test_energy_and_power():
-    assert srv.average_power_w(10_200, 1.0) == pytest.approx(7650)
+    fac = cc.load().facility  # busy 75 % of TDP (Epoch AI), idle 30 % (estimate)
+    assert (fac.busy_power_fraction, fac.idle_power_fraction) == (0.75, 0.30)
+    assert srv.average_power_w(10_200, 1.0, fac.busy_power_fraction, fac.idle_power_fraction) == pytest.approx(7650)
+    assert srv.average_power_w(10_200, 0.0, fac.busy_power_fraction, fac.idle_power_fraction) == pytest.approx(3060)
     assert srv.energy_cost(7650, 26_298, 1.25, 0.0771) == pytest.approx(7.65 * 1.25 * 26_298 * 0.0771)
     with pytest.raises(FieldError, match="pue"):
         srv.energy_cost(1000, 1, 0.9, 0.1)

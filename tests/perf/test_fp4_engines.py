@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from serving_columns import serving_columns
 
 from chipplan import catalog
-from chipplan.perf import efficiency, serving_engines
 from chipplan.perf import inference as inf
-from chipplan.perf.columns import Columns
-from chipplan.perf.hardware_cols import hardware_row
-
-
-def _cols(model_id: str, hw_id: str, prec: str, engine: str) -> tuple[Columns, Columns, Columns]:
-    acc, sys_ = catalog.hardware(hw_id)
-    row = hardware_row(acc, prec, sys_)
-    fam = row.pop("family")
-    e = serving_engines.attach(efficiency.for_families([fam]), [engine], [fam])
-    return (Columns(catalog.model(model_id).to_columns()), Columns(row), Columns({k: v[0] for k, v in e.items()}))
+from chipplan.perf import serving_engines
 
 
 def _step(model_id: str, hw_id: str, prec: str, engine: str, batch: float, tp: float = 8.0) -> float:
-    m, hw, e = _cols(model_id, hw_id, prec, engine)
+    m, hw, e = serving_columns(model_id, hw_id, prec, engine)
     wb = {"fp4": 0.5, "fp8": 1.0}[prec]
     return float(inf.decode_iteration(m, hw, e, tp=tp, pp=1.0, ep=1.0, batch=batch, ctx=1536.0, w_bytes=wb,
                                       kv_bytes=1.0)["time_s"])
@@ -51,8 +42,8 @@ def test_native_fp4_elsewhere_reads_half_the_bytes() -> None:
 
 def test_moe_experts_keep_the_native_fp4_path_on_cdna4() -> None:
     # DeepSeek-style experts at FP4 read half the bytes of FP8 even where dense FP4 GEMMs do not gain
-    m, hw4, e = _cols("deepseek-v3", "mi355x", "fp4", "sglang")
-    _, hw8, _ = _cols("deepseek-v3", "mi355x", "fp8", "sglang")
+    m, hw4, e = serving_columns("deepseek-v3", "mi355x", "fp4", "sglang")
+    _, hw8, _ = serving_columns("deepseek-v3", "mi355x", "fp8", "sglang")
     kw = dict(tp=8.0, pp=1.0, ep=8.0, batch=1.0, ctx=1024.0, kv_bytes=2.0)
     t4 = inf.decode_iteration(m, hw4, e, w_bytes=0.5, **kw)["gemm_s"]
     t8 = inf.decode_iteration(m, hw8, e, w_bytes=1.0, **kw)["gemm_s"]

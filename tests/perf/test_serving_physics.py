@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from serving_columns import serving_columns
 
 from chipplan import catalog
 from chipplan.io.write import predict_frame
@@ -39,14 +40,6 @@ def _eff_with_engine() -> Columns:
     return e
 
 
-def _real(model_id: str, hw_id: str, prec: str, engine: str) -> tuple[Columns, Columns, Columns]:
-    acc, sys_ = catalog.hardware(hw_id)
-    row = hardware_row(acc, prec, sys_)
-    fam = row.pop("family")
-    e = serving_engines.attach(efficiency.for_families([fam]), [engine], [fam])
-    return (Columns(catalog.model(model_id).to_columns()), Columns(row), Columns({k: v[0] for k, v in e.items()}))
-
-
 @pytest.mark.parametrize("batch", [1.0, 64.0])
 def test_decode_step_by_hand_with_small_m_gemms(batch: float) -> None:
     # 2 layers, d 64, 4 heads of 16, MLP 256 (plain), vocab 1000; BF16; 50 TFLOP/s, 1 TB/s; GEMM share
@@ -78,7 +71,7 @@ def test_decode_step_grows_with_batch_on_mi300x_tp8() -> None:
     # the batch (measured 9.3 → 22 ms per output token from batch 1 to 128, AMD ROCm blog Jan 2025, prefill
     # included), not stay flat as it did (7.9 → 10.8 ms). The fitted profile gives ~9.9 → 14.7 ms for the step
     # alone; the end-to-end rows of that table are within ~12 % median (benchmarks/data/serving_inference.csv).
-    m, hw, e = _real("llama-3.1-70b", "mi300x", "fp8", "vllm-rocm")
+    m, hw, e = serving_columns("llama-3.1-70b", "mi300x", "fp8", "vllm-rocm")
     t = inf.decode_iteration(m, hw, e, tp=8.0, pp=1.0, ep=1.0, batch=np.array([1.0, 128.0]), ctx=1100.0,
                              w_bytes=1.0, kv_bytes=1.0)["time_s"]
     assert 7e-3 < float(t[0]) < 12e-3
@@ -86,7 +79,7 @@ def test_decode_step_grows_with_batch_on_mi300x_tp8() -> None:
 
 
 def test_throughput_saturates_monotone_and_bounded_by_kv_capacity() -> None:
-    m, hw, e = _real("llama-3.1-70b", "mi300x", "fp8", "vllm-rocm")
+    m, hw, e = serving_columns("llama-3.1-70b", "mi300x", "fp8", "vllm-rocm")
     conc = 2.0 ** np.arange(0, 14)
     out = inf.serve(m, hw, e, mode=inf.MODES["concurrency"], tp=8.0, pp=1.0, ep=1.0, input_len=2048.0,
                     output_len=2048.0, batch=conc, w_bytes=1.0, kv_bytes=1.0)
@@ -101,7 +94,7 @@ def test_throughput_saturates_monotone_and_bounded_by_kv_capacity() -> None:
 
 
 def test_kv_cache_capacity_with_paged_blocks_and_the_engines_reserve() -> None:
-    m, hw, e = _real("llama-3.1-70b", "h100-sxm-80gb", "fp8", "vllm")
+    m, hw, e = serving_columns("llama-3.1-70b", "h100-sxm-80gb", "fp8", "vllm")
     mem = inf.memory(m, hw, tp=4.0, pp=1.0, w_bytes=1.0, kv_bytes=1.0, batch=1.0, seq_tokens=1001.0, eff=e)
     # vLLM: gpu_memory_utilization 0.9 of all memory holds weights, workspace and the KV pool; blocks of 16
     pool = min(0.9 * hw.hbm_bytes, hw.hbm_bytes - inf.MEMORY_RESERVED_BYTES) - mem["weights_bytes"] \
@@ -196,7 +189,7 @@ def test_wide_ep_layout_is_accepted_by_the_table() -> None:
 
 
 def test_ttft_grows_with_load_and_diverges_at_capacity() -> None:
-    m, hw, e = _real("llama-3.1-8b", "h100-sxm-80gb", "fp8", "vllm")
+    m, hw, e = serving_columns("llama-3.1-8b", "h100-sxm-80gb", "fp8", "vllm")
     kw = dict(tp=1.0, pp=1.0, ep=1.0, batch=64.0, input_len=2048.0, output_len=256.0, w_bytes=1.0, kv_bytes=1.0)
     cap = float(inf.inflight_point(m, hw, e, **kw)["capacity_requests_per_s"])
     rate = cap * np.array([0.05, 0.3, 0.6, 0.9, 0.99, 1.0, 1.2])

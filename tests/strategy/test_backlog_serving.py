@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from small_scenario import build, small
 
 from chipplan.strategy import portfolio as pf
-from chipplan.strategy import scenario as sc
 from chipplan.strategy.demand import DAYS_PER_QUARTER, BacklogJob
 from chipplan.strategy.montecarlo import DemandModel, outcome, simulate
 from chipplan.strategy.routes import ONE, Route, Spot
@@ -68,24 +66,7 @@ def test_spot_in_the_window_only_where_it_beats_being_late():
     assert ev == pytest.approx(np.full(4, want))
 
 
-SMALL = {
-    "name": "small", "horizon_quarters": 8, "seed": 1, "monte_carlo_scenarios": 4000,
-    "optimisation_scenarios": 64, "replications": 10,
-    "demand": {"training": [{"name": "run", "accelerator_hours": 2.0e7, "start_quarter": 5, "deadline_quarter": 7,
-                             "delay_cost_usd_per_day": 2.0e6}],
-               "serving": [{"name": "chat", "users": 1.0e7, "tokens_per_user_per_day": 1000,
-                            "growth_per_year": 1.0, "tokens_per_s_per_accelerator": 500}],
-               "training_uncertainty": {"p5": 0.8, "p95": 1.3}},
-    "routes": {"buy": {"uses": "merchant-h100", "max_units": 100000},
-               "rent": {"uses": "cloud-reserved-h100", "max_units": 4000}},
-    "unmet_penalty_usd_per_h100e_hour": 8.0,
-}
-
-
-def build(tmp_path: Path, doc: dict, **kw) -> sc.StrategyInputs:
-    p = tmp_path / "s.yaml"
-    p.write_text(yaml.safe_dump(doc))
-    return sc.build(sc.load(p), **kw)
+SMALL = small(run={"delay_cost_usd_per_day": 2.0e6})
 
 
 def test_backlog_job_from_the_scenario_and_greedy_bounds_the_lp(tmp_path):

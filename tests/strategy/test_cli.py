@@ -128,10 +128,11 @@ def test_example_loads_with_sourced_defaults():
     inp = sc.build(sc.load(EXAMPLE), scenarios=100)
     assert len(inp.routes) == 7
     assert {r.kind for r in inp.routes} == {"buy", "cloud_reserved", "custom_asic", "in_house", "startup"}
-    # H100e by Epoch's definition: H100 is 1.0 (1978.9 / 1979), B200 about 2.27
+    # H100e by Epoch's definition (dense 8-bit peak / the H100 SXM's, 1978.9 TFLOP/s in the catalog): H100 is 1,
+    # B200 (4500 dense FP8) about 2.27
     h = {r.id: r.h100e_per_unit for r in inp.routes}
-    assert h["buy_h100"] == pytest.approx(1.0, abs=1e-3)
-    assert h["buy_b200"] == pytest.approx(4500 / 1979, rel=1e-6)
+    assert h["buy_h100"] == 1.0
+    assert h["buy_b200"] == pytest.approx(4500 / 1978.9, rel=1e-12)
     # workload H100e of a B200 from the training engine on the lab's MoE run (not the peak ratio)
     run1 = dm.RunSettings(tokens=1e14, days=dm.DAYS_PER_QUARTER, global_batch_tokens=2**26, precision="fp8")
     moe = str(EXAMPLE.parent / "gpt5_class_moe.yaml")

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from small_scenario import build, small
 
 from chipplan.errors import FieldError
 from chipplan.strategy import portfolio as pf
@@ -17,26 +16,8 @@ from chipplan.strategy import scenario as sc
 from chipplan.strategy.montecarlo import DemandModel, rng_for, simulate
 from chipplan.strategy.routes import Event, LogNormal90, Route, Spot, Triangular
 
-SMALL = {
-    "name": "small", "horizon_quarters": 8, "seed": 1, "monte_carlo_scenarios": 4000,
-    "optimisation_scenarios": 64, "replications": 10,
-    "demand": {"training": [{"name": "run", "accelerator_hours": 2.0e7, "start_quarter": 5, "deadline_quarter": 7,
-                             "on_time_probability": 0.9}],
-               "serving": [{"name": "chat", "users": 1.0e7, "tokens_per_user_per_day": 1000,
-                            "growth_per_year": 1.0, "tokens_per_s_per_accelerator": 500}],
-               "training_uncertainty": {"p5": 0.8, "p95": 1.3}},
-    "routes": {"buy": {"uses": "merchant-h100", "max_units": 100000},
-               "rent": {"uses": "cloud-reserved-h100", "max_units": 4000},
-               "asic": {"uses": "partner-asic"}},
-    "unmet_penalty_usd_per_h100e_hour": 8.0,
-    "risk": {"weight": 0.3, "alpha": 0.9},
-}
-
-
-def build(tmp_path: Path, doc: dict, **kw) -> sc.StrategyInputs:
-    p = tmp_path / "s.yaml"
-    p.write_text(yaml.safe_dump(doc))
-    return sc.build(sc.load(p), **kw)
+SMALL = small(run={"on_time_probability": 0.9}, routes={"asic": {"uses": "partner-asic"}},
+              risk={"weight": 0.3, "alpha": 0.9})
 
 
 def total_units(r: dict) -> dict[str, float]:

@@ -231,26 +231,25 @@ def _replace(text: str, key: str, value: str) -> str:
     return text + f"{key}: {value}\n"
 
 
-@settings(FUZZ, max_examples=30)  # each check re-reads the shipped catalog (0.2 s of CPU)
-@given(edits=st.lists(st.tuples(st.sampled_from(CHIP_KEYS), yaml_value), min_size=1, max_size=2))
-def test_fuzz_catalog_yaml_values(edits):
-    text = MY_CHIP
+def _check_edited(text: str, edits: list[tuple[str, str]], name: str, argv: list[str]) -> None:
+    """Apply the ``key: value`` edits to ``text``, write it as ``name`` and check the command on it."""
     for key, value in edits:
         text = _replace(text, key, value)
     with _folder() as d:
-        (d / "chip.yaml").write_text(text, encoding="utf-8", errors="surrogatepass")
-        _check(["catalog", "check", "chip.yaml", "--json"], d, inputs={"chip.yaml"})
+        (d / name).write_text(text, encoding="utf-8", errors="surrogatepass")
+        _check(argv, d, inputs={name})
+
+
+@settings(FUZZ, max_examples=30)  # each check re-reads the shipped catalog (0.2 s of CPU)
+@given(edits=st.lists(st.tuples(st.sampled_from(CHIP_KEYS), yaml_value), min_size=1, max_size=2))
+def test_fuzz_catalog_yaml_values(edits):
+    _check_edited(MY_CHIP, edits, "chip.yaml", ["catalog", "check", "chip.yaml", "--json"])
 
 
 @settings(FUZZ, max_examples=60)
 @given(edits=st.lists(st.tuples(st.sampled_from(SCENARIO_KEYS), yaml_value), min_size=1, max_size=2))
 def test_fuzz_scenario_yaml_values(edits):
-    text = SCENARIO
-    for key, value in edits:
-        text = _replace(text, key, value)
-    with _folder() as d:
-        (d / "s.yaml").write_text(text, encoding="utf-8", errors="surrogatepass")
-        _check(["scenario", "check", "s.yaml"], d, inputs={"s.yaml"})
+    _check_edited(SCENARIO, edits, "s.yaml", ["scenario", "check", "s.yaml"])
 
 
 @pytest.mark.parametrize("argv", [

@@ -1,7 +1,9 @@
-"""A live app for the browser and load tests: uvicorn on 127.0.0.1 with a free port, in a thread."""
+"""The app over a fresh store: in-process for the API tests (``client``), and live for the browser and load
+tests (``live``: uvicorn on 127.0.0.1 with a free port, in a thread)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -47,11 +49,27 @@ class Server:
         self.thread.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
+@contextlib.contextmanager
+def _app(tmp_path_factory, store: str):
+    """The app over a new store folder ``store`` with the test scenarios as examples; its jobs stop after."""
     from chipplan.web import create_app
 
-    app = create_app(store=tmp_path_factory.mktemp("web-store"), examples=DATA)
-    with Server(app) as s:
+    app = create_app(store=tmp_path_factory.mktemp(store), examples=DATA)
+    try:
+        yield app
+    finally:
+        app.state.jobs.shutdown()
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    from fastapi.testclient import TestClient
+
+    with _app(tmp_path_factory, "store") as app, TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    with _app(tmp_path_factory, "web-store") as app, Server(app) as s:
         yield s
-    app.state.jobs.shutdown()

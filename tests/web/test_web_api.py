@@ -18,14 +18,6 @@ DATA = ROOT / "tests" / "scenario" / "data"
 TRAIN = {"model": "llama-3.1-70b", "hardware": "h100-sxm-80gb", "tokens": 15e12, "gpus": 1024}
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    app = create_app(store=tmp_path_factory.mktemp("store"), examples=DATA)
-    with TestClient(app) as c:
-        yield c
-    app.state.jobs.shutdown()
-
-
 def test_health_and_catalog(client):
     h = client.get("/api/health").json()
     assert h["status"] == "ok" and len(h["catalog_version"]) == 12

@@ -53,6 +53,28 @@ class Sourced(BaseModel):
             raise ValueError(f"field_sources: names fields that do not exist: {sorted(unknown)}")
         return self
 
+    def sourced_fields(self, *, mode: str = "python") -> list[tuple[str, object, str]]:
+        """(field, value, source) for every field but the provenance ones: the field's own source, else
+        ``"entry source"`` (the entry's ``source``, which ``source_text(entry.source)`` states). ``mode`` is
+        pydantic's ``model_dump`` mode (``"json"`` for JSON-ready values)."""
+        fs = self.field_sources
+        return [(k, v, source_text(fs.get(k), "entry source")) for k, v in self.model_dump(mode=mode).items()
+                if k not in ("source", "field_sources")]
+
+
+def source_text(v: str | Estimate | None, default: str = "") -> str:
+    """A provenance as people read it: the source text, ``estimate: <reasoning>`` for a marked estimate, else
+    ``default``.
+
+    >>> source_text(Estimate(estimate=True, reasoning="about 30 % of peak")), source_text(None, "entry source")
+    ('estimate: about 30 % of peak', 'entry source')
+    """
+    if v is None:
+        return default
+    if isinstance(v, str):
+        return v
+    return f"estimate: {v.reasoning}"
+
 
 class PeakTflops(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -34,7 +34,19 @@ from chipplan.errors import InputFileError
 from chipplan.perf.arithmetic import kv_cache_bytes_per_token, param_counts
 
 K_BOLTZMANN = 1.380649e-23  # J/K, exact (SI 2019)
-BEST_SHIPPED_FP8_FLOPS_PER_MM2 = 1978.9e12 / 814  # H100 SXM FP8 dense on GH100 (2.43 TF/mm²)
+#: The shipped chip whose dense FP8 FLOP/s per mm² of die a compute-density claim is held against (H100 SXM on
+#: GH100, 1978.9 TFLOP/s on 814 mm², 2.43 TF/mm²; both from the catalog).
+DENSITY_REFERENCE = "h100-sxm-80gb"
+
+
+def best_shipped_fp8_flops_per_mm2() -> float:
+    """Dense FP8 FLOP/s per mm² of die of ``DENSITY_REFERENCE``, from the catalog.
+
+    >>> round(best_shipped_fp8_flops_per_mm2() / 1e12, 2)
+    2.43
+    """
+    acc = catalog.accelerator(DENSITY_REFERENCE)
+    return float(acc.peak_fp8_flops_per_s) / float(acc.die_area_mm2)
 
 
 class Claim(BaseModel):
@@ -160,7 +172,7 @@ def check(c: Claim) -> dict[str, Any]:
     elif c.kind == "compute_density":
         dens = (c.flops_per_s or 0.0) / (c.area_mm2 or 1.0)
         mac_only = _mac_only_flops_per_mm2(c.node, c.precision, c.clock_ghz)
-        best = BEST_SHIPPED_FP8_FLOPS_PER_MM2 * {"bf16": 0.5, "fp16": 0.5, "fp8": 1, "int8": 1, "fp4": 2}[c.precision]
+        best = best_shipped_fp8_flops_per_mm2() * {"bf16": 0.5, "fp16": 0.5, "fp8": 1, "int8": 1, "fp4": 2}[c.precision]
         power = c.power_w
         e = _energy(c.node, c.precision, datapath=True)
         need_w = (c.flops_per_s or 0.0) * e

@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from chipplan import catalog
+from chipplan.catalog.schema import source_text
 from chipplan.commands._common import (
     Output,
     fail,
@@ -99,11 +100,9 @@ def show_cmd(
         if out.fmt == "json":
             print_json(data)
             return
-        fs = entry.field_sources
-        rows = [[k, _plain(k, v), _src(fs.get(k), "entry source")] for k, v in entry.model_dump().items()
-                if k not in ("source", "field_sources")]
+        rows = [[k, _plain(k, v), src] for k, v, src in entry.sourced_fields()]
         out.add(table(f"{section[:-1]} {data['id']}", ["field", "value", "source"], rows))
-        out.note(f"entry source: {_src(entry.source, '')}")
+        out.note(f"entry source: {source_text(entry.source)}")
         out.print()
         return
     # Not found anywhere: near matches from every kind, most similar first.
@@ -121,14 +120,6 @@ def _plain(key: str, v: Any) -> Any:
     if isinstance(v, float):
         return fmt(v)
     return v
-
-
-def _src(v: Any, default: str) -> str:
-    if v is None:
-        return default
-    if isinstance(v, str):
-        return v
-    return f"estimate: {v.reasoning}"
 
 
 @handle_errors

@@ -22,6 +22,20 @@ from chipplan.commands._common import (
 OUT_SUFFIXES = (".csv", ".parquet", ".json")
 
 
+def _allow_extra_option() -> Any:
+    """``--allow-extra-columns`` (predict and validate)."""
+    return typer.Option(False, "--allow-extra-columns", help="Carry columns the schema does not know along unread "
+                        "(otherwise they are an error listing close matches).")
+
+
+def _framework_option() -> Any:
+    """``--framework`` (predict and validate)."""
+    return typer.Option(None, "--framework", help="Training software stack for every training row, overriding its "
+                        "framework column: a profile of catalog/data/stacks.yaml (e.g. megatron-core-2024, "
+                        "pytorch-fsdp) or framework text such as 'NeMo 24.07'. Unknown: the era default with a "
+                        "wider interval.")
+
+
 @handle_errors
 def predict_command(
     path: Path = typer.Argument(..., help="CSV in the column schema of docs/columns.md."),
@@ -30,13 +44,8 @@ def predict_command(
     detail: bool = typer.Option(False, "--detail", help="Add each training row's step-time breakdown."),
     out_file: Path | None = typer.Option(None, "--out", help="Also write the input table with the predictions "
                                          "beside its columns to FILE.csv, FILE.parquet or FILE.json (records)."),
-    allow_extra: bool = typer.Option(False, "--allow-extra-columns", help="Carry columns the schema does not "
-                                     "know along unread (otherwise they are an error listing close matches)."),
-    framework: str | None = typer.Option(None, "--framework", help="Training software stack for every training "
-                                         "row, overriding its framework column: a profile of "
-                                         "catalog/data/stacks.yaml (e.g. megatron-core-2024, pytorch-fsdp) or "
-                                         "framework text such as 'NeMo 24.07'. Unknown: the era default with a "
-                                         "wider interval."),
+    allow_extra: bool = _allow_extra_option(),
+    framework: str | None = _framework_option(),
 ) -> None:
     """Predict every row of a CSV: training throughput, or serving throughput and latency. Predictions carry the
     output vocabulary's names (``tokens_per_s_per_accelerator``, ``memory_per_accelerator_gib``, ``ttft_p50_ms``)
@@ -149,13 +158,8 @@ def validate_command(
                                         "one group out); print it beside the in-sample figures."),
     cv_evals: int = typer.Option(120, "--cv-evals", help="Fit evaluations per family and fold "
                                  "(--cross-validate)."),
-    allow_extra: bool = typer.Option(False, "--allow-extra-columns", help="Carry columns the schema does not "
-                                     "know along unread (otherwise they are an error listing close matches)."),
-    framework: str | None = typer.Option(None, "--framework", help="Training software stack for every training "
-                                         "row, overriding its framework column: a profile of "
-                                         "catalog/data/stacks.yaml (e.g. megatron-core-2024, pytorch-fsdp) or "
-                                         "framework text such as 'NeMo 24.07'. Unknown: the era default with a "
-                                         "wider interval."),
+    allow_extra: bool = _allow_extra_option(),
+    framework: str | None = _framework_option(),
 ) -> None:
     """Compare predictions with published measurements: median and p90 absolute percentage error, interval
     coverage, and why each row that could not be predicted failed."""

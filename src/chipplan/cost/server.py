@@ -124,10 +124,14 @@ def network_cost(*, n_nodes: Any, nics_per_node: Any, radix: Any, switch_usd: An
 
 
 # ---------------------------------------------------------------------------------------------- power
-def average_power_w(peak_power_w: Any, utilisation: Any, busy_fraction: Any = 0.75, idle_fraction: Any = 0.30) -> Any:
+def average_power_w(peak_power_w: Any, utilisation: Any, busy_fraction: Any, idle_fraction: Any) -> Any:
     """Mean draw of a server busy a fraction u of the time: P·(u·busy + (1−u)·idle).
 
-    Epoch AI measures a training server at 75 % of its TDP while busy; idle is an estimate (catalog).
+    The two fractions are the catalog's (``catalog/data/cost/facility.yaml``: ``busy_power_fraction``, from Epoch
+    AI's training-server measurement, and ``idle_power_fraction``, an estimate), passed in by ``chipplan.cost.tco``.
+
+    >>> average_power_w(10_200.0, 0.5, 0.75, 0.30)
+    5355.0
     """
     p = arr("node_power_w", peak_power_w)
     u = arr("utilisation", utilisation, hi=1.0)

@@ -185,22 +185,6 @@ def wafer_scale_die_cost(wafer_price_usd: Any, die_yield_: Any, probe_usd_per_di
             "cost_per_good_die_usd": out((w + probe) / y), "defect_cost_usd": out(w / y - w)}
 
 
-def interposer_cost(total_die_area_mm2: Any, *, area_factor: Any = 1.1, wafer_price_usd: Any = 1937.0,
-                    defect_density_per_cm2: Any = 0.06, alpha: Any = 6.0, wafer_diameter_mm: Any = 300.0,
-                    edge_exclusion_mm: Any = 3.0, scribe_mm: Any = 0.2) -> Any:
-    """Known-good cost of a passive silicon interposer (bottom-up CoWoS-S estimate).
-
-    Interposer area = k · Σ die area, built on a mature-node wafer with NB yield. Defaults are Chiplet
-    Actuary's silicon-interposer parameters (k = 1.1, 55 nm wafer $1,937, D0 0.06/cm², α = 6;
-    Feng & Ma, DAC 2022). Interposers larger than one reticle are stitched, so no reticle check here.
-    """
-    area = arr("total_die_area_mm2", total_die_area_mm2, lo_open=True) * arr("area_factor", area_factor,
-                                                                            lo_open=True)
-    r = die_cost(area, wafer_price_usd, defect_density_per_cm2, alpha=alpha,
-                 wafer_diameter_mm=wafer_diameter_mm, edge_exclusion_mm=edge_exclusion_mm, scribe_mm=scribe_mm)
-    return r["cost_per_good_die_usd"]
-
-
 # ---------------------------------------------------------------------------------------------- package
 def package_cost(*, kgd_cost_usd: Any, n_dies: Any, hbm_stacks: Any, hbm_stack_usd: Any, packaging_usd: Any,
                  bond_yield_per_die: Any, final_test_usd: Any) -> dict[str, Any]:

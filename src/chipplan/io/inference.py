@@ -37,18 +37,12 @@ from chipplan.io.read import (
 )
 from chipplan.perf import efficiency, intervals, serving_engines
 from chipplan.perf import inference as inf
-from chipplan.perf.candidates import invalid_code
+from chipplan.perf.candidates import invalid_code, serving_tp_sizes
 from chipplan.perf.columns import Columns
 from chipplan.perf.efficiency import Z80
 from chipplan.perf.hardware_cols import next_supported_precision
 from chipplan.specs.layout import RULES
 from chipplan.units import BYTES_PER_ELEMENT, GB
-
-#: TP sizes the fill tries: the serving search's (divisors of the heads within the scale-up domain), up to the
-#: largest domain in the catalog.
-TP_CANDIDATES = np.arange(1.0, 73.0)
-#: TP sizes the layout search tries for rows that state neither tp nor an accelerator count.
-SEARCH_TP = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 72.0)
 
 
 def _mode_codes(sub: pd.DataFrame, num: dict[str, np.ndarray], local: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -241,16 +235,20 @@ def _search_layout(m: Columns, h: Columns, eff: Columns, open_tp: np.ndarray, tp
                    ep: np.ndarray, dp_attn: np.ndarray, num: dict[str, np.ndarray], sel: np.ndarray,
                    kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For rows that leave the layout open, the (tp, ep, attention-DP) with the most output tokens/s per
-    accelerator that fits and meets the row's limits, among: tp a power of two up to the scale-up domain
-    dividing the heads; for MoE models also ep = tp (experts over the TP group) and attention data
-    parallelism over the same accelerators (tp 1 per group, ep = groups). Evaluated at once (rows × candidates).
+    accelerator that fits and meets the row's limits, among: tp one of the serving search's sizes (divisors of
+    the heads within the scale-up domain, ``chipplan.perf.candidates.serving_tp_sizes``); for MoE models also
+    ep = tp (experts over the TP group) and attention data parallelism over the same accelerators (tp 1 per
+    group, ep = groups, one of those sizes that divides the experts). Evaluated at once (rows × candidates).
     """
     rows = np.nonzero(open_tp)[0]
+    sizes, tried = serving_tp_sizes(m.n_heads[rows], h.scale_up_domain[rows])
+    experts = m.n_experts[rows][:, None]
+    groups = tried & (experts > 0) & (np.mod(experts, sizes[None, :]) == 0)  # as chipplan serve's (perf.serving)
+    use_tp, use_groups = tried.any(axis=0), groups.any(axis=0)
     cands = []
-    for t in SEARCH_TP:
-        cands.append((t, 1.0, 1.0))
-        cands.append((t, t, 1.0))
-        cands.append((1.0, t, t))
+    for t, a, b in zip(sizes.tolist(), use_tp, use_groups, strict=True):
+        cands += [(t, 1.0, 1.0), (t, t, 1.0)] if a else []
+        cands += [(1.0, t, t)] if b else []
     cands = list(dict.fromkeys(cands))
     K = len(cands)
     ct = np.array([c[0] for c in cands])
@@ -294,7 +292,8 @@ def _layout(m: Columns, h: Columns, eff: Columns, num: dict[str, np.ndarray], se
     filled: list[list[str]] = [[] for _ in sel]
     # smallest TP whose weights leave room for KV (at least one request of I+O tokens), among the sizes the
     # serving search tries: divisors of the heads within the scale-up domain (chipplan.perf.candidates)
-    cand = TP_CANDIDATES[None, :]
+    sizes, allowed = serving_tp_sizes(m.n_heads, h.scale_up_domain)
+    cand = sizes[None, :]
     pp1 = np.where(np.isfinite(pp), pp, 1.0)[:, None]
     ep1 = np.where(np.isfinite(ep), ep, 1.0)[:, None]
     mc = Columns({k: v[:, None] for k, v in m.items()})
@@ -302,11 +301,10 @@ def _layout(m: Columns, h: Columns, eff: Columns, num: dict[str, np.ndarray], se
     seq = (num["inf_input_len"][sel] + num["inf_output_len"][sel])[:, None]
     mem = inf.memory(mc, Columns({k: v[:, None] for k, v in h.items()}), tp=cand, pp=pp1, ep=ep1,
                      w_bytes=w_bytes[:, None], kv_bytes=kv_bytes[:, None], batch=1.0, seq_tokens=seq, eff=ec)
-    allowed = (cand <= np.maximum(h.scale_up_domain[:, None], 1.0)) & (np.mod(m.n_heads[:, None], cand) == 0)
     fits = mem["fits"] & allowed
-    largest = len(TP_CANDIDATES) - 1 - np.argmax(allowed[:, ::-1], axis=1)
+    largest = len(sizes) - 1 - np.argmax(allowed[:, ::-1], axis=1)
     first = np.where(fits.any(axis=1), np.argmax(fits, axis=1), largest)
-    tp_fit = TP_CANDIDATES[first]
+    tp_fit = sizes[first]
     for j in range(len(sel)):
         wide = np.isfinite(ep[j]) and np.isfinite(tp[j]) and ep[j] > tp[j]
         if not np.isfinite(tp[j]):

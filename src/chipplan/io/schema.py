@@ -80,6 +80,11 @@ def _c(name: str, type: str, role: str, description: str, **kw: object) -> Colum
     return Column(name=name, type=type, role=role, description=description, **kw)  # type: ignore[arg-type]
 
 
+def _texts(*rows: tuple[str, str, str], **kw: object) -> tuple[Column, ...]:
+    """Text columns, one ``(name, role, description)`` each."""
+    return tuple(_c(name, "text", role, description, **kw) for name, role, description in rows)
+
+
 #: Every column chipplan knows. Numeric columns are checked in this order (the first error of a row is the one
 #: reported), so the order is part of the contract.
 COLUMNS: tuple[Column, ...] = (
@@ -152,11 +157,13 @@ COLUMNS: tuple[Column, ...] = (
     _c("accels_per_node", "integer", "hardware", "Accelerators per node, as published (informational).",
        unit="accelerators"),
     # text
-    _c("row_id", "text", "identity", "Row identifier, echoed in the output; empty means the row number."),
-    _c("hardware_id", "text", "hardware", "Catalog id of the accelerator or system (required); "
-       "`chipplan catalog list accelerators`."),
-    _c("model_name", "text", "model", "Catalog model id; a trailing parenthesis is ignored. Fills the shape "
-       "columns the row leaves empty."),
+    *_texts(
+        ("row_id", "identity", "Row identifier, echoed in the output; empty means the row number."),
+        ("hardware_id", "hardware", "Catalog id of the accelerator or system (required); "
+         "`chipplan catalog list accelerators`."),
+        ("model_name", "model", "Catalog model id; a trailing parenthesis is ignored. Fills the shape "
+         "columns the row leaves empty."),
+    ),
     _c("precision", "choice", "training", "Matmul precision; empty means the hardware's usual training "
        "precision (bf16, fp16 without bf16), noted in `filled_with`; where the chip also has a faster fp8 peak, "
        "the interval's high end reaches the fp8 prediction.", allowed=PRECISIONS),
@@ -172,14 +179,16 @@ COLUMNS: tuple[Column, ...] = (
        "device, count in activation memory; activation_recompute is then full (recompute from the layer input)."),
     _c("attention", "text", "model", "mha, gqa, mqa or mla; only mla changes the arithmetic (so does "
        "mla_kv_lora_rank > 0).", allowed=("mha", "gqa", "mqa", "mla")),
-    _c("framework", "text", "training", "Training software stack as published (Megatron-LM, NeMo, DeepSpeed, "
-       "torchtitan, llm-foundry, MaxText, ...); selects a stack profile (catalog/data/stacks.yaml) that says "
-       "what the stack could run; empty or unknown means the era default for source_year, with a wider "
-       "interval."),
-    _c("source_year", "text", "identity", "Year of the source (the first four-digit year is used, e.g. "
-       "2023-2024 -> 2023); picks the stack profile's era."),
-    _c("source_group", "text", "identity", "Independent source the row comes from; `validate --by-group` "
-       "groups by it."),
+    *_texts(
+        ("framework", "training", "Training software stack as published (Megatron-LM, NeMo, DeepSpeed, "
+         "torchtitan, llm-foundry, MaxText, ...); selects a stack profile (catalog/data/stacks.yaml) that says "
+         "what the stack could run; empty or unknown means the era default for source_year, with a wider "
+         "interval."),
+        ("source_year", "identity", "Year of the source (the first four-digit year is used, e.g. "
+         "2023-2024 -> 2023); picks the stack profile's era."),
+        ("source_group", "identity", "Independent source the row comes from; `validate --by-group` "
+         "groups by it."),
+    ),
     _c("mlp_gated", "bool", "model", "true for SwiGLU/GeGLU (three matrices), false for two."),
     _c("inf_mode", "choice", "inference", "latency, static_batch, offline_max_throughput, server_slo, "
        "concurrency (a closed loop keeping inf_batch_size requests in flight) or decode_only (the decode "
@@ -188,17 +197,19 @@ COLUMNS: tuple[Column, ...] = (
     _c("inf_kv_dtype", "choice", "inference", "KV-cache format the run used (bf16, fp16 or fp8), where the source "
        "or its recipe states it; empty: the engine profile's rule for the weight format and attention type.",
        allowed=("bf16", "fp16", "fp8")),
-    _c("inf_engine", "text", "inference", "Serving engine and version (tensorrt-llm, vllm, vllm-v0, vllm-rocm, "
-       "vllm-rocm-v0, sglang, gaudi; aliases such as 'vLLM 0.9.2'); empty or unknown: an era default with a wider "
-       "interval."),
-    # provenance numbers read leniently (a number or an amount such as 15.6T; anything else is ignored), only to
-    # fill what a row leaves empty
-    _c("grad_accum_steps", "text", "training", "Gradient-accumulation steps as published; with dp and "
-       "micro_batch_size it gives the global batch when none is stated."),
-    _c("num_nodes", "text", "hardware", "Nodes in the run; with accels_per_node it gives num_accelerators when "
-       "that is empty."),
-    _c("training_tokens_total", "text", "training", "Tokens trained as published (`15.6T`); a "
-       "throughput_basis=run row uses it for the share of the run a batch ramp takes."),
+    *_texts(
+        ("inf_engine", "inference", "Serving engine and version (tensorrt-llm, vllm, vllm-v0, vllm-rocm, "
+         "vllm-rocm-v0, sglang, gaudi; aliases such as 'vLLM 0.9.2'); empty or unknown: an era default with a wider "
+         "interval."),
+        # provenance numbers read leniently (a number or an amount such as 15.6T; anything else is ignored),
+        # only to fill what a row leaves empty
+        ("grad_accum_steps", "training", "Gradient-accumulation steps as published; with dp and "
+         "micro_batch_size it gives the global batch when none is stated."),
+        ("num_nodes", "hardware", "Nodes in the run; with accels_per_node it gives num_accelerators when "
+         "that is empty."),
+        ("training_tokens_total", "training", "Tokens trained as published (`15.6T`); a "
+         "throughput_basis=run row uses it for the share of the run a batch ramp takes."),
+    ),
     # targets
     _c("target_tokens_per_s_per_gpu", "number", "target", "Training throughput per accelerator to predict.",
        unit="tokens/s"),

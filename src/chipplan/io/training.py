@@ -25,7 +25,7 @@ from chipplan.io.read import (
     text_column,
 )
 from chipplan.io.schema import COLUMNS_BY_NAME, LAYOUT_COLUMNS
-from chipplan.perf import efficiency, stacks
+from chipplan.perf import efficiency, stacks, tuned
 from chipplan.perf.arithmetic import param_counts
 from chipplan.perf.candidates import LAYOUT_FIELDS, layout_error
 from chipplan.perf.columns import Columns
@@ -144,7 +144,8 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
         base["seq_len"] = seq[sel]
         miss = {f: missing[f][sel] for f in LAYOUT_FIELDS}
         eff = eff_all.take(sel)
-        slack = MEMORY_MODEL_SLACK_FRACTION * base["hbm_bytes"]
+        # A layout the memory model finds at most this share of HBM short still fits (a published run did fit).
+        slack = tuned.value("training", "memory_model_slack_fraction") * base["hbm_bytes"]
         chosen, lay, best = search(base, miss, eff, memory_slack_bytes=slack)
         defaulted = [[f for f in ("num_accelerators", "global_batch_seqs", "precision") if f in notes[i]
                       and "not stated" in notes[i][f]] for i in sel.tolist()]
@@ -247,11 +248,6 @@ def _remat_columns(sub: pd.DataFrame, caps: dict[str, np.ndarray], lay_given: di
 
 #: The value an open layout field holds before the search fills it (``chipplan.perf.candidates.expand``).
 OPEN_PLACEHOLDER = {"zero_stage": 0.0, "recompute": 0.0}
-
-#: A layout the memory model finds at most this share of HBM short still counts as fitting: the model's own
-#: error on published layouts (activation buffers, allocator behaviour and fused-kernel workspaces it does not
-#: count) is a few GiB, and a run that did fit must not be swapped for a slower layout over it.
-MEMORY_MODEL_SLACK_FRACTION = 0.05
 
 
 def _run_factor(run: np.ndarray, base: dict[str, np.ndarray], lay: Columns, chosen: dict[str, np.ndarray],

@@ -8,7 +8,8 @@ The dimensions and the rules are declared in ``chipplan.specs.layout``; this mod
   the rules leave possible (so ``pp = 35`` on 280 accelerators is a candidate, stated or not); the other open
   fields over their declared ``values``. Candidates breaking a rule are dropped after each stage, keeping each
   configuration's first candidate so that one without a valid layout can still report the rule it breaks.
-* ``serving_layouts``: the (tp, pp, ep) candidates of one serving replica.
+* ``serving_layouts``: the (tp, pp, ep) candidates of one serving replica; ``serving_tp_sizes`` their tp sizes
+  for many rows at once (the predict table's inference rows fill and search tp over the same sizes).
 * ``layout_error``: one line saying why a configuration has no valid layout.
 
 Training and serving apply the same rules (``RULES``). The deliberate differences, the only ones:
@@ -235,6 +236,22 @@ def expand(base: dict[str, np.ndarray], missing: dict[str, np.ndarray]) -> tuple
     return cols, cols.rows
 
 
+def serving_tp_sizes(n_heads: Any, domain: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The tensor-parallel sizes the serving search tries, for many rows at once: ``(sizes, tried)``, ``sizes``
+    the whole numbers 1 … the largest scale-up domain and ``tried[row, k]`` True where ``sizes[k]`` divides the
+    row's attention heads (rule 2) and fits its scale-up domain (every decode step all-reduces over tp).
+
+    >>> sizes, tried = serving_tp_sizes([32, 40], [8, 8])
+    >>> sizes[tried[0]].tolist(), sizes[tried[1]].tolist()
+    ([1.0, 2.0, 4.0, 8.0], [1.0, 2.0, 4.0, 5.0, 8.0])
+    """
+    domain = np.maximum(np.nan_to_num(np.atleast_1d(np.asarray(domain, dtype=float)), nan=1.0), 1.0)
+    heads = np.atleast_1d(np.asarray(n_heads, dtype=float))
+    sizes = np.arange(1.0, np.floor(np.max(domain)) + 1.0)
+    tried = (sizes[None, :] <= domain[:, None]) & (np.mod(heads[:, None], sizes[None, :]) == 0)
+    return sizes, tried
+
+
 def serving_layouts(n_heads: int, n_layers: int, n_experts: int, domain: int, *, tp: list[int] | None = None,
                     pp: list[int] | None = None, ep: list[int] | None = None) -> list[tuple[int, int, int]]:
     """(tp, pp, ep) candidates of one serving replica, when no accelerator count is given.
@@ -260,7 +277,11 @@ def serving_layouts(n_heads: int, n_layers: int, n_experts: int, domain: int, *,
                                     serving=True))
             if code:
                 raise FieldError(name, f"{RULES[code]} (scale-up domain {domain})", v)
-    tps = list(tp) if tp else [int(t) for t in divisors(n_heads) if t <= domain]
+    if tp:
+        tps = list(tp)
+    else:
+        sizes, tried = serving_tp_sizes(n_heads, domain)
+        tps = [int(t) for t in sizes[tried[0]]]
     out = []
     for t in tps:
         eps = [int(e) for e in divisors(t) if n_experts % e == 0] if n_experts > 0 else [1]

@@ -15,7 +15,7 @@ import numpy as np
 
 from chipplan import catalog
 from chipplan.errors import FieldError, InfeasibleError
-from chipplan.perf import efficiency, serving_engines
+from chipplan.perf import efficiency, serving_engines, tuned
 from chipplan.perf import inference as inf
 from chipplan.perf.candidates import serving_layouts
 from chipplan.perf.columns import Columns
@@ -23,7 +23,6 @@ from chipplan.perf.hardware_cols import hardware_row, next_supported_precision
 from chipplan.units import BYTES_PER_ELEMENT, GB, PRECISIONS, SECONDS_PER_DAY
 
 PRECISION_CHOICES = ("bf16", "fp8", "fp4")  # tried when none is given; any of units.PRECISIONS may be asked for
-BATCHES = 2.0 ** np.arange(0, 12)  # 1 … 2048 (MAX_BATCH_SIZE)
 QUEUEING_MODEL = ("in-flight batching steady state per replica; prefill as an M/D/1 queue at the offered rate "
                   "(Pollaczek-Khinchine mean wait, exponential tail for p50/p99); TPOT includes the other "
                   "requests' chunked prefill (chipplan.perf.inference)")
@@ -32,6 +31,16 @@ DISAGG_MODEL = ("prefill/decode disaggregation: the deployment serves min(prefil
                 "(no queueing term); accelerators counted over both pools (chipplan.perf.inference.disaggregated)")
 TOKENS_COUNTED = ("throughput and load count output (generated) tokens; cost is given per million output "
                   "tokens and per million input+output tokens")
+
+
+def batches() -> np.ndarray:
+    """Batch sizes the search tries: the powers of two up to the scheduler cap without an engine profile
+    (efficiency.yaml ``engine_constants.serving.max_batch_size``, 2048: 1, 2, 4 … 2048).
+
+    >>> batches()[[0, 1, -1]].tolist()
+    [1.0, 2.0, 2048.0]
+    """
+    return 2.0 ** np.arange(0, np.floor(np.log2(tuned.value("serving", "max_batch_size"))) + 1)
 
 
 def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp: list[int] | None = None,
@@ -118,9 +127,10 @@ def plan(model_id: str, hardware_id: str, *, input_len: int, output_len: int, tp
     if moe:
         lays += [(1, 1, t, t) for t in tps if t > 1 and mc["n_experts"] % t == 0 and (not pp or 1 in pp)
                  and (not ep or t in ep)]
+    tried_batches = batches()
     for p, run, hr in hw_rows:
         for lt, lp, le, ld in dict.fromkeys(lays):
-            for b in BATCHES:
+            for b in tried_batches:
                 rows.append({"precision": p, "run_precision": run, "tp": lt, "pp": lp, "ep": le, "dp_attn": ld,
                              "batch": b * ld, **hr})
     fam = np.array([r.pop("family") for r in rows], dtype=object)

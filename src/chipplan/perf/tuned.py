@@ -25,8 +25,10 @@ from chipplan.errors import CatalogError
 
 #: The names each group must hold, and who reads them.
 NAMES: dict[str, tuple[str, ...]] = {
-    # chipplan.perf.training (and the serving memory check: memory_reserved_bytes)
-    "training": ("memory_usable_fraction", "memory_reserved_bytes", "attention_backward_factor"),
+    # chipplan.perf.training (and the serving memory check: memory_reserved_bytes; the predict table's layout
+    # search: memory_model_slack_fraction)
+    "training": ("memory_usable_fraction", "memory_reserved_bytes", "attention_backward_factor",
+                 "memory_model_slack_fraction"),
     # chipplan.perf.plan
     "plan": ("global_batch_tokens_small", "global_batch_tokens_large", "large_model_params"),
     # chipplan.perf.inference, without an engine profile (chipplan.perf.serving_engines) where it has one

@@ -153,6 +153,17 @@ def _engine_call(cache: Cache, stage: str, kw: dict[str, Any], fn: Callable[...,
     return res
 
 
+def _row_or_error(row: dict[str, Any], rows: list[dict[str, Any]], fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``; when it raises a ChipplanError, ``row`` records the message under ``error``, joins ``rows``,
+    and None comes back (the stage goes on with its next row)."""
+    try:
+        return fn(*args)
+    except ChipplanError as e:
+        row["error"] = str(e)
+        rows.append(row)
+        return None
+
+
 def chips(r: Resolved) -> list[str]:
     """The chips the plan compares: ``plan.chips``, else the reference and every route's catalog accelerator."""
     from chipplan.strategy import scenario as sc
@@ -242,13 +253,10 @@ def stage_training(r: Resolved, chip_ids: list[str], seed: int, cache: Cache) ->
         for c in chip_ids:
             row: dict[str, Any] = {"run": t.name, "chip": c, "model": m.name, "model_key": key, "tokens": t.tokens,
                                    "precision": t.precision, "deadline_days": days}
-            try:
-                kw = {"model": key, "hardware": c, "tokens": t.tokens, "days": days,
-                      "global_batch": t.global_batch_tokens, "seq_len": t.seq_len, "precision": t.precision}
-                res = _engine_call(cache, "train", kw, engines.train)
-            except ChipplanError as e:
-                row["error"] = str(e)
-                runs.append(row)
+            kw = {"model": key, "hardware": c, "tokens": t.tokens, "days": days,
+                  "global_batch": t.global_batch_tokens, "seq_len": t.seq_len, "precision": t.precision}
+            res = _row_or_error(row, runs, _engine_call, cache, "train", kw, engines.train)
+            if res is None:
                 continue
             lay = res["layout"]
             n_micro = res["global_batch_seqs"] / (lay["dp"] * lay["micro_batch"])
@@ -323,6 +331,15 @@ def _serving_price(r: Resolved, chip: str, years: float) -> tuple[Any, str]:
         return Uncertain(dist="fixed", value=rate), f"owned {sid} over {years:g} years (no rental price in the catalog)"
 
 
+def _serve(r: Resolved, cache: Cache, chip: str, s: Any, key: str, load_tps: float) -> tuple[Any, str, Any]:
+    """The serving price of ``chip`` (and its source) and the serving engine's answer for load ``s``."""
+    price, src = _serving_price(r, chip, r.scenario.plan.years)
+    kw = {"model": key, "hardware": chip, "input_len": s.input_len, "output_len": s.output_len,
+          "slo_ttft_ms": s.slo_ttft_ms, "slo_tpot_ms": s.slo_tpot_ms,
+          "tokens_per_day": load_tps * s.peak_to_average * 86400.0, "price_per_hour": price.median}
+    return price, src, _engine_call(cache, "serve", kw, engines.serve)
+
+
 def stage_serving(r: Resolved, chip_ids: list[str], seed: int, cache: Cache) -> dict[str, Any]:
     from chipplan.perf.arithmetic import param_counts
 
@@ -342,16 +359,10 @@ def stage_serving(r: Resolved, chip_ids: list[str], seed: int, cache: Cache) -> 
                                    "active_params": float(param_counts(m)["active"]), "input_len": s.input_len,
                                    "output_len": s.output_len, "slo_ttft_ms": s.slo_ttft_ms,
                                    "slo_tpot_ms": s.slo_tpot_ms}
-            try:
-                price, src = _serving_price(r, c, sf.plan.years)
-                kw = {"model": key, "hardware": c, "input_len": s.input_len, "output_len": s.output_len,
-                      "slo_ttft_ms": s.slo_ttft_ms, "slo_tpot_ms": s.slo_tpot_ms,
-                      "tokens_per_day": load_tps * s.peak_to_average * 86400.0, "price_per_hour": price.median}
-                res = _engine_call(cache, "serve", kw, engines.serve)
-            except ChipplanError as e:
-                row["error"] = str(e)
-                out.append(row)
+            got = _row_or_error(row, out, _serve, r, cache, c, s, key, load_tps)
+            if got is None:
                 continue
+            price, src, res = got
             b = res["best"]
             sd = _log_sd(b, "output_tokens_per_s_per_accelerator", _interval_sd(
                 _hardware_acc(c), n_experts=m.n_experts, n_gpu=b["accelerators_per_replica"],
@@ -368,6 +379,21 @@ def stage_serving(r: Resolved, chip_ids: list[str], seed: int, cache: Cache) -> 
                         "configurations_evaluated": res["configurations_evaluated"]})
             out.append(row)
     return {"loads": out}
+
+
+def _tco(r: Resolved, chip: str, system: str, cat: Any) -> tuple[Any, str, Any, Any, Any]:
+    """The cloud price of ``chip`` (and its source), the TCO engine's answer for ``system`` at the plan's median
+    utilisation, the TCO parameters to sample, and the system's accelerator."""
+    from chipplan.cost import tco as tc
+
+    years = r.scenario.plan.years
+    price, src = _price(r, chip, years)
+    util = min(max(r.scenario.plan.utilisation.median, 1e-3), 1.0)
+    res = engines.tco(system=system, years=years, utilisation=util, cloud_price=price.median)
+    sys_ = catalog.system(system)
+    acc = catalog.accelerator(sys_.accelerator)
+    p, _ = tc.tco_params(sys_, acc, cat, years=years, utilisation=util, cloud_price=price.median)
+    return price, src, res, p, acc
 
 
 def stage_tco(r: Resolved, chip_ids: list[str], serving: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -389,19 +415,10 @@ def stage_tco(r: Resolved, chip_ids: list[str], serving: dict[str, Any], seed: i
             row["error"] = f"plan.systems.{c}: no catalog system is built on {acc_id}; name one"
             out.append(row)
             continue
-        try:
-            price, src = _price(r, c, years)
-            util = sf.plan.utilisation.median
-            res = engines.tco(system=sid, years=years, utilisation=min(max(util, 1e-3), 1.0),
-                              cloud_price=price.median)
-            sys_ = catalog.system(sid)
-            acc = catalog.accelerator(sys_.accelerator)
-            p, _ = tc.tco_params(sys_, acc, cat, years=years, utilisation=min(max(util, 1e-3), 1.0),
-                                 cloud_price=price.median)
-        except ChipplanError as e:
-            row["error"] = str(e)
-            out.append(row)
+        got = _row_or_error(row, out, _tco, r, c, sid, cat)
+        if got is None:
             continue
+        price, src, res, p, acc = got
         draws = unc.sample_params(p, n, seed + 3, unc.BOUNDS)
         draws["utilisation"] = np.clip(sf.plan.utilisation.sample(rng, n), 1e-3, 1.0)
         draws["cloud_usd_per_accelerator_hour"] = price.sample(rng, n)

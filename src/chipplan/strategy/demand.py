@@ -5,8 +5,8 @@ Two measures of capacity are kept apart:
 - **workload H100-equivalents** (what the optimiser balances): accelerators of the reference chip (H100 SXM)
   busy for the lab's workload, from the training engine (:func:`chipplan.perf.plan.estimate_run`) and the
   serving engine (:func:`chipplan.perf.serving.tokens_per_s_per_accelerator`);
-- **H100e** as Epoch AI defines it (reporting): a chip's dense 8-bit peak FLOP/s ÷ 1.979e15
-  (Epoch AI, "ai-compute-users" / "ai-chip-counts", 2025), from the catalog.
+- **H100e** as Epoch AI defines it (reporting): a chip's dense 8-bit peak FLOP/s ÷ the H100 SXM's
+  (Epoch AI, "ai-compute-users" / "ai-chip-counts", 2025), both from the catalog.
 
 Engine calls are cached per (model, accelerator, run settings) in the process and on disk
 (:func:`disk_cached`): the key is the call's inputs, the catalog version, a digest of the engine sources and of
@@ -33,19 +33,23 @@ from chipplan.perf import serving as serving_engine
 from chipplan.specs import Model
 from chipplan.units import DAYS_PER_QUARTER, HOURS_PER_QUARTER  # noqa: F401  (dm.DAYS_PER_QUARTER for callers)
 
-H100E_FLOPS_PER_S = 1.979e15  # dense 8-bit peak of an H100 SXM, Epoch AI's unit
-REFERENCE_ACCELERATOR = "h100-sxm-80gb"
+REFERENCE_ACCELERATOR = "h100-sxm-80gb"  # the H100 SXM: Epoch AI's H100e unit and the default workload reference
 TRAINING_ENGINE = "chipplan.perf.plan.estimate_run"
 SERVING_ENGINE = "chipplan.perf.serving.tokens_per_s_per_accelerator"
 
 
 def h100e_per_accelerator(accelerator_id: str) -> float:
-    """Epoch H100e of one accelerator: dense fp8 (int8 when no fp8) peak FLOP/s ÷ 1.979e15."""
+    """Epoch H100e of one accelerator: dense fp8 (int8 when no fp8) peak FLOP/s ÷ the H100 SXM's dense fp8 peak
+    (the catalog's ``REFERENCE_ACCELERATOR``, 1978.9 TFLOP/s).
+
+    >>> h100e_per_accelerator(REFERENCE_ACCELERATOR)
+    1.0
+    """
     acc = catalog.accelerator(accelerator_id)
     peak = acc.peak_fp8_flops_per_s or acc.peak_int8_flops_per_s
     if not peak:
         raise FieldError(f"accelerators.{acc.id}.peak_tflops", "needs fp8 or int8 for H100e", 0)
-    return float(peak) / H100E_FLOPS_PER_S
+    return float(peak) / float(catalog.accelerator(REFERENCE_ACCELERATOR).peak_fp8_flops_per_s)
 
 
 CACHE_ENV = "CHIPPLAN_CACHE_DIR"  # folder of the engine-rating cache; "off" disables it

@@ -113,7 +113,7 @@ class Route:
     perf_per_unit: float = 1.0  # workload H100-equivalents per unit (engine ratio × any discount)
     serving_perf_per_unit: float = 0.0  # serving capacity per unit in reference accelerators (0: as perf_per_unit)
     perf_uncertainty: LogNormal90 = ONE  # multiplier on perf_per_unit (e.g. a start-up's claims)
-    h100e_per_unit: float = 0.0  # Epoch H100e (dense 8-bit peak / 1.979e15), for reporting only
+    h100e_per_unit: float = 0.0  # Epoch H100e (dense 8-bit peak / the H100 SXM's), for reporting only
     unit_price_usd: float = 0.0  # paid on delivery
     price_shock: LogNormal90 = ONE
     usd_per_hour: float = 0.0  # per online unit-hour: rental price (cloud) or power + hosting (owned)

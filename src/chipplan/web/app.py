@@ -27,6 +27,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from chipplan import __version__, catalog
+from chipplan.catalog.schema import source_text
 from chipplan.errors import ChipplanError, FieldError
 from chipplan.scenario import engines
 from chipplan.store import Store, StoreError
@@ -230,14 +231,6 @@ def _catalog_rows(kind: str) -> list[dict[str, Any]]:
     return out
 
 
-def _source_text(v: Any, default: str) -> str:
-    if v is None:
-        return default
-    if isinstance(v, str):
-        return v
-    return f"estimate: {getattr(v, 'reasoning', v)}"
-
-
 def _catalog_item(kind: str, item_id: str) -> dict[str, Any]:
     """The detail of one entry; the id is looked up in the catalog (ids and aliases), never used otherwise."""
     from dataclasses import asdict
@@ -250,10 +243,8 @@ def _catalog_item(kind: str, item_id: str) -> dict[str, Any]:
                                          "near": near})
     entry = cat.entries[kind][found]
     spec = getattr(cat, kind)[found]
-    fs = entry.field_sources
-    default = _source_text(entry.source, "")
-    fields = [{"field": k, "value": v, "source": _source_text(fs.get(k), "entry source")}
-              for k, v in entry.model_dump(mode="json").items() if k not in ("source", "field_sources")]
+    default = source_text(entry.source)
+    fields = [{"field": k, "value": v, "source": src} for k, v, src in entry.sourced_fields(mode="json")]
     summary = next((r for r in _catalog_rows(kind) if r["id"] == found), {})
     return {"kind": kind, "id": found, "catalog_version": cat.version, "summary": summary, "source": default,
             "fields": fields, "spec_si": jsonable_encoder(asdict(spec))}
