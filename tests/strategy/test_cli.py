@@ -18,7 +18,7 @@ from chipplan.strategy import scenario as sc
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "frontier_lab.yaml"
 SMALL = {
-    "name": "small", "horizon_quarters": 6, "seed": 1, "monte_carlo_scenarios": 2000, "optimisation_scenarios": 30,
+    "name": "small", "horizon_quarters": 6, "seed": 1, "monte_carlo_scenarios": 2000, "optimisation_scenarios": 32,
     "demand": {"training": [{"name": "run", "accelerator_hours": 3.0e7, "start_quarter": 1, "deadline_quarter": 3}],
                "serving": [{"name": "chat", "users": 1.0e7, "tokens_per_user_per_day": 1000,
                             "growth_per_year": 1.0, "tokens_per_s_per_accelerator": 500}],

@@ -88,7 +88,7 @@ RANGES: dict[str, Range] = {
     "seed": Range(low=0, high=2**32 - 1, integer=True),
     "monte_carlo_samples": Range(low=0, high=1e6, unit="draws", integer=True),
     "tornado_scenarios": Range(low=0, high=500, unit="scenarios per re-optimisation", integer=True),
-    # the stochastic programme grows with scenarios × quarters × routes; the default is 256
+    # the stochastic programme grows with scenarios × quarters × routes; the default is 512
     "optimisation_scenarios": Range(low=1, high=4096, unit="scenarios", integer=True),
     "replications": Range(low=0, high=100, integer=True),
     "designs": Range(low=1, high=10_000_000, unit="designs", integer=True),  # streamed to Parquet in chunks
