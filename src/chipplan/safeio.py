@@ -299,6 +299,37 @@ def parse_yaml(text: str, source: str = "<yaml>", *, max_depth: int = MAX_YAML_D
     return YamlDoc(data=data, source=source, lines=lines)
 
 
+class _LazyLinesDoc(YamlDoc):
+    """A YamlDoc whose key lines are found only when a message asks for one (``line``), by parsing the text again
+    with the bounded loader; the data came from the C parser."""
+
+    def __init__(self, data: Any, source: str, text: str, error: type[ChipplanError]):
+        super().__init__(data=data, source=source)
+        object.__setattr__(self, "_text", text)
+        object.__setattr__(self, "_error", error)
+
+    def line(self, *path: Any) -> int | None:
+        if not self.lines:
+            self.lines.update(parse_yaml(self._text, self.source, error=self._error).lines)
+        return super().line(*path)
+
+
+def parse_trusted_yaml(text: str, source: str = "<yaml>", *, error: type[ChipplanError] = InputFileError) -> YamlDoc:
+    """Parse YAML the project ships (never a user's file) with libyaml's C parser when PyYAML has it (several times
+    faster than :func:`parse_yaml`); the key lines are found on demand. The bounded checks (depth, aliases,
+    duplicate keys) hold for the shipped files because a test parses each of them with :func:`parse_yaml` and
+    compares (``tests/catalog/test_catalog_files.py``). Any failure falls back to :func:`parse_yaml`, whose message
+    names the line."""
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is None:
+        return parse_yaml(text, source, error=error)
+    try:
+        data = yaml.load(text, Loader=loader)  # CSafeLoader: the safe loader, in C
+    except yaml.YAMLError:
+        return parse_yaml(text, source, error=error)
+    return _LazyLinesDoc(data, source, text, error)
+
+
 def read_text_capped(path: str | Path, *, max_bytes: int = MAX_YAML_BYTES, what: str = "YAML",
                      error: type[ChipplanError] = InputFileError) -> str:
     """The UTF-8 text of ``path`` if it is at most ``max_bytes``; an ``error`` naming the file otherwise."""

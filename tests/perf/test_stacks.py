@@ -117,3 +117,21 @@ def test_adding_a_capability_never_makes_the_searched_layout_slower(p):
     base = best(p)
     for up in _upgrades(p):
         assert best(up) >= base * (1 - 1e-12), up
+
+
+def test_hai_llm_keeps_bf16_adam_moments():
+    """DeepSeek-V3 report, section 3.3.3: AdamW moments in BF16, master weights in FP32: 4 + 2 + 2 bytes per
+    parameter of optimizer state instead of 12; the stack is recognised from its name or from DualPipe."""
+    assert stacks.resolve_one("HAI-LLM (DeepSeek internal, DualPipe)", 2024.0) == ("hai-llm", True)
+    p = stacks.table().profiles["hai-llm"]
+    assert p.optimizer_state_bytes == 8 and p.expert_a2a_overlap and not p.fsdp
+    m, h = _case()
+    lay = dict(tp=1, pp=1, dp=16, cp=1, ep=1, vpp=1, micro_batch=1, zero_stage=1, recompute=0, sequence_parallel=1)
+    from chipplan.perf.training import memory_and_fit
+
+    def optimizer_bytes(state_bytes):
+        cols = Columns({**lay, "optimizer_state_bytes": state_bytes})
+        return float(np.ravel(memory_and_fit(m, h, cols, global_batch_seqs=16, seq_len=4096)[
+            "memory_optimizer_bytes"])[0])
+
+    assert optimizer_bytes(8.0) == pytest.approx(optimizer_bytes(12.0) * 8 / 12)

@@ -1,7 +1,7 @@
 """chipplan against the training runs held out of every fit (benchmarks/data/training_holdout.csv): Ironwood TPU7x,
-MaxText on H200 and B200, MI325X with no stated global batch, and two whole-run averages (Llama 3 405B,
-DeepSeek-V3). No efficiency, interval or stack profile was fitted or changed on these rows; the figures are
-printed by ``python -m benchmarks.holdout_training``."""
+MaxText on H200, B200, TPU v6e and v5p, MI325X and MI355X with no stated global batch, and two whole-run averages
+(Llama 3 405B, DeepSeek-V3). No efficiency, interval or stack profile was fitted or changed on these rows; the
+figures are printed by ``python -m benchmarks.holdout_training``."""
 
 from pathlib import Path
 
@@ -19,15 +19,25 @@ def result():
 
 def test_every_held_out_row_is_predicted(result):
     s = result["overall"]["tokens_per_s_per_gpu"]
-    assert s["n_predicted"] == s["n_rows"] == 24
+    assert s["n_predicted"] == s["n_rows"] == 27
 
 
 def test_held_out_figures_are_computed_and_bounded(result):
-    # Measured 2026-12-01 (see benchmarks/data/README.md): median 25 %, p90 44 %, 80 % coverage 83 %. The issue's
-    # targets (median <= 12 %, p90 <= 35 %) are not met; these bounds catch a regression.
+    # Measured 2026-12-02 (see benchmarks/data/README.md): median 17.0 %, p90 42.7 %, 80 % coverage 88.9 %. The
+    # issue's targets (median <= 12 %, p90 <= 35 %) are not met; these bounds catch a regression.
     s = result["overall"]["tokens_per_s_per_gpu"]
-    assert s["median_ape"] <= 0.30 and s["p90_ape"] <= 0.60
-    assert s["interval_coverage"] >= 0.35
+    assert s["median_ape"] <= 0.20 and s["p90_ape"] <= 0.50
+    assert 0.70 <= s["interval_coverage"] <= 0.95
+
+
+def test_stated_remat_policies_reach_the_predictions(result):
+    from chipplan.io import predict_file
+
+    rows = {r["row_id"]: r["prediction"] for r in predict_file(HOLDOUT)["rows"]}
+    assert rows["2009"]["remat_policy"].startswith("custom decoder_layer_input=device context=device")
+    # DeepSeek-V3 on Ironwood offloads its layer inputs to host memory: with them on the device it would not fit
+    assert rows["2001"]["fits_in_memory"] and rows["2001"]["layout"]["recompute"] == "full"
+    assert "remat_policy" not in rows["2023"]  # the Llama 3 run states none
 
 
 def test_run_average_rows_are_predicted_as_run_averages(result):
