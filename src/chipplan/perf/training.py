@@ -25,8 +25,9 @@ gathers hide behind the compute of the neighbouring layers, so a layer exposes o
 takes beyond that compute, plus the first gather and the last reduce-scatter. An MoE layer pays a fixed cost per
 pass (router, permutation, the host sync of token counts: ``moe_layer_overhead_s``) whatever its number of
 local experts, and its expert GEMMs run at the efficiency of the per-expert GEMM shape (tokens per expert ×
-d_model × d_ff/tp), so a fine-grained MoE is never faster than a dense model of its active size. The optimizer
-step is memory-bound. Collectives are costed in ``chipplan.perf.collectives``.
+d_model × d_ff/tp), so a fine-grained MoE is never faster than a dense model of its active size. Tensors a
+stated remat policy offloads to host memory cross the host link twice per layer (``offload_exposed_s``), hidden
+behind the neighbouring layer's compute up to that compute. The optimizer step is memory-bound. Collectives are costed in ``chipplan.perf.collectives``.
 
 Software-stack capabilities (``chipplan.perf.stacks``) enter as optional layout columns: the attention kernels'
 share (``attention_ratio``), whether TP and expert communication overlap (``tp_overlap_on``,
@@ -57,7 +58,12 @@ from chipplan.perf.arithmetic import (
 )
 from chipplan.perf.columns import Columns
 from chipplan.perf.efficiency import gemm_efficiency, matmul_fraction
-from chipplan.perf.memory import OPTIMIZER_BYTES_PER_PARAM, stage_layers, training_memory
+from chipplan.perf.memory import (
+    OPTIMIZER_BYTES_PER_PARAM,
+    offloaded_bytes_per_layer,
+    stage_layers,
+    training_memory,
+)
 from chipplan.perf.stacks import REMAT_COLUMNS
 
 A = Any
@@ -199,6 +205,20 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     bwd = Ld * b_d + Lm * b_m + 2 * t_head
     rec = Ld * r_d + Lm * r_m
 
+    # Host offload (a stated remat policy's ``tensor=offload``): each layer's offloaded tensors go to host memory
+    # during the forward and come back before its backward, over the host link, overlapped with the compute of the
+    # neighbouring layer (the next layer's forward, the previous layer's backward and recompute); a layer exposes
+    # what its transfer takes beyond that compute. An MoE layer's mlpwo is the routed tokens' expert output
+    # (top_k rows per token), so offloading it costs top_k times a dense layer's.
+    t_offload = 0.0
+    if "remat_context" in lay:
+        remat = {k: lay[k] for k in REMAT_COLUMNS if k in lay}
+        host_bw = tuned.value("training", "host_offload_bw_bytes_per_s")
+        t_off_d = offloaded_bytes_per_layer(m, T / mb, mb, tp, sequence_parallel=sp, remat=remat) / host_bw
+        t_off_m = offloaded_bytes_per_layer(m, T / mb, mb, tp, sequence_parallel=sp, moe=True, remat=remat) / host_bw
+        t_offload = (Ld * (np.maximum(t_off_d - f_d, 0.0) + np.maximum(t_off_d - b_d - r_d, 0.0))
+                     + Lm * (np.maximum(t_off_m - f_m, 0.0) + np.maximum(t_off_m - b_m - r_m, 0.0)))
+
     # --- communication per layer --------------------------------------------------------------------
     k_tp, n_tp = col.group_split(tp, 1.0, dom)
     msg = T * d * ACT_COMM_BYTES
@@ -217,7 +237,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     p2p_bytes = T * d * ACT_COMM_BYTES / tp_sp
     t_p2p = np.where(pp > 1, 2 * vpp * col.p2p_time(p2p_bytes, pp_stride < dom, bw_up, bw_out, alpha), 0.0)
 
-    t_micro = fwd + bwd + rec + tp_exposed + cp_exposed + ep_exposed + t_p2p
+    t_micro = fwd + bwd + rec + tp_exposed + cp_exposed + ep_exposed + t_p2p + t_offload
     bubble_slots = (pp - 1) / vpp
     t_pipe = (n_micro + bubble_slots) * t_micro
 
@@ -284,6 +304,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
         "tp_exposed_s": n_micro * tp_exposed,
         "cp_exposed_s": n_micro * cp_exposed,
         "ep_exposed_s": n_micro * ep_exposed,
+        "offload_exposed_s": n_micro * t_offload,
         "pp_p2p_s": n_micro * t_p2p,
         "bubble_s": bubble_slots * t_micro,
         "dp_exposed_s": dp_exposed,
