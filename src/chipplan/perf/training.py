@@ -27,7 +27,8 @@ pass (router, permutation, the host sync of token counts: ``moe_layer_overhead_s
 local experts, and its expert GEMMs run at the efficiency of the per-expert GEMM shape (tokens per expert ×
 d_model × d_ff/tp), so a fine-grained MoE is never faster than a dense model of its active size. Tensors a
 stated remat policy offloads to host memory cross the host link twice per layer (``offload_exposed_s``), hidden
-behind the neighbouring layer's compute up to that compute. The optimizer step is memory-bound. Collectives are costed in ``chipplan.perf.collectives``.
+behind the neighbouring layer's compute up to that compute. The optimizer step is memory-bound. Collectives are
+costed in ``chipplan.perf.collectives``.
 
 Software-stack capabilities (``chipplan.perf.stacks``) enter as optional layout columns: the attention kernels'
 share (``attention_ratio``), whether TP and expert communication overlap (``tp_overlap_on``,
