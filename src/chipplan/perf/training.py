@@ -58,7 +58,7 @@ from chipplan.perf.arithmetic import (
     v_head_dim,
 )
 from chipplan.perf.columns import Columns
-from chipplan.perf.efficiency import gemm_efficiency, matmul_fraction
+from chipplan.perf.efficiency import gemm_efficiency, grouped_gemm_tile_efficiency, matmul_fraction
 from chipplan.perf.memory import (
     OPTIMIZER_BYTES_PER_PARAM,
     offloaded_bytes_per_layer,
@@ -144,11 +144,18 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     vdim = np.where(m.is_mla > 0, odim, m.n_kv_heads * m.head_dim)
     dff_dense = dense_d_ff(m)
     attn_p = attention_params_per_layer(m)
-    t_attn_proj = 2 * T * attn_p / tp / (peak_mm * gemm_efficiency(frac_mm, half, T, d, qdim / tp))
+    # A chip whose TensorCores are separate devices (``devices_per_chip``, no megacore) runs each GEMM on its share
+    # of the tokens: the GEMM shapes are per device.
+    T_dev = T / np.maximum(hw.get("devices_per_chip", 1.0), 1.0)
+    t_attn_proj = 2 * T * attn_p / tp / (peak_mm * gemm_efficiency(frac_mm, half, T_dev, d, qdim / tp))
     t_mlp_dense = 2 * T * mlp_params(d, dff_dense, m.gated_mlp) / tp / (
-        peak_mm * gemm_efficiency(frac_mm, half, T, d, dff_dense / tp))
-    tokens_per_expert = np.where(m.n_experts > 0, T * m.top_k * cf * ep / np.maximum(m.n_experts, 1.0), T)
-    t_mlp_moe = 2 * T * k_act * mlp_params(d, m.d_ff, m.gated_mlp) / tp / (
+        peak_mm * gemm_efficiency(frac_mm, half, T_dev, d, dff_dense / tp))
+    tokens_per_expert = np.where(m.n_experts > 0, T_dev * m.top_k * cf * ep / np.maximum(m.n_experts, 1.0), T_dev)
+    # The routed experts run as one grouped GEMM over the E/ep local experts; its row tiles that straddle two
+    # experts run twice (``grouped_gemm_tile_efficiency``). Shared experts are plain GEMMs.
+    routed_eff = grouped_gemm_tile_efficiency(T_dev * m.top_k * cf, np.maximum(m.n_experts / ep, 1.0),
+                                              eff.get("grouped_gemm_tile_rows", 0.0))
+    t_mlp_moe = 2 * T * (m.top_k * cf / routed_eff + m.n_shared_experts) * mlp_params(d, m.d_ff, m.gated_mlp) / tp / (
         peak_mm * gemm_efficiency(frac_mm, half, tokens_per_expert, d, m.d_ff / tp))
     ctx = (s + 1) / 2  # causal: each query sees half the sequence on average, whatever the CP split
     t_scores = 2 * T * m.n_heads / tp * (qk_head_dim(m) + v_head_dim(m)) * ctx / (
@@ -201,7 +208,8 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     Ld, Lm = stage_layers(n_dense, n_moe, pp)
     # LM head and loss (last stage): GEMM plus ~12 bytes of logits traffic per vocabulary entry.
     V = m.vocab_size
-    t_head = 2 * T * d * V / tp / (peak_mm * gemm_efficiency(frac_mm, half, T, d, V / tp)) + T * V / tp * 12 / mem_bw
+    t_head = (2 * T * d * V / tp / (peak_mm * gemm_efficiency(frac_mm, half, T_dev, d, V / tp))
+              + T * V / tp * 12 / mem_bw)
     fwd = Ld * f_d + Lm * f_m + t_head
     bwd = Ld * b_d + Lm * b_m + 2 * t_head
     rec = Ld * r_d + Lm * r_m
