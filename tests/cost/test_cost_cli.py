@@ -127,8 +127,18 @@ def test_unknown_node_lists_known_ones():
     assert "known: N28, N16, N10, N7, N5, N4, N3, N2" in r.stderr
 
 
-@pytest.mark.parametrize(("system", "accelerator"), [("dgx-a100", "a100-sxm-40gb"), ("tpu-v5p-pod-slice", "tpu-v5p"),
-                                                     ("gaudi2-server", "gaudi2"), ("gaudi3-server", "gaudi3")])
+def test_tpu_v5p_cloud_price_is_the_sourced_2026_row():
+    # TPU v5p on demand, $4.20 per chip-hour (AI Wiki TPU v5 guide, 2026-01); no commitment price was found, so a
+    # 3-year TCO says it falls back to on-demand rather than inventing a discount
+    r = run("tco", "--system", "tpu-v5p-pod-slice", "--years", "3", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["cloud_usd_per_accelerator_hour"] == pytest.approx(4.20)
+    assert d["cloud_note"] == "no hyperscaler 3yr price; using hyperscaler on-demand"
+
+
+@pytest.mark.parametrize(("system", "accelerator"), [("dgx-a100", "a100-sxm-40gb"), ("gaudi2-server", "gaudi2"),
+                                                     ("gaudi3-server", "gaudi3")])
 def test_tco_says_which_cloud_price_is_missing(system, accelerator):
     # no dated 2026 cloud row for these accelerators: the owned cost is given and the output names what is
     # missing and how to supply it, instead of comparing against a made-up rental price
@@ -136,4 +146,29 @@ def test_tco_says_which_cloud_price_is_missing(system, accelerator):
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert d["owned_total_usd"] > 0 and d["cloud_priced"] is False and d["cloud_total_usd"] is None
-    assert d["cloud_note"] == f"no catalog cloud price for {accelerator}; pass --cloud-price"
+    assert d["cloud_note"] == (f"no sourced cloud price for {accelerator} (the cost catalog's cloud table has no "
+                               f"dated, sourced row for it); pass --cloud-price")
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    # the die fits a standard wafer: a small wafer is the slip, named with its size
+    (["--wafer-diameter", "40"], "error: --wafer-diameter: a 40 mm wafer holds no whole 800 mm² die, got 40.0"),
+    (["--wafer-diameter", "30"], "error: --wafer-diameter: a 30 mm wafer (usable area 452 mm²) is smaller than the "
+                                 "800 mm² die, got 30.0"),
+    # the die fits this wafer only without its scribe line: the scribe is the slip
+    (["--wafer-diameter", "100", "--scribe", "30"],
+     "error: --scribe: a 30 mm scribe line around the 800 mm² die leaves no whole die on the 100 mm wafer, got 30.0"),
+    # the edge ring swallows the wafer
+    (["--wafer-diameter", "40", "--edge-exclusion", "20"],
+     "error: --wafer-diameter: must exceed twice the edge exclusion (20 mm), got 40.0"),
+    (["--wafer-diameter", "300", "--edge-exclusion", "150"],
+     "error: --edge-exclusion: must be 0 or in [0.001, 50] mm, got 150.0"),  # its own range comes first
+])
+def test_a_die_that_does_not_fit_blames_the_input_that_makes_it_so(extra, message):
+    r = run("cost", "die", "--area-mm2", "800", *extra)
+    assert r.exit_code == 2 and r.stderr.strip() == message
+
+
+def test_a_die_too_large_for_any_wafer_blames_its_area():
+    r = run("cost", "die", "--area-mm2", "80000", "--wafer-scale")
+    assert r.exit_code == 2 and r.stderr.startswith("error: --area-mm2: a die must fit on the 300 mm wafer")

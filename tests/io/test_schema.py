@@ -55,4 +55,4 @@ def test_a_bad_choice_names_what_the_schema_allows(tmp_path):
     assert rows[0]["reason"] == f"precision: must be one of {', '.join(COLUMNS_BY_NAME['precision'].allowed)}, " \
                                 "got 'bf17'"
     assert rows[1]["reason"] == "mlp_gated: must be true or false, got 'maybe'"
-    assert rows[2]["reason"] == "seq_len: must be > 0, got 0"
+    assert rows[2]["reason"] == "seq_len: must be a whole number in [1, 100,000,000] tokens, got 0"

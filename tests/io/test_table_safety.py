@@ -42,10 +42,11 @@ def _train(i, **cells):
 
 
 @pytest.mark.parametrize(("column", "value", "reason"), [
-    ("num_layers", "24.5", "num_layers: must be a whole number > 0, got 24.5"),
-    ("hidden_size", "2304.5", "hidden_size: must be a whole number > 0, got 2304.5"),
-    ("num_kv_heads", "1.5", "num_kv_heads: must be a whole number > 0, got 1.5"),
-    ("global_batch_seqs", "63.9", "global_batch_seqs: must be a whole number > 0, got 63.9"),
+    ("num_layers", "24.5", "num_layers: must be a whole number in [1, 100,000] layers, got 24.5"),
+    ("hidden_size", "2304.5", "hidden_size: must be a whole number in [1, 10,000,000] elements, got 2304.5"),
+    ("num_kv_heads", "1.5", "num_kv_heads: must be 0 or a whole number in [1, 100,000] heads, got 1.5"),
+    ("global_batch_seqs", "63.9",
+     "global_batch_seqs: must be a whole number in [1, 1,000,000,000] sequences, got 63.9"),
     ("num_layers", "true", "num_layers: must be a number, got 'true'"),
     ("attention", "sliding-window", "attention: must be one of mha, gqa, mqa, mla, got 'sliding-window'"),
     ("global_batch_tokens", "300000", "global_batch_tokens: must equal global_batch_seqs × seq_len = 262144, got "
@@ -72,9 +73,9 @@ def test_a_column_of_booleans_is_not_read_as_ones(tmp_path):
 
 
 @pytest.mark.parametrize(("column", "value", "reason"), [
-    ("inf_batch_size", "0.5", "inf_batch_size: must be a whole number > 0, got 0.5"),
-    ("inf_output_len", "1.5", "inf_output_len: must be a whole number > 0, got 1.5"),
-    ("inf_input_len", "511.25", "inf_input_len: must be a whole number > 0, got 511.25"),
+    ("inf_batch_size", "0.5", "inf_batch_size: must be a whole number in [1, 100,000,000] requests, got 0.5"),
+    ("inf_output_len", "1.5", "inf_output_len: must be a whole number in [1, 100,000,000] tokens, got 1.5"),
+    ("inf_input_len", "511.25", "inf_input_len: must be a whole number in [1, 100,000,000] tokens, got 511.25"),
 ])
 def test_fractional_serving_counts(tmp_path, column, value, reason):
     head = INF_HEAD.strip().split(",")
@@ -112,7 +113,8 @@ def test_junk_table_fails_fast_naming_the_first_problems(tmp_path):
     assert time.process_time() - t < 30  # a few seconds; scoring all 20,000 junk rows with searches takes longer
     assert code == 2 and out == ""
     assert err.startswith(f"error: {tmp_path / 't.csv'}: none of the first {JUNK_ROWS:,} rows (of 20,000) can be "
-                          "predicted; the first problems: row '0': num_layers: must be a whole number > 0, got 0.5; ")
+                          "predicted; the first problems: row '0': num_layers: must be a whole number in [1, 100,000] "
+                          "layers, got 0.5; ")
     assert err.count("; row '") == FIRST_PROBLEMS - 1 and len(err.splitlines()) == 1
 
 
@@ -154,7 +156,7 @@ def test_validate_with_nothing_predicted_says_why(tmp_path):
     code, _, err = _validate(tmp_path, head + _train(1, num_layers="24.5").strip() + ",9000\n")
     assert code == 2
     assert err == (f"error: {tmp_path / 'v.csv'}: none of the 1 targets could be scored; the first problems: "
-                   "row 't1': num_layers: must be a whole number > 0, got 24.5\n")
+                   "row 't1': num_layers: must be a whole number in [1, 100,000] layers, got 24.5\n")
 
 
 def test_validate_scores_what_it_can(tmp_path):
@@ -164,3 +166,28 @@ def test_validate_scores_what_it_can(tmp_path):
     assert code == 0
     s = json.loads(out)["overall"]["tokens_per_s_per_gpu"]
     assert s["n_rows"] == 2 and s["n_predicted"] == 1
+
+
+@pytest.mark.parametrize(("column", "value", "reason"), [
+    # ranges come from chipplan.specs.limits, the same table the command line and model files use
+    ("num_layers", "200000", "num_layers: must be a whole number in [1, 100,000] layers, got 200000"),
+    ("vocab_size", "1e9", "vocab_size: must be a whole number in [1, 100,000,000] tokens, got 1e+09"),
+    ("num_accelerators", "2e7", "num_accelerators: must be a whole number in [1, 10,000,000] accelerators, got 2e+07"),
+    ("tp", "2000000", "tp: must be a whole number in [1, 1,000,000] accelerators, got 2e+06"),
+])
+def test_sizes_beyond_their_plausible_range_are_row_errors(tmp_path, column, value, reason):
+    from chipplan.catalog.schema import ModelEntry
+    from chipplan.io.schema import COLUMNS_BY_NAME
+    from chipplan.specs import limits
+
+    head = "row_id,hardware_id,model_name,seq_len,global_batch_seqs"
+    good = "h100-sxm-80gb,gpt3-1.3b,2048,512"
+    code, out, _ = predict(tmp_path, f"{head},{column}\nok,{good},\nbad,{good},{value}\n")
+    rows = {r["row_id"]: r for r in json.loads(out)["rows"]}
+    assert code == 0 and rows["ok"]["status"] == "ok"
+    assert rows["bad"]["status"] == "error" and rows["bad"]["reason"] == reason
+    # one place per range: the column and the model file state the very same one
+    if COLUMNS_BY_NAME[column].quantity in ("layers", "vocabulary_tokens"):
+        field = COLUMNS_BY_NAME[column].field
+        prop = ModelEntry.model_json_schema()["properties"][field]
+        assert prop["maximum"] == limits.RANGES[COLUMNS_BY_NAME[column].quantity].high

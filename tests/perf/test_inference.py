@@ -187,9 +187,11 @@ def test_predict_row_ok_and_filled() -> None:
 
 
 @pytest.mark.parametrize(("kw", "start"), [
-    ({"inf_input_len": "0"}, "inf_input_len: must be > 0"),
-    ({"inf_output_len": "-5"}, "inf_output_len: must be > 0"),
-    ({"inf_engine": "vllm", "inf_spec_draft_len": "2", "inf_spec_accept": "1.5"}, "inf_spec_accept: must be below 1"),
+    ({"inf_input_len": "0"}, "inf_input_len: must be a whole number in [1, 100,000,000] tokens, got 0"),
+    ({"inf_output_len": "-5"}, "inf_output_len: must be a whole number in [1, 100,000,000] tokens, got -5"),
+    ({"inf_engine": "vllm", "inf_spec_draft_len": "2", "inf_spec_accept": "1.5"},
+     "inf_spec_accept: must be 0 or in [0.0001, 1], got 1.5"),
+    ({"inf_engine": "vllm", "inf_spec_draft_len": "2", "inf_spec_accept": "1"}, "inf_spec_accept: must be below 1"),
     ({"model_name": "llama-3.1-405b", "precision": "bf16", "tp": "1", "inf_mode": "latency"},
      "memory: does not fit: needs"),
     ({"inf_mode": "server_slo", "inf_slo_tpot_p99_ms": "0.1"}, "inf_slo_ttft_p99_ms: no batch meets"),

@@ -112,7 +112,7 @@ def test_schema_states_units_and_plan_defaults():
 
 
 @pytest.mark.parametrize(("spec", "p5", "p50", "p95"), [
-    ({"p5": 1.0, "p50": 2.0, "p95": 5.0}, 1.0, 2.0, 5.0),  # split normal keeps the skew
+    ({"p5": 1.0, "p50": 2.0, "p95": 5.0}, 1.0, 2.0, 5.0),  # two-piece lognormal keeps the skew
     ({"dist": "lognormal", "p5": 1.0, "p95": 4.0}, 1.0, 2.0, 4.0),  # median sqrt(1 · 4)
     ({"dist": "normal", "mean": 10.0, "sd": 1.0}, 10 - 1.6449, 10.0, 10 + 1.6449),
     ({"dist": "uniform", "low": 0.0, "high": 1.0}, 0.05, 0.5, 0.95),
@@ -126,6 +126,37 @@ def test_uncertain_inputs_sample_their_stated_percentiles(spec, p5, p50, p95):
     got = np.percentile(x, [5, 50, 95])
     assert got == pytest.approx([p5, p50, p95], rel=0.01, abs=0.01)
     assert u.median == pytest.approx(p50, rel=0.01, abs=0.01)
+
+
+def test_one_uncertainty_vocabulary_for_plan_and_cost():
+    """A plan input and a cost-catalog range written alike are the same distribution, drawn by the same sampler:
+    the plan's triple is the cost engine's two-piece lognormal (not a split normal), bit for bit."""
+    from chipplan.catalog.cost import Dist, Triple, lognormal_90
+    from chipplan.cost import uncertainty as cu
+    from chipplan.strategy.routes import LogNormal90
+
+    u = Uncertain.model_validate({"p5": 0.7, "p50": 0.85, "p95": 0.95})
+    assert u.param == Triple(p5=0.7, p50=0.85, p95=0.95)
+    a = u.sample(np.random.default_rng(3), 1000)
+    b = cu.sample(Triple(p5=0.7, p50=0.85, p95=0.95), 1000, np.random.default_rng(3))
+    assert np.array_equal(a, b)
+    # below the median the log-spread is ln(p50/p5)/1.645: the 25th percentile of a two-piece lognormal, which a
+    # split normal (linear spread) would put at 0.85 - 0.6745 x 0.15/1.645 = 0.7885
+    q25 = 0.85 * np.exp(-0.6745 * np.log(0.85 / 0.7) / 1.6449)
+    x = Uncertain.model_validate({"p5": 0.7, "p50": 0.85, "p95": 0.95}).sample(np.random.default_rng(0), 400_000)
+    assert np.percentile(x, 25) == pytest.approx(q25, abs=1e-3) and abs(q25 - 0.7885) > 2e-3
+    # a lognormal 90 % interval: one conversion for the cost catalog, the plan and the strategy's multipliers
+    med, sig = lognormal_90(1.6, 3.0)
+    assert med == pytest.approx(np.sqrt(1.6 * 3.0)) and sig == pytest.approx(np.log(3.0 / 1.6) / (2 * 1.6448536))
+    d = Dist(dist="lognormal", p5=1.6, p95=3.0)
+    assert (d.median, d.sigma) == (med, sig)
+    assert Uncertain.model_validate({"dist": "lognormal", "p5": 1.6, "p95": 3.0}).param == d
+    assert (LogNormal90(p5=1.6, p95=3.0).median, LogNormal90(p5=1.6, p95=3.0).sigma) == (med, sig)
+    # a triangular's median in closed form: low + sqrt((high - low)(mode - low)/2) when the mode is past the middle
+    tri = Uncertain.model_validate({"dist": "triangular", "low": 2.0, "mode": 3.5, "high": 4.0})
+    assert tri.median == pytest.approx(2.0 + np.sqrt(2.0 * 1.5 / 2.0))
+    with pytest.raises(ValueError, match="p5 >= 0"):
+        Uncertain.model_validate({"p5": -1.0, "p50": 0.0, "p95": 1.0})
 
 
 def test_uncertain_inputs_reject_incomplete_ranges():

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import chipplan
 from chipplan.cli import app
 from chipplan.store import Store
 
@@ -101,6 +102,8 @@ def test_runs_list_show_diff(two_runs):
     code, out, _ = run("runs", "list", "--store", store, "--json")
     rows = json.loads(out)
     assert code == 0 and [r["run_id"] for r in rows] == [b["run_id"], a["run_id"]]
+    # a list of runs (its shape is the contract), each stamped with the versions that produced it
+    assert all(r["chipplan_version"] == chipplan.__version__ and len(r["catalog_version"]) >= 8 for r in rows)
     code, out, _ = run("runs", "show", a["run_id"][:22], "--store", store, "--json")
     assert code == 0 and json.loads(out)["run_id"] == a["run_id"]
     code, out, _ = run("runs", "diff", a["run_id"], "latest", "--store", store, "--json")

@@ -18,7 +18,7 @@ from chipplan.strategy import scenario as sc
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "frontier_lab.yaml"
 SMALL = {
-    "name": "small", "horizon_quarters": 6, "seed": 1, "monte_carlo_scenarios": 2000, "optimisation_scenarios": 30,
+    "name": "small", "horizon_quarters": 6, "seed": 1, "monte_carlo_scenarios": 2000, "optimisation_scenarios": 32,
     "demand": {"training": [{"name": "run", "accelerator_hours": 3.0e7, "start_quarter": 1, "deadline_quarter": 3}],
                "serving": [{"name": "chat", "users": 1.0e7, "tokens_per_user_per_day": 1000,
                             "growth_per_year": 1.0, "tokens_per_s_per_accelerator": 500}],
@@ -86,7 +86,15 @@ def test_rich_summary_with_tornado(tmp_path):
     (lambda d: d["routes"]["asic"].update(success_probability=1.5),
      "routes.asic.success_probability: must be in [0, 1]"),
     (lambda d: d["routes"]["buy"].update(lead_time_quarters=[-1, 1, 2]),
-     "routes.buy.lead_time_q.low: lead times must be >= 0"),
+     "routes.buy.lead_time_quarters.0: must be in [0, 400] quarters, got -1"),
+    # every money and size field of a route has its range (chipplan.specs.limits), named in the error
+    (lambda d: d["routes"]["buy"].update(max_units=1e308),
+     "routes.buy.max_units: must be 0 or in [1, 1,000,000,000] units, got 1e+308"),
+    (lambda d: d["routes"]["buy"].update(unit_price_usd=1e-300),
+     "routes.buy.unit_price_usd: must be 0 or in [0.01, 100,000,000] USD per accelerator, got 1e-300"),
+    (lambda d: d["routes"]["rent"].update(usd_per_hour=-2.5),
+     "routes.rent.usd_per_hour: must be 0 or in [0.0001, 10,000] USD per accelerator-hour, got -2.5"),
+    (lambda d: d["routes"]["asic"].update(max_respins=2.5), "routes.asic.max_respins"),
     (lambda d: d["routes"]["buy"].update(uses="merchant-h900"), "routes.buy.uses: unknown default"),
     (lambda d: d.update(unmet_penalty_usd_per_h100e_hour=-1), "unmet_penalty_usd_per_h100e_hour: must be > 0"),
     (lambda d: d["demand"]["training"][0].update(deadline_quarter=9), "demand.training.run"),

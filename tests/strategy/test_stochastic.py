@@ -87,3 +87,21 @@ def test_probabilities_outside_unit_interval_rejected():
         TwoStageProblem(c=pb.c, prob=np.array([0.5, 0.2, 0.2]), T=pb.T, W=pb.W, h=pb.h, q=pb.q, sense=pb.sense)
     with pytest.raises(FieldError, match=r"risk\.alpha"):
         Risk(alpha=1.0)
+
+
+def test_fixed_charge_mip_whose_relaxation_is_fractional():
+    """Units u at $1 each need a go/no-go g (u <= 10 g) that costs $10; demand 4 or 8 (equally likely), unmet
+    demand $3.50 a unit. The relaxation buys u = 4 at g = 0.4 (objective 15, every unit then costs $2 and the
+    second four are worth only 0.5 x 3.5 = $1.75). The integer optimum is g = 1, u = 8: 10 + 8 = 18, against
+    21 for g = 0 (0.5 x (4 + 8) x 3.5) and 21 for g = 1, u = 4. The solver's relaxation-first path must still
+    branch here."""
+    pb = TwoStageProblem(
+        c=np.array([1.0, 10.0]), prob=np.array([0.5, 0.5]),
+        T=np.array([[[1.0, 0.0]], [[1.0, 0.0]]]), W=np.array([[1.0]]), h=np.array([[4.0], [8.0]]),
+        q=np.array([3.5]), sense=(">=",), x_upper=np.array([10.0, 1.0]), x_integer=np.array([False, True]),
+        A=np.array([[1.0, -10.0]]), b=np.array([0.0]), A_sense=("<=",))
+    sol = solve_recourse_problem(pb)
+    assert np.allclose(sol.x, [8.0, 1.0], atol=1e-6)
+    assert sol.objective == pytest.approx(18.0, abs=1e-6)
+    relaxed = solve_recourse_problem(TwoStageProblem(**{**pb.__dict__, "x_integer": np.array([False, False])}))
+    assert np.allclose(relaxed.x, [4.0, 0.4], atol=1e-6) and relaxed.objective == pytest.approx(15.0, abs=1e-6)

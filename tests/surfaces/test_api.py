@@ -177,7 +177,10 @@ unmet_penalty_usd_per_h100e_hour: 8.0
 def test_strategy_api_equals_cli(tmp_path):
     path = tmp_path / "small.yaml"
     path.write_text(SMALL_STRATEGY)
-    api = chipplan.api.strategy(path, seed=3, tornado_scenarios=0, replications=0)
+    import chipplan.strategy.montecarlo  # the subpackage of the same name, imported first
+
+    api = chipplan.strategy(path, seed=3, tornado_scenarios=0, replications=0)
+    assert chipplan.strategy.montecarlo.__name__ == "chipplan.strategy.montecarlo"  # still the subpackage too
     cli = cli_json("strategy", str(path), "--seed", "3", "--tornado-scenarios", "0", "--replications", "0")
     assert same(api) == cli
     assert api.expected_cost_usd == cli["expected_cost_usd"] and api.cvar_cost_usd >= api.expected_cost_usd

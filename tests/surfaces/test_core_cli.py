@@ -75,10 +75,10 @@ def test_predict_contract(tmp_path):
      "layout: no valid layout for the stated fields (tp must divide n_heads)"),
     (GOOD.replace(",4,bf16", ",5,bf16"),
      "layout: no valid layout for the stated fields (dp*micro_batch must divide the global batch"),
-    (GOOD.replace("2048,512", "-2048,512"), "seq_len: must be > 0, got -2048"),
+    (GOOD.replace("2048,512", "-2048,512"), "seq_len: must be a whole number in [1, 100,000,000] tokens, got -2048"),
     (GOOD.replace("bf16", "fp8"), "precision: a100-sxm-80gb has no fp8 peak"),
     (GOOD.replace(",full", ",sometimes"), "activation_recompute: must be one of none, selective, full"),
-    (GOOD.replace(",51200,", ",1e30,"), "vocab_size: must be at most 1e+15"),
+    (GOOD.replace(",51200,", ",1e30,"), "vocab_size: must be a whole number in [1, 100,000,000] tokens, got 1e+30"),
 ])
 def test_predict_bad_rows_name_the_field(tmp_path, row, reason):
     f = tmp_path / "t.csv"

@@ -198,7 +198,8 @@ def test_scenario_sizes_are_capped_and_stated_in_the_schema(tmp_path):
 
     text = Path(SCENARIO).read_text()
     p = tmp_path / "s.yaml"
-    p.write_text(text.replace("optimisation_scenarios: 256", "optimisation_scenarios: 100000000"))
+    assert "optimisation_scenarios: 512" in text
+    p.write_text(text.replace("optimisation_scenarios: 512", "optimisation_scenarios: 100000000"))
     with pytest.raises(FieldError, match=r"optimisation_scenarios: must be a whole number in \[1, 4,096\] "
                                          r"scenarios, got 100000000$"):
         sc.load(p)

@@ -5,8 +5,10 @@ since they are already the units the formulas are written in (SI lengths would o
 
 Any numeric cost parameter may be uncertain: a plain number, a ``{p5, p50, p95}`` triple, or a named
 distribution (``{dist: uniform, low, high}``, ``{dist: triangular, low, mode, high}``,
-``{dist: lognormal, median, sigma}``, ``{dist: normal, mean, sd}``). Deterministic results use
-``central(x)`` (the p50, median, mode or mean); ``chipplan.cost.uncertainty`` samples the rest.
+``{dist: lognormal, median, sigma}`` or ``{dist: lognormal, p5, p95}``, ``{dist: normal, mean, sd}``). This is the
+project's one uncertainty vocabulary: the plan scenario's uncertain inputs are read into these same types and
+drawn by the same sampler (``chipplan.cost.uncertainty``). Deterministic results use ``central(x)`` (the p50,
+median, mode or mean).
 
 >>> from chipplan.catalog import cost
 >>> cost.load().node_name("TSMC 4N")
@@ -16,6 +18,7 @@ distribution (``{dist: uniform, low, high}``, ``{dist: triangular, low, mode, hi
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +30,7 @@ from chipplan.catalog import DATA_DIR, data_files, read_yaml
 from chipplan.catalog import pydantic_message as _pydantic_message
 from chipplan.catalog.schema import Sourced
 from chipplan.errors import CatalogError, FieldError
+from chipplan.units import Z90  # standard-normal 95th percentile
 
 COST_DIR = DATA_DIR / "cost"
 
@@ -48,9 +52,15 @@ class Triple(BaseModel):
         return self
 
 
+def lognormal_90(p5: float, p95: float) -> tuple[float, float]:
+    """(median, sigma) of the lognormal whose 5th and 95th percentiles are ``p5`` and ``p95``: the one reading of
+    a 90 % interval as a lognormal (cost ranges, plan inputs, the strategy's multipliers)."""
+    return math.sqrt(p5 * p95), math.log(p95 / p5) / (2 * Z90)
+
+
 class Dist(BaseModel):
-    """A named distribution: uniform(low, high), triangular(low, mode, high), lognormal(median, sigma),
-    normal(mean, sd)."""
+    """A named distribution: uniform(low, high), triangular(low, mode, high), lognormal(median, sigma) or
+    lognormal(p5, p95) (median √(p5·p95), sigma ln(p95/p5)/(2·1.645)), normal(mean, sd)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     dist: Literal["uniform", "triangular", "lognormal", "normal"]
@@ -61,6 +71,20 @@ class Dist(BaseModel):
     sigma: float | None = None
     mean: float | None = None
     sd: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lognormal_90(cls, v: Any) -> Any:
+        """``{dist: lognormal, p5, p95}`` (a 90 % interval) is stored as its median and sigma."""
+        if isinstance(v, dict) and v.get("dist") == "lognormal" and ("p5" in v or "p95" in v):
+            v = dict(v)
+            p5, p95 = v.pop("p5", None), v.pop("p95", None)
+            if p5 is None or p95 is None or "median" in v or "sigma" in v:
+                raise ValueError("a lognormal is {median, sigma} or {p5, p95}")
+            if not (isinstance(p5, int | float) and isinstance(p95, int | float) and 0 < p5 <= p95):
+                raise ValueError("a lognormal range needs 0 < p5 <= p95")
+            v["median"], v["sigma"] = lognormal_90(p5, p95)
+        return v
 
     @model_validator(mode="after")
     def _params(self) -> Dist:

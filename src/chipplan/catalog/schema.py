@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from chipplan.specs import FAMILIES, Accelerator, Model, System
+from chipplan.specs import FAMILIES, Accelerator, Model, System, limits
 from chipplan.units import GB, GIB, MB, TERA, gbps_to_bytes_per_s
 
 
@@ -28,6 +28,13 @@ Pos = Annotated[float, NotBool, Field(gt=0, allow_inf_nan=False)]
 NonNeg = Annotated[float, NotBool, Field(ge=0, allow_inf_nan=False)]
 PosInt = Annotated[int, NotBool, Field(gt=0)]
 NonNegInt = Annotated[int, NotBool, Field(ge=0)]
+
+
+def count(quantity: str, *, zero: bool = False) -> object:
+    """A whole-number field with the plausible range of ``quantity`` (``chipplan.specs.limits``); ``zero``: 0 is
+    allowed too (it means "none" or "derive it")."""
+    return Annotated[NonNegInt if zero else PosInt, AfterValidator(limits.pydantic_check(quantity, zero=zero)),
+                     Field(json_schema_extra=limits.schema(quantity, zero=zero))]
 
 
 class Estimate(BaseModel):
@@ -185,28 +192,28 @@ class ModelEntry(Sourced):
     name: str
     aliases: list[str] = Field(default_factory=list)
     family: str = ""
-    n_layers: PosInt
-    d_model: PosInt
-    n_heads: PosInt
-    n_kv_heads: NonNegInt = 0
-    head_dim: NonNegInt = 0
-    d_ff: PosInt
-    vocab_size: PosInt
-    max_seq_len: PosInt = 4096
+    n_layers: count("layers")
+    d_model: count("width_elements")
+    n_heads: count("heads")
+    n_kv_heads: count("heads", zero=True) = 0
+    head_dim: count("width_elements", zero=True) = 0
+    d_ff: count("width_elements")
+    vocab_size: count("vocabulary_tokens")
+    max_seq_len: count("sequence_tokens") = 4096
     attention: Literal["", "mha", "gqa", "mqa", "mla"] = ""
     gated_mlp: bool = True
     tied_embeddings: bool = False
     learned_pos_emb: bool = False
-    n_experts: NonNegInt = 0
-    top_k: NonNegInt = 0
-    n_shared_experts: NonNegInt = 0
-    first_dense_layers: NonNegInt = 0
-    dense_d_ff: NonNegInt = 0
-    q_lora_rank: NonNegInt = 0
-    kv_lora_rank: NonNegInt = 0
-    qk_nope_head_dim: NonNegInt = 0
-    qk_rope_head_dim: NonNegInt = 0
-    v_head_dim: NonNegInt = 0
+    n_experts: count("experts", zero=True) = 0
+    top_k: count("experts", zero=True) = 0
+    n_shared_experts: count("experts", zero=True) = 0
+    first_dense_layers: count("layers", zero=True) = 0
+    dense_d_ff: count("width_elements", zero=True) = 0
+    q_lora_rank: count("width_elements", zero=True) = 0
+    kv_lora_rank: count("width_elements", zero=True) = 0
+    qk_nope_head_dim: count("width_elements", zero=True) = 0
+    qk_rope_head_dim: count("width_elements", zero=True) = 0
+    v_head_dim: count("width_elements", zero=True) = 0
     published_params: NonNeg = 0.0
     published_active_params: NonNeg = 0.0
     notes: str = ""

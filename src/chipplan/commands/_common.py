@@ -513,6 +513,15 @@ def limits_markdown() -> str:
         users.setdefault(q, []).append(f"`{flag}` ({words})")
     for path, q in _scenario_quantities():
         users.setdefault(q, []).append(f"scenario `{path}`")
+    from chipplan.catalog.schema import ModelEntry
+    from chipplan.io.schema import COLUMNS
+
+    for key, prop in ModelEntry.model_json_schema()["properties"].items():
+        if "x-quantity" in prop:
+            users.setdefault(prop["x-quantity"], []).append(f"model file `{key}`")
+    for c in COLUMNS:
+        if c.quantity:
+            users.setdefault(c.quantity, []).append(f"column `{c.name}`")
     lines = ["# Plausible ranges", "",
              "Generated from `chipplan.specs.limits.RANGES` and `chipplan.commands._common.FLAG_LIMITS` by "
              "`python -m chipplan.commands > docs/limits.md`; do not edit by hand.", "",

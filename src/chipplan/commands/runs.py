@@ -39,7 +39,7 @@ def _num(v: Any, unit: str = "") -> str:
 @runs_app.command("list")
 @handle_errors
 def list_command(store: Path | None = STORE_OPT, fmt_: str | None = FORMAT_OPT, as_json: bool = JSON_OPT) -> None:
-    """Every stored run, newest first."""
+    """Every stored run, newest first (``--json``: a list of runs, each with its chipplan and catalog version)."""
     f = output_format(fmt_, as_json)
     rows = _store(store).list()
     if f == "json":

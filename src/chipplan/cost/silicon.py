@@ -49,10 +49,50 @@ def gross_dies_per_wafer(die_area_mm2: Any, wafer_diameter_mm: Any = 300.0, edge
     s = arr("scribe_mm", scribe_mm)
     r = d / 2 - e
     if np.any(r <= 0):
-        raise FieldError("edge_exclusion_mm", "must be less than the wafer radius", out(e.max()))
+        i = int(np.argmin(np.broadcast_to(r, np.broadcast_shapes(d.shape, e.shape))))
+        raise _ring_error(np.broadcast_to(d, np.shape(r)).flat[i], np.broadcast_to(e, np.shape(r)).flat[i])
+    return out(np.floor(np.maximum(_dpw(a, r, s), 0.0)))
+
+
+def _ring_error(wafer_diameter_mm: float, edge_exclusion_mm: float) -> FieldError:
+    """The edge-exclusion ring covers the whole wafer: the input further from its usual value is the slip."""
+    d, e = float(wafer_diameter_mm), float(edge_exclusion_mm)
+    if d < STANDARD_WAFER_DIAMETER_MM and e <= STANDARD_WAFER_DIAMETER_MM / 2:
+        return FieldError("wafer_diameter_mm", f"must exceed twice the edge exclusion ({e:g} mm)", d)
+    return FieldError("edge_exclusion_mm", f"must be less than the wafer radius ({d / 2:g} mm)", e)
+
+
+#: The wafer a die's fit is judged against when the inputs disagree on which one is wrong (300 mm, the size every
+#: leading-edge node runs; SEMI M1).
+STANDARD_WAFER_DIAMETER_MM = 300.0
+
+
+def _dpw(a: Any, r: Any, s: Any) -> Any:
     a_eff = (np.sqrt(a) + s) ** 2
-    dpw = np.pi * r**2 / a_eff - np.pi * 2 * r / np.sqrt(2 * a_eff)
-    return out(np.floor(np.maximum(dpw, 0.0)))
+    return np.pi * r**2 / a_eff - np.pi * 2 * r / np.sqrt(2 * a_eff)
+
+
+def no_whole_die(die_area_mm2: float, wafer_diameter_mm: float, edge_exclusion_mm: float,
+                 scribe_mm: float) -> FieldError:
+    """The error for a die that leaves no whole die on its wafer, naming the input that makes it so.
+
+    The die is blamed only when it is too large for a standard 300 mm wafer without a scribe line; otherwise the
+    scribe line (when the die fits without it) or the wafer diameter is.
+
+    >>> str(no_whole_die(800, 100, 3, 30)).split(",")[0]
+    'scribe_mm: a 30 mm scribe line around the 800 mm² die leaves no whole die on the 100 mm wafer'
+    >>> str(no_whole_die(800, 40, 3, 0.2)).split(",")[0]
+    'wafer_diameter_mm: a 40 mm wafer holds no whole 800 mm² die'
+    """
+    a, d, e, s = (float(x) for x in (die_area_mm2, wafer_diameter_mm, edge_exclusion_mm, scribe_mm))
+    r = d / 2 - e
+    if _dpw(a, r, 0.0) >= 1:
+        return FieldError("scribe_mm", f"a {s:g} mm scribe line around the {a:g} mm² die leaves no whole die on "
+                          f"the {d:g} mm wafer", s)
+    if d < STANDARD_WAFER_DIAMETER_MM and _dpw(a, STANDARD_WAFER_DIAMETER_MM / 2 - e, s) >= 1:
+        return FieldError("wafer_diameter_mm", f"a {d:g} mm wafer holds no whole {a:g} mm² die", d)
+    return FieldError("die_area_mm2", f"leaves no whole die on the {d:g} mm wafer (usable disc {2 * r:g} mm "
+                      f"across, {np.pi * r * r:,.0f} mm²)", a)
 
 
 def usable_wafer_area_mm2(wafer_diameter_mm: Any = 300.0, edge_exclusion_mm: Any = 3.0) -> Any:
@@ -71,8 +111,14 @@ def check_die_area(die_area_mm2: Any, *, n_dies: int = 1, wafer_scale: bool = Fa
     the whole wafer (``wafer_scale``). Nothing may exceed the usable wafer area.
     """
     a = arr(field, die_area_mm2, lo_open=True)
+    if wafer_diameter_mm / 2 - edge_exclusion_mm <= 0:
+        raise _ring_error(wafer_diameter_mm, edge_exclusion_mm)
     wafer = usable_wafer_area_mm2(wafer_diameter_mm, edge_exclusion_mm)
     if np.any(a > wafer):
+        standard = usable_wafer_area_mm2(STANDARD_WAFER_DIAMETER_MM, edge_exclusion_mm)
+        if wafer_diameter_mm < STANDARD_WAFER_DIAMETER_MM and np.all(a <= standard):  # the wafer is the slip
+            raise FieldError("wafer_diameter_mm", f"a {wafer_diameter_mm:g} mm wafer (usable area {wafer:,.0f} mm²) "
+                             f"is smaller than the {float(a.max()):g} mm² die", wafer_diameter_mm)
         raise FieldError(field, f"a die must fit on the {wafer_diameter_mm:g} mm wafer "
                          f"(usable area {wafer:,.0f} mm²)", out(a.max()))
     if not wafer_scale and np.any(a > reticle_limit_mm2):
@@ -161,7 +207,10 @@ def die_cost(die_area_mm2: Any, wafer_price_usd: Any, defect_density_per_cm2: An
     probe = arr("probe_usd_per_die", probe_usd_per_die)
     dpw = np.asarray(gross_dies_per_wafer(die_area_mm2, wafer_diameter_mm, edge_exclusion_mm, scribe_mm))
     if np.any(dpw < 1):
-        raise FieldError("die_area_mm2", "leaves no whole die on the wafer", out(np.max(die_area_mm2)))
+        shape = np.shape(dpw)
+        i = int(np.argmin(dpw))
+        raise no_whole_die(*(np.broadcast_to(np.asarray(x, dtype=float), shape).flat[i] for x in
+                             (die_area_mm2, wafer_diameter_mm, edge_exclusion_mm, scribe_mm)))
     y = (np.asarray(die_yield(die_area_mm2, defect_density_per_cm2, model, alpha, critical_layers))
          if yield_override is None else fraction("yield", yield_override))
     good = dpw * y

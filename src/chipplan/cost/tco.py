@@ -113,7 +113,8 @@ def resolve_cloud_rate(cat: CostCatalog, accelerator_id: str, term: str, *, prov
             return {"rate": rate, "term": t, "kind": k if not provider else cat.cloud[rows[0]].kind,
                     "rows": rows, "dates": dates, "note": note}
     return {"rate": float("nan"), "term": term, "kind": kinds[0], "rows": [], "dates": [],
-            "note": f"no catalog cloud price for {accelerator_id}; pass --cloud-price"}
+            "note": f"no sourced cloud price for {accelerator_id} (the cost catalog's cloud table has no dated, "
+                    f"sourced row for it); pass --cloud-price"}
 
 
 def tco_params(system: System, acc: Accelerator, cat: CostCatalog, *, years: float = 3.0, utilisation: float = 1.0,

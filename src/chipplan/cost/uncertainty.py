@@ -1,4 +1,4 @@
-"""Uncertain cost parameters → seeded, vectorised Monte Carlo → percentile bands.
+"""Uncertain quantities → seeded, vectorised Monte Carlo → percentile bands: the project's one sampler.
 
 A parameter may be a plain number, a ``Triple`` (p5, p50, p95) or a named ``Dist`` (see
 ``chipplan.catalog.cost``). A triple is sampled from a two-piece lognormal whose 5th, 50th and 95th
@@ -6,6 +6,10 @@ percentiles are exactly the triple (each half has its own σ = ln(p50/p5)/z₉�
 skewed analyst ranges keep their skew; a triple with p5 = 0 uses a two-piece normal clipped at 0.
 Draws are independent between parameters. Because every cost formula broadcasts, one call of the
 formula with arrays of 10⁵ draws replaces 10⁵ calls.
+
+The cost catalog's ranges and the plan scenario's uncertain inputs (``plan.utilisation``,
+``plan.price_usd_per_accelerator_hour``; :class:`chipplan.scenario.model.Uncertain` reads them into these
+types) are drawn here, so a ``{p5, p50, p95}`` means the same distribution wherever it is written.
 """
 
 from __future__ import annotations
@@ -67,6 +71,31 @@ def sample(x: Any, n: int, rng: np.random.Generator) -> Any:
             return x.median * np.exp(x.sigma * rng.standard_normal(n))  # type: ignore[operator]
         return x.mean + x.sd * rng.standard_normal(n)  # type: ignore[operator]
     return x
+
+
+def draws(x: Any, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` draws of one parameter as a float array (a plain number repeated)."""
+    return np.broadcast_to(np.asarray(sample(x, n, rng), dtype=float), (n,)).copy()
+
+
+def median(x: Any) -> float:
+    """The median of a parameter: its value, a triple's p50, a lognormal's median, a normal's mean, the
+    midpoint of a uniform, and a triangular's (closed form: the median sits on the longer side of the mode)."""
+    if isinstance(x, Triple):
+        return float(x.p50)
+    if isinstance(x, Dist):
+        if x.dist == "lognormal":
+            return float(x.median)  # type: ignore[arg-type]
+        if x.dist == "normal":
+            return float(x.mean)  # type: ignore[arg-type]
+        a, b = float(x.low), float(x.high)  # type: ignore[arg-type]
+        if x.dist == "uniform":
+            return 0.5 * (a + b)
+        c = float(x.mode)  # type: ignore[arg-type]
+        if c >= 0.5 * (a + b):
+            return a + float(np.sqrt((b - a) * (c - a) / 2.0))
+        return b - float(np.sqrt((b - a) * (b - c) / 2.0))
+    return float(x)
 
 
 def sample_params(params: Mapping[str, Any], n: int, seed: int,

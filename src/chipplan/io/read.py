@@ -172,6 +172,16 @@ def numeric_columns(df: pd.DataFrame, rows: Rows) -> dict[str, np.ndarray]:
             v = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
         bad = raw.notna().to_numpy() & ~np.isfinite(v)
         rows.fail(bad, lambda i, c=c, raw=raw: f"{c}: must be a number, got {_shown(raw.iloc[i])}")
+        r = COLUMNS_BY_NAME[c].range
+        if r is not None:  # the quantity's plausible range (chipplan.specs.limits), whole numbers for counts
+            fin = np.isfinite(v)
+            inside = (v >= r.low) & (v <= r.high) | ((v == 0) if r.zero else False)
+            if r.integer or COLUMNS_BY_NAME[c].type == "integer":
+                inside &= v == np.floor(v)
+            out_of_range = fin & ~inside
+            rows.fail(out_of_range, lambda i, c=c, v=v, rule=r.rule: f"{c}: {rule}, got {v[i]:g}")
+            out[c] = np.where(bad | out_of_range, np.nan, v)
+            continue
         huge = np.isfinite(v) & (np.abs(v) > MAX_VALUE)
         rows.fail(huge, lambda i, c=c, v=v: f"{c}: must be at most {MAX_VALUE:.0e}, got {v[i]:g}")
         if c in POSITIVE_COLUMNS:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from chipplan.perf.inference import MODES
 from chipplan.specs.layout import DIMENSIONS
+from chipplan.specs.limits import Range, range_of
 from chipplan.units import PRECISIONS
 
 #: Column types: ``integer`` and ``number`` are read as numbers (a gap is "not stated"), ``text`` as strings,
@@ -55,6 +56,8 @@ class Column:
     unit: str = ""
     allowed: tuple[str, ...] = ()
     positive: bool = False
+    range: Range | None = None
+    quantity: str = ""  # the name of ``range`` in chipplan.specs.limits
     field: str = ""
     read: bool = True
 
@@ -71,12 +74,19 @@ class Column:
             return "true or false"
         if self.allowed:
             return f"one of {', '.join(self.allowed)}"
+        if self.range is not None:
+            return self.range.rule.removeprefix("must be ")
         if self.type in ("integer", "number"):
             return "> 0" if self.positive else ">= 0"
         return "text"
 
 
-def _c(name: str, type: str, role: str, description: str, **kw: object) -> Column:
+def _c(name: str, type: str, role: str, description: str, *, quantity: str = "", zero: bool | None = None,
+       **kw: object) -> Column:
+    """A column; ``quantity`` names its plausible range in ``chipplan.specs.limits`` (``zero``: 0 allowed too)."""
+    if quantity:
+        kw["range"], kw["quantity"] = range_of(quantity, zero=zero), quantity
+        kw["positive"] = not kw["range"].zero and kw["range"].low > 0  # type: ignore[attr-defined]
     return Column(name=name, type=type, role=role, description=description, **kw)  # type: ignore[arg-type]
 
 
@@ -89,73 +99,77 @@ def _texts(*rows: tuple[str, str, str], **kw: object) -> tuple[Column, ...]:
 #: reported), so the order is part of the contract.
 COLUMNS: tuple[Column, ...] = (
     # model shape
-    _c("num_layers", "integer", "model", "Transformer layers.", unit="layers", positive=True, field="n_layers"),
-    _c("hidden_size", "integer", "model", "Model (residual) width.", unit="elements", positive=True,
-       field="d_model"),
-    _c("num_heads", "integer", "model", "Attention (query) heads.", unit="heads", positive=True, field="n_heads"),
+    _c("num_layers", "integer", "model", "Transformer layers.", unit="layers", field="n_layers", quantity="layers"),
+    _c("hidden_size", "integer", "model", "Model (residual) width.", unit="elements",
+       field="d_model", quantity="width_elements"),
+    _c("num_heads", "integer", "model", "Attention (query) heads.", unit="heads", field="n_heads", quantity="heads"),
     _c("num_kv_heads", "integer", "model", "Key/value heads (GQA/MQA); empty or 0 means num_heads.",
-       unit="heads", positive=True, field="n_kv_heads"),
+       unit="heads", field="n_kv_heads", quantity="heads", zero=True),
     _c("head_dim", "integer", "model", "Width of one head, only where it is not hidden_size / num_heads.",
-       unit="elements", field="head_dim"),
+       unit="elements", field="head_dim", quantity="width_elements", zero=True),
     _c("ffn_hidden_size", "integer", "model", "MLP width (per expert for a mixture of experts); empty means "
-       "4 × hidden_size.", unit="elements", positive=True, field="d_ff"),
-    _c("vocab_size", "integer", "model", "Vocabulary size.", unit="tokens", positive=True, field="vocab_size"),
+       "4 × hidden_size.", unit="elements", field="d_ff", quantity="width_elements"),
+    _c("vocab_size", "integer", "model", "Vocabulary size.", unit="tokens", field="vocab_size",
+       quantity="vocabulary_tokens"),
     _c("moe_num_experts", "integer", "model", "Routed experts per MoE layer; empty or 0 for a dense model.",
-       unit="experts", field="n_experts"),
+       unit="experts", field="n_experts", quantity="experts", zero=True),
     _c("moe_top_k", "integer", "model", "Routed experts per token, in [1, moe_num_experts].", unit="experts",
-       field="top_k"),
+       field="top_k", quantity="experts", zero=True),
     _c("moe_shared_experts", "integer", "model", "Shared (always active) experts per MoE layer.",
-       unit="experts", field="n_shared_experts"),
+       unit="experts", field="n_shared_experts", quantity="experts", zero=True),
     _c("moe_first_dense_layers", "integer", "model", "Leading layers that are dense in an MoE model.",
-       unit="layers", field="first_dense_layers"),
+       unit="layers", field="first_dense_layers", quantity="layers", zero=True),
     _c("dense_ffn_hidden_size", "integer", "model", "MLP width of those dense layers; empty means "
-       "ffn_hidden_size.", unit="elements", field="dense_d_ff"),
+       "ffn_hidden_size.", unit="elements", field="dense_d_ff", quantity="width_elements", zero=True),
     _c("mla_q_lora_rank", "integer", "model", "Multi-head latent attention: query latent rank (0 = none).",
-       unit="elements", field="q_lora_rank"),
+       unit="elements", field="q_lora_rank", quantity="width_elements", zero=True),
     _c("mla_kv_lora_rank", "integer", "model", "Multi-head latent attention: key/value latent rank; > 0 makes "
-       "the attention MLA.", unit="elements", field="kv_lora_rank"),
+       "the attention MLA.", unit="elements", field="kv_lora_rank", quantity="width_elements", zero=True),
     _c("mla_qk_nope_head_dim", "integer", "model", "MLA: per-head query/key width without rotary embedding.",
-       unit="elements", field="qk_nope_head_dim"),
+       unit="elements", field="qk_nope_head_dim", quantity="width_elements", zero=True),
     _c("mla_qk_rope_head_dim", "integer", "model", "MLA: per-head query/key width with rotary embedding.",
-       unit="elements", field="qk_rope_head_dim"),
-    _c("mla_v_head_dim", "integer", "model", "MLA: per-head value width.", unit="elements", field="v_head_dim"),
+       unit="elements", field="qk_rope_head_dim", quantity="width_elements", zero=True),
+    _c("mla_v_head_dim", "integer", "model", "MLA: per-head value width.", unit="elements", field="v_head_dim",
+       quantity="width_elements", zero=True),
     # layout: one column per numeric dimension of chipplan.specs.layout, in its order
     *(_c(d.column, "integer", "training", f"{d.description[0].upper()}{d.description[1:]} "
          f"({d.allowed}{'; ' + d.name + ' = 1 for a dense model' if d.name == 'ep' else ''}).",
-         unit=d.unit, positive=d.lo >= 1, field=d.name) for d in DIMENSIONS if not d.choices),
+         unit=d.unit, positive=d.lo >= 1, range=d.range, field=d.name) for d in DIMENSIONS if not d.choices),
     # run
     _c("num_accelerators", "integer", "hardware", "Accelerators in the run; empty means tp·pp·dp·cp, else "
        "num_nodes × accels_per_node, else one node of the hardware (its system's node, or 8), noted in "
-       "`filled_with`.", unit="accelerators", positive=True),
+       "`filled_with`.", unit="accelerators", quantity="accelerators"),
     _c("seq_len", "integer", "training", "Sequence length (required for a training row).", unit="tokens",
-       positive=True),
+       quantity="sequence_tokens"),
     _c("global_batch_seqs", "integer", "training", "Global batch: a number, an amount (`1.5K`) or a batch ramp "
        "as published (`512->1024->2048`, `3072->15360 (ramp over first 469B tokens)`): the last value sets the "
        "step, the ramp enters a run average. Empty: global_batch_tokens, else dp × micro_batch_size × "
        "grad_accum_steps, else chipplan's default (4·2²⁰ tokens, 16·2²⁰ from 100B parameters), noted in "
-       "`filled_with`.", unit="sequences", positive=True),
+       "`filled_with`.", unit="sequences", quantity="batch_sequences"),
     _c("global_batch_tokens", "integer", "training", "Global batch in tokens (a number, `4M`, or a ramp as for "
        "global_batch_seqs); not a whole number of seq_len: read in binary units (4M = 4·2²⁰) where that is "
-       "whole, else rounded to whole sequences, with a note.", unit="tokens", positive=True),
+       "whole, else rounded to whole sequences, with a note.", unit="tokens", quantity="batch_tokens"),
     _c("inf_input_len", "integer", "inference", "Prompt length per request; its presence makes the row an "
-       "inference row.", unit="tokens", positive=True),
+       "inference row.", unit="tokens", quantity="sequence_tokens"),
     _c("inf_output_len", "integer", "inference", "Generated tokens per request (required for an inference "
-       "row).", unit="tokens", positive=True),
+       "row).", unit="tokens", quantity="sequence_tokens"),
     _c("inf_batch_size", "integer", "inference", "Concurrent requests; empty where the scheduler chose it.",
-       unit="requests", positive=True),
+       unit="requests", quantity="concurrent_requests"),
     _c("inf_num_requests", "integer", "inference", "Requests scheduled in an offline_max_throughput run.",
-       unit="requests", positive=True),
-    _c("inf_slo_ttft_p99_ms", "number", "inference", "server_slo: p99 time-to-first-token limit.", unit="ms"),
-    _c("inf_slo_tpot_p99_ms", "number", "inference", "server_slo: p99 time-per-output-token limit.", unit="ms"),
+       unit="requests", quantity="requests"),
+    _c("inf_slo_ttft_p99_ms", "number", "inference", "server_slo: p99 time-to-first-token limit.", unit="ms",
+       quantity="latency_ms"),
+    _c("inf_slo_tpot_p99_ms", "number", "inference", "server_slo: p99 time-per-output-token limit.", unit="ms",
+       quantity="latency_ms"),
     _c("inf_qps", "number", "inference", "Offered load in requests per second for the whole deployment "
        "(TTFT under load, concurrency/offline rows); empty: the load the batch sustains.", unit="requests/s",
-       positive=True),
+       quantity="requests_per_s"),
     _c("inf_spec_draft_len", "integer", "inference", "Speculative / multi-token-prediction draft tokens per "
-       "step; empty or 0: none.", unit="tokens"),
+       "step; empty or 0: none.", unit="tokens", quantity="draft_tokens"),
     _c("inf_spec_accept", "number", "inference", "Acceptance rate of each draft token (0-1), with "
-       "inf_spec_draft_len.", unit="fraction"),
+       "inf_spec_draft_len.", unit="fraction", quantity="fraction"),
     _c("accels_per_node", "integer", "hardware", "Accelerators per node, as published (informational).",
-       unit="accelerators"),
+       unit="accelerators", quantity="accelerators_per_server"),
     # text
     *_texts(
         ("row_id", "identity", "Row identifier, echoed in the output; empty means the row number."),

@@ -25,7 +25,7 @@ from chipplan.io.inference import predict_inference
 from chipplan.io.read import Rows, read_table, text_column
 from chipplan.io.schema import FIRST_PROBLEMS, JUNK_ROWS, PREDICTION_COLUMNS, TARGET_COLUMNS
 from chipplan.io.training import predict_training
-from chipplan.safeio import shown
+from chipplan.safeio import one_line, shown
 
 PREDICTION_SET = frozenset(PREDICTION_COLUMNS)
 
@@ -168,7 +168,8 @@ def _duplicate_ids(row_ids: np.ndarray, rows: Rows) -> None:
 
 def _problems(result: dict[str, Any], limit: int = FIRST_PROBLEMS) -> str:
     bad = [r for r in result["rows"] if r["status"] == "error"][:limit]
-    return "; ".join(f"row {shown(r['row_id'])}: {shown(r['reason'], 160)[1:-1]}" for r in bad)
+    # a reason is chipplan's own message (its values already capped): shortened at its end, never mid-word
+    return "; ".join(f"row {shown(r['row_id'])}: {one_line(r['reason'], 160)}" for r in bad)
 
 
 def _refuse_junk(path: str | Path, df: pd.DataFrame) -> None:

@@ -18,9 +18,10 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from chipplan.catalog.cost import Dist, Triple
+from chipplan.cost import uncertainty
 from chipplan.specs.limits import bounded
 from chipplan.strategy.scenario import ScenarioFile
-from chipplan.units import Z90  # p5/p95 sit at ±Z90 sd
 
 Num = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -32,9 +33,12 @@ class _M(BaseModel):
 class Uncertain(_M):
     """A quantity known to a range: a number, a p5/p50/p95 triple, or a named distribution.
 
-    The triple is read as a split normal: below p50 the spread is (p50 − p5)/1.645, above it
-    (p95 − p50)/1.645, so skewed ranges keep their skew. ``lognormal`` takes p5/p95 (median their geometric
-    mean), ``normal`` mean/sd, ``triangular`` low/mode/high and ``uniform`` low/high.
+    This is the file form of the project's one uncertainty vocabulary (``chipplan.catalog.cost.Triple`` and
+    ``Dist``): :attr:`param` converts it, and :meth:`sample` and :attr:`median` are those of
+    ``chipplan.cost.uncertainty``, the sampler the cost engine uses. So a triple is a two-piece lognormal whose
+    5th, 50th and 95th percentiles are exactly the triple (below p50 σ = ln(p50/p5)/1.645, above it
+    ln(p95/p50)/1.645), skew kept; with p5 = 0 a two-piece normal clipped at 0. ``lognormal`` takes p5/p95
+    (median their geometric mean), ``normal`` mean/sd, ``triangular`` low/mode/high and ``uniform`` low/high.
     """
 
     dist: Literal["fixed", "triple", "lognormal", "normal", "triangular", "uniform"] = "triple"
@@ -71,42 +75,36 @@ class Uncertain(_M):
             raise ValueError(f"needs {' <= '.join(order)}")
         if self.dist == "lognormal" and not self.p5 > 0:
             raise ValueError("a lognormal range needs p5 > 0")
+        if self.dist == "triple" and not self.p5 >= 0:
+            raise ValueError("a p5/p50/p95 triple needs p5 >= 0 (it is a two-piece lognormal); use "
+                             "{dist: normal, mean, sd} for a quantity that may be negative")
         return self
 
     @property
-    def median(self) -> float:
+    def param(self) -> float | Triple | Dist:
+        """The same range in the cost catalog's types (a degenerate range is its number)."""
         d = self.dist
         if d == "fixed":
             return float(self.value)  # type: ignore[arg-type]
         if d == "triple":
-            return float(self.p50)  # type: ignore[arg-type]
+            return Triple(p5=self.p5, p50=self.p50, p95=self.p95)
         if d == "lognormal":
-            return float(np.sqrt(self.p5 * self.p95))  # type: ignore[operator]
+            return Dist(dist="lognormal", p5=self.p5, p95=self.p95)  # type: ignore[call-arg]
         if d == "normal":
-            return float(self.mean)  # type: ignore[arg-type]
-        if d == "uniform":
-            return 0.5 * (self.low + self.high)  # type: ignore[operator]
-        return float(np.median(self.sample(np.random.default_rng(0), 20_001)))
+            return Dist(dist="normal", mean=self.mean, sd=self.sd)
+        if self.low == self.high:
+            return float(self.low)  # type: ignore[arg-type]
+        if d == "triangular":
+            return Dist(dist="triangular", low=self.low, mode=self.mode, high=self.high)
+        return Dist(dist="uniform", low=self.low, high=self.high)
+
+    @property
+    def median(self) -> float:
+        return uncertainty.median(self.param)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """``n`` draws (float64)."""
-        d = self.dist
-        if d == "fixed":
-            return np.full(n, float(self.value))  # type: ignore[arg-type]
-        if d == "triple":
-            z = rng.standard_normal(n)
-            return np.where(z < 0, self.p50 + z * (self.p50 - self.p5) / Z90,  # type: ignore[operator]
-                            self.p50 + z * (self.p95 - self.p50) / Z90)  # type: ignore[operator]
-        if d == "lognormal":
-            mu, s = np.log(self.median), (np.log(self.p95) - np.log(self.p5)) / (2 * Z90)  # type: ignore[arg-type]
-            return np.exp(mu + s * rng.standard_normal(n))
-        if d == "normal":
-            return self.mean + self.sd * rng.standard_normal(n)  # type: ignore[operator]
-        if d == "triangular":
-            if self.low == self.high:
-                return np.full(n, float(self.low))  # type: ignore[arg-type]
-            return rng.triangular(self.low, self.mode, self.high, n)
-        return rng.uniform(self.low, self.high, n)
+        """``n`` draws (float64), by the cost engine's sampler."""
+        return uncertainty.draws(self.param, n, rng)
 
 
 class PlanSection(_M):

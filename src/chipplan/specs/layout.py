@@ -24,6 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chipplan.errors import FieldError
+from chipplan.specs.limits import Range
+
+#: The largest size of an unbounded dimension (tp, pp, dp, ...): above any cluster a layout can describe.
+MAX_SIZE = 10**6
 
 #: Layout rules: code → the rule, in the order they are checked (the first one broken is reported). The
 #: formulas are ``chipplan.perf.candidates.rule_checks``.
@@ -82,16 +86,22 @@ class Dimension:
             return f"an integer in [{self.lo}, {self.hi}]"
         return f"an integer >= {self.lo}"
 
+    @property
+    def range(self) -> Range:
+        """The numeric values a stated size may take (a coded dimension: its codes); the table and the
+        command line check against it."""
+        hi = len(self.choices) - 1 if self.choices else self.hi if self.hi is not None else MAX_SIZE
+        return Range(low=self.lo, high=hi, unit=self.unit, integer=True)
+
     def code(self, value: object) -> float:
         """A stated value in the engines' numeric form; a FieldError names ``name`` and what is allowed."""
         if self.choices and isinstance(value, str):
             if value not in self.choices:
                 raise FieldError(self.name, f"must be {self.allowed}", value)
             return float(self.choices.index(value))
-        hi = self.hi if self.hi is not None else 10**6
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
-        if not (ok and self.lo <= value <= hi):
-            raise FieldError(self.name, f"must be an integer in [{self.lo}, {hi:g}]", value)
+        r = self.range
+        if not r.allows(value):
+            raise FieldError(self.name, f"must be an integer in [{r.low:g}, {r.high:g}]", value)
         return float(value)
 
     def name_of(self, code: float) -> int | str:

@@ -27,7 +27,7 @@ chipplan.errors.FieldError: --gpus: must be a whole number in [1, 10,000,000] ac
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chipplan.errors import FieldError
@@ -88,7 +88,7 @@ RANGES: dict[str, Range] = {
     "seed": Range(low=0, high=2**32 - 1, integer=True),
     "monte_carlo_samples": Range(low=0, high=1e6, unit="draws", integer=True),
     "tornado_scenarios": Range(low=0, high=500, unit="scenarios per re-optimisation", integer=True),
-    # the stochastic programme grows with scenarios × quarters × routes; the default is 256
+    # the stochastic programme grows with scenarios × quarters × routes; the default is 512
     "optimisation_scenarios": Range(low=1, high=4096, unit="scenarios", integer=True),
     "replications": Range(low=0, high=100, integer=True),
     "designs": Range(low=1, high=10_000_000, unit="designs", integer=True),  # streamed to Parquet in chunks
@@ -101,9 +101,19 @@ RANGES: dict[str, Range] = {
     "serving_instances": Range(low=1, high=1e5, unit="instances", integer=True),  # per disaggregated deployment
     "tensor_parallel": Range(low=1, high=1024, unit="accelerators", integer=True),
     "draft_tokens": Range(low=0, high=64, unit="draft tokens", integer=True),
+    # --- model shape (a catalog model file, a table row): ~100x the largest published model in each
+    "layers": Range(low=1, high=1e5, unit="layers", integer=True),
+    "width_elements": Range(low=1, high=1e7, unit="elements", integer=True),  # d_model, d_ff, head width, rank
+    "heads": Range(low=1, high=1e5, unit="heads", integer=True),
+    "experts": Range(low=1, high=1e5, unit="experts", integer=True),
+    "vocabulary_tokens": Range(low=1, high=1e8, unit="tokens", integer=True),
+    "parameters": Range(low=1, high=1e16, unit="parameters"),
     # --- workload
+    "concurrent_requests": Range(low=1, high=1e8, unit="requests", integer=True),
+    "requests": Range(low=1, high=1e12, unit="requests", integer=True),
     "training_tokens": Range(low=1, high=1e16, unit="tokens"),  # ~500× the largest published run
     "batch_tokens": Range(low=1, high=1e10, unit="tokens"),
+    "batch_sequences": Range(low=1, high=1e9, unit="sequences", integer=True),
     "sequence_tokens": Range(low=1, high=1e8, unit="tokens", integer=True),
     "tokens_per_day": Range(low=1, high=1e17, unit="tokens per day"),
     "tokens_per_s_per_accelerator": Range(low=1e-6, high=1e9, unit="tokens/s"),
@@ -123,6 +133,14 @@ RANGES: dict[str, Range] = {
     "interest_per_year": Range(low=1e-4, high=1, unit="per year", zero=True),
     "margin": Range(low=1e-4, high=0.99, zero=True),
     "lifetime_units": Range(low=1, high=1e11, unit="units"),
+    # --- sourcing routes (a strategy scenario)
+    "route_units": Range(low=1, high=1e9, unit="units", zero=True),  # 0 switches a route off
+    "h100e_per_unit": Range(low=1e-4, high=1e5, unit="H100e per unit"),
+    "claim_multiplier": Range(low=1e-4, high=1e6, unit="x H100"),
+    "quarters": Range(low=0, high=400, unit="quarters"),  # a century
+    "respins": Range(low=0, high=100, unit="re-spins", integer=True),
+    "probability": Range(low=0, high=1),
+    "power_w": Range(low=1e-3, high=1e7, unit="W"),
     # --- time and use
     "years": Range(low=0.01, high=100, unit=_Y),  # beyond a century the discounting overflows
     "utilisation": Range(low=1e-3, high=1),
@@ -140,25 +158,31 @@ RANGES: dict[str, Range] = {
 }
 
 
-def range_of(quantity: str) -> Range:
-    return RANGES[quantity]
+def range_of(quantity: str, *, zero: bool | None = None) -> Range:
+    """``quantity``'s range; ``zero=True`` also allows 0 where a field gives 0 a meaning ("none", "derive it").
+
+    >>> range_of("heads", zero=True).rule
+    'must be 0 or a whole number in [1, 100,000] heads'
+    """
+    r = RANGES[quantity]
+    return r if zero is None or zero == r.zero else replace(r, zero=zero)
 
 
-def check(quantity: str, value: Any, *, field: str | None = None) -> Any:
+def check(quantity: str, value: Any, *, field: str | None = None, zero: bool | None = None) -> Any:
     """``value`` unchanged when ``quantity``'s range allows it (``None`` passes: not given); otherwise a
     FieldError naming ``field`` (default: the quantity) and stating the range."""
     if value is None:
         return None
-    r = RANGES[quantity]
+    r = range_of(quantity, zero=zero)
     if not r.allows(value):
         raise FieldError(field or quantity, r.rule, value)
     return value
 
 
-def pydantic_check(quantity: str) -> Any:
+def pydantic_check(quantity: str, *, zero: bool | None = None) -> Any:
     """An ``AfterValidator``-style function for pydantic fields of ``quantity``: raises ``ValueError`` with
     the rule, which the scenario loader prefixes with the field's path."""
-    r = RANGES[quantity]
+    r = range_of(quantity, zero=zero)
 
     def validate(value: Any) -> Any:
         if value is not None and not r.allows(value):
@@ -168,19 +192,20 @@ def pydantic_check(quantity: str) -> Any:
     return validate
 
 
-def schema(quantity: str) -> dict[str, Any]:
+def schema(quantity: str, *, zero: bool | None = None) -> dict[str, Any]:
     """The range as JSON Schema keywords (``minimum``/``maximum``; the zero exception in the text)."""
-    r = RANGES[quantity]
+    r = range_of(quantity, zero=zero)
     out: dict[str, Any] = {"maximum": r.high, "minimum": 0 if r.zero and r.low > 0 else r.low,
                            "x-range": r.rule.removeprefix("must be "), "x-quantity": quantity}
     return out
 
 
-def bounded(quantity: str, base: type = float) -> Any:
+def bounded(quantity: str, base: type = float, *, zero: bool | None = None) -> Any:
     """A pydantic field type for ``quantity``: ``base`` checked against the range, which the JSON Schema
     states (``minimum``, ``maximum`` and ``x-range`` in words). ``seq_len: bounded("sequence_tokens", int)``."""
     from typing import Annotated
 
     from pydantic import AfterValidator, Field
 
-    return Annotated[base, AfterValidator(pydantic_check(quantity)), Field(json_schema_extra=schema(quantity))]
+    return Annotated[base, AfterValidator(pydantic_check(quantity, zero=zero)),
+                     Field(json_schema_extra=schema(quantity, zero=zero))]

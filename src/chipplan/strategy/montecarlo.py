@@ -201,24 +201,28 @@ def simulate(routes: tuple[Route, ...], demand: DemandModel, spot: Spot, *,
     Y = (T + 3) // 4
     K = max([r.max_respins for r in routes] + [0]) + 1
     u = _uniforms(n, 6 * R + R * K + 4 * B + 2 * E + 4, rng_for(seed, stream), qmc)
-    # every draw is a column of u, handed out in a fixed order (the demand multipliers first: with quasi-random
-    # points the leading dimensions are the best spread)
+    # Every draw is a column of u, handed out in a fixed order. With quasi-random points the leading dimensions
+    # are the best spread, jointly as well as one at a time, so the inputs that decide the costly tail come
+    # first: the demand multipliers, the shared-shortage factor and the shortage and event occurrences, then
+    # each route's allocation, lead time and success; prices and per-route performance last. This order cut
+    # the spread of the frontier example's committed H100e between independent batches of 256 scenarios
+    # from a CV of 8.5 % (draws in declaration order) to 3.0 % (tests/strategy/test_examples.py).
     z_train = ndtri(u.take(1))[:, 0]
     z_inf = ndtri(u.take(1))[:, 0]
-    z_spot = ndtri(u.take(1))
     g = ndtri(u.take(1))
-    lead = np.stack([r.lead_time_q.ppf(u.take(1)[:, 0]) for r in routes], axis=1)
-    alloc = np.stack([r.allocation.ppf(u.take(1)[:, 0]) for r in routes], axis=1)
-    u_success = u.take(R)
-    u_respin = u.take(R * K).reshape(n, R, K)
-    z_perf = ndtri(u.take(R))
-    z_price = ndtri(u.take(R))
     e_b = ndtri(u.take(B))
+    u_event = u.take(E)
+    alloc = np.stack([r.allocation.ppf(u.take(1)[:, 0]) for r in routes], axis=1)
+    lead = np.stack([r.lead_time_q.ppf(u.take(1)[:, 0]) for r in routes], axis=1)
+    u_success = u.take(R)
+    b_sev = np.stack([b.severity.ppf(u.take(1)[:, 0]) for b in bottlenecks], axis=1) if B else np.zeros((n, 0))
     b_start = np.stack([b.start_q.ppf(u.take(1)[:, 0]) for b in bottlenecks], axis=1) if B else np.zeros((n, 0))
     b_dur = np.stack([b.duration_q.ppf(u.take(1)[:, 0]) for b in bottlenecks], axis=1) if B else np.zeros((n, 0))
-    b_sev = np.stack([b.severity.ppf(u.take(1)[:, 0]) for b in bottlenecks], axis=1) if B else np.zeros((n, 0))
-    u_event = u.take(E)
     ev_time = np.stack([e.time_q.ppf(u.take(1)[:, 0]) for e in events], axis=1) if E else np.zeros((n, 0))
+    z_spot = ndtri(u.take(1))
+    z_perf = ndtri(u.take(R))
+    z_price = ndtri(u.take(R))
+    u_respin = u.take(R * K).reshape(n, R, K)
 
     # correlated shortage occurrence (Gaussian copula, equicorrelation ρ)
     rho = bottleneck_correlation

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from chipplan.catalog.cost import lognormal_90  # the one reading of a 90 % interval as a lognormal
 from chipplan.errors import FieldError
 from chipplan.specs._check import fraction, one_of, positive_float
-from chipplan.units import Z90  # standard-normal 95th percentile: a lognormal from a 90% interval
 
 ROUTE_KINDS = ("buy", "cloud_reserved", "custom_asic", "in_house", "startup")
 EVENT_KINDS = ("export_control", "divestment", "investor_exit")
@@ -80,11 +80,11 @@ class LogNormal90:
 
     @property
     def median(self) -> float:
-        return math.sqrt(self.p5 * self.p95)
+        return lognormal_90(self.p5, self.p95)[0]
 
     @property
     def sigma(self) -> float:
-        return math.log(self.p95 / self.p5) / (2 * Z90)
+        return lognormal_90(self.p5, self.p95)[1]
 
     @property
     def mean(self) -> float:

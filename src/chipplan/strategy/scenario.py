@@ -51,6 +51,9 @@ def _triangle(v: Any) -> Any:
 
 
 Tri = Annotated[tuple[Num, Num, Num], BeforeValidator(_triangle)]
+_Q, _P = bounded("quarters"), bounded("probability")
+TriQ = Annotated[tuple[_Q, _Q, _Q], BeforeValidator(_triangle)]  # a triangle of times, in quarters
+TriP = Annotated[tuple[_P, _P, _P], BeforeValidator(_triangle)]  # a triangle of shares in [0, 1]
 
 
 class _M(BaseModel):
@@ -80,36 +83,40 @@ class RouteFields(_M):
     name: str = ""
     accelerator: str = ""
     system: str = ""  # catalog system whose cost engine TCO prices a buy route (default: the accelerator's)
-    perf_per_unit: Num | None = None
+    perf_per_unit: bounded("h100e_per_unit") | None = None
     # a co-design design for a custom_asic / in_house route: {sweep: FILE, params: {...}} or {sweep: FILE,
     # designs: N, seed: S, pick: COLUMN}; its perf_per_unit and unit_price_usd come from the engines
     design: dict[str, Any] | None = None
-    claimed_perf_x: Num | None = None  # a start-up's claim, × H100 (perf_per_unit = claim × claim_discount)
-    claimed_energy_x: Num | None = None  # claimed energy efficiency, × H100 (scales the power share of hosting)
+    # a start-up's claim, × H100 (perf_per_unit = claim × claim_discount)
+    claimed_perf_x: bounded("claim_multiplier") | None = None
+    # claimed energy efficiency, × H100 (scales the power share of hosting)
+    claimed_energy_x: bounded("claim_multiplier") | None = None
     evidence: Literal["", "none", "paper", "simulation", "silicon", "benchmark", "production"] = ""
-    claim_discount: Num | None = None
+    claim_discount: bounded("fraction") | None = None
     claim_node: str = "N5"  # process node the co-design physics checks a claim at
-    claim_power_w: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None  # W per unit (None: unstated)
+    claim_power_w: bounded("power_w") | None = None  # W per unit (None: unstated)
     perf_uncertainty: CI90 | None = None
-    unit_price_usd: Num | None = None  # None: from the cost engine (buy routes)
+    unit_price_usd: bounded("usd_per_accelerator") | None = None  # None: from the cost engine (buy routes)
     price_shock: CI90 | None = None
-    usd_per_hour: Num | None = None  # None: from the cost engine (buy) or the cloud price table (cloud_reserved)
+    # None: from the cost engine (buy) or the cloud price table (cloud_reserved)
+    usd_per_hour: bounded("usd_per_accelerator_hour") | None = None
     cloud_term: Literal["on-demand", "1yr", "3yr"] = "1yr"
     cloud_kind: Literal["hyperscaler", "neocloud"] = "neocloud"
     nre_shares: Tri | None = None
     gate_fractions: Tri | None = None
-    fixed_cost_usd: Num = 0.0
-    lead_time_quarters: Tri = (0.0, 0.0, 0.0)
-    ramp_quarters: Num = 0.0
-    allocation: Tri = (1.0, 1.0, 1.0)
-    success_probability: Num = 1.0
-    respin_probability: Num = 0.0
-    respin_delay_quarters: Num = 0.0
-    max_respins: int = 0
-    max_units: Num
-    residual_value_fraction: Num | None = None  # None: resale by age from the cost engine (buy routes), else 0
-    exit_multiple: Num = 0.0
-    exposure: dict[str, Num] = Field(default_factory=dict)
+    fixed_cost_usd: bounded("usd_nre") = 0.0
+    lead_time_quarters: TriQ = (0.0, 0.0, 0.0)
+    ramp_quarters: bounded("quarters") = 0.0
+    allocation: TriP = (1.0, 1.0, 1.0)
+    success_probability: bounded("probability") = 1.0
+    respin_probability: bounded("probability") = 0.0
+    respin_delay_quarters: bounded("quarters") = 0.0
+    max_respins: bounded("respins", int) = 0
+    max_units: bounded("route_units")
+    # None: resale by age from the cost engine (buy routes), else 0
+    residual_value_fraction: bounded("probability") | None = None
+    exit_multiple: bounded("claim_multiplier", zero=True) = 0.0
+    exposure: dict[str, bounded("probability")] = Field(default_factory=dict)
 
 
 class RouteDefault(RouteFields, Sourced):
@@ -117,10 +124,10 @@ class RouteDefault(RouteFields, Sourced):
 
 
 class BottleneckFields(_M):
-    probability: Num
-    start_quarters: Tri
-    duration_quarters: Tri
-    severity: Tri
+    probability: bounded("probability")
+    start_quarters: TriQ
+    duration_quarters: TriQ
+    severity: TriP
     spot_price_uplift: Num = 0.0
     spot_exposure: Num = 0.0
 
@@ -131,16 +138,16 @@ class BottleneckDefault(BottleneckFields, Sourced):
 
 class EventFields(_M):
     kind: str
-    probability: Num
-    time_quarters: Tri | None = None
+    probability: bounded("probability")
+    time_quarters: TriQ | None = None
     quarters: tuple[Num, Num] | None = None  # export control: blocked from the first to the second quarter
     routes: list[str] = Field(default_factory=list)  # routes the event hits (exposure 1), beside exposure maps
-    discount: Num = 0.0
+    discount: bounded("probability") = 0.0
     service_loss: bool = False
-    duration_quarters: Num | None = None
-    delay_quarters: Num = 0.0
-    success_factor: Num = 1.0
-    financing_gap_usd: Num = 0.0
+    duration_quarters: bounded("quarters") | None = None
+    delay_quarters: bounded("quarters") = 0.0
+    success_factor: bounded("probability") = 1.0
+    financing_gap_usd: bounded("usd_nre") = 0.0
 
 
 class EventDefault(EventFields, Sourced):
@@ -148,7 +155,8 @@ class EventDefault(EventFields, Sourced):
 
 
 class SpotFields(_M):
-    usd_per_h100e_hour: Num | None = None  # None: the cloud table's newest neocloud on-demand price
+    # None: the cloud table's newest neocloud on-demand price
+    usd_per_h100e_hour: bounded("usd_per_accelerator_hour") | None = None
     price_shock: CI90 | None = None
     available_h100e: Num = float("inf")
     growth_per_year: Num = 0.0
@@ -240,8 +248,9 @@ class ScenarioFile(_M):
     bottleneck_correlation: Num = 0.5
     unmet_penalty_usd_per_h100e_hour: Num
     risk: RiskSection = RiskSection()
-    # randomised quasi-Monte Carlo: units vary < 1 % across batches
-    optimisation_scenarios: bounded("optimisation_scenarios", int) = 256
+    # scrambled Sobol points (randomised quasi-Monte Carlo); at 512 the committed H100e of the examples varies
+    # by 2-3 % (CV over 10 independent batches), under the 5 % the decision needs (tests/strategy/test_examples.py)
+    optimisation_scenarios: bounded("optimisation_scenarios", int) = 512
     replications: bounded("replications", int) = 10
     monte_carlo_scenarios: int = 100_000
     seed: int = 0

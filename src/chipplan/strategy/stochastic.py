@@ -37,6 +37,8 @@ from chipplan.errors import FieldError, InfeasibleError
 
 SENSES = ("<=", ">=", "=")
 _TOL = 1e-9
+_MIP_GAP = 1e-7  # relative optimality gap of the branch and bound
+_INTEGRAL_TOL = 1e-7  # an integer column of the relaxation this close to an integer is integral
 
 
 def _arr(name: str, v: object, shape: tuple[int, ...], *, fill: float | None = None) -> np.ndarray:
@@ -240,6 +242,24 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(devnull)
 
 
+def _run_highs(lp: object, time_limit_s: float) -> tuple[object, object, bool]:
+    """One HiGHS run of ``lp`` (single thread, fixed seed): the solver, its model status, and whether it holds
+    a feasible point (e.g. at the time limit)."""
+    import highspy
+
+    with _quiet_stdout():
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", 1)
+        h.setOptionValue("random_seed", 0)
+        h.setOptionValue("time_limit", float(time_limit_s))
+        h.setOptionValue("mip_rel_gap", _MIP_GAP)
+        h.passModel(lp)
+        h.run()
+        status = h.getModelStatus()
+    return h, status, h.getInfo().primal_solution_status == 2
+
+
 def _solve(pb: TwoStageProblem, risk: Risk, *, fixed_x: np.ndarray | None = None,
            per_scenario_x: bool = False, time_limit_s: float = 60.0) -> Solution:
     """Build the extensive form as one sparse matrix and solve it with HiGHS (highspy).
@@ -338,21 +358,36 @@ def _solve(pb: TwoStageProblem, risk: Risk, *, fixed_x: np.ndarray | None = None
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = mat.indptr, mat.indices, mat.data
     lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = ncol, n_rows
+    kind = None
     if integer:
-        kind = np.where(np.tile(pb.x_integer, S) if per_scenario_x else pb.x_integer, 1, 0)
-        lp.integrality_ = [highspy.HighsVarType.kInteger if k else highspy.HighsVarType.kContinuous
-                           for k in np.concatenate([kind, np.zeros(ncol - nx, dtype=int)])]
-    with _quiet_stdout():
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
-        h.setOptionValue("random_seed", 0)
-        h.setOptionValue("time_limit", float(time_limit_s))
-        h.setOptionValue("mip_rel_gap", 1e-7)
-        h.passModel(lp)
-        h.run()
-        status = h.getModelStatus()
-    has_solution = h.getInfo().primal_solution_status == 2  # a feasible point, e.g. at the time limit
+        kind = np.concatenate([np.where(np.tile(pb.x_integer, S) if per_scenario_x else pb.x_integer, 1, 0),
+                               np.zeros(ncol - nx, dtype=int)]).astype(bool)
+    # The relaxation first. Its objective is a lower bound on the MIP's, so a point with integral integer columns
+    # whose objective meets that bound (within the MIP gap) is a MIP optimum: the relaxation's own point when it
+    # comes out integral, else its integer columns rounded and fixed and the rest re-solved (the relaxation
+    # often has tied optima, e.g. a training run split between two equally good routes). Only when neither
+    # closes the gap does branch and bound run. This spares most of the MIP time of these problems.
+    h, status, has_solution = _run_highs(lp, time_limit_s)
+    if integer and status == highspy.HighsModelStatus.kOptimal:
+        xr = np.asarray(h.getSolution().col_value)[kind]
+        if np.abs(xr - np.round(xr)).max(initial=0.0) > _INTEGRAL_TOL:
+            bound = h.getInfo().objective_function_value
+            frac = np.abs(xr - np.round(xr)) > _INTEGRAL_TOL
+            fix_lo, fix_up = col_lo.copy(), col_up.copy()
+            idx = np.flatnonzero(kind)
+            fix_lo[idx[~frac]] = fix_up[idx[~frac]] = np.round(xr[~frac])
+            lp.col_lower_, lp.col_upper_ = fix_lo, fix_up
+            lp.integrality_ = [highspy.HighsVarType.kInteger if k else highspy.HighsVarType.kContinuous
+                               for k in kind]
+            h2, status2, _ = _run_highs(lp, time_limit_s)
+            lp.col_lower_, lp.col_upper_ = col_lo, col_up
+            if (status2 == highspy.HighsModelStatus.kOptimal
+                    and h2.getInfo().objective_function_value <= bound + _MIP_GAP * max(1.0, abs(bound))):
+                h = h2
+            else:
+                lp.integrality_ = [highspy.HighsVarType.kInteger if k else highspy.HighsVarType.kContinuous
+                                   for k in kind]
+                h, status, has_solution = _run_highs(lp, time_limit_s)
     if status != highspy.HighsModelStatus.kOptimal and not (
             status == highspy.HighsModelStatus.kTimeLimit and has_solution):
         cond = h.modelStatusToString(status)
