@@ -132,3 +132,16 @@ def test_grouped_gemm_tiles_and_devices_per_chip_in_the_step_by_hand():
         2 * 3 * routed_fwd * (71 / 8 - 1), rel=1e-9)
     # with ideal GEMMs (no size penalty) splitting a chip into devices changes nothing else
     assert compute(0.0, devices=2.0) == pytest.approx(base, rel=1e-12)
+
+
+def test_ironwood_is_two_devices_per_chip_and_megacore_chips_one():
+    """TPU7x has two TensorCores and no megacore (JAX ChipVersion table): two devices a chip. v5p fuses its two
+    TensorCores as one megacore device; GPUs are one device however many dies they have."""
+    from chipplan import catalog
+    from chipplan.perf.hardware_cols import hardware_row
+
+    def devices(hid):
+        return hardware_row(catalog.accelerator(hid), "bf16")["devices_per_chip"]
+
+    assert devices("tpu7x") == 2.0
+    assert devices("tpu-v5p") == devices("tpu-v6e") == devices("b200-sxm-180gb") == 1.0
