@@ -96,3 +96,52 @@ def test_a_row_states_its_policy_and_a_clash_is_an_error():
     assert "remat_policy" not in rows[1]["prediction"]
     assert rows[2]["status"] != "ok" and "activation_recompute" in rows[2]["reason"]
     assert rows[3]["status"] != "ok" and "remat_policy" in rows[3]["reason"]
+
+
+def _run_offload(model, policy, hw_id, monkeypatch=None, host_bw=None):
+    if host_bw is not None:
+        from chipplan.perf import tuned
+
+        table = {g: dict(v) for g, v in tuned.table().items()}
+        table["training"]["host_offload_bw_bytes_per_s"] = host_bw
+        monkeypatch.setattr(tuned, "table", lambda: table)
+    return _run(model, policy, hw_id)
+
+
+def test_offloaded_bytes_by_hand():
+    """gpt-oss-120b (d_model 2880, top-4 of 128 experts), micro-batch 2 x 4096 tokens, tp 1: the layer input is
+    2 B x 8192 x 2880 = 47.2 MB; an MoE layer's mlpwo is the expert output of the 4 routed copies of each token,
+    4 x 47.2 = 188.7 MB; a dense layer's mlpwo is 47.2 MB."""
+    from chipplan.perf.memory import offloaded_bytes_per_layer
+
+    m = Columns(catalog.model("gpt-oss-120b").to_columns())
+    pol = stacks.remat_policy("custom decoder_layer_input=offload mlpwo=offload")
+    one = ACT_BYTES * 2 * 4096 * 2880
+    assert one == pytest.approx(47.19e6, rel=1e-3)
+    assert float(offloaded_bytes_per_layer(m, 4096, 2, 1, remat=pol, moe=True)) == pytest.approx(5 * one)
+    assert float(offloaded_bytes_per_layer(m, 4096, 2, 1, remat=pol)) == pytest.approx(2 * one)
+    # tp 4 with sequence parallelism divides both; a policy that offloads nothing sends nothing
+    assert float(offloaded_bytes_per_layer(m, 4096, 2, 4, remat=pol, moe=True)) == pytest.approx(5 * one / 4)
+    assert float(offloaded_bytes_per_layer(m, 4096, 2, 1, remat=stacks.remat_policy("full"), moe=True)) == 0.0
+
+
+def test_offload_exposes_what_the_host_link_cannot_hide(monkeypatch):
+    """Each offloaded tensor crosses the host link twice (to host in the forward, back before the backward). With a
+    1 GB/s link the 36 layers x 2 x 235.9 MB of gpt-oss-120b (micro-batch 2 x 4096) take 17.0 s, against well under
+    a second of compute per layer pass here, so nearly all of it is exposed."""
+    pol = "custom decoder_layer_input=offload mlpwo=offload"
+    base = _run("gpt-oss-120b", "full", "tpu7x")
+    assert base["offload_exposed_s"] == 0.0
+    slow = _run_offload("gpt-oss-120b", pol, "tpu7x", monkeypatch, host_bw=1e9)
+    transfer = 36 * 2 * 5 * ACT_BYTES * 2 * 4096 * 2880 / 1e9
+    assert transfer == pytest.approx(16.99, rel=1e-3)
+    # exposed = transfer - the layers' own compute (per micro-batch, 64 / 16 / 2 = 2 micro-batches)
+    n_micro = 2
+    layer_compute = base["compute_s"] + base["recompute_s"]
+    assert n_micro * transfer - layer_compute <= slow["offload_exposed_s"] <= n_micro * transfer
+    assert slow["step_time_s"] > base["step_time_s"] + 0.9 * n_micro * transfer - layer_compute
+    # a dense 8B layer's transfer (layer input only, 67.1 MB at the catalog's 50 GB/s = 1.3 ms) hides behind its
+    # compute
+    monkeypatch.undo()
+    dense = _run("llama-3.1-8b", "custom decoder_layer_input=offload", "tpu7x")
+    assert dense["offload_exposed_s"] == 0.0

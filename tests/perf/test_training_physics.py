@@ -95,3 +95,53 @@ def test_fine_grained_moe_is_not_faster_than_its_dense_equivalent():
     t_moe = step_time(Columns(MOE.to_columns()), h, lay(dp=8, ep=8), **kw)["step_time_s"]
     t_dense = step_time(Columns(dense.to_columns()), h, lay(dp=8), **kw)["step_time_s"]
     assert float(np.ravel(t_moe)[0]) > float(np.ravel(t_dense)[0])
+
+
+def test_grouped_gemm_tile_visits_by_hand():
+    """Megablox runs ceil(rows/tm) tiles plus one more for every expert that starts inside a tile."""
+    # DeepSeek-V3 on one Ironwood device: 8 x 4096 tokens x top-8 = 262,144 routed rows over 256 experts, 512-row
+    # tiles: 512 + 255 tiles, so 512/767 of the work carries rows.
+    e = efficiency.grouped_gemm_tile_efficiency(262_144, 256, 512)
+    assert float(e) == pytest.approx(512 / 767, rel=1e-12)
+    # 1,000 rows over 4 experts: 2 tiles + 3 re-visits = 5 tiles of 512 rows
+    assert float(efficiency.grouped_gemm_tile_efficiency(1000, 4, 512)) == pytest.approx(1000 / 2560, rel=1e-12)
+    # fewer rows than experts: only non-empty experts re-visit (3 rows: 1 tile + 2)
+    assert float(efficiency.grouped_gemm_tile_efficiency(3, 8, 128)) == pytest.approx(3 / 384, rel=1e-12)
+    # no tile (not modelled) or no rows (a dense layer): 1
+    assert float(efficiency.grouped_gemm_tile_efficiency(1000, 4, 0)) == 1.0
+    assert float(efficiency.grouped_gemm_tile_efficiency(0, 1, 512)) == 1.0
+
+
+def test_grouped_gemm_tiles_and_devices_per_chip_in_the_step_by_hand():
+    """MOE (2 MoE layers, 64 experts of a gated 512 -> 256 MLP, top-8), one rank, 256 tokens, no recompute, ideal
+    GEMMs: the routed experts' forward GEMM time is 2·256·8·(3·512·256) FLOP / 1e15 = 1.61 µs a layer; fwd + bwd is
+    3x that. With 128-row tiles the 2048 routed rows take 16 + 63 tiles, so the routed GEMMs cost 79/16 as much.
+    A chip with two devices splits the rows: 1024 each, 8 + 63 tiles per device, 71/8 as much."""
+    routed_fwd = 2 * 256 * 8 * mlp_params(512, 256, 1.0) / 1e15
+    assert routed_fwd == pytest.approx(1.611e-6, rel=1e-3)
+
+    def compute(tile, devices=1.0):
+        eff = efficiency.for_families(["custom"], {**IDEAL, "grouped_gemm_tile_rows": tile})
+        big = hw(scale_up_bw_bytes_per_s=1e30, scale_out_bw_bytes_per_s=1e30, devices_per_chip=devices)
+        return float(step_time(Columns(MOE.to_columns()), big, lay(), global_batch_seqs=1, seq_len=256,
+                               eff=eff)["compute_s"][0])
+
+    base = compute(0.0)
+    assert compute(128.0) - base == pytest.approx(2 * 3 * routed_fwd * (79 / 16 - 1), rel=1e-9)
+    assert compute(128.0, devices=2.0) - compute(0.0, devices=2.0) == pytest.approx(
+        2 * 3 * routed_fwd * (71 / 8 - 1), rel=1e-9)
+    # with ideal GEMMs (no size penalty) splitting a chip into devices changes nothing else
+    assert compute(0.0, devices=2.0) == pytest.approx(base, rel=1e-12)
+
+
+def test_ironwood_is_two_devices_per_chip_and_megacore_chips_one():
+    """TPU7x has two TensorCores and no megacore (JAX ChipVersion table): two devices a chip. v5p fuses its two
+    TensorCores as one megacore device; GPUs are one device however many dies they have."""
+    from chipplan import catalog
+    from chipplan.perf.hardware_cols import hardware_row
+
+    def devices(hid):
+        return hardware_row(catalog.accelerator(hid), "bf16")["devices_per_chip"]
+
+    assert devices("tpu7x") == 2.0
+    assert devices("tpu-v5p") == devices("tpu-v6e") == devices("b200-sxm-180gb") == 1.0

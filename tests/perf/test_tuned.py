@@ -72,7 +72,8 @@ def test_engines_read_the_catalog_values(user_constants):
     llama405 = catalog.model("llama-3.1-405b")
     assert plan.default_global_batch_tokens(llama405) == 16 * 2**20
     user_constants(training={"memory_usable_fraction": 0.5, "memory_reserved_bytes": 0.0,
-                             "attention_backward_factor": 2.5, "memory_model_slack_fraction": 0.05},
+                             "attention_backward_factor": 2.5, "memory_model_slack_fraction": 0.05,
+                             "host_offload_bw_bytes_per_s": 5e10},
                    plan={"global_batch_tokens_small": 1e6, "global_batch_tokens_large": 2e6,
                          "large_model_params": 1e15})
     assert tuned.value("training", "memory_usable_fraction") == 0.5
@@ -95,7 +96,8 @@ def test_a_broken_entry_is_one_line_naming_it(user_constants):
     with pytest.raises(CatalogError, match=r"engine_constants\.serving\.allreduce_latency_steps: missing"):
         tuned.table()
     user_constants(training={"memory_usable_fraction": -1.0, "memory_reserved_bytes": 0.0,
-                             "attention_backward_factor": 3.0, "memory_model_slack_fraction": 0.05})
+                             "attention_backward_factor": 3.0, "memory_model_slack_fraction": 0.05,
+                             "host_offload_bw_bytes_per_s": 5e10})
     with pytest.raises(CatalogError, match=r"engine_constants\.training\.memory_usable_fraction\.value"):
         tuned.table()
     user_constants(training={"memory_usable_fraction": 0.9, "memory_reserved_bytes": 0.0,

@@ -73,7 +73,7 @@ def test_strategy_binary_file(tmp_path):
 @pytest.mark.parametrize(("extra", "message"), [
     (("--seed", "-1"), "error: --seed: must be a whole number in [0, 4,294,967,295], got -1"),
     (("--scenarios", "100000000"), "error: --scenarios: must be an integer in [1, 500,000], got 100000000"),
-    (("--tornado-scenarios", "100000000"), "error: --tornado-scenarios: must be a whole number in [0, 500] "
+    (("--tornado-scenarios", "100000000"), "error: --tornado-scenarios: must be a whole number in [0, 4,096] "
                                            "scenarios per re-optimisation, got 100000000"),
 ])
 def test_strategy_bad_flags(extra, message):

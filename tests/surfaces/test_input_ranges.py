@@ -210,7 +210,7 @@ def test_scenario_sizes_are_capped_and_stated_in_the_schema(tmp_path):
         sc.load(p)
     prop = json_schema()["properties"]["optimisation_scenarios"]
     assert prop["maximum"] == 4096 and prop["minimum"] == 1 and "4,096" in prop["x-range"]
-    assert json_schema()["$defs"]["PlanSection"]["properties"]["tornado_scenarios"]["maximum"] == 500
+    assert json_schema()["$defs"]["PlanSection"]["properties"]["tornado_scenarios"]["maximum"] == 4096
 
 
 def test_limits_doc_is_current():

@@ -16,6 +16,8 @@ Each parameter is one number per family, never per run or per source:
 ``dp_overlap``             share of the backward pass usable to hide data-parallel communication
 ``kernel_overhead_s``      fixed launch/synchronisation cost per layer and micro-batch pass
 ``moe_layer_overhead_s``   fixed extra cost per MoE layer pass: router, token permutation, host sync of counts
+``grouped_gemm_tile_rows`` row tile of the grouped (expert) GEMM kernel; a group starting inside a tile re-runs it
+                           (0: not modelled, the family's matmul share covers it)
 ``uncertainty_log_sd``     standard deviation of log(measured/predicted), for the 80 % intervals
 """
 
@@ -54,6 +56,7 @@ class FamilyEfficiency(BaseModel):
     dp_overlap: float = Field(ge=0, le=1)
     kernel_overhead_s: float = Field(ge=0)
     moe_layer_overhead_s: float = Field(ge=0)
+    grouped_gemm_tile_rows: float = Field(default=0.0, ge=0)
     uncertainty_log_sd: float = Field(gt=0)
     calibrated: bool
     source: str = Field(min_length=10)
@@ -170,6 +173,20 @@ def gemm_efficiency(fraction: Any, half_dim: Any, *dims: Any) -> Any:
     for x in dims[1:]:
         n = np.minimum(n, x)
     return fraction * n / (n + half_dim)
+
+
+def grouped_gemm_tile_efficiency(rows: Any, groups: Any, tile_rows: Any) -> Any:
+    """Share of the row tiles a grouped GEMM runs that carry its rows.
+
+    ``rows`` routed tokens sorted by expert into ``groups`` local experts, tiled by ``tile_rows``: a group that
+    starts inside a tile computes that whole tile again (masked), so the kernel runs ``ceil(rows/tm) + groups − 1``
+    tiles when the routed counts are not multiples of the tile (Pallas megablox ``make_group_metadata``: "tiles_m <=
+    group_tiles.sum() <= tiles_m + num_groups - 1", jax-ml/jax, jax/experimental/pallas/ops/tpu/megablox/gmm.py).
+    Empty groups are skipped, hence at most ``rows`` partial tiles. A tile of 0 (or no rows) gives 1.0."""
+    rows = np.asarray(rows, dtype=float)
+    tm = np.asarray(tile_rows, dtype=float)
+    tiles = np.ceil(rows / np.maximum(tm, 1.0)) + np.maximum(np.minimum(groups, rows) - 1.0, 0.0)
+    return np.where((tm > 0) & (rows > 0), rows / np.maximum(tiles * np.maximum(tm, 1.0), 1e-30), 1.0)
 
 
 def interval_log_sd(family_sd: Any, *, n_experts: Any, n_gpu: Any, precision: Any, serving: bool = False

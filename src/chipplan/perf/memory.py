@@ -110,6 +110,29 @@ def activation_bytes_per_layer(model: Any, seq_len: A, micro_batch: A, tp: A = 1
     return np.where(rc == 2, full_keep, np.where(rc == 1, selective, none))
 
 
+def offloaded_bytes_per_layer(model: Any, seq_len: A, micro_batch: A, tp: A = 1, *, sequence_parallel: A = True,
+                              moe: bool = False, remat: dict[str, A] | None = None) -> A:
+    """Bytes one layer sends to host memory in the forward pass (and reads back in the backward) on one rank: the
+    tensors a stated remat policy offloads (``remat_<tensor>`` code 2), sized as ``activation_bytes_per_layer``
+    counts them (``seq_len`` is the local sequence; the layer input and the ``d_model``-wide tensors divide by
+    ``tp`` only with sequence parallelism). Zero without a stated policy."""
+    if not remat or "remat_context" not in remat:
+        return 0.0
+    t = layer_activation_terms(model, seq_len, micro_batch, moe=moe)
+    tp = np.asarray(tp, dtype=float)
+    sp = np.asarray(sequence_parallel, dtype=bool)
+
+    def offloaded(name: str) -> A:
+        return np.asarray(remat.get(f"remat_{name}", 0.0)) == 2
+
+    out = np.where(offloaded("decoder_layer_input"), np.where(sp, t["layer_input"] / tp, t["layer_input"]), 0.0)
+    for name, v in t["named"].items():
+        out = out + np.where(offloaded(name), v / tp, 0.0)
+    for name, v in t["named_seq"].items():
+        out = out + np.where(offloaded(name), np.where(sp, v / tp, v), 0.0)
+    return out
+
+
 def stage_layers(n_dense: A, n_moe: A, pp: A) -> tuple[A, A]:
     """(dense, MoE) layers on the busiest pipeline stage: ``ceil(L/pp)`` layers in the model's mix."""
     total = n_dense + n_moe

@@ -25,8 +25,10 @@ gathers hide behind the compute of the neighbouring layers, so a layer exposes o
 takes beyond that compute, plus the first gather and the last reduce-scatter. An MoE layer pays a fixed cost per
 pass (router, permutation, the host sync of token counts: ``moe_layer_overhead_s``) whatever its number of
 local experts, and its expert GEMMs run at the efficiency of the per-expert GEMM shape (tokens per expert ×
-d_model × d_ff/tp), so a fine-grained MoE is never faster than a dense model of its active size. The optimizer
-step is memory-bound. Collectives are costed in ``chipplan.perf.collectives``.
+d_model × d_ff/tp), so a fine-grained MoE is never faster than a dense model of its active size. Tensors a
+stated remat policy offloads to host memory cross the host link twice per layer (``offload_exposed_s``), hidden
+behind the neighbouring layer's compute up to that compute. The optimizer step is memory-bound. Collectives are
+costed in ``chipplan.perf.collectives``.
 
 Software-stack capabilities (``chipplan.perf.stacks``) enter as optional layout columns: the attention kernels'
 share (``attention_ratio``), whether TP and expert communication overlap (``tp_overlap_on``,
@@ -56,8 +58,13 @@ from chipplan.perf.arithmetic import (
     v_head_dim,
 )
 from chipplan.perf.columns import Columns
-from chipplan.perf.efficiency import gemm_efficiency, matmul_fraction
-from chipplan.perf.memory import OPTIMIZER_BYTES_PER_PARAM, stage_layers, training_memory
+from chipplan.perf.efficiency import gemm_efficiency, grouped_gemm_tile_efficiency, matmul_fraction
+from chipplan.perf.memory import (
+    OPTIMIZER_BYTES_PER_PARAM,
+    offloaded_bytes_per_layer,
+    stage_layers,
+    training_memory,
+)
 from chipplan.perf.stacks import REMAT_COLUMNS
 
 A = Any
@@ -137,11 +144,18 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     vdim = np.where(m.is_mla > 0, odim, m.n_kv_heads * m.head_dim)
     dff_dense = dense_d_ff(m)
     attn_p = attention_params_per_layer(m)
-    t_attn_proj = 2 * T * attn_p / tp / (peak_mm * gemm_efficiency(frac_mm, half, T, d, qdim / tp))
+    # A chip whose TensorCores are separate devices (``devices_per_chip``, no megacore) runs each GEMM on its share
+    # of the tokens: the GEMM shapes are per device.
+    T_dev = T / np.maximum(hw.get("devices_per_chip", 1.0), 1.0)
+    t_attn_proj = 2 * T * attn_p / tp / (peak_mm * gemm_efficiency(frac_mm, half, T_dev, d, qdim / tp))
     t_mlp_dense = 2 * T * mlp_params(d, dff_dense, m.gated_mlp) / tp / (
-        peak_mm * gemm_efficiency(frac_mm, half, T, d, dff_dense / tp))
-    tokens_per_expert = np.where(m.n_experts > 0, T * m.top_k * cf * ep / np.maximum(m.n_experts, 1.0), T)
-    t_mlp_moe = 2 * T * k_act * mlp_params(d, m.d_ff, m.gated_mlp) / tp / (
+        peak_mm * gemm_efficiency(frac_mm, half, T_dev, d, dff_dense / tp))
+    tokens_per_expert = np.where(m.n_experts > 0, T_dev * m.top_k * cf * ep / np.maximum(m.n_experts, 1.0), T_dev)
+    # The routed experts run as one grouped GEMM over the E/ep local experts; its row tiles that straddle two
+    # experts run twice (``grouped_gemm_tile_efficiency``). Shared experts are plain GEMMs.
+    routed_eff = grouped_gemm_tile_efficiency(T_dev * m.top_k * cf, np.maximum(m.n_experts / ep, 1.0),
+                                              eff.get("grouped_gemm_tile_rows", 0.0))
+    t_mlp_moe = 2 * T * (m.top_k * cf / routed_eff + m.n_shared_experts) * mlp_params(d, m.d_ff, m.gated_mlp) / tp / (
         peak_mm * gemm_efficiency(frac_mm, half, tokens_per_expert, d, m.d_ff / tp))
     ctx = (s + 1) / 2  # causal: each query sees half the sequence on average, whatever the CP split
     t_scores = 2 * T * m.n_heads / tp * (qk_head_dim(m) + v_head_dim(m)) * ctx / (
@@ -194,10 +208,25 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     Ld, Lm = stage_layers(n_dense, n_moe, pp)
     # LM head and loss (last stage): GEMM plus ~12 bytes of logits traffic per vocabulary entry.
     V = m.vocab_size
-    t_head = 2 * T * d * V / tp / (peak_mm * gemm_efficiency(frac_mm, half, T, d, V / tp)) + T * V / tp * 12 / mem_bw
+    t_head = (2 * T * d * V / tp / (peak_mm * gemm_efficiency(frac_mm, half, T_dev, d, V / tp))
+              + T * V / tp * 12 / mem_bw)
     fwd = Ld * f_d + Lm * f_m + t_head
     bwd = Ld * b_d + Lm * b_m + 2 * t_head
     rec = Ld * r_d + Lm * r_m
+
+    # Host offload (a stated remat policy's ``tensor=offload``): each layer's offloaded tensors go to host memory
+    # during the forward and come back before its backward, over the host link, overlapped with the compute of the
+    # neighbouring layer (the next layer's forward, the previous layer's backward and recompute); a layer exposes
+    # what its transfer takes beyond that compute. An MoE layer's mlpwo is the routed tokens' expert output
+    # (top_k rows per token), so offloading it costs top_k times a dense layer's.
+    t_offload = 0.0
+    if "remat_context" in lay:
+        remat = {k: lay[k] for k in REMAT_COLUMNS if k in lay}
+        host_bw = tuned.value("training", "host_offload_bw_bytes_per_s")
+        t_off_d = offloaded_bytes_per_layer(m, T / mb, mb, tp, sequence_parallel=sp, remat=remat) / host_bw
+        t_off_m = offloaded_bytes_per_layer(m, T / mb, mb, tp, sequence_parallel=sp, moe=True, remat=remat) / host_bw
+        t_offload = (Ld * (np.maximum(t_off_d - f_d, 0.0) + np.maximum(t_off_d - b_d - r_d, 0.0))
+                     + Lm * (np.maximum(t_off_m - f_m, 0.0) + np.maximum(t_off_m - b_m - r_m, 0.0)))
 
     # --- communication per layer --------------------------------------------------------------------
     k_tp, n_tp = col.group_split(tp, 1.0, dom)
@@ -217,7 +246,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     p2p_bytes = T * d * ACT_COMM_BYTES / tp_sp
     t_p2p = np.where(pp > 1, 2 * vpp * col.p2p_time(p2p_bytes, pp_stride < dom, bw_up, bw_out, alpha), 0.0)
 
-    t_micro = fwd + bwd + rec + tp_exposed + cp_exposed + ep_exposed + t_p2p
+    t_micro = fwd + bwd + rec + tp_exposed + cp_exposed + ep_exposed + t_p2p + t_offload
     bubble_slots = (pp - 1) / vpp
     t_pipe = (n_micro + bubble_slots) * t_micro
 
@@ -284,6 +313,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
         "tp_exposed_s": n_micro * tp_exposed,
         "cp_exposed_s": n_micro * cp_exposed,
         "ep_exposed_s": n_micro * ep_exposed,
+        "offload_exposed_s": n_micro * t_offload,
         "pp_p2p_s": n_micro * t_p2p,
         "bubble_s": bubble_slots * t_micro,
         "dp_exposed_s": dp_exposed,

@@ -28,7 +28,7 @@ NAMES: dict[str, tuple[str, ...]] = {
     # chipplan.perf.training (and the serving memory check: memory_reserved_bytes; the predict table's layout
     # search: memory_model_slack_fraction)
     "training": ("memory_usable_fraction", "memory_reserved_bytes", "attention_backward_factor",
-                 "memory_model_slack_fraction"),
+                 "memory_model_slack_fraction", "host_offload_bw_bytes_per_s"),
     # chipplan.perf.plan
     "plan": ("global_batch_tokens_small", "global_batch_tokens_large", "large_model_params"),
     # chipplan.perf.inference, without an engine profile (chipplan.perf.serving_engines) where it has one

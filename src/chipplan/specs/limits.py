@@ -87,7 +87,8 @@ RANGES: dict[str, Range] = {
     "switch_radix": Range(low=2, high=4096, unit="ports", integer=True),
     "seed": Range(low=0, high=2**32 - 1, integer=True),
     "monte_carlo_samples": Range(low=0, high=1e6, unit="draws", integer=True),
-    "tornado_scenarios": Range(low=0, high=500, unit="scenarios per re-optimisation", integer=True),
+    # the tornado re-optimises on (up to) the optimisation scenarios, so it takes their range
+    "tornado_scenarios": Range(low=0, high=4096, unit="scenarios per re-optimisation", integer=True),
     # the stochastic programme grows with scenarios × quarters × routes; the default is 512
     "optimisation_scenarios": Range(low=1, high=4096, unit="scenarios", integer=True),
     "replications": Range(low=0, high=100, integer=True),
