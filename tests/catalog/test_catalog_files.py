@@ -30,14 +30,20 @@ def test_trusted_parse_finds_lines_on_demand_and_falls_back_on_bad_yaml():
 @pytest.mark.skipif(not getattr(yaml, "__with_libyaml__", False), reason="PyYAML built without libyaml")
 def test_shipped_catalog_parses_fast():
     files = catalog.data_files()
-    t = time.process_time()
-    for f in files:
-        catalog.read_yaml_doc(f)
-    fast = time.process_time() - t
-    t = time.process_time()
-    for f in files:
-        safeio.load_yaml_doc(f, error=CatalogError)
-    slow = time.process_time() - t
+
+    def cpu_s(read) -> float:
+        # this thread's CPU time, best of three: a web server or Ray thread of an earlier test in the same worker
+        # must not be counted against the parse
+        best = float("inf")
+        for _ in range(3):
+            t = time.thread_time()
+            for f in files:
+                read(f)
+            best = min(best, time.thread_time() - t)
+        return best
+
+    fast = cpu_s(catalog.read_yaml_doc)
+    slow = cpu_s(lambda f: safeio.load_yaml_doc(f, error=CatalogError))
     assert fast < 0.5 * slow, (fast, slow)
 
 
