@@ -49,9 +49,19 @@ def gross_dies_per_wafer(die_area_mm2: Any, wafer_diameter_mm: Any = 300.0, edge
     s = arr("scribe_mm", scribe_mm)
     r = d / 2 - e
     if np.any(r <= 0):
-        i = int(np.argmin(np.broadcast_to(r, np.broadcast_shapes(d.shape, e.shape))))
-        raise _ring_error(np.broadcast_to(d, np.shape(r)).flat[i], np.broadcast_to(e, np.shape(r)).flat[i])
+        raise _ring_error(*_worst(r, d, e))
     return out(np.floor(np.maximum(_dpw(a, r, s), 0.0)))
+
+
+#: The wafer a die's fit is judged against when the inputs disagree on which one is wrong (300 mm, the size every
+#: leading-edge node runs; SEMI M1).
+STANDARD_WAFER_DIAMETER_MM = 300.0
+
+
+def _worst(score: np.ndarray, *inputs: Any) -> list[float]:
+    """Each input at the element where ``score`` (their broadcast result) is lowest: the case an error names."""
+    i = int(np.argmin(score))
+    return [float(np.broadcast_to(np.asarray(x, dtype=float), np.shape(score)).flat[i]) for x in inputs]
 
 
 def _ring_error(wafer_diameter_mm: float, edge_exclusion_mm: float) -> FieldError:
@@ -61,10 +71,6 @@ def _ring_error(wafer_diameter_mm: float, edge_exclusion_mm: float) -> FieldErro
         return FieldError("wafer_diameter_mm", f"must exceed twice the edge exclusion ({e:g} mm)", d)
     return FieldError("edge_exclusion_mm", f"must be less than the wafer radius ({d / 2:g} mm)", e)
 
-
-#: The wafer a die's fit is judged against when the inputs disagree on which one is wrong (300 mm, the size every
-#: leading-edge node runs; SEMI M1).
-STANDARD_WAFER_DIAMETER_MM = 300.0
 
 
 def _dpw(a: Any, r: Any, s: Any) -> Any:
@@ -207,10 +213,7 @@ def die_cost(die_area_mm2: Any, wafer_price_usd: Any, defect_density_per_cm2: An
     probe = arr("probe_usd_per_die", probe_usd_per_die)
     dpw = np.asarray(gross_dies_per_wafer(die_area_mm2, wafer_diameter_mm, edge_exclusion_mm, scribe_mm))
     if np.any(dpw < 1):
-        shape = np.shape(dpw)
-        i = int(np.argmin(dpw))
-        raise no_whole_die(*(np.broadcast_to(np.asarray(x, dtype=float), shape).flat[i] for x in
-                             (die_area_mm2, wafer_diameter_mm, edge_exclusion_mm, scribe_mm)))
+        raise no_whole_die(*_worst(dpw, die_area_mm2, wafer_diameter_mm, edge_exclusion_mm, scribe_mm))
     y = (np.asarray(die_yield(die_area_mm2, defect_density_per_cm2, model, alpha, critical_layers))
          if yield_override is None else fraction("yield", yield_override))
     good = dpw * y
