@@ -17,6 +17,17 @@ from chipplan.errors import UnknownIdError
 # Same default as the Makefile's VALIDATION: ../shared/validation next to the repository root.
 VALIDATION = Path(os.environ.get("VALIDATION") or Path(__file__).resolve().parents[3] / "shared/validation")
 
+# Published models added for unseen training tables (LLaMA-1, OPT, BLOOM, NeoX/Pythia, OLMo, Falcon, ...).
+NEW_IDS = [
+    "llama-7b", "llama-13b", "llama-33b", "llama-65b",
+    *(f"opt-{s}" for s in ("1.3b", "2.7b", "6.7b", "13b", "30b", "66b", "175b")),
+    "bloom-176b", "gpt-neox-20b",
+    *(f"pythia-{s}" for s in ("70m", "160m", "410m", "1b", "1.4b", "2.8b", "6.9b", "12b")),
+    "olmo-1b", "olmo-7b", "olmo-2-7b", "olmo-2-13b", "falcon-7b", "falcon-40b", "mistral-7b", "yi-34b",
+    "deepseek-llm-7b", "deepseek-llm-67b", "qwen2.5-7b", "qwen2.5-14b", "qwen2.5-32b", "qwen2.5-72b",
+    "llama-3.2-1b", "llama-3.2-3b", "starcoder-15b", "dbrx",
+]
+
 EXPECTED_IDS = [
     *(f"gpt3-{s}" for s in ("125m", "350m", "760m", "1.3b", "2.7b", "6.7b", "13b", "175b")),
     "nemo-gpt3-5b", "nemo-gpt3-20b",
@@ -28,6 +39,7 @@ EXPECTED_IDS = [
     "mixtral-8x7b", "mixtral-8x22b", "deepseek-v2", "deepseek-v3", "qwen3-30b-a3b", "qwen3-235b-a22b",
     "grok-1", "nemotron-4-15b", "nemotron-4-340b", "palm-540b", "gpt-j-6b", "falcon-180b",
     *(f"mpt-{s}" for s in ("125m", "350m", "760m", "1b", "3b", "7b", "13b", "30b", "70b")),
+    *NEW_IDS,
 ]
 
 # CSV shape column -> Model attribute. Columns left empty in a row are not compared.
@@ -287,3 +299,93 @@ def test_mpt_benchmark_counts_match_shapes(cat, id_):
     d = m.d_model
     n = m.n_layers * (12 * d * d + 13 * d) + 2 * d + (m.vocab_size + m.max_seq_len) * d
     assert n == m.published_params
+
+
+# ------------------------------------------- models added for published training tables
+
+@pytest.mark.parametrize(("spelling", "id_"), [
+    ("LLaMA-65B", "llama-65b"), ("LLaMA 65B", "llama-65b"), ("llama-65b", "llama-65b"), ("LLaMA-30B", "llama-33b"),
+    ("OPT-175B", "opt-175b"), ("facebook/opt-66b", "opt-66b"), ("BLOOM-176B", "bloom-176b"),
+    ("GPT-NeoX-20B", "gpt-neox-20b"), ("Pythia-12B", "pythia-12b"), ("Pythia-6.9B-deduped", "pythia-6.9b"),
+    ("OLMo-7B", "olmo-7b"), ("OLMo-2-1124-13B", "olmo-2-13b"), ("Falcon-40B", "falcon-40b"),
+    ("Mistral-7B-v0.1", "mistral-7b"), ("Yi-34B", "yi-34b"), ("DeepSeek LLM 67B", "deepseek-llm-67b"),
+    ("Qwen2.5-72B-Instruct", "qwen2.5-72b"), ("Llama 3.2 1B", "llama-3.2-1b"), ("StarCoder", "starcoder-15b"),
+    ("DBRX", "dbrx"),
+])
+def test_new_model_spellings(cat, spelling, id_):
+    assert cat.model(spelling).name == id_
+
+
+@pytest.mark.parametrize(("id_", "shape"), [
+    # (layers, d_model, heads, kv heads, head_dim, d_ff, vocab): paper tables and config.json
+    ("llama-65b", (80, 8192, 64, 64, 128, 22016, 32000)),
+    ("llama-33b", (60, 6656, 52, 52, 128, 17920, 32000)),
+    ("opt-175b", (96, 12288, 96, 96, 128, 49152, 50272)),
+    ("opt-66b", (64, 9216, 72, 72, 128, 36864, 50272)),
+    ("bloom-176b", (70, 14336, 112, 112, 128, 57344, 250880)),
+    ("gpt-neox-20b", (44, 6144, 64, 64, 96, 24576, 50432)),
+    ("pythia-12b", (36, 5120, 40, 40, 128, 20480, 50688)),
+    ("falcon-7b", (32, 4544, 71, 1, 64, 18176, 65024)),
+    ("falcon-40b", (60, 8192, 128, 8, 64, 32768, 65024)),
+    ("mistral-7b", (32, 4096, 32, 8, 128, 14336, 32000)),
+    ("yi-34b", (60, 7168, 56, 8, 128, 20480, 64000)),
+    ("deepseek-llm-67b", (95, 8192, 64, 8, 128, 22016, 102400)),
+    ("qwen2.5-72b", (80, 8192, 64, 8, 128, 29568, 152064)),
+    ("llama-3.2-1b", (16, 2048, 32, 8, 64, 8192, 128256)),
+    ("starcoder-15b", (40, 6144, 48, 1, 128, 24576, 49152)),
+    ("dbrx", (40, 6144, 48, 8, 128, 10752, 100352)),
+])
+def test_new_published_shapes(cat, id_, shape):
+    assert _shape(cat.model(id_)) == shape
+
+
+def test_new_architecture_flags(cat):
+    for id_ in ("opt-1.3b", "opt-175b", "starcoder-15b"):
+        m = cat.model(id_)
+        assert (m.gated_mlp, m.tied_embeddings, m.learned_pos_emb) == (False, True, True), id_
+    bloom = cat.model("bloom-176b")  # ALiBi: no position table
+    assert (bloom.gated_mlp, bloom.tied_embeddings, bloom.learned_pos_emb) == (False, True, False)
+    for id_ in ("llama-3.2-1b", "llama-3.2-3b", "olmo-1b", "falcon-7b"):
+        assert cat.model(id_).tied_embeddings, id_
+    for id_ in ("olmo-7b", "olmo-2-13b", "qwen2.5-7b", "mistral-7b", "dbrx", "gpt-neox-20b"):
+        assert not cat.model(id_).tied_embeddings, id_
+    dbrx = cat.model("dbrx")
+    assert (dbrx.n_experts, dbrx.top_k, dbrx.n_shared_experts, dbrx.first_dense_layers, dbrx.gated_mlp) == \
+        (16, 4, 0, 0, True)
+    assert (cat.model("falcon-7b").attention, cat.model("starcoder-15b").attention) == ("mqa", "mqa")
+
+
+def _neox_count(m) -> int:
+    """GPT-NeoX/BLOOM count: 12 d^2 weights + 13 d biases and LayerNorm per layer, final LayerNorm (2 d), then
+    untied (NeoX) or tied (BLOOM, plus its embedding LayerNorm) embeddings."""
+    d = m.d_model
+    n = m.n_layers * (12 * d * d + 13 * d) + 2 * d
+    return n + (m.vocab_size * d + 2 * d if m.tied_embeddings else 2 * m.vocab_size * d)
+
+
+@pytest.mark.parametrize("id_", ["gpt-neox-20b", "bloom-176b",
+                                 *(f"pythia-{s}" for s in ("70m", "160m", "410m", "1b", "1.4b", "2.8b", "6.9b",
+                                                            "12b"))])
+def test_neox_and_bloom_exact_counts_match_shapes(cat, id_):
+    m = cat.model(id_)
+    assert _neox_count(m) == m.published_params
+
+
+@pytest.mark.parametrize("id_", ["mistral-7b", "llama-3.2-1b", "llama-3.2-3b"])
+def test_new_llama_style_exact_counts(cat, id_):
+    m = cat.model(id_)
+    n = _llama_count(m) - (m.vocab_size * m.d_model if m.tied_embeddings else 0)
+    assert n == m.published_params
+
+
+@pytest.mark.parametrize("id_", NEW_IDS)
+def test_new_models_engine_count_near_published(cat, id_):
+    # The engine's count (no biases, two norms per layer) must land near the published figure; a wrong shape
+    # shows up as a miss of several per cent. Falcon-40B is named for 40B but its shape holds 41.3B.
+    from chipplan.perf.arithmetic import param_counts
+    m = cat.model(id_)
+    p = param_counts(m)
+    tol = 0.04 if id_ == "falcon-40b" else 0.02
+    assert float(p["total"]) == pytest.approx(m.published_params, rel=tol)
+    if m.published_active_params:
+        assert float(p["active"]) == pytest.approx(m.published_active_params, rel=0.02)
