@@ -17,11 +17,14 @@ REQUIRED_ACCELERATORS = [
     "h100-pcie-80gb", "h800-sxm-80gb", "h200-sxm-141gb", "gh200", "b200-sxm-180gb", "gb200-nvl72",
     "gb300-nvl72", "mi250x", "mi300x", "mi325x", "mi355x", "tpu-v3", "tpu-v4", "tpu-v5e", "tpu-v5p",
     "tpu-v6e", "gaudi2", "gaudi3", "cerebras-wse-3",
+    # added for published training tables
+    "v100-sxm-16gb", "a100-pcie-40gb", "a800-sxm-80gb", "h20", "l40s", "b300-sxm-288gb", "mi250", "mi300a",
+    "trainium", "trainium2",
 ]
 REQUIRED_SYSTEMS = [
     "dgx-a100", "hgx-a100-80gb", "dgx-h100", "hgx-h100", "hgx-h200", "dgx-b200", "gb200-nvl72", "gb300-nvl72",
     "tpu-v4-pod-slice", "tpu-v5p-pod-slice", "tpu-v6e-pod-slice", "gaudi2-server", "gaudi3-server",
-    "mi300x-platform",
+    "mi300x-platform", "dgx-b300", "trn1-32xlarge", "trn2-48xlarge",
 ]
 
 
@@ -91,7 +94,8 @@ def test_chip_sanity(cat, id_):
 
 
 @pytest.mark.parametrize("id_", ["h100-sxm-80gb", "h100-sxm-96gb", "h100-pcie-80gb", "h800-sxm-80gb",
-                                 "h200-sxm-141gb", "gh200", "b200-sxm-180gb", "gb200-nvl72", "gb300-nvl72"])
+                                 "h200-sxm-141gb", "gh200", "b200-sxm-180gb", "gb200-nvl72", "gb300-nvl72", "h20",
+                                 "b300-sxm-288gb"])  # L40S: datasheet prints FP8 733 beside BF16 362.05
 def test_nvidia_fp8_is_twice_bf16(cat, id_):
     a = cat.accelerators[id_]
     assert a.peak_fp8_flops_per_s == pytest.approx(2 * a.peak_bf16_flops_per_s, rel=2e-3)
@@ -199,3 +203,60 @@ def test_estimates_carry_reasoning(cat):
                     n += 1
                     assert len(fs.reasoning) >= 30
     assert n > 20  # the catalog is honest about its many estimates
+
+
+# ------------------------------------------- accelerators added for published training tables
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("A800", "a800-sxm-80gb"), ("A800-SXM4-80GB", "a800-sxm-80gb"), ("H20", "h20"), ("L40S", "l40s"),
+    ("A100-PCIE-40GB", "a100-pcie-40gb"), ("Tesla V100-SXM2-16GB", "v100-sxm-16gb"), ("B300", "b300-sxm-288gb"),
+    ("MI250", "mi250"), ("MI250X", "mi250x"), ("MI300A", "mi300a"), ("Trainium", "trainium"), ("trn1", "trainium"),
+    ("Trainium2", "trainium2"), ("V100", "v100-sxm-32gb"), ("GB300", "gb300-nvl72"),
+])
+def test_added_spellings_resolve(cat, typed, expected):
+    assert cat.accelerator(typed).id == expected
+
+
+@pytest.mark.parametrize(("id_", "field", "value"), [
+    ("a800-sxm-80gb", "scale_up_bw_bytes_per_s", 200e9),     # NVLink cut to 400 GB/s total
+    ("h20", "peak_bf16_flops_per_s", 148e12),
+    ("h20", "hbm_bw_bytes_per_s", 4.0e12),
+    ("h20", "scale_up_bw_bytes_per_s", 450e9),
+    ("l40s", "peak_bf16_flops_per_s", 362.05e12),            # datasheet 733* sparse halved
+    ("l40s", "hbm_bw_bytes_per_s", 864e9),
+    ("b300-sxm-288gb", "peak_bf16_flops_per_s", 2250e12),    # HGX B300 36 PF* / 8 / 2
+    ("b300-sxm-288gb", "peak_fp4_flops_per_s", 13500e12),    # HGX B300 108 PF dense / 8
+    ("b300-sxm-288gb", "hbm_bytes", 288 * 2**30),
+    ("mi250", "peak_bf16_flops_per_s", 362.1e12),
+    ("mi250", "scale_up_bw_bytes_per_s", 300e9),             # 6 links x 50 GB/s per direction
+    ("mi300a", "peak_bf16_flops_per_s", 980.6e12),           # 2048 FLOP/clk/CU x 228 CU x 2.1 GHz
+    ("mi300a", "hbm_bytes", 128 * 2**30),
+    ("trainium", "peak_bf16_flops_per_s", 190e12),
+    ("trainium", "hbm_bytes", 32 * 2**30),
+    ("trainium2", "peak_bf16_flops_per_s", 667e12),
+    ("trainium2", "peak_fp8_flops_per_s", 1299e12),
+    ("trainium2", "hbm_bytes", 96 * 2**30),
+    ("trainium2", "hbm_bw_bytes_per_s", 2.9e12),
+])
+def test_added_datasheet_values(cat, id_, field, value):
+    assert getattr(cat.accelerators[id_], field) == pytest.approx(value, rel=1e-3)
+
+
+def test_export_variants_differ_from_their_parents_only_where_published(cat):
+    a100, a800 = cat.accelerators["a100-sxm-80gb"], cat.accelerators["a800-sxm-80gb"]
+    assert (a800.peak_bf16_flops_per_s, a800.hbm_bytes, a800.hbm_bw_bytes_per_s) == \
+        (a100.peak_bf16_flops_per_s, a100.hbm_bytes, a100.hbm_bw_bytes_per_s)
+    assert a800.scale_up_bw_bytes_per_s == pytest.approx(2 / 3 * a100.scale_up_bw_bytes_per_s)
+    v32, v16 = cat.accelerators["v100-sxm-32gb"], cat.accelerators["v100-sxm-16gb"]
+    assert v16.peak_fp16_flops_per_s == v32.peak_fp16_flops_per_s and v16.hbm_bytes == v32.hbm_bytes / 2
+    pcie40, sxm40 = cat.accelerators["a100-pcie-40gb"], cat.accelerators["a100-sxm-40gb"]
+    assert pcie40.hbm_bw_bytes_per_s == sxm40.hbm_bw_bytes_per_s and pcie40.scale_up_domain == 2
+
+
+def test_uncalibrated_newcomers_inherit_existing_families(cat):
+    # No new efficiency families: each new chip maps to an existing one (Trainium to `custom`, uncalibrated).
+    fams = {i: cat.accelerators[i].family for i in ("a800-sxm-80gb", "h20", "l40s", "b300-sxm-288gb", "mi250",
+                                                     "mi300a", "trainium", "trainium2", "v100-sxm-16gb")}
+    assert fams == {"a800-sxm-80gb": "ampere", "h20": "hopper", "l40s": "ampere", "b300-sxm-288gb": "blackwell",
+                    "mi250": "cdna2", "mi300a": "cdna3", "trainium": "custom", "trainium2": "custom",
+                    "v100-sxm-16gb": "volta"}

@@ -101,7 +101,7 @@ def test_hardware_near_matches_span_accelerators_and_systems(given, first):
     ("dgx-b20", "systems", ["dgx-b200"]),
     ("llama-3.1-7b", "models", ["llama-3.1-70b", "llama-3.1-8b"]),
     ("deepsek-v3", "models", ["deepseek-v3"]),
-    ("mi300", "accelerators", ["mi300x"]),
+    ("mi300", "accelerators", ["mi300a", "mi300x"]),  # both MI300 parts
 ])
 def test_catalog_show_suggests_from_every_kind_best_first(given, kind, expected, capsys):
     assert run(["catalog", "show", given]) == 2
