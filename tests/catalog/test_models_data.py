@@ -26,6 +26,7 @@ NEW_IDS = [
     "olmo-1b", "olmo-7b", "olmo-2-7b", "olmo-2-13b", "falcon-7b", "falcon-40b", "mistral-7b", "yi-34b",
     "deepseek-llm-7b", "deepseek-llm-67b", "qwen2.5-7b", "qwen2.5-14b", "qwen2.5-32b", "qwen2.5-72b",
     "llama-3.2-1b", "llama-3.2-3b", "starcoder-15b", "dbrx",
+    "gemma-2b", "gemma-7b", "gemma-2-9b", "gemma-2-27b", "qwen3-8b", "qwen3-14b", "qwen3-32b", "llama-4-scout",
 ]
 
 EXPECTED_IDS = [
@@ -310,7 +311,8 @@ def test_mpt_benchmark_counts_match_shapes(cat, id_):
     ("OLMo-7B", "olmo-7b"), ("OLMo-2-1124-13B", "olmo-2-13b"), ("Falcon-40B", "falcon-40b"),
     ("Mistral-7B-v0.1", "mistral-7b"), ("Yi-34B", "yi-34b"), ("DeepSeek LLM 67B", "deepseek-llm-67b"),
     ("Qwen2.5-72B-Instruct", "qwen2.5-72b"), ("Llama 3.2 1B", "llama-3.2-1b"), ("StarCoder", "starcoder-15b"),
-    ("DBRX", "dbrx"),
+    ("DBRX", "dbrx"), ("google/gemma-7b", "gemma-7b"), ("Gemma 2 27B", "gemma-2-27b"), ("Qwen3-32B", "qwen3-32b"),
+    ("Llama-4-Scout-17B-16E", "llama-4-scout"),
 ])
 def test_new_model_spellings(cat, spelling, id_):
     assert cat.model(spelling).name == id_
@@ -334,6 +336,14 @@ def test_new_model_spellings(cat, spelling, id_):
     ("llama-3.2-1b", (16, 2048, 32, 8, 64, 8192, 128256)),
     ("starcoder-15b", (40, 6144, 48, 1, 128, 24576, 49152)),
     ("dbrx", (40, 6144, 48, 8, 128, 10752, 100352)),
+    ("gemma-2b", (18, 2048, 8, 1, 256, 16384, 256000)),
+    ("gemma-7b", (28, 3072, 16, 16, 256, 24576, 256000)),
+    ("gemma-2-9b", (42, 3584, 16, 8, 256, 14336, 256000)),
+    ("gemma-2-27b", (46, 4608, 32, 16, 128, 36864, 256000)),
+    ("qwen3-8b", (36, 4096, 32, 8, 128, 12288, 151936)),
+    ("qwen3-14b", (40, 5120, 40, 8, 128, 17408, 151936)),
+    ("qwen3-32b", (64, 5120, 64, 8, 128, 25600, 151936)),
+    ("llama-4-scout", (48, 5120, 40, 8, 128, 8192, 202048)),
 ])
 def test_new_published_shapes(cat, id_, shape):
     assert _shape(cat.model(id_)) == shape
@@ -371,7 +381,7 @@ def test_neox_and_bloom_exact_counts_match_shapes(cat, id_):
     assert _neox_count(m) == m.published_params
 
 
-@pytest.mark.parametrize("id_", ["mistral-7b", "llama-3.2-1b", "llama-3.2-3b"])
+@pytest.mark.parametrize("id_", ["mistral-7b", "llama-3.2-1b", "llama-3.2-3b", "gemma-2b", "gemma-7b"])
 def test_new_llama_style_exact_counts(cat, id_):
     m = cat.model(id_)
     n = _llama_count(m) - (m.vocab_size * m.d_model if m.tied_embeddings else 0)
