@@ -24,7 +24,7 @@ REQUIRED_ACCELERATORS = [
 REQUIRED_SYSTEMS = [
     "dgx-a100", "hgx-a100-80gb", "dgx-h100", "hgx-h100", "hgx-h200", "dgx-b200", "gb200-nvl72", "gb300-nvl72",
     "tpu-v4-pod-slice", "tpu-v5p-pod-slice", "tpu-v6e-pod-slice", "gaudi2-server", "gaudi3-server",
-    "mi300x-platform", "dgx-b300", "trn1-32xlarge", "trn2-48xlarge",
+    "mi300x-platform",
 ]
 
 
@@ -212,6 +212,7 @@ def test_estimates_carry_reasoning(cat):
     ("A100-PCIE-40GB", "a100-pcie-40gb"), ("Tesla V100-SXM2-16GB", "v100-sxm-16gb"), ("B300", "b300-sxm-288gb"),
     ("MI250", "mi250"), ("MI250X", "mi250x"), ("MI300A", "mi300a"), ("Trainium", "trainium"), ("trn1", "trainium"),
     ("Trainium2", "trainium2"), ("V100", "v100-sxm-32gb"), ("GB300", "gb300-nvl72"),
+    ("DGX B300", "b300-sxm-288gb"), ("trn2.48xlarge", "trainium2"),
 ])
 def test_added_spellings_resolve(cat, typed, expected):
     assert cat.accelerator(typed).id == expected
