@@ -235,8 +235,8 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
         common = proj * t_attn_proj * g_f + kept("context") * t_scores
         stated = np.asarray(lay.get("remat_stated", 1.0)) > 0
         kept_d = np.where(stated, common + (kept("mlpwi") * wi_share + (1 - wi_share)) * t_mlp_dense * g_f, 0.0)
-        kept_m = np.where(stated, common + (kept("mlpwi") * wi_share + kept("mlpwo") * (1 - wi_share)) * t_mlp_moe * g_f,
-                          0.0)
+        kept_m = np.where(stated, common + (kept("mlpwi") * wi_share + kept("mlpwo") * (1 - wi_share))
+                          * t_mlp_moe * g_f, 0.0)
 
     def passes(t_gemm: A, t_elem: A, cast: tuple[A, A], t_w: A, ko: A, kept: A) -> tuple[A, A, A]:
         fwd = g_f * t_gemm + t_scores + t_elem + cast[0] + t_w + ko
