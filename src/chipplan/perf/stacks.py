@@ -292,24 +292,30 @@ def resolve_recipe(profile: str, precision: str | None, text: str | None = None)
 
 
 def recipe_columns(profiles: Any, precisions: Any, texts: Any = None) -> dict[str, np.ndarray]:
-    """Recipe columns per row (``RECIPE_COLUMNS``) and the recipe names, resolved once per distinct input."""
+    """Recipe columns per row (``RECIPE_COLUMNS``) and the recipe names (``recipe``), resolved once per distinct
+    (profile, precision, text)."""
+    import pandas as pd
+
     prof = np.asarray(profiles, dtype=object)
     n = len(prof)
-    prec = np.broadcast_to(np.asarray(precisions, dtype=object), (n,))
-    txt = np.broadcast_to(np.asarray(texts if texts is not None else None, dtype=object), (n,))
+    cols = [prof, np.broadcast_to(np.asarray(precisions, dtype=object), (n,)),
+            np.broadcast_to(np.asarray(texts if texts is not None else None, dtype=object), (n,))]
+    code = np.zeros(n, dtype=np.int64)
+    for c in cols:  # one code per distinct tuple (hashing, fast for 10⁵ rows)
+        cell, uniq = pd.factorize(np.asarray(c, dtype=object), use_na_sentinel=False)
+        code = code * (len(uniq) + 1) + cell
+    code, _ = pd.factorize(code)
+    first = np.full(int(code.max()) + 1 if n else 0, -1, dtype=np.int64)
+    first[code[::-1]] = np.arange(n)[::-1]
     recipes = table().low_precision.recipes
-    out = {k: np.empty(n) for k in RECIPE_COLUMNS}
-    names = np.empty(n, dtype=object)
-    cache: dict[tuple[str, str, str], tuple[str, dict[str, float]]] = {}
-    for i, key in enumerate(zip(prof.tolist(), prec.tolist(), txt.tolist(), strict=True)):
-        k = tuple("" if v is None or (isinstance(v, float) and not np.isfinite(v)) else str(v) for v in key)
-        if k not in cache:
-            name = resolve_recipe(k[0], k[1], k[2])
-            cache[k] = (name, recipe_values(recipes[name]))
-        names[i], vals = cache[k]
-        for c, v in vals.items():
-            out[c][i] = v
-    return {**out, "recipe": names}
+
+    def clean(v: Any) -> str:
+        return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else str(v)
+
+    names = np.array([resolve_recipe(*(clean(c[i]) for c in cols)) for i in first.tolist()], dtype=object)
+    vals = {k: np.array([recipe_values(recipes[nm])[k] for nm in names.tolist()], dtype=float)
+            for k in RECIPE_COLUMNS}
+    return {**{k: v[code] for k, v in vals.items()}, "recipe": names[code]}
 
 
 CAPABILITY_COLUMNS = ("attention_ratio", "flash", "sequence_parallel", "tp_overlap_on", "ep_overlap_on",
