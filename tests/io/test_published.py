@@ -278,12 +278,11 @@ def test_a_batch_the_data_parallel_ranks_do_not_divide_is_rounded_with_a_note():
     """OPT-175B: 992 A100 at tp 8 are 124 data-parallel ranks; its 2M-token batch (1,024 sequences of 2,048 read
     in binary units) is 8.26 sequences a rank, so the run took the nearest whole multiple, 992 sequences."""
     opt = dict(hardware_id="a100-sxm-80gb", model_name="gpt3-175b", seq_len=2048, num_accelerators=992, tp=8, pp=1,
-               dp=None, micro_batch_size=1)
+               dp=None, micro_batch_size=None)
     p = pred(**opt, global_batch_tokens="2M")
     assert p["filled_with"]["global_batch_seqs"].startswith("992 sequences (2,097,152 tokens is 1024.00 sequences")
     q = pred(**opt, global_batch_seqs=1024)
-    assert q["filled_with"]["global_batch_seqs"].startswith("992 sequences (1024 rounded to a multiple of dp × "
-                                                            "micro-batch = 124")
+    assert q["filled_with"]["global_batch_seqs"].startswith("992 sequences (1024 rounded to a multiple of dp = 124")
     assert q["tokens_per_s_per_gpu"] == pytest.approx(pred(**opt, global_batch_seqs=992)["tokens_per_s_per_gpu"],
                                                       rel=1e-12)
 

@@ -375,15 +375,16 @@ def global_batch(*, seqs: np.ndarray, tokens: np.ndarray, binary: np.ndarray, se
         out[i] = whole
         if note is not None:
             notes[i]["global_batch_seqs"] = note
-    # A stated sequence batch that the known dp × micro-batch does not divide: every rank takes whole micro-batches,
-    # so the run took the nearest multiple (a published batch is often rounded to a power of two).
-    unit = np.where(np.isfinite(dp) & (dp > 0), dp, 1.0) * np.where(np.isfinite(micro_batch), micro_batch, 1.0)
-    stated = np.isfinite(seqs) & (unit > 1)
+    # A stated sequence batch that the known dp does not divide, with no micro-batch stated: every rank takes whole
+    # sequences, so the run took the nearest multiple (a published batch is often a rounded power of two). With the
+    # micro-batch stated too the three disagree, and the layout rule reports it.
+    unit = np.where(np.isfinite(dp) & (dp > 0), dp, 1.0)
+    stated = np.isfinite(seqs) & (unit > 1) & ~np.isfinite(micro_batch)
     off = stated & (np.mod(np.where(stated, seqs, 0.0), unit) != 0)
     for i in np.nonzero(off)[0].tolist():
         out[i] = float(max(round(seqs[i] / unit[i]), 1) * unit[i])
-        notes[i]["global_batch_seqs"] = (f"{out[i]:.0f} sequences ({seqs[i]:g} rounded to a multiple of dp × "
-                                         f"micro-batch = {unit[i]:g}: each data-parallel rank takes whole sequences)")
+        notes[i]["global_batch_seqs"] = (f"{out[i]:.0f} sequences ({seqs[i]:g} rounded to a multiple of dp = "
+                                         f"{unit[i]:g}: each data-parallel rank takes whole sequences)")
     none = ~np.isfinite(out) & np.isfinite(seq_len) & (seq_len > 0)
     derived = none & np.isfinite(dp) & np.isfinite(micro_batch) & np.isfinite(grad_accum) & (grad_accum > 0)
     out = np.where(derived, dp * micro_batch * grad_accum, out)
