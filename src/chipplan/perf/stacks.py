@@ -17,6 +17,8 @@ says which). ``resolve`` picks a profile for each row from its ``framework`` tex
 ``optimizer_state_bytes``  optimizer state per parameter (fp32 master weights and two Adam moments: 12)
 ``allows_interleave``, ``allows_selective``, ``allows_zero``, ``prefers_fsdp``  what an empty layout field may be
                            filled with (older stacks: no virtual stages, recompute none or full)
+``recompute_fill``         the recompute an empty field is filled with where the stack's recipes state one (0 none,
+                           1 selective, 2 full), -1 where the search picks the fastest that fits
 
 ``lp_fprop`` .. ``lp_amax_bwd`` (``RECIPE_COLUMNS``) the low-precision recipe of a row (``low_precision`` in
 stacks.yaml): which GEMMs run at the matmul precision and what quantising adds (``recipe_columns``)
@@ -57,6 +59,7 @@ class Profile(BaseModel):
     expert_a2a_overlap: bool
     paired_chunk_schedule: bool = False
     a2a_node_dedup: bool = False
+    recompute_fill: Literal["fastest", "none", "selective", "full"] = "fastest"
     fsdp_prefetch_depth: int = Field(ge=1, le=4)
     optimizer_state_bytes: float = Field(gt=0, le=16)
     low_precision: dict[Literal["fp8", "int8", "fp4", "int4"], str] = Field(default_factory=dict)
@@ -320,7 +323,9 @@ def recipe_columns(profiles: Any, precisions: Any, texts: Any = None) -> dict[st
 
 CAPABILITY_COLUMNS = ("attention_ratio", "flash", "sequence_parallel", "tp_overlap_on", "ep_overlap_on",
                       "ep_overlap_paired", "ep_node_dedup", "grad_reduce_bytes", "prefetch_depth",
-                      "optimizer_state_bytes", "allows_interleave", "allows_selective", "allows_zero", "prefers_fsdp")
+                      "optimizer_state_bytes", "allows_interleave", "allows_selective", "allows_zero", "prefers_fsdp",
+                      "recompute_fill")
+RECOMPUTE_FILL_CODE = {"fastest": -1.0, "none": 0.0, "selective": 1.0, "full": 2.0}
 
 
 def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -341,6 +346,7 @@ def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]
         "allows_selective": float(p.selective_recompute),
         "allows_zero": float(p.distributed_optimizer or p.fsdp),
         "prefers_fsdp": float(p.fsdp),
+        "recompute_fill": RECOMPUTE_FILL_CODE[p.recompute_fill],
     }
 
 
@@ -370,5 +376,5 @@ def neutral_columns(n: int = 1) -> dict[str, np.ndarray]:
     vals = {"attention_ratio": 1.0, "flash": 1.0, "sequence_parallel": 1.0, "tp_overlap_on": 1.0,
             "ep_overlap_on": 1.0, "ep_overlap_paired": 0.0, "ep_node_dedup": 0.0, "grad_reduce_bytes": 4.0,
             "prefetch_depth": 1.0, "optimizer_state_bytes": 12.0, "allows_interleave": 1.0, "allows_selective": 1.0,
-            "allows_zero": 1.0, "prefers_fsdp": 0.0}
+            "allows_zero": 1.0, "prefers_fsdp": 0.0, "recompute_fill": -1.0}
     return {k: np.full(n, v) for k, v in vals.items()}
