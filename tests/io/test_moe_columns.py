@@ -22,3 +22,19 @@ def test_capacity_and_einsum_dispatch_are_read_and_cost():
     assert tok["g"] > tok["c"] > tok["e"] > tok["a"]
     assert tok["z"] == tok["g"]
     assert rows["x"]["status"] != "ok" and "moe_dispatch" in rows["x"]["reason"]
+
+
+def test_maxtext_row_without_ep_runs_the_stack_default():
+    """MaxText's mesh has an expert axis only when ici/dcn_expert_parallelism is set (base.yml: 1): a MaxText MoE
+    row that leaves ep empty is read with ep = 1, said in filled_with; another stack's empty ep is searched."""
+    base = dict(row_id="m", hardware_id="tpu7x", model_name="deepseek-v3", num_accelerators=128, seq_len=4096,
+                global_batch_seqs=2048, precision="bf16", framework="MaxText", tp=1, pp=1, cp=1, dp=128,
+                micro_batch_size=16, zero_stage=3, remat_policy="custom decoder_layer_input=offload")
+    df = pd.DataFrame([base, {**base, "row_id": "s", "ep": 2},
+                       {**base, "row_id": "g", "framework": "Megatron-Core", "remat_policy": "",
+                        "activation_recompute": "full"}])
+    rows = {r["row_id"]: r for r in predict_frame(df)["rows"]}
+    m = rows["m"]["prediction"]
+    assert m["layout"]["ep"] == 1 and "ep" in m["filled"] and "default expert parallelism" in m["filled_with"]["ep"]
+    assert rows["s"]["prediction"]["layout"]["ep"] == 2 and "ep" not in rows["s"]["prediction"]["filled"]
+    assert "default expert parallelism" not in rows["g"]["prediction"].get("filled_with", {}).get("ep", "")

@@ -122,6 +122,13 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
         for i in np.nonzero(where)[0].tolist():
             filled_with[i][f] = note
         missing[f] = missing[f] & ~where
+    # An MoE row that leaves ep empty ran with its stack's default expert parallelism, where the stack has one
+    # (MaxText's mesh has an expert axis only when the configuration sizes it).
+    ep_default = missing["ep"] & (caps["default_ep"] > 0)
+    lay_given["ep"] = np.where(ep_default, caps["default_ep"], lay_given["ep"])
+    for i in np.nonzero(ep_default)[0].tolist():
+        filled_with[i]["ep"] = f"{caps['default_ep'][i]:g} (the stack's default expert parallelism)"
+    missing["ep"] = missing["ep"] & ~ep_default
     # A matrix peak the family has no training share of (0 in efficiency.yaml: no stack trains in that format on
     # it, e.g. INT8 on A100) would divide by zero; the row is an error naming the precision instead.
     eff_all = efficiency.for_families(fam, engine="training")

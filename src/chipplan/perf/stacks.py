@@ -14,6 +14,8 @@ says which). ``resolve`` picks a profile for each row from its ``framework`` tex
 ``optimizer_state_bytes``  optimizer state per parameter (fp32 master weights and two Adam moments: 12)
 ``allows_interleave``, ``allows_selective``, ``allows_zero``, ``prefers_fsdp``  what an empty layout field may be
                            filled with (older stacks: no virtual stages, recompute none or full)
+``default_ep``             the expert parallelism a run of the stack has unless its configuration sets one (0: none;
+                           a published row that leaves ``ep`` empty is read with it, the planner ignores it)
 
 Capabilities only ever remove work or add choices, so a stack with more of them is never slower
 (``tests/perf/test_stacks.py``).
@@ -51,6 +53,7 @@ class Profile(BaseModel):
     expert_a2a_overlap: bool
     fsdp_prefetch_depth: int = Field(ge=1, le=4)
     optimizer_state_bytes: float = Field(gt=0, le=16)
+    expert_parallel_default: int | None = Field(default=None, ge=1)
     source: str = Field(min_length=10)
 
 
@@ -211,7 +214,7 @@ def remat_policy(text: str) -> dict[str, float]:
 
 CAPABILITY_COLUMNS = ("attention_ratio", "flash", "sequence_parallel", "tp_overlap_on", "ep_overlap_on",
                       "grad_reduce_bytes", "prefetch_depth", "optimizer_state_bytes", "allows_interleave",
-                      "allows_selective", "allows_zero", "prefers_fsdp")
+                      "allows_selective", "allows_zero", "prefers_fsdp", "default_ep")
 
 
 def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -230,6 +233,7 @@ def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]
         "allows_selective": float(p.selective_recompute),
         "allows_zero": float(p.distributed_optimizer or p.fsdp),
         "prefers_fsdp": float(p.fsdp),
+        "default_ep": float(p.expert_parallel_default or 0),
     }
 
 
@@ -254,5 +258,6 @@ def neutral_columns(n: int = 1) -> dict[str, np.ndarray]:
     """Columns of a stack with every capability (the engine's behaviour when no stack is given)."""
     vals = {"attention_ratio": 1.0, "flash": 1.0, "sequence_parallel": 1.0, "tp_overlap_on": 1.0,
             "ep_overlap_on": 1.0, "grad_reduce_bytes": 4.0, "prefetch_depth": 1.0, "optimizer_state_bytes": 12.0,
-            "allows_interleave": 1.0, "allows_selective": 1.0, "allows_zero": 1.0, "prefers_fsdp": 0.0}
+            "allows_interleave": 1.0, "allows_selective": 1.0, "allows_zero": 1.0, "prefers_fsdp": 0.0,
+            "default_ep": 0.0}
     return {k: np.full(n, v) for k, v in vals.items()}
