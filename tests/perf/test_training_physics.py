@@ -190,3 +190,25 @@ def test_einsum_moe_without_capacity_runs_every_expert_by_hand():
     routed_fwd = 2 * 256 * mlp_params(512, 256, 1.0) / 1e15  # one expert's worth for the sequence
     grouped, every = _einsum_step(0.0, None), _einsum_step(1.0, None)
     assert every["compute_s"] - grouped["compute_s"] == pytest.approx(2 * 3 * (64 - 8) * routed_fwd, rel=1e-9)
+
+
+def test_sorted_dispatch_gathers_cost_a_time_per_index_by_hand():
+    """A family whose gathers cost c per index: MOE's sorted dispatch gathers 256 tokens x top-8 = 2048 rows twice
+    forward (permute, unpermute) and twice backward (their custom-VJP gathers): 4 x 2048 x c per MoE layer, 8 x for
+    the two layers; full recompute gathers twice more per layer. A chip of two devices gathers half the rows on each
+    device, in parallel. The einsum path has no gathers."""
+    c = 1e-8
+
+    def run(gather, recompute=0, devices=1.0, dispatch=0.0):
+        eff = efficiency.for_families(["custom"], {**IDEAL, "dp_overlap": 0.0, "gather_index_s": gather})
+        big = hw(scale_up_bw_bytes_per_s=1e30, scale_out_bw_bytes_per_s=1e30, devices_per_chip=devices)
+        out = step_time(Columns(MOE.to_columns()), big, lay(recompute=recompute, moe_einsum_dispatch=dispatch,
+                                                              capacity_stated=1.0), global_batch_seqs=1,
+                        seq_len=256, eff=eff)
+        return {k: float(np.ravel(v)[0]) for k, v in out.items()}
+
+    assert run(c)["compute_s"] - run(0.0)["compute_s"] == pytest.approx(2 * 4 * 2048 * c, rel=1e-9)
+    assert run(c, 2)["recompute_s"] - run(0.0, 2)["recompute_s"] == pytest.approx(2 * 2 * 2048 * c, rel=1e-9)
+    assert run(c, devices=2.0)["compute_s"] - run(0.0, devices=2.0)["compute_s"] == pytest.approx(
+        2 * 4 * 1024 * c, rel=1e-9)
+    assert run(c, dispatch=1.0)["compute_s"] == pytest.approx(run(0.0, dispatch=1.0)["compute_s"], rel=1e-12)

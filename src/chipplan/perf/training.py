@@ -234,6 +234,14 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     f_m = f_m + 2 * t_dispatch
     b_m = b_m + 3 * t_dispatch
     r_m = r_m + np.where(rc == 2, 2 * t_dispatch, 0.0)
+    # Sorted (grouped) dispatch gathers each device's T·k routed rows by index twice a pass (permute, unpermute),
+    # and its backward gathers their gradients by the inverse permutations (MaxText _sort_activations with its
+    # custom VJP): on a family whose gathers cost a time per index (``gather_index_s``) beyond their HBM traffic
+    # (counted in t_elem_moe), that is 2 × T·k indices forward, 2 backward, 2 more when the forward is recomputed.
+    t_gather = np.where(einsum | (m.n_experts <= 0), 0.0, T_dev * m.top_k * cf * eff.get("gather_index_s", 0.0))
+    f_m = f_m + 2 * t_gather
+    b_m = b_m + 2 * t_gather
+    r_m = r_m + np.where(rc == 2, 2 * t_gather, 0.0)
     # The busiest stage holds ceil(L/pp) layers when pp does not divide L (uneven stages).
     Ld, Lm = stage_layers(n_dense, n_moe, pp)
     # LM head and loss (last stage): GEMM plus ~12 bytes of logits traffic per vocabulary entry.
