@@ -139,7 +139,8 @@ COLUMNS: tuple[Column, ...] = (
          unit=d.unit, positive=d.lo >= 1, range=d.range, field=d.name) for d in DIMENSIONS if not d.choices),
     # run
     _c("num_accelerators", "integer", "hardware", "Accelerators in the run; empty means tp·pp·dp·cp, else "
-       "num_nodes × accels_per_node, else one node of the hardware (its system's node, or 8), noted in "
+       "num_nodes × accels_per_node, else one node of the hardware (its system's node, or 8), or the fewest nodes "
+       "whose memory holds the model's training state (16 bytes per parameter) in half of it, noted in "
        "`filled_with`.", unit="accelerators", quantity="accelerators"),
     _c("seq_len", "integer", "training", "Sequence length (required for a training row).", unit="tokens",
        quantity="sequence_tokens"),
@@ -208,6 +209,11 @@ COLUMNS: tuple[Column, ...] = (
          "torchtitan, llm-foundry, MaxText, ...); selects a stack profile (catalog/data/stacks.yaml) that says "
          "what the stack could run; empty or unknown means the era default for source_year, with a wider "
          "interval."),
+        ("precision_description", "training", "Precision in the source's words. For an 8-bit or 4-bit row its "
+         "recipe words select the low-precision recipe (catalog/data/stacks.yaml low_precision: which GEMMs run in "
+         "low precision and what quantising costs), e.g. MaxText fp8_full, aqt_fp8 (forward only) or int8, "
+         "Transformer Engine current scaling (FP8-CS) or MXFP8, torchao rowwise_with_gw_hp; otherwise the stack's "
+         "recipe for the precision."),
         ("source_year", "identity", "Year of the source (the first four-digit year is used, e.g. "
          "2023-2024 -> 2023); picks the stack profile's era."),
         ("source_group", "identity", "Independent source the row comes from; `validate --by-group` "
@@ -264,7 +270,6 @@ COLUMNS: tuple[Column, ...] = (
     )),
     *(_c(n, "text", "training", d, read=False) for n, d in (
         ("zero_or_fsdp", "Sharding as the source words it; zero_stage is the structured column."),
-        ("precision_description", "Precision in the source's words."),
     )),
     *(_c(n, "text", "inference", d, read=False) for n, d in (
         ("inf_scenario", "Serving scenario in the source's words."),

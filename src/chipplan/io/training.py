@@ -77,7 +77,10 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
     cp_f = np.where(np.isfinite(cp), cp, 1.0)
     product = tp * pp * dp * cp_f
     n_gpu = published.accelerator_count(num["num_accelerators"], product, pub.lenient["num_nodes"] *
-                                        num["accels_per_node"], hwd["node_size"], tp, pp, cp, notes)
+                                        num["accels_per_node"], hwd["node_size"], tp, pp, cp, notes,
+                                        ep=np.where(model.n_experts > 0, lay_given["ep"], 1.0),
+                                        total_params=np.asarray(param_counts(model)["total"], dtype=float),
+                                        hbm_bytes=hwd["hbm_bytes"])
     local.fail(~np.isfinite(n_gpu), "num_accelerators: required (or all of tp, pp, dp), got nothing")
     clash = np.isfinite(product) & np.isfinite(num["num_accelerators"]) & (product != num["num_accelerators"])
     local.fail(clash, lambda i: f"dp: tp*pp*dp*cp={product[i]:g} must equal num_accelerators="
@@ -101,6 +104,11 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
         fw = np.full(n, framework, dtype=object)
     profile, known = stacks.resolve(fw, text_column(sub, "source_year"))
     caps = stacks.columns(profile, fam)
+    # The low-precision recipe: which GEMMs run at the matmul precision and what quantising adds (stacks.yaml
+    # low_precision), from the row's precision text and its stack.
+    rec_cols = stacks.recipe_columns(profile, prec, text_column(sub, "precision_description"))
+    recipe_name = rec_cols.pop("recipe")
+    caps.update(rec_cols)
     filled_with: list[dict[str, str]] = [{} for _ in range(n)]
     remat_text = _remat_columns(sub, caps, lay_given, missing, local)
     _moe_columns(sub, num, caps, local)
@@ -116,6 +124,9 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
         ("zero_stage", missing["zero_stage"] & (caps["prefers_fsdp"] > 0), 3.0, "3 (the stack shards with FSDP)"),
         ("zero_stage", missing["zero_stage"] & (caps["allows_zero"] == 0), 0.0,
          "0 (the stack has no distributed optimizer)"),
+        *((("recompute", missing["recompute"] & (caps["recompute_fill"] == code), code,
+            f"{name} (the stack's recipes recompute that way)")
+           for name, code in stacks.RECOMPUTE_FILL_CODE.items() if code >= 0)),
     )
     for f, where, value, note in fills:
         lay_given[f] = np.where(where, value, lay_given[f])
@@ -185,6 +196,8 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
             if spread[j] > 0:
                 preds[j]["layout_spread"] = spread[j]
             preds[j]["throughput_basis"] = "run" if run[j] else "step"
+            if prec[i] in ("fp8", "int8", "fp4", "int4"):
+                preds[j]["precision_recipe"] = recipe_name[i]
             if remat_text[i] is not None:
                 preds[j]["remat_policy"] = remat_text[i]
             if run[j]:

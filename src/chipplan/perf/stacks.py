@@ -17,6 +17,11 @@ says which). ``resolve`` picks a profile for each row from its ``framework`` tex
 ``optimizer_state_bytes``  optimizer state per parameter (fp32 master weights and two Adam moments: 12)
 ``allows_interleave``, ``allows_selective``, ``allows_zero``, ``prefers_fsdp``  what an empty layout field may be
                            filled with (older stacks: no virtual stages, recompute none or full)
+``recompute_fill``         the recompute an empty field is filled with where the stack's recipes state one (0 none,
+                           1 selective, 2 full), -1 where the search picks the fastest that fits
+
+``lp_fprop`` .. ``lp_amax_bwd`` (``RECIPE_COLUMNS``) the low-precision recipe of a row (``low_precision`` in
+stacks.yaml): which GEMMs run at the matmul precision and what quantising adds (``recipe_columns``)
 ``default_ep``             the expert parallelism a run of the stack has unless its configuration sets one (0: none;
                            a published row that leaves ``ep`` empty is read with it, the planner ignores it)
 
@@ -56,10 +61,36 @@ class Profile(BaseModel):
     expert_a2a_overlap: bool
     paired_chunk_schedule: bool = False
     a2a_node_dedup: bool = False
+    recompute_fill: Literal["fastest", "none", "selective", "full"] = "fastest"
     fsdp_prefetch_depth: int = Field(ge=1, le=4)
     optimizer_state_bytes: float = Field(gt=0, le=16)
+    low_precision: dict[Literal["fp8", "int8", "fp4", "int4"], str] = Field(default_factory=dict)
     expert_parallel_default: int | None = Field(default=None, ge=1)
     source: str = Field(min_length=10)
+
+
+GEMMS = ("fprop", "dgrad", "wgrad")
+
+
+class Recipe(BaseModel):
+    """One low-precision training recipe (stacks.yaml ``low_precision.recipes``)."""
+    model_config = ConfigDict(extra="forbid")
+    gemms: list[Literal["fprop", "dgrad", "wgrad"]] = Field(min_length=1)
+    lm_head: bool
+    weight_cast: Literal["per_step", "per_pass"]
+    amax_fwd: bool
+    amax_bwd: bool
+    match: list[str] = Field(default_factory=list)
+    stacks: list[str] = Field(default_factory=list)
+
+
+class LowPrecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: str = Field(min_length=10)
+    recipes: dict[str, Recipe] = Field(min_length=1)
+
+
+DEFAULT_RECIPE = "all-gemms"
 
 
 class AttentionKernels(BaseModel):
@@ -93,6 +124,7 @@ class Stacks(BaseModel):
     model_config = ConfigDict(extra="forbid")
     attention_kernels: AttentionKernels
     remat_policies: RematPolicies
+    low_precision: LowPrecision
     unknown_log_sd: float = Field(ge=0)
     era_defaults: list[EraDefault] = Field(min_length=1)
     profiles: dict[str, Profile] = Field(min_length=1)
@@ -109,6 +141,24 @@ def _table(version: str) -> Stacks:
         if era.profile not in st.profiles:
             raise CatalogError(f"stacks.era_defaults: unknown profile {era.profile!r}; allowed: "
                                f"{', '.join(st.profiles)}")
+    recipes = st.low_precision.recipes
+    if DEFAULT_RECIPE not in recipes:
+        raise CatalogError(f"stacks.low_precision.recipes: no {DEFAULT_RECIPE!r} recipe (the engine's default)")
+    for name, p in st.profiles.items():
+        for prec, r in p.low_precision.items():
+            if r not in recipes:
+                raise CatalogError(f"stacks.profiles.{name}.low_precision.{prec}: unknown recipe {r!r}; allowed: "
+                                   f"{', '.join(recipes)}")
+    for name, r in recipes.items():
+        for st_name in r.stacks:
+            if st_name not in st.profiles:
+                raise CatalogError(f"stacks.low_precision.recipes.{name}.stacks: unknown profile {st_name!r}")
+        for pat in r.match:
+            try:
+                re.compile(pat)
+            except re.error as e:
+                raise CatalogError(f"stacks.low_precision.recipes.{name}.match: {pat!r} is not a regular "
+                                   f"expression ({e})") from None
     return st
 
 
@@ -217,10 +267,68 @@ def remat_policy(text: str) -> dict[str, float]:
     return {**{f"remat_{t}": _PLACE_CODE[p] for t, p in places.items()}, "remat_stated": 1.0}
 
 
+#: Engine columns of a low-precision recipe (``recipe_columns``): 1 where the layer's fprop / dgrad / wgrad GEMMs and
+#: the LM head run at the matmul precision (0: 16 bits), ``lp_weight_pass`` 1 where weights are quantised again at
+#: every forward pass, ``lp_amax_fwd`` / ``lp_amax_bwd`` 1 where each quantised tensor takes a separate amax pass.
+RECIPE_COLUMNS = ("lp_fprop", "lp_dgrad", "lp_wgrad", "lp_head", "lp_weight_pass", "lp_amax_fwd", "lp_amax_bwd")
+
+
+def recipe_values(r: Recipe) -> dict[str, float]:
+    """Engine columns (``RECIPE_COLUMNS``) of one recipe."""
+    return {"lp_fprop": float("fprop" in r.gemms), "lp_dgrad": float("dgrad" in r.gemms),
+            "lp_wgrad": float("wgrad" in r.gemms), "lp_head": float(r.lm_head),
+            "lp_weight_pass": float(r.weight_cast == "per_pass"), "lp_amax_fwd": float(r.amax_fwd),
+            "lp_amax_bwd": float(r.amax_bwd)}
+
+
+def resolve_recipe(profile: str, precision: str | None, text: str | None = None) -> str:
+    """The low-precision recipe of one row: the first recipe whose ``match`` patterns hit the row's precision text
+    (``precision_description``) and whose ``stacks`` (when listed) include ``profile``; else the profile's recipe for
+    ``precision``; else ``all-gemms``."""
+    st = table()
+    low = (text or "").strip().lower()
+    if low:
+        for name, r in st.low_precision.recipes.items():
+            if (not r.stacks or profile in r.stacks) and any(re.search(p, low) for p in r.match):
+                return name
+    prof = st.profiles.get(profile)
+    if prof is not None and precision in prof.low_precision:
+        return prof.low_precision[precision]
+    return DEFAULT_RECIPE
+
+
+def recipe_columns(profiles: Any, precisions: Any, texts: Any = None) -> dict[str, np.ndarray]:
+    """Recipe columns per row (``RECIPE_COLUMNS``) and the recipe names (``recipe``), resolved once per distinct
+    (profile, precision, text)."""
+    import pandas as pd
+
+    prof = np.asarray(profiles, dtype=object)
+    n = len(prof)
+    cols = [prof, np.broadcast_to(np.asarray(precisions, dtype=object), (n,)),
+            np.broadcast_to(np.asarray(texts if texts is not None else None, dtype=object), (n,))]
+    code = np.zeros(n, dtype=np.int64)
+    for c in cols:  # one code per distinct tuple (hashing, fast for 10⁵ rows)
+        cell, uniq = pd.factorize(np.asarray(c, dtype=object), use_na_sentinel=False)
+        code = code * (len(uniq) + 1) + cell
+    code, _ = pd.factorize(code)
+    first = np.full(int(code.max()) + 1 if n else 0, -1, dtype=np.int64)
+    first[code[::-1]] = np.arange(n)[::-1]
+    recipes = table().low_precision.recipes
+
+    def clean(v: Any) -> str:
+        return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else str(v)
+
+    names = np.array([resolve_recipe(*(clean(c[i]) for c in cols)) for i in first.tolist()], dtype=object)
+    vals = {k: np.array([recipe_values(recipes[nm])[k] for nm in names.tolist()], dtype=float)
+            for k in RECIPE_COLUMNS}
+    return {**{k: v[code] for k, v in vals.items()}, "recipe": names[code]}
+
+
 CAPABILITY_COLUMNS = ("attention_ratio", "flash", "sequence_parallel", "tp_overlap_on", "ep_overlap_on",
                       "ep_overlap_paired", "ep_node_dedup", "grad_reduce_bytes", "prefetch_depth",
                       "optimizer_state_bytes", "allows_interleave", "allows_selective", "allows_zero", "prefers_fsdp",
-                      "default_ep")
+                      "recompute_fill", "default_ep")
+RECOMPUTE_FILL_CODE = {"fastest": -1.0, "none": 0.0, "selective": 1.0, "full": 2.0}
 
 
 def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -241,6 +349,7 @@ def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]
         "allows_selective": float(p.selective_recompute),
         "allows_zero": float(p.distributed_optimizer or p.fsdp),
         "prefers_fsdp": float(p.fsdp),
+        "recompute_fill": RECOMPUTE_FILL_CODE[p.recompute_fill],
         "default_ep": float(p.expert_parallel_default or 0),
     }
 
@@ -271,5 +380,5 @@ def neutral_columns(n: int = 1) -> dict[str, np.ndarray]:
     vals = {"attention_ratio": 1.0, "flash": 1.0, "sequence_parallel": 1.0, "tp_overlap_on": 1.0,
             "ep_overlap_on": 1.0, "ep_overlap_paired": 0.0, "ep_node_dedup": 0.0, "grad_reduce_bytes": 4.0,
             "prefetch_depth": 1.0, "optimizer_state_bytes": 12.0, "allows_interleave": 1.0, "allows_selective": 1.0,
-            "allows_zero": 1.0, "prefers_fsdp": 0.0, "default_ep": 0.0}
+            "allows_zero": 1.0, "prefers_fsdp": 0.0, "recompute_fill": -1.0, "default_ep": 0.0}
     return {k: np.full(n, v) for k, v in vals.items()}
