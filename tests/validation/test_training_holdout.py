@@ -20,21 +20,19 @@ def result():
 
 
 def test_held_out_rows_are_predicted(result):
-    # 53 rows. Two are inputs the engine cannot read yet (benchmarks/data/README.md, rows 2043-2044): OPT-175B's
-    # 2M-token batch on dp 124 (no whole multiple of dp x micro-batch) and DeepSeek-V2 with pp 16, ep 8 and no
-    # accelerator count (the one-node default is smaller than pp x ep). Raise n_predicted when they are read.
+    # 53 rows, all read: OPT-175B's 2M-token batch on dp 124 is rounded to a multiple of dp (992 sequences), and
+    # DeepSeek-V2 with pp 16, ep 8 and no accelerator count gets a default that ep can divide (128).
     s = result["overall"]["tokens_per_s_per_gpu"]
-    assert s["n_rows"] == 53
-    assert s["n_predicted"] >= 51
+    assert s["n_predicted"] == s["n_rows"] == 53
 
 
 def test_held_out_figures_are_computed_and_bounded(result):
     # Measured 2026-12-02 (see benchmarks/data/README.md): on the first 27 rows median 15.6 %, p90 35.8 %, 80 %
-    # coverage 88.9 %; with 26 rows of 2021-2025 papers, logs and model cards added (53 rows, 51 predicted) median
-    # 19.0 %, p90 59.4 %, coverage 66.7 % (on main with the low-precision recipes). The targets (median
-    # <= 12 %, p90 <= 35 %, coverage 70-90 %) are not met; these bounds catch a regression.
+    # coverage 88.9 %; with 26 rows of 2021-2025 papers, logs and model cards added (53 rows, all predicted on main
+    # 412aa0a) median 18.1 %, p90 62.6 %, coverage 69.8 %. The targets (median <= 12 %, p90 <= 35 %, coverage
+    # 70-90 %) are not met; these bounds catch a regression.
     s = result["overall"]["tokens_per_s_per_gpu"]
-    assert s["median_ape"] <= 0.21 and s["p90_ape"] <= 0.62
+    assert s["median_ape"] <= 0.21 and s["p90_ape"] <= 0.66
     assert 0.65 <= s["interval_coverage"] <= 0.95
 
 
