@@ -145,3 +145,53 @@ def test_ironwood_is_two_devices_per_chip_and_megacore_chips_one():
 
     assert devices("tpu7x") == 2.0
     assert devices("tpu-v5p") == devices("tpu-v6e") == devices("b200-sxm-180gb") == 1.0
+
+
+def test_all_to_all_with_one_copy_per_node_by_hand():
+    # 64 ranks, 8 per NVLink domain, 8 domains; 1.6 GB sent per rank. Inside a domain 7/64 of it over 400 GB/s;
+    # 56/64 leaves it over 50 GB/s; sending once per node to 4 of top-8's nodes halves what leaves.
+    assert float(col.all_to_all_time(1.6e9, 8.0, 8.0, 400e9, 50e9)) == pytest.approx(1.6e9 * 56 / 64 / 50e9)
+    assert float(col.all_to_all_time(1.6e9, 8.0, 8.0, 400e9, 50e9, 0.0, 0.5)) == pytest.approx(
+        1.6e9 * 0.5 * 56 / 64 / 50e9, rel=1e-12)
+
+
+MOE_NODES = Model(name="moe-nodes", n_layers=2, d_model=1024, n_heads=8, d_ff=512, vocab_size=1000,
+                  gated_mlp=True, n_experts=64, top_k=8, moe_max_nodes=4)
+
+
+def _ep_step(*, paired=0.0, dedup=0.0, model=MOE_NODES, peak=1e15):
+    """64 ranks over 8 nodes of 8, ep = 64, ideal compute at ``peak`` FLOP/s, no overlap share."""
+    eff = efficiency.for_families(["custom"], {**IDEAL, "ep_overlap": 0.0})
+    h = hw(peak16_flops_per_s=peak, peak_mm_flops_per_s=peak)
+    return step_time(Columns(model.to_columns()), h,
+                     lay(dp=64, ep=64, ep_overlap_paired=paired, ep_node_dedup=dedup),
+                     global_batch_seqs=64, seq_len=4096, eff=eff)
+
+
+def test_node_limited_dispatch_by_hand():
+    """Per layer and micro-batch a rank dispatches 4096 tokens × top-8 × 1024 × 2 bytes = 67.1 MB; 56/64 of it leaves
+    the node at 50 GB/s, four times a layer (dispatch, combine; forward, backward): 2 layers × 4 × 1.174 ms. Sent once
+    per destination node, at most 4 nodes (moe_max_nodes) instead of 8 copies: half of that."""
+    msg = 4096 * 8 * 1024 * 2.0
+    plain = 2 * 4 * msg * 56 / 64 / 50e9
+    assert float(_ep_step()["ep_exposed_s"][0]) == pytest.approx(plain, rel=1e-12)
+    assert float(_ep_step(dedup=1.0)["ep_exposed_s"][0]) == pytest.approx(plain / 2, rel=1e-12)
+    # No routing limit: the expected distinct nodes among 8 experts on 8 nodes, 8·(1 − (7/8)^8) = 5.25.
+    free = Model(**{**{f: getattr(MOE_NODES, f) for f in ("n_layers", "d_model", "n_heads", "d_ff", "vocab_size",
+                                                           "n_experts", "top_k")}, "name": "free"})
+    share = 8 * (1 - (7 / 8) ** 8) / 8
+    assert float(_ep_step(dedup=1.0, model=free)["ep_exposed_s"][0]) == pytest.approx(plain * share, rel=1e-12)
+
+
+def test_paired_chunk_schedule_hides_the_all_to_all_behind_compute():
+    """DualPipe: a layer's all-to-all runs beside the paired chunk's compute, so it exposes only the excess."""
+    # At 10 TFLOP/s a layer computes ~ 50 ms, far above its 4.7 ms of all-to-all: nothing is exposed.
+    assert float(_ep_step(paired=1.0, peak=1e13)["ep_exposed_s"][0]) == 0.0
+    # At 1 PFLOP/s it computes ~ 0.5 ms: the all-to-all exposes what exceeds that.
+    plain, paired = _ep_step(), _ep_step(paired=1.0)
+    per_layer_a2a = float(plain["ep_exposed_s"][0]) / 2
+    head = 3 * 2 * 4096 * 1024 * 1000 / 1e15  # LM head forward + backward, 4096 tokens, d 1024, vocabulary 1000
+    compute_per_layer = (float(plain["compute_s"][0]) - head) / 2
+    assert 0 < compute_per_layer < per_layer_a2a
+    assert float(paired["ep_exposed_s"][0]) == pytest.approx(2 * (per_layer_a2a - compute_per_layer), rel=1e-9)
+    assert float(paired["step_time_s"][0]) < float(plain["step_time_s"][0])

@@ -209,6 +209,7 @@ class ModelEntry(Sourced):
     n_shared_experts: count("experts", zero=True) = 0
     first_dense_layers: count("layers", zero=True) = 0
     dense_d_ff: count("width_elements", zero=True) = 0
+    moe_max_nodes: count("nodes", zero=True) = 0
     q_lora_rank: count("width_elements", zero=True) = 0
     kv_lora_rank: count("width_elements", zero=True) = 0
     qk_nope_head_dim: count("width_elements", zero=True) = 0

@@ -40,7 +40,7 @@ from chipplan.safeio import shown
 MODEL_FIELDS = ("n_layers", "d_model", "n_heads", "n_kv_heads", "head_dim", "d_ff", "vocab_size", "n_experts",
                 "top_k", "n_shared_experts", "first_dense_layers", "dense_d_ff", "q_lora_rank", "kv_lora_rank",
                 "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "gated_mlp", "tied_embeddings",
-                "learned_pos_emb", "max_seq_len")
+                "learned_pos_emb", "max_seq_len", "moe_max_nodes")
 
 
 def check_columns(columns: Any, *, source: str, allow_extra: bool = False) -> None:
@@ -303,7 +303,7 @@ def model_columns(df: pd.DataFrame, num: dict[str, np.ndarray], rows: Rows) -> C
                                 np.floor(cols["d_model"] / cols["n_heads"]))
     for f in ("n_experts", "top_k", "n_shared_experts", "first_dense_layers", "dense_d_ff", "q_lora_rank",
               "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "gated_mlp",
-              "tied_embeddings", "learned_pos_emb"):
+              "tied_embeddings", "learned_pos_emb", "moe_max_nodes"):
         cols[f] = np.nan_to_num(cols[f], nan=0.0)
     cols["d_ff"] = np.where(np.isfinite(cols["d_ff"]), cols["d_ff"], 4 * cols["d_model"])
     cols["dense_d_ff"] = np.where((cols["n_experts"] > 0) & (cols["dense_d_ff"] == 0), cols["d_ff"],

@@ -121,6 +121,8 @@ COLUMNS: tuple[Column, ...] = (
        unit="layers", field="first_dense_layers", quantity="layers", zero=True),
     _c("dense_ffn_hidden_size", "integer", "model", "MLP width of those dense layers; empty means "
        "ffn_hidden_size.", unit="elements", field="dense_d_ff", quantity="width_elements", zero=True),
+    _c("moe_max_nodes", "integer", "model", "Node-limited routing: nodes a token's experts may span (DeepSeek-V3: "
+       "4); empty or 0 means no limit.", unit="nodes", field="moe_max_nodes", quantity="nodes", zero=True),
     _c("mla_q_lora_rank", "integer", "model", "Multi-head latent attention: query latent rank (0 = none).",
        unit="elements", field="q_lora_rank", quantity="width_elements", zero=True),
     _c("mla_kv_lora_rank", "integer", "model", "Multi-head latent attention: key/value latent rank; > 0 makes "

@@ -67,14 +67,17 @@ def reduce_scatter_time(msg_bytes: A, k: A, n: A, bw_up: A, bw_out: A, alpha_s: 
 all_gather_time = reduce_scatter_time
 
 
-def all_to_all_time(msg_bytes: A, k: A, n: A, bw_up: A, bw_out: A, alpha_s: A = 0.0) -> A:
+def all_to_all_time(msg_bytes: A, k: A, n: A, bw_up: A, bw_out: A, alpha_s: A = 0.0, out_share: A = 1.0) -> A:
     """Seconds for an all-to-all in which each rank sends ``msg_bytes`` spread evenly over the group.
+
+    ``out_share`` scales the bytes that leave the scale-up domain (below 1 when a routing limit sends each token
+    once per destination node and forwards it inside the node).
 
     >>> round(float(all_to_all_time(1.6e9, 8, 2, 400e9, 50e9)) * 1e3, 3)  # 8/16 of 1.6 GB leaves the domain
     16.0
     """
     g = k * n
-    t = np.maximum(msg_bytes * (k - 1) / g / bw_up, msg_bytes * (g - k) / g / bw_out)
+    t = np.maximum(msg_bytes * (k - 1) / g / bw_up, msg_bytes * out_share * (g - k) / g / bw_out)
     return np.where(g > 1, t + alpha_s * (k - 1 + np.maximum(n - 1, 0.0)), 0.0)
 
 

@@ -9,6 +9,9 @@ says which). ``resolve`` picks a profile for each row from its ``framework`` tex
 ``sequence_parallel``      1 when element-wise work is split over the TP group
 ``tp_overlap_on``          1 when the family's ``tp_overlap`` applies (TP-communication overlap)
 ``ep_overlap_on``          1 when the family's ``ep_overlap`` applies (expert all-to-all overlap)
+``ep_overlap_paired``      1 when the pipeline schedule pairs a forward and a backward chunk of different micro-batches
+                           (DualPipe), so the expert all-to-all runs under the other chunk's compute
+``ep_node_dedup``          1 when the expert dispatch sends a token once per destination node and forwards it there
 ``grad_reduce_bytes``      bytes per gradient element reduced over data-parallel ranks (4 fp32, 2 bf16)
 ``prefetch_depth``         FSDP all-gathers issued ahead of the layer that needs them
 ``optimizer_state_bytes``  optimizer state per parameter (fp32 master weights and two Adam moments: 12)
@@ -49,6 +52,8 @@ class Profile(BaseModel):
     fsdp: bool
     grad_reduce_dtype: Literal["fp32", "bf16"]
     expert_a2a_overlap: bool
+    paired_chunk_schedule: bool = False
+    a2a_node_dedup: bool = False
     fsdp_prefetch_depth: int = Field(ge=1, le=4)
     optimizer_state_bytes: float = Field(gt=0, le=16)
     source: str = Field(min_length=10)
@@ -210,8 +215,8 @@ def remat_policy(text: str) -> dict[str, float]:
 
 
 CAPABILITY_COLUMNS = ("attention_ratio", "flash", "sequence_parallel", "tp_overlap_on", "ep_overlap_on",
-                      "grad_reduce_bytes", "prefetch_depth", "optimizer_state_bytes", "allows_interleave",
-                      "allows_selective", "allows_zero", "prefers_fsdp")
+                      "ep_overlap_paired", "ep_node_dedup", "grad_reduce_bytes", "prefetch_depth",
+                      "optimizer_state_bytes", "allows_interleave", "allows_selective", "allows_zero", "prefers_fsdp")
 
 
 def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -223,6 +228,8 @@ def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]
         "sequence_parallel": float(p.sequence_parallel),
         "tp_overlap_on": float(p.tp_comm_overlap),
         "ep_overlap_on": float(p.expert_a2a_overlap),
+        "ep_overlap_paired": float(p.expert_a2a_overlap and p.paired_chunk_schedule),
+        "ep_node_dedup": float(p.a2a_node_dedup),
         "grad_reduce_bytes": 4.0 if p.grad_reduce_dtype == "fp32" else 2.0,
         "prefetch_depth": float(p.fsdp_prefetch_depth),
         "optimizer_state_bytes": float(p.optimizer_state_bytes),
@@ -251,8 +258,13 @@ def columns(profiles: Any, families: Any) -> dict[str, np.ndarray]:
 
 
 def neutral_columns(n: int = 1) -> dict[str, np.ndarray]:
-    """Columns of a stack with every capability (the engine's behaviour when no stack is given)."""
+    """Columns of a stack with every capability (the engine's behaviour when no stack is given).
+
+    The paired-chunk schedule and the per-node dispatch are left out: they are one stack's pipeline schedule
+    (DualPipe) and kernels, not what a stack runs unless it says so.
+    """
     vals = {"attention_ratio": 1.0, "flash": 1.0, "sequence_parallel": 1.0, "tp_overlap_on": 1.0,
-            "ep_overlap_on": 1.0, "grad_reduce_bytes": 4.0, "prefetch_depth": 1.0, "optimizer_state_bytes": 12.0,
-            "allows_interleave": 1.0, "allows_selective": 1.0, "allows_zero": 1.0, "prefers_fsdp": 0.0}
+            "ep_overlap_on": 1.0, "ep_overlap_paired": 0.0, "ep_node_dedup": 0.0, "grad_reduce_bytes": 4.0,
+            "prefetch_depth": 1.0, "optimizer_state_bytes": 12.0, "allows_interleave": 1.0, "allows_selective": 1.0,
+            "allows_zero": 1.0, "prefers_fsdp": 0.0}
     return {k: np.full(n, v) for k, v in vals.items()}

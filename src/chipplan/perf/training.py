@@ -32,8 +32,10 @@ costed in ``chipplan.perf.collectives``.
 
 Software-stack capabilities (``chipplan.perf.stacks``) enter as optional layout columns: the attention kernels'
 share (``attention_ratio``), whether TP and expert communication overlap (``tp_overlap_on``,
-``ep_overlap_on``), the gradient-reduction bytes (``grad_reduce_bytes``) and the FSDP prefetch depth
-(``prefetch_depth``); absent columns mean a stack with every capability.
+``ep_overlap_on``; ``ep_overlap_paired`` for a schedule that pairs micro-batch chunks, DualPipe, under which a
+layer's expert all-to-all exposes only what exceeds the paired chunk's compute), the gradient-reduction bytes
+(``grad_reduce_bytes``) and the FSDP prefetch depth (``prefetch_depth``); absent columns mean a stack with every
+capability.
 
 Definitions: MFU = model FLOP (3 × forward, causal attention) per second ÷ dense peak of the matmul
 precision; HFU adds the recomputed forward work.
@@ -241,11 +243,32 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     cp_exposed = (Ld + Lm) * np.maximum(t_cp_layer - (1 + attn_bwd) * t_scores, 0.0)
     k_ep, n_ep = col.group_split(ep, tp * cp, dom)
     a2a_msg = T / tp_sp * m.top_k * cf * d * ACT_COMM_BYTES
-    ep_exposed = Lm * 4 * col.all_to_all_time(a2a_msg, k_ep, n_ep, bw_up, bw_out, alpha) * (1 - ep_overlap)
+    # A dispatch that sends a token once per destination domain and forwards it inside (``ep_node_dedup``:
+    # DeepSeek's kernels) moves the distinct destination domains' copies over the scale-out network, not top_k:
+    # min(M, n) under node-limited routing (``moe_max_nodes`` M > 0, DeepSeek-V3), else the expected number of
+    # distinct domains among top_k experts spread evenly over n, n·(1 − (1 − 1/n)^top_k).
+    kc = m.top_k * cf
+    m_nodes = m.get("moe_max_nodes", 0.0)
+    n_ep1 = np.maximum(n_ep, 1.0)
+    domains = np.where(m_nodes > 0, np.minimum(m_nodes, n_ep1), n_ep1 * (1 - (1 - 1 / n_ep1) ** kc))
+    out_share = np.where(np.asarray(lay.get("ep_node_dedup", 0.0)) > 0,
+                         np.minimum(domains / np.maximum(kc, 1e-30), 1.0), 1.0)
+    # dispatch and combine, forward and backward
+    t_a2a_layer = 4 * col.all_to_all_time(a2a_msg, k_ep, n_ep, bw_up, bw_out, alpha, out_share)
+    ep_exposed = Lm * t_a2a_layer * (1 - ep_overlap)
+    # A paired-chunk schedule (DualPipe) runs one micro-batch's forward chunk beside another's backward chunk, so a
+    # layer's all-to-all hides behind the compute of the paired chunk: only what exceeds that compute is exposed
+    # (the family's overlap share still applies where it hides more).
+    paired = np.asarray(lay.get("ep_overlap_paired", 0.0)) > 0
+    ep_exposed = np.where(paired, np.minimum(ep_exposed, Lm * np.maximum(t_a2a_layer - (f_m + b_m + r_m), 0.0)),
+                          ep_exposed)
     pp_stride = tp * cp * dp
     p2p_bytes = T * d * ACT_COMM_BYTES / tp_sp
     t_p2p = np.where(pp > 1, 2 * vpp * col.p2p_time(p2p_bytes, pp_stride < dom, bw_up, bw_out, alpha), 0.0)
 
+    # DualPipe hides the pipeline sends the same way, behind the stage compute the all-to-alls left free.
+    slack = Ld * (f_d + b_d + r_d) + Lm * np.maximum(f_m + b_m + r_m - t_a2a_layer, 0.0)
+    t_p2p = np.where(paired, np.maximum(t_p2p - slack, 0.0), t_p2p)
     t_micro = fwd + bwd + rec + tp_exposed + cp_exposed + ep_exposed + t_p2p + t_offload
     bubble_slots = (pp - 1) / vpp
     t_pipe = (n_micro + bubble_slots) * t_micro

@@ -107,6 +107,7 @@ RANGES: dict[str, Range] = {
     "width_elements": Range(low=1, high=1e7, unit="elements", integer=True),  # d_model, d_ff, head width, rank
     "heads": Range(low=1, high=1e5, unit="heads", integer=True),
     "experts": Range(low=1, high=1e5, unit="experts", integer=True),
+    "nodes": Range(low=1, high=1e6, unit="nodes", integer=True),
     "vocabulary_tokens": Range(low=1, high=1e8, unit="tokens", integer=True),
     "parameters": Range(low=1, high=1e16, unit="parameters"),
     # --- workload

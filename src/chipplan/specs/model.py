@@ -29,6 +29,8 @@ class Model:
     n_experts, top_k, n_shared_experts, first_dense_layers, dense_d_ff
         Mixture-of-experts layout. ``n_experts == 0`` means dense. The first ``first_dense_layers``
         layers use a dense MLP of width ``dense_d_ff`` (DeepSeek-V2/V3).
+    moe_max_nodes : int
+        Node-limited routing: each token's experts lie on at most this many nodes (DeepSeek-V3: 4); 0 = no limit.
     q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim
         Multi-head latent attention (DeepSeek-V2/V3); ``q_lora_rank == 0`` means no query compression.
     """
@@ -51,6 +53,7 @@ class Model:
     n_shared_experts: int = 0
     first_dense_layers: int = 0
     dense_d_ff: int = 0
+    moe_max_nodes: int = 0
     q_lora_rank: int = 0
     kv_lora_rank: int = 0
     qk_nope_head_dim: int = 0
@@ -65,7 +68,7 @@ class Model:
         for f in ("n_layers", "d_model", "n_heads", "d_ff", "vocab_size", "max_seq_len"):
             positive_int(f"{p}.{f}", getattr(self, f))
         for f in ("n_kv_heads", "head_dim", "n_experts", "top_k", "n_shared_experts", "first_dense_layers",
-                  "dense_d_ff", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
+                  "dense_d_ff", "moe_max_nodes", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
                   "v_head_dim"):
             positive_int(f"{p}.{f}", getattr(self, f), allow_zero=True)
         kv = self.n_kv_heads or self.n_heads
