@@ -106,7 +106,10 @@ def _quick(word: str, args: list[str]) -> None:
     try:
         cli = importlib.import_module("chipplan.cli")
         for name in QUICK[word]:
-            importlib.import_module(name)
+            try:
+                importlib.import_module(name)
+            except Exception:  # the command loads it again and reports the failure as every command does
+                break
     finally:
         gc.freeze()
         if enabled:
