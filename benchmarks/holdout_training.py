@@ -19,10 +19,11 @@ def main(path: str = HOLDOUT) -> None:
     groups = [("all rows", res["overall"]), *res["by_group"].items()]
     for name, v in groups:
         s = v["tokens_per_s_per_gpu"]
-        cov = s["interval_coverage"]
+        pct = {k: 100 * s[k] if s[k] is not None else float("nan")  # a group with no row predicted has no figures
+               for k in ("median_ape", "p90_ape", "interval_coverage")}
         print(f"{name[:52]:52s} predicted {s['n_predicted']:3d}/{s['n_rows']:<3d} "
-              f"median {100 * s['median_ape']:5.1f} %  p90 {100 * s['p90_ape']:5.1f} %  "
-              f"80 % coverage {100 * cov if cov is not None else float('nan'):5.1f} %")
+              f"median {pct['median_ape']:5.1f} %  p90 {pct['p90_ape']:5.1f} %  "
+              f"80 % coverage {pct['interval_coverage']:5.1f} %")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """chipplan against the training runs held out of every fit (benchmarks/data/training_holdout.csv): Ironwood TPU7x,
-MaxText on H200, B200, TPU v6e and v5p, MI325X and MI355X with no stated global batch, and two whole-run averages
-(Llama 3 405B, DeepSeek-V3). No efficiency, interval or stack profile was fitted or changed on these rows; the
-figures are printed by ``python -m benchmarks.holdout_training``."""
+MaxText on H200, B200, TPU v6e and v5p, MI325X and MI355X with no stated global batch, whole-run averages (Llama 2,
+Llama 3.1, BLOOM, DeepSeek-V2/V3, DeepSeek 67B) and published runs of 2021-2023 (BLOOM, MT-NLG 530B, PaLM 540B,
+LLaMA 1, OPT-175B). No efficiency, interval or stack profile was fitted or changed on these rows; the figures are
+printed by ``python -m benchmarks.holdout_training``."""
 
 from pathlib import Path
 
@@ -17,16 +18,21 @@ def result():
     return validate_file(HOLDOUT)
 
 
-def test_every_held_out_row_is_predicted(result):
+def test_held_out_rows_are_predicted(result):
+    # 45 rows. Two are inputs the engine cannot read yet (benchmarks/data/README.md, rows 2043-2045): OPT-175B's
+    # 2M-token batch on dp 124 (no whole multiple of dp x micro-batch) and DeepSeek-V2 with pp 16, ep 8 and no
+    # accelerator count (the one-node default is smaller than pp x ep). Raise n_predicted when they are read.
     s = result["overall"]["tokens_per_s_per_gpu"]
-    assert s["n_predicted"] == s["n_rows"] == 27
+    assert s["n_rows"] == 45
+    assert s["n_predicted"] >= 43
 
 
 def test_held_out_figures_are_computed_and_bounded(result):
-    # Measured 2026-12-02 (see benchmarks/data/README.md): median 15.6 %, p90 35.8 %, 80 % coverage 88.9 %. The
-    # issue's targets (median <= 12 %, p90 <= 35 %) are not met; these bounds catch a regression.
+    # Measured 2026-12-02 (see benchmarks/data/README.md): on the first 27 rows median 15.6 %, p90 35.8 %, 80 %
+    # coverage 88.9 %; with the 18 rows of 2021-2024 papers added (45 rows, 43 predicted) median 19.9 %, p90 58.5 %,
+    # coverage 72.1 %. The issue's targets (median <= 12 %, p90 <= 35 %) are not met; these bounds catch a regression.
     s = result["overall"]["tokens_per_s_per_gpu"]
-    assert s["median_ape"] <= 0.17 and s["p90_ape"] <= 0.40
+    assert s["median_ape"] <= 0.21 and s["p90_ape"] <= 0.62
     assert 0.70 <= s["interval_coverage"] <= 0.95
 
 

@@ -200,6 +200,11 @@ COLUMNS: tuple[Column, ...] = (
          "torchtitan, llm-foundry, MaxText, ...); selects a stack profile (catalog/data/stacks.yaml) that says "
          "what the stack could run; empty or unknown means the era default for source_year, with a wider "
          "interval."),
+        ("precision_description", "training", "Precision in the source's words. For an 8-bit or 4-bit row its "
+         "recipe words select the low-precision recipe (catalog/data/stacks.yaml low_precision: which GEMMs run in "
+         "low precision and what quantising costs), e.g. MaxText fp8_full, aqt_fp8 (forward only) or int8, "
+         "Transformer Engine current scaling (FP8-CS) or MXFP8, torchao rowwise_with_gw_hp; otherwise the stack's "
+         "recipe for the precision."),
         ("source_year", "identity", "Year of the source (the first four-digit year is used, e.g. "
          "2023-2024 -> 2023); picks the stack profile's era."),
         ("source_group", "identity", "Independent source the row comes from; `validate --by-group` "
@@ -256,7 +261,6 @@ COLUMNS: tuple[Column, ...] = (
     )),
     *(_c(n, "text", "training", d, read=False) for n, d in (
         ("zero_or_fsdp", "Sharding as the source words it; zero_stage is the structured column."),
-        ("precision_description", "Precision in the source's words."),
     )),
     *(_c(n, "text", "inference", d, read=False) for n, d in (
         ("inf_scenario", "Serving scenario in the source's words."),

@@ -101,6 +101,11 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
         fw = np.full(n, framework, dtype=object)
     profile, known = stacks.resolve(fw, text_column(sub, "source_year"))
     caps = stacks.columns(profile, fam)
+    # The low-precision recipe: which GEMMs run at the matmul precision and what quantising adds (stacks.yaml
+    # low_precision), from the row's precision text and its stack.
+    rec_cols = stacks.recipe_columns(profile, prec, text_column(sub, "precision_description"))
+    recipe_name = rec_cols.pop("recipe")
+    caps.update(rec_cols)
     filled_with: list[dict[str, str]] = [{} for _ in range(n)]
     remat_text = _remat_columns(sub, caps, lay_given, missing, local)
     # A stated field is kept whatever the stack: its capability is then taken as given.
@@ -177,6 +182,8 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
             if spread[j] > 0:
                 preds[j]["layout_spread"] = spread[j]
             preds[j]["throughput_basis"] = "run" if run[j] else "step"
+            if prec[i] in ("fp8", "int8", "fp4", "int4"):
+                preds[j]["precision_recipe"] = recipe_name[i]
             if remat_text[i] is not None:
                 preds[j]["remat_policy"] = remat_text[i]
             if run[j]:

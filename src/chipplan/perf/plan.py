@@ -98,6 +98,9 @@ def _base(model: Model, acc: Accelerator, system: System | None, precision: str,
     fixed = dict(fixed or {})
     if stack is not None:
         caps = stacks.columns(np.full(k, stack, dtype=object), np.full(k, acc.family, dtype=object))
+        rec = stacks.recipe_columns(np.full(k, stack, dtype=object), precision)
+        rec.pop("recipe")
+        caps.update(rec)
         # A stated field is kept whatever the stack; an FSDP stack shards with ZeRO-3 unless told otherwise.
         for f, cap in (("recompute", "allows_selective"), ("vpp", "allows_interleave"), ("zero_stage", "allows_zero")):
             if f in fixed:

@@ -18,6 +18,9 @@ says which). ``resolve`` picks a profile for each row from its ``framework`` tex
 ``allows_interleave``, ``allows_selective``, ``allows_zero``, ``prefers_fsdp``  what an empty layout field may be
                            filled with (older stacks: no virtual stages, recompute none or full)
 
+``lp_fprop`` .. ``lp_amax_bwd`` (``RECIPE_COLUMNS``) the low-precision recipe of a row (``low_precision`` in
+stacks.yaml): which GEMMs run at the matmul precision and what quantising adds (``recipe_columns``)
+
 Capabilities only ever remove work or add choices, so a stack with more of them is never slower
 (``tests/perf/test_stacks.py``).
 """
@@ -56,7 +59,32 @@ class Profile(BaseModel):
     a2a_node_dedup: bool = False
     fsdp_prefetch_depth: int = Field(ge=1, le=4)
     optimizer_state_bytes: float = Field(gt=0, le=16)
+    low_precision: dict[Literal["fp8", "int8", "fp4", "int4"], str] = Field(default_factory=dict)
     source: str = Field(min_length=10)
+
+
+GEMMS = ("fprop", "dgrad", "wgrad")
+
+
+class Recipe(BaseModel):
+    """One low-precision training recipe (stacks.yaml ``low_precision.recipes``)."""
+    model_config = ConfigDict(extra="forbid")
+    gemms: list[Literal["fprop", "dgrad", "wgrad"]] = Field(min_length=1)
+    lm_head: bool
+    weight_cast: Literal["per_step", "per_pass"]
+    amax_fwd: bool
+    amax_bwd: bool
+    match: list[str] = Field(default_factory=list)
+    stacks: list[str] = Field(default_factory=list)
+
+
+class LowPrecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: str = Field(min_length=10)
+    recipes: dict[str, Recipe] = Field(min_length=1)
+
+
+DEFAULT_RECIPE = "all-gemms"
 
 
 class AttentionKernels(BaseModel):
@@ -90,6 +118,7 @@ class Stacks(BaseModel):
     model_config = ConfigDict(extra="forbid")
     attention_kernels: AttentionKernels
     remat_policies: RematPolicies
+    low_precision: LowPrecision
     unknown_log_sd: float = Field(ge=0)
     era_defaults: list[EraDefault] = Field(min_length=1)
     profiles: dict[str, Profile] = Field(min_length=1)
@@ -106,6 +135,24 @@ def _table(version: str) -> Stacks:
         if era.profile not in st.profiles:
             raise CatalogError(f"stacks.era_defaults: unknown profile {era.profile!r}; allowed: "
                                f"{', '.join(st.profiles)}")
+    recipes = st.low_precision.recipes
+    if DEFAULT_RECIPE not in recipes:
+        raise CatalogError(f"stacks.low_precision.recipes: no {DEFAULT_RECIPE!r} recipe (the engine's default)")
+    for name, p in st.profiles.items():
+        for prec, r in p.low_precision.items():
+            if r not in recipes:
+                raise CatalogError(f"stacks.profiles.{name}.low_precision.{prec}: unknown recipe {r!r}; allowed: "
+                                   f"{', '.join(recipes)}")
+    for name, r in recipes.items():
+        for st_name in r.stacks:
+            if st_name not in st.profiles:
+                raise CatalogError(f"stacks.low_precision.recipes.{name}.stacks: unknown profile {st_name!r}")
+        for pat in r.match:
+            try:
+                re.compile(pat)
+            except re.error as e:
+                raise CatalogError(f"stacks.low_precision.recipes.{name}.match: {pat!r} is not a regular "
+                                   f"expression ({e})") from None
     return st
 
 
@@ -212,6 +259,57 @@ def remat_policy(text: str) -> dict[str, float]:
         for t in targets:
             places[t] = place
     return {**{f"remat_{t}": _PLACE_CODE[p] for t, p in places.items()}, "remat_stated": 1.0}
+
+
+#: Engine columns of a low-precision recipe (``recipe_columns``): 1 where the layer's fprop / dgrad / wgrad GEMMs and
+#: the LM head run at the matmul precision (0: 16 bits), ``lp_weight_pass`` 1 where weights are quantised again at
+#: every forward pass, ``lp_amax_fwd`` / ``lp_amax_bwd`` 1 where each quantised tensor takes a separate amax pass.
+RECIPE_COLUMNS = ("lp_fprop", "lp_dgrad", "lp_wgrad", "lp_head", "lp_weight_pass", "lp_amax_fwd", "lp_amax_bwd")
+
+
+def recipe_values(r: Recipe) -> dict[str, float]:
+    """Engine columns (``RECIPE_COLUMNS``) of one recipe."""
+    return {"lp_fprop": float("fprop" in r.gemms), "lp_dgrad": float("dgrad" in r.gemms),
+            "lp_wgrad": float("wgrad" in r.gemms), "lp_head": float(r.lm_head),
+            "lp_weight_pass": float(r.weight_cast == "per_pass"), "lp_amax_fwd": float(r.amax_fwd),
+            "lp_amax_bwd": float(r.amax_bwd)}
+
+
+def resolve_recipe(profile: str, precision: str | None, text: str | None = None) -> str:
+    """The low-precision recipe of one row: the first recipe whose ``match`` patterns hit the row's precision text
+    (``precision_description``) and whose ``stacks`` (when listed) include ``profile``; else the profile's recipe for
+    ``precision``; else ``all-gemms``."""
+    st = table()
+    low = (text or "").strip().lower()
+    if low:
+        for name, r in st.low_precision.recipes.items():
+            if (not r.stacks or profile in r.stacks) and any(re.search(p, low) for p in r.match):
+                return name
+    prof = st.profiles.get(profile)
+    if prof is not None and precision in prof.low_precision:
+        return prof.low_precision[precision]
+    return DEFAULT_RECIPE
+
+
+def recipe_columns(profiles: Any, precisions: Any, texts: Any = None) -> dict[str, np.ndarray]:
+    """Recipe columns per row (``RECIPE_COLUMNS``) and the recipe names, resolved once per distinct input."""
+    prof = np.asarray(profiles, dtype=object)
+    n = len(prof)
+    prec = np.broadcast_to(np.asarray(precisions, dtype=object), (n,))
+    txt = np.broadcast_to(np.asarray(texts if texts is not None else None, dtype=object), (n,))
+    recipes = table().low_precision.recipes
+    out = {k: np.empty(n) for k in RECIPE_COLUMNS}
+    names = np.empty(n, dtype=object)
+    cache: dict[tuple[str, str, str], tuple[str, dict[str, float]]] = {}
+    for i, key in enumerate(zip(prof.tolist(), prec.tolist(), txt.tolist(), strict=True)):
+        k = tuple("" if v is None or (isinstance(v, float) and not np.isfinite(v)) else str(v) for v in key)
+        if k not in cache:
+            name = resolve_recipe(k[0], k[1], k[2])
+            cache[k] = (name, recipe_values(recipes[name]))
+        names[i], vals = cache[k]
+        for c, v in vals.items():
+            out[c][i] = v
+    return {**out, "recipe": names}
 
 
 CAPABILITY_COLUMNS = ("attention_ratio", "flash", "sequence_parallel", "tp_overlap_on", "ep_overlap_on",

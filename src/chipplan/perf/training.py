@@ -8,6 +8,10 @@ One micro-batch on one pipeline stage runs, per layer, a forward and a backward 
   Engine does);
 * element-wise work (norms, residuals, RoPE, activation functions, FP8 casts) at
   ``HBM bandwidth · hbm_fraction``;
+* for an 8-bit or 4-bit row, the low-precision recipe (``lp_*`` columns from ``chipplan.perf.stacks``): which of
+  the forward, data-gradient and weight-gradient GEMMs (and the LM head) run at the matmul precision, the others at
+  the 16-bit rate; the casts of each low-precision GEMM's inputs (plus an amax pass under current scaling) and, for
+  stacks that quantise weights at every call, the layer's weights once per forward pass;
 * a fixed ``kernel_overhead_s``.
 
 Backward costs twice the forward GEMMs and 2.5× the forward attention (FlashAttention's backward
@@ -138,6 +142,20 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     dom = hw.scale_up_domain
     alpha = eff.collective_latency_s
     half = eff.matmul_half_dim
+    # The low-precision recipe (``lp_*`` columns, chipplan.perf.stacks.recipe_columns; absent: every GEMM at the matmul
+    # precision, the engine's behaviour without a stack). A GEMM the recipe keeps in 16 bits runs at the family's
+    # 16-bit share of the 16-bit peak: ``slow`` times the matmul-precision time (1 for a 16-bit row). ``g_f``, ``g_b``
+    # and ``g_h``: a layer's forward GEMMs, its backward (dgrad + wgrad) GEMMs and the LM head's forward GEMM in units
+    # of the forward GEMM time at the matmul precision.
+    low = np.asarray(hw.fp8) > 0
+    slow = np.where(low, peak_mm * frac_mm / (peak16 * np.maximum(eff.matmul_fraction, 1e-30)), 1.0)
+    lp = {k: np.asarray(lay.get(k, 1.0 if k in ("lp_fprop", "lp_dgrad", "lp_wgrad", "lp_head") else 0.0), dtype=float)
+          for k in ("lp_fprop", "lp_dgrad", "lp_wgrad", "lp_head", "lp_weight_pass", "lp_amax_fwd", "lp_amax_bwd")}
+
+    def in16(flag: str) -> A:
+        return 1.0 + (1.0 - lp[flag]) * (slow - 1.0)
+
+    g_f, g_b, g_h = in16("lp_fprop"), in16("lp_dgrad") + in16("lp_wgrad"), in16("lp_head")
 
     # --- compute, forward, one layer, one micro-batch ---------------------------------------------------
     qdim = m.n_heads * qk_head_dim(m)
@@ -167,15 +185,37 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
 
     def elementwise(width_mlp: A, k: A) -> A:
         elems = 10 * d / tp_sp + 2 * (qdim + kdim) / tp + act_w * width_mlp * k / tp
-        cast = np.where(hw.fp8 > 0, 3.0 * (2 * d + odim / tp + width_mlp * k / tp), 0.0)
-        return T * (2.0 * elems + cast) / mem_bw
+        return T * 2.0 * elems / mem_bw
+
+    # Quantising the GEMM inputs (FP8/INT8 rows): each low-precision GEMM's activation input is read in 16 bits and
+    # written in 8 (3 bytes per element), the backward's output gradients likewise for dgrad and wgrad; a recipe with
+    # current (dynamic) scaling first reads each tensor once more for its amax (2 bytes). The forward quantises the
+    # inputs of the QKV, output, up/gate and down projections.
+    def casts(width_mlp: A, k: A) -> tuple[A, A]:
+        ce = np.where(low, T * (2 * d + odim / tp + width_mlp * k / tp), 0.0)
+        fwd_c = lp["lp_fprop"] * (3.0 + 2.0 * lp["lp_amax_fwd"]) * ce
+        bwd_c = ((lp["lp_dgrad"] + lp["lp_wgrad"]) * 3.0
+                 + np.maximum(lp["lp_dgrad"], lp["lp_wgrad"]) * 2.0 * lp["lp_amax_bwd"]) * ce
+        return fwd_c / mem_bw, bwd_c / mem_bw
+
+    # A recipe that quantises the weights at every call (JAX/flax and torchao: ``lp_weight_pass``) reads each of the
+    # layer's (gathered) weights in 16 bits and writes them in 8 at every forward pass (recomputed forwards too);
+    # Transformer Engine keeps the FP8 weight of the first micro-batch for the others (its cost per micro-batch is
+    # then negligible and not counted).
+    w_bytes = np.where(low, lp["lp_weight_pass"] * np.maximum(lp["lp_fprop"], lp["lp_dgrad"])
+                       * (3.0 + 2.0 * lp["lp_amax_fwd"]), 0.0)
 
     t_elem_dense = elementwise(dff_dense, 1.0)
+    c_d = casts(dff_dense, 1.0)
+    w_dense = w_bytes * (attn_p + mlp_params(d, dff_dense, m.gated_mlp)) / tp / mem_bw
     # MoE layers also permute tokens to their experts and back (read + write, 16-bit). The local experts run as
     # one grouped GEMM (Megatron-Core moe_grouped_gemm, torchtitan's grouped_mm); the router, the permutation
     # and the device-to-host sync of the token counts that sizes the grouped GEMM and the all-to-all cost a
     # fixed time per MoE layer pass, whatever the number of local experts.
     t_elem_moe = elementwise(m.d_ff, k_act) + T * m.top_k * d * ACT_COMM_BYTES * 4 / mem_bw
+    c_m = casts(m.d_ff, k_act)
+    w_moe = w_bytes * (attn_p + (np.maximum(m.n_experts, 0.0) / np.maximum(ep, 1.0) + m.n_shared_experts)
+                       * mlp_params(d, m.d_ff, m.gated_mlp)) / tp / mem_bw
     ko = eff.kernel_overhead_s
     ko_moe = ko + eff.get("moe_layer_overhead_s", 0.0)
     attn_bwd = tuned.value("training", "attention_backward_factor")  # forward-times of the attention backward
@@ -192,28 +232,29 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
         proj = (kept("query_proj") * qdim + kept("key_proj") * kdim + kept("value_proj") * vdim
                 + kept("out_proj") * odim) / (qdim + kdim + vdim + odim)
         wi_share = np.where(m.gated_mlp > 0, 2.0 / 3.0, 0.5)
-        common = proj * t_attn_proj + kept("context") * t_scores
+        common = proj * t_attn_proj * g_f + kept("context") * t_scores
         stated = np.asarray(lay.get("remat_stated", 1.0)) > 0
-        kept_d = np.where(stated, common + (kept("mlpwi") * wi_share + (1 - wi_share)) * t_mlp_dense, 0.0)
-        kept_m = np.where(stated, common + (kept("mlpwi") * wi_share + kept("mlpwo") * (1 - wi_share)) * t_mlp_moe,
-                          0.0)
+        kept_d = np.where(stated, common + (kept("mlpwi") * wi_share + (1 - wi_share)) * t_mlp_dense * g_f, 0.0)
+        kept_m = np.where(stated, common + (kept("mlpwi") * wi_share + kept("mlpwo") * (1 - wi_share))
+                          * t_mlp_moe * g_f, 0.0)
 
-    def passes(t_gemm: A, t_elem: A, ko: A, kept: A) -> tuple[A, A, A]:
-        fwd = t_gemm + t_scores + t_elem + ko
-        bwd = 2 * t_gemm + attn_bwd * t_scores + 2 * t_elem + 2 * ko
+    def passes(t_gemm: A, t_elem: A, cast: tuple[A, A], t_w: A, ko: A, kept: A) -> tuple[A, A, A]:
+        fwd = g_f * t_gemm + t_scores + t_elem + cast[0] + t_w + ko
+        bwd = g_b * t_gemm + attn_bwd * t_scores + 2 * t_elem + cast[1] + 2 * ko
         rec = np.where(rc == 2, fwd - kept, np.where(rc == 1, t_scores, 0.0))
         return fwd, bwd, rec
 
-    f_d, b_d, r_d = passes(t_attn_proj + t_mlp_dense, t_elem_dense, ko, kept_d)
-    f_m, b_m, r_m = passes(t_attn_proj + t_mlp_moe, t_elem_moe, ko_moe, kept_m)
+    f_d, b_d, r_d = passes(t_attn_proj + t_mlp_dense, t_elem_dense, c_d, w_dense, ko, kept_d)
+    f_m, b_m, r_m = passes(t_attn_proj + t_mlp_moe, t_elem_moe, c_m, w_moe, ko_moe, kept_m)
     # The busiest stage holds ceil(L/pp) layers when pp does not divide L (uneven stages).
     Ld, Lm = stage_layers(n_dense, n_moe, pp)
     # LM head and loss (last stage): GEMM plus ~12 bytes of logits traffic per vocabulary entry.
     V = m.vocab_size
-    t_head = (2 * T * d * V / tp / (peak_mm * gemm_efficiency(frac_mm, half, T_dev, d, V / tp))
-              + T * V / tp * 12 / mem_bw)
-    fwd = Ld * f_d + Lm * f_m + t_head
-    bwd = Ld * b_d + Lm * b_m + 2 * t_head
+    # A recipe that keeps the LM head in 16 bits (``lp_head`` 0) runs its three GEMMs at the 16-bit rate.
+    t_head_mm = 2 * T * d * V / tp / (peak_mm * gemm_efficiency(frac_mm, half, T_dev, d, V / tp))
+    t_head_elem = T * V / tp * 12 / mem_bw
+    fwd = Ld * f_d + Lm * f_m + g_h * t_head_mm + t_head_elem
+    bwd = Ld * b_d + Lm * b_m + 2 * (g_h * t_head_mm + t_head_elem)
     rec = Ld * r_d + Lm * r_m
 
     # Host offload (a stated remat policy's ``tensor=offload``): each layer's offloaded tensors go to host memory
