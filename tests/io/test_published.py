@@ -126,13 +126,21 @@ def test_no_global_batch_at_all_is_the_stated_default():
     assert big["filled_with"]["global_batch_seqs"].startswith("2048 (not stated: chipplan's default of 16·2²⁰")
 
 
-def test_no_accelerator_count_is_one_node():
+def test_no_accelerator_count_is_one_node_or_the_nodes_the_training_state_needs():
     p = pred(num_accelerators=None, tp=None, pp=None, dp=None, global_batch_seqs=64)
     assert p["filled_with"]["num_accelerators"] == "8 (not stated: one node of the hardware)"
     assert "num_accelerators" in p["filled"]
-    q = pred(num_accelerators=None, dp=None, tp=4, pp=4, global_batch_seqs=64, model_name="llama-3.1-70b")
+    q = pred(num_accelerators=None, dp=None, tp=4, pp=4, global_batch_seqs=64)
     assert q["filled_with"]["num_accelerators"].startswith("16 (not stated: one node of the hardware, raised to a "
-                                                           "multiple of the stated tp·pp·cp = 16")
+                                                           "multiple of 16")
+    # Llama 3.1 70B: 70.6e9 parameters × 16 bytes = 1.13 TB of training state; half of an 8 × 80 GB node holds
+    # 320 GB, so 4 nodes (32 H100) are the fewest that hold it.
+    big = pred(num_accelerators=None, dp=None, tp=None, pp=None, global_batch_seqs=64, model_name="llama-3.1-70b")
+    assert big["filled_with"]["num_accelerators"].startswith("32 (not stated: 4 nodes, the fewest whose memory")
+    # DeepSeek-V2 with pp 16 and ep 8 stated: dp must be a multiple of 8 for ep to divide tp·dp·cp, so 128.
+    v2 = pred(num_accelerators=None, dp=None, tp=1, pp=16, ep=8, cp=1, global_batch_seqs=2304,
+              model_name="deepseek-v2", seq_len=4096, hardware_id="h800-sxm-80gb")
+    assert v2["filled_with"]["num_accelerators"].startswith("128 ")
     nodes = pred(num_accelerators=None, dp=None, num_nodes="4", accels_per_node=8, global_batch_seqs=64)
     assert nodes["filled_with"]["num_accelerators"] == "32 (num_nodes × accels_per_node)"
 
@@ -264,3 +272,30 @@ def test_train_framework_flag():
         runs["megatron-core-2024"]["tokens_per_s_per_accelerator_low"] / \
         runs["megatron-core-2024"]["tokens_per_s_per_accelerator"]
     assert neutral["restart_s"] == pytest.approx(600 + 70.55e9 * 14 / 2e12, rel=1e-3)
+
+
+def test_a_batch_the_data_parallel_ranks_do_not_divide_is_rounded_with_a_note():
+    """OPT-175B: 992 A100 at tp 8 are 124 data-parallel ranks; its 2M-token batch (1,024 sequences of 2,048 read
+    in binary units) is 8.26 sequences a rank, so the run took the nearest whole multiple, 992 sequences."""
+    opt = dict(hardware_id="a100-sxm-80gb", model_name="gpt3-175b", seq_len=2048, num_accelerators=992, tp=8, pp=1,
+               dp=None, micro_batch_size=None)
+    p = pred(**opt, global_batch_tokens="2M")
+    assert p["filled_with"]["global_batch_seqs"].startswith("992 sequences (2,097,152 tokens is 1024.00 sequences")
+    q = pred(**opt, global_batch_seqs=1024)
+    assert q["filled_with"]["global_batch_seqs"].startswith("992 sequences (1024 rounded to a multiple of dp = 124")
+    assert q["tokens_per_s_per_gpu"] == pytest.approx(pred(**opt, global_batch_seqs=992)["tokens_per_s_per_gpu"],
+                                                      rel=1e-12)
+
+
+def test_old_stacks_fill_recompute_with_their_recipes_full_recompute():
+    """Megatron-DeepSpeed and GPT-NeoX recipes checkpoint every layer: an empty recompute is filled with full, with
+    a note, and the step equals the one stated with full recompute; a 2024 stack searches (none fits here)."""
+    row = dict(hardware_id="a100-sxm-80gb", model_name="gpt3-13b", seq_len=2048, num_accelerators=64, tp=2, pp=1,
+               dp=32, global_batch_seqs=512)
+    for fw in ("Megatron-DeepSpeed", "GPT-NeoX"):
+        p = pred(**row, framework=fw, source_year=2022)
+        assert p["layout"]["recompute"] == "full" and "recompute" in p["filled"]
+        assert p["filled_with"]["recompute"].startswith("full (the stack's recipes")
+        stated = pred(**row, framework=fw, source_year=2022, activation_recompute="full")
+        assert p["tokens_per_s_per_gpu"] == pytest.approx(stated["tokens_per_s_per_gpu"], rel=1e-12)
+    assert pred(**row, framework="NeMo 24.09", source_year=2024)["layout"]["recompute"] == "none"

@@ -195,3 +195,19 @@ def test_paired_chunk_schedule_hides_the_all_to_all_behind_compute():
     assert 0 < compute_per_layer < per_layer_a2a
     assert float(paired["ep_exposed_s"][0]) == pytest.approx(2 * (per_layer_a2a - compute_per_layer), rel=1e-9)
     assert float(paired["step_time_s"][0]) < float(plain["step_time_s"][0])
+
+
+@pytest.mark.parametrize(("pp", "vpp", "n_micro", "slots"), [
+    (4, 1, 8, 3.0),     # 1F1B: pp − 1 slots
+    (4, 2, 8, 1.5),     # interleaved with enough micro-batches: (pp − 1)/vpp
+    (2, 16, 1, 1.0),    # one micro-batch: it crosses both devices in turn, interleaving gains nothing
+    (8, 4, 4, 4.0),     # fewer micro-batches than stages: at least pp − n_micro slots
+])
+def test_pipeline_bubble_by_hand(pp, vpp, n_micro, slots):
+    m = Model(name="pp", n_layers=32, d_model=1024, n_heads=8, d_ff=4096, vocab_size=1000, gated_mlp=False)
+    eff = efficiency.for_families(["custom"], IDEAL)
+    big = hw(scale_up_bw_bytes_per_s=1e30, scale_out_bw_bytes_per_s=1e30)
+    out = step_time(Columns(m.to_columns()), big, lay(pp=pp, vpp=vpp), global_batch_seqs=n_micro, seq_len=1024,
+                    eff=eff)
+    per_micro = float(out["compute_s"][0]) / n_micro
+    assert float(out["bubble_s"][0]) == pytest.approx(slots * per_micro, rel=1e-6)

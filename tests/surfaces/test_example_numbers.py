@@ -61,11 +61,11 @@ def test_arithmetic_and_catalog_quotes():
         ("frontier_lab.yaml", "2e8 daily users x 2,000 output tokens = 4.6M tokens/s", 4.6e6, 2e8 * 2000 / 86400,
          0.01),
         # the ratio of the two quoted hour counts is the quoted ratio, to its rounding
-        ("frontier_lab.yaml", "(8.61e7 H100-hours); 49,152 B200 take 33.7 days (3.97e7 hours), so a B200 is 2.17",
-         2.17, 8.61e7 / 3.97e7, 0.005),
+        ("frontier_lab.yaml", "(9.34e7 H100-hours); 49,152 B200 take 39.0 days (4.60e7 hours), so a B200 is 2.03",
+         2.03, 9.34e7 / 4.60e7, 0.005),
         ("frontier_lab_fleet.yaml", "resold then at 10^(-0.14 x 5) = 20 %", 0.20, 10 ** (-0.14 * 5), 0.01),
-        ("frontier_lab_fleet.yaml", "$8 per H100e-hour penalty on run 1's ~39,300 busy H100 is $7.5M a day", 7.5e6,
-         8 * 39_300 * 24, 0.01),
+        ("frontier_lab_fleet.yaml", "$8 per H100e-hour penalty on run 1's ~42,600 busy H100 is $8.2M a day", 8.2e6,
+         8 * 42_600 * 24, 0.01),
         ("seed_check.yaml", "3 years (26,298 h)", 26_298, 3 * 365.25 * 24, 1e-4),
         ("seed_check.yaml", "8 x $30,000 H100 (catalog price)", 30_000,
          catalog.accelerator("h100-sxm-80gb").price_usd, 0.0),
@@ -85,42 +85,39 @@ def test_frontier_lab_run_quotes():
                           global_batch=67108864, precision="fp8")
     busy = h100.accelerator_hours / (QUARTER_DAYS * 24)
     check([
-        ("frontier_lab.yaml", "gives 49,152 H100 for 73 days", 49_152, h100.n_accelerators, 0.0),
-        ("frontier_lab.yaml", "gives 49,152 H100 for 73 days", 73, h100.days, 0.01),
-        ("frontier_lab.yaml", "(430 tokens/s each,", 430, h100.tokens_per_s_per_accelerator, 0.02),
-        ("frontier_lab.yaml", "MFU 0.25,", 0.25, h100.mfu, 0.04),
+        ("frontier_lab.yaml", "gives 49,152 H100 for 79 days", 49_152, h100.n_accelerators, 0.0),
+        ("frontier_lab.yaml", "gives 49,152 H100 for 79 days", 79, h100.days, 0.01),
+        ("frontier_lab.yaml", "(396 tokens/s each,", 396, h100.tokens_per_s_per_accelerator, 0.02),
+        ("frontier_lab.yaml", "MFU 0.23,", 0.23, h100.mfu, 0.04),
         ("frontier_lab.yaml", "goodput 0.75 at that scale", 0.75, h100.data["goodput"], 0.01),
-        ("frontier_lab.yaml", "about 39,300 H100 busy through quarter 4", 39_300, busy, 0.01),
-        ("frontier_lab.yaml", "two GPT-5-class training runs (each about 39,300 H100 busy", 39_300, busy, 0.01),
+        ("frontier_lab.yaml", "about 42,600 H100 busy through quarter 4", 42_600, busy, 0.01),
+        ("frontier_lab.yaml", "two GPT-5-class training runs (each about 42,600 H100 busy", 42_600, busy, 0.01),
         # run 2: twice the data over two quarters on the same plan (its H100-hours are an engine line)
-        ("frontier_lab.yaml", "about 39,300 H100 busy in quarters 9-10", 39_300, busy, 0.01),
-        ("frontier_lab.yaml", "49,152 H100 take 73 days (8.61e7 H100-hours)", 73, h100.days, 0.01),
-        ("frontier_lab.yaml", "49,152 H100 take 73 days (8.61e7 H100-hours)", 8.61e7, h100.accelerator_hours, 0.005),
-        ("frontier_lab.yaml", "49,152 B200 take 33.7 days (3.97e7 hours)", 33.7, b200.days, 0.005),
-        ("frontier_lab.yaml", "49,152 B200 take 33.7 days (3.97e7 hours)", 3.97e7, b200.accelerator_hours, 0.005),
-        ("frontier_lab_fleet.yaml", "H100-hours (49,152 H100 for 73 days), about 39,300 H100 busy", 49_152,
+        ("frontier_lab.yaml", "about 42,600 H100 busy in quarters 9-10", 42_600, busy, 0.01),
+        ("frontier_lab.yaml", "49,152 H100 take 79 days (9.34e7 H100-hours)", 79, h100.days, 0.01),
+        ("frontier_lab.yaml", "49,152 H100 take 79 days (9.34e7 H100-hours)", 9.34e7, h100.accelerator_hours, 0.005),
+        ("frontier_lab.yaml", "49,152 B200 take 39.0 days (4.60e7 hours)", 39.0, b200.days, 0.005),
+        ("frontier_lab.yaml", "49,152 B200 take 39.0 days (4.60e7 hours)", 4.60e7, b200.accelerator_hours, 0.005),
+        ("frontier_lab_fleet.yaml", "H100-hours (49,152 H100 for 79 days), about 42,600 H100 busy", 49_152,
          h100.n_accelerators, 0.0),
-        ("frontier_lab_fleet.yaml", "H100-hours (49,152 H100 for 73 days), about 39,300 H100 busy", 73, h100.days,
+        ("frontier_lab_fleet.yaml", "H100-hours (49,152 H100 for 79 days), about 42,600 H100 busy", 79, h100.days,
          0.01),
-        ("frontier_lab_fleet.yaml", "H100-hours (49,152 H100 for 73 days), about 39,300 H100 busy", 39_300, busy,
+        ("frontier_lab_fleet.yaml", "H100-hours (49,152 H100 for 79 days), about 42,600 H100 busy", 42_600, busy,
          0.01),
     ])
 
 
 @pytest.mark.slow
 def test_default_batch_quote():
-    """At the default batch the same count fits the quarter only at a collapsed MFU, and the engine says so."""
-    r = run("h100-sxm-80gb", tokens=1e14, days=91.3)
-    check([
-        ("frontier_lab.yaml", "one sequence per replica leaves MFU at 0.20 and 49,152 H100 need 89 days", 0.20, r.mfu,
-         0.03),
-        ("frontier_lab.yaml", "one sequence per replica leaves MFU at 0.20 and 49,152 H100 need 89 days", 89, r.days,
-         0.01),
-        ("frontier_lab.yaml", "one sequence per replica leaves MFU at 0.20 and 49,152 H100 need 89 days", 49_152,
-         r.n_accelerators, 0.0),
-    ])
-    assert r.layout["dp"] * r.layout["micro_batch"] == r.data["global_batch_seqs"]  # one sequence per replica
-    assert any("--global-batch" in n for n in r.data["notes"])
+    """At the default 16 Mi-token batch the cluster cannot meet the quarter: a pipelined replica gets fewer
+    micro-batches than stages, so the bubble stays, and the engine says how long the fastest plan takes."""
+    from chipplan.errors import InfeasibleError
+
+    with pytest.raises(InfeasibleError, match=r"the fastest plan takes ([\d.]+) days") as e:
+        run("h100-sxm-80gb", tokens=1e14, days=91.3)
+    days = float(re.search(r"the fastest plan takes ([\d.]+) days", str(e.value)).group(1))
+    assert "--global-batch" in str(e.value) or "raise the global batch" in str(e.value)
+    check([("frontier_lab.yaml", "the fastest plan takes 136 days", 136, days, 0.01)])
 
 
 @pytest.mark.slow

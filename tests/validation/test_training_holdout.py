@@ -19,12 +19,10 @@ def result():
 
 
 def test_held_out_rows_are_predicted(result):
-    # 45 rows. Two are inputs the engine cannot read yet (benchmarks/data/README.md, rows 2043-2045): OPT-175B's
-    # 2M-token batch on dp 124 (no whole multiple of dp x micro-batch) and DeepSeek-V2 with pp 16, ep 8 and no
-    # accelerator count (the one-node default is smaller than pp x ep). Raise n_predicted when they are read.
+    # 45 rows, all read: OPT-175B's 2M-token batch on dp 124 is rounded to a multiple of dp (992 sequences), and
+    # DeepSeek-V2 with pp 16, ep 8 and no accelerator count gets a default that ep can divide (128).
     s = result["overall"]["tokens_per_s_per_gpu"]
-    assert s["n_rows"] == 45
-    assert s["n_predicted"] >= 43
+    assert s["n_predicted"] == s["n_rows"] == 45
 
 
 def test_held_out_figures_are_computed_and_bounded(result):

@@ -131,20 +131,26 @@ def batch_column(values: Any) -> tuple[list[Batch | None], list[bool]]:
 
 def whole_sequences(tokens: float, binary: float, seq_len: float, unit: float = 1.0) -> tuple[float, str | None]:
     """A token batch as whole sequences of ``seq_len``, and the note saying how it was read (None when the
-    decimal reading already is a whole number of sequences). A batch that is not whole is rounded to a multiple
-    of ``unit`` (the stated dp × micro-batch, which must divide it).
+    decimal reading already is a whole number of sequences that ``unit`` divides). ``unit`` is the known
+    dp × micro-batch: every data-parallel rank takes whole micro-batches, so a batch it does not divide is rounded
+    to the nearest multiple of it (the binary reading, 2²⁰ for M, is preferred when it is a whole number).
 
     >>> whole_sequences(4e6, 4 * 2**20, 8192)[0], whole_sequences(4e6, float("nan"), 8192, 64)[0]
     (512.0, 512.0)
+    >>> whole_sequences(2e6, 2 * 2**20, 2048, 124)[0]  # OPT-175B: 2M tokens on 124 data-parallel ranks
+    992.0
     """
-    q = tokens / seq_len
-    if abs(q - round(q)) < 1e-6:
-        return float(round(q)), None
-    if np.isfinite(binary) and abs(binary / seq_len - round(binary / seq_len)) < 1e-6:
-        n = float(round(binary / seq_len))
-        return n, (f"{n:.0f} sequences (the token batch read in binary units, {binary:,.0f} tokens = "
-                   f"{n:.0f} × {seq_len:.0f})")
     u = unit if np.isfinite(unit) and unit >= 1 else 1.0
+    q = tokens / seq_len
+    if abs(q - round(q)) < 1e-6 and round(q) % u == 0:
+        return float(round(q)), None
+    qb = binary / seq_len if np.isfinite(binary) else float("nan")
+    if np.isfinite(qb) and abs(qb - round(qb)) < 1e-6:
+        n = float(round(qb))
+        if n % u == 0:
+            return n, (f"{n:.0f} sequences (the token batch read in binary units, {binary:,.0f} tokens = "
+                       f"{n:.0f} × {seq_len:.0f})")
+        q, tokens = qb, binary
     n = float(max(round(q / u), 1) * u)
     return n, (f"{n:.0f} sequences ({tokens:,.0f} tokens is {q:.2f} sequences of {seq_len:.0f}; rounded to a whole "
                + (f"multiple of dp × micro-batch = {u:g})" if u > 1 else "number)"))
@@ -253,19 +259,19 @@ def hardware_defaults(hw_ids: Any) -> dict[str, np.ndarray]:
     hardware usually trains in (``usual_precision``: BF16 mixed precision, the default of every training stack in
     catalog/data/stacks.yaml; FP16 where the chip has no BF16), whether an FP8 run is as plausible
     (``fp8_plausible``: the chip has an FP8 peak above its 16-bit one), and one node's accelerator count
-    (``node_size``: the system's, else the scale-up domain capped at 8). Unknown ids get bf16 / no / 8 (the
-    reader reports them)."""
+    (``node_size``: the system's, else the scale-up domain capped at 8), and its memory (``hbm_bytes``). Unknown ids
+    get bf16 / no / 8 / NaN (the reader reports them)."""
     from chipplan import catalog
     from chipplan.errors import ChipplanError
 
     ids = ["" if h is None else str(h) for h in np.asarray(hw_ids, dtype=object).tolist()]
     cat = catalog.load()
-    cache: dict[str, tuple[str, bool, float]] = {}
+    cache: dict[str, tuple[str, bool, float, float]] = {}
     for h in dict.fromkeys(ids):
         try:
             acc, sys_ = cat.hardware(h)
         except (ChipplanError, KeyError, ValueError):
-            cache[h] = ("bf16", False, 8.0)
+            cache[h] = ("bf16", False, 8.0, float("nan"))
             continue
         usual = "bf16" if acc.peak_bf16_flops_per_s or not acc.peak_fp16_flops_per_s else "fp16"
         try:
@@ -273,31 +279,59 @@ def hardware_defaults(hw_ids: Any) -> dict[str, np.ndarray]:
         except ChipplanError:
             p16 = 0.0
         node = float(sys_.accelerators_per_node) if sys_ is not None else float(min(acc.scale_up_domain, 8))
-        cache[h] = (usual, bool(acc.peak_fp8_flops_per_s and acc.peak_fp8_flops_per_s > 1.01 * p16), node)
+        cache[h] = (usual, bool(acc.peak_fp8_flops_per_s and acc.peak_fp8_flops_per_s > 1.01 * p16), node,
+                    float(acc.hbm_bytes))
     vals = [cache[h] for h in ids]
     return {"usual_precision": np.array([v[0] for v in vals], dtype=object),
             "fp8_plausible": np.array([v[1] for v in vals], dtype=bool),
-            "node_size": np.array([v[2] for v in vals], dtype=float)}
+            "node_size": np.array([v[2] for v in vals], dtype=float),
+            "hbm_bytes": np.array([v[3] for v in vals], dtype=float)}
+
+
+#: Bytes of training state per parameter in mixed-precision Adam: 16-bit weights and gradients, fp32 master weights
+#: and two moments (Rajbhandari et al., ZeRO, 2020, section 3.1: 16 bytes per parameter).
+TRAINING_STATE_BYTES_PER_PARAM = 16.0
+#: Share of a default cluster's memory that training state may take, the rest left to activations and buffers.
+STATE_MEMORY_SHARE = 0.5
 
 
 def accelerator_count(stated: np.ndarray, product: np.ndarray, nodes_times_size: np.ndarray,
                       node_size: np.ndarray, tp: np.ndarray, pp: np.ndarray, cp: np.ndarray,
-                      notes: list[dict[str, str]]) -> np.ndarray:
-    """Accelerators per row: as stated; else tp·pp·dp·cp; else num_nodes × accels_per_node; else one node of the
-    hardware, raised to a whole multiple of the stated tp·pp·cp (each default noted under ``num_accelerators``)."""
+                      notes: list[dict[str, str]], *, ep: Any = None, total_params: Any = None,
+                      hbm_bytes: Any = None) -> np.ndarray:
+    """Accelerators per row: as stated; else tp·pp·dp·cp; else num_nodes × accels_per_node; else a default: one
+    node of the hardware, or as many whole nodes as the model's training state needs
+    (``TRAINING_STATE_BYTES_PER_PARAM`` per parameter in at most ``STATE_MEMORY_SHARE`` of their memory), raised to
+    a whole multiple of the stated tp·pp·cp (and of the data-parallel size a stated ep needs); each default is
+    noted under ``num_accelerators``."""
     out = np.where(np.isfinite(stated), stated, product)
     nodes = ~np.isfinite(out) & np.isfinite(nodes_times_size) & (nodes_times_size > 0)
     out = np.where(nodes, nodes_times_size, out)
     for i in np.nonzero(nodes)[0].tolist():
         notes[i]["num_accelerators"] = f"{out[i]:.0f} (num_nodes × accels_per_node)"
-    unit = np.nan_to_num(tp, nan=1.0) * np.nan_to_num(pp, nan=1.0) * np.nan_to_num(cp, nan=1.0)
-    default = np.ceil(node_size / unit) * unit
+    n = len(out)
+    tp_, pp_, cp_ = (np.nan_to_num(np.asarray(x, dtype=float), nan=1.0) for x in (tp, pp, cp))
+    ep_ = np.nan_to_num(np.asarray(ep if ep is not None else np.ones(n), dtype=float), nan=1.0)
+    # ep must divide tp·dp·cp: dp a multiple of ep / gcd(ep, tp·cp)
+    shard = np.maximum(tp_ * cp_, 1.0).astype(np.int64)
+    ep_i = np.maximum(ep_, 1.0).astype(np.int64)
+    unit = tp_ * pp_ * cp_ * (ep_i // np.gcd(ep_i, shard))
+    params = np.asarray(total_params if total_params is not None else np.zeros(n), dtype=float)
+    hbm = np.asarray(hbm_bytes if hbm_bytes is not None else np.full(n, np.nan), dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        need = np.ceil(params * TRAINING_STATE_BYTES_PER_PARAM / (STATE_MEMORY_SHARE * hbm * node_size))
+    nodes_needed = np.where(np.isfinite(need) & (need > 1), need, 1.0)
+    default = np.ceil(nodes_needed * node_size / unit) * unit
     none = ~np.isfinite(out)
     out = np.where(none, default, out)
     for i in np.nonzero(none)[0].tolist():
-        notes[i]["num_accelerators"] = (f"{out[i]:.0f} (not stated: one node of the hardware"
-                                        + (f", raised to a multiple of the stated tp·pp·cp = {unit[i]:g})"
-                                           if default[i] != node_size[i] else ")"))
+        what = ("one node of the hardware" if nodes_needed[i] <= 1 else
+                f"{nodes_needed[i]:.0f} nodes, the fewest whose memory holds the model's training state "
+                f"({TRAINING_STATE_BYTES_PER_PARAM:g} bytes per parameter) in {STATE_MEMORY_SHARE:.0%} of it")
+        notes[i]["num_accelerators"] = (f"{out[i]:.0f} (not stated: {what}"
+                                        + (f", raised to a multiple of {unit[i]:g}, which the stated tp·pp·cp "
+                                           "and ep need)"
+                                           if default[i] != nodes_needed[i] * node_size[i] else ")"))
     return out
 
 
@@ -341,6 +375,16 @@ def global_batch(*, seqs: np.ndarray, tokens: np.ndarray, binary: np.ndarray, se
         out[i] = whole
         if note is not None:
             notes[i]["global_batch_seqs"] = note
+    # A stated sequence batch that the known dp does not divide, with no micro-batch stated: every rank takes whole
+    # sequences, so the run took the nearest multiple (a published batch is often a rounded power of two). With the
+    # micro-batch stated too the three disagree, and the layout rule reports it.
+    unit = np.where(np.isfinite(dp) & (dp > 0), dp, 1.0)
+    stated = np.isfinite(seqs) & (unit > 1) & ~np.isfinite(micro_batch)
+    off = stated & (np.mod(np.where(stated, seqs, 0.0), unit) != 0)
+    for i in np.nonzero(off)[0].tolist():
+        out[i] = float(max(round(seqs[i] / unit[i]), 1) * unit[i])
+        notes[i]["global_batch_seqs"] = (f"{out[i]:.0f} sequences ({seqs[i]:g} rounded to a multiple of dp = "
+                                         f"{unit[i]:g}: each data-parallel rank takes whole sequences)")
     none = ~np.isfinite(out) & np.isfinite(seq_len) & (seq_len > 0)
     derived = none & np.isfinite(dp) & np.isfinite(micro_batch) & np.isfinite(grad_accum) & (grad_accum > 0)
     out = np.where(derived, dp * micro_batch * grad_accum, out)

@@ -139,7 +139,8 @@ COLUMNS: tuple[Column, ...] = (
          unit=d.unit, positive=d.lo >= 1, range=d.range, field=d.name) for d in DIMENSIONS if not d.choices),
     # run
     _c("num_accelerators", "integer", "hardware", "Accelerators in the run; empty means tp·pp·dp·cp, else "
-       "num_nodes × accels_per_node, else one node of the hardware (its system's node, or 8), noted in "
+       "num_nodes × accels_per_node, else one node of the hardware (its system's node, or 8), or the fewest nodes "
+       "whose memory holds the model's training state (16 bytes per parameter) in half of it, noted in "
        "`filled_with`.", unit="accelerators", quantity="accelerators"),
     _c("seq_len", "integer", "training", "Sequence length (required for a training row).", unit="tokens",
        quantity="sequence_tokens"),

@@ -77,7 +77,10 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
     cp_f = np.where(np.isfinite(cp), cp, 1.0)
     product = tp * pp * dp * cp_f
     n_gpu = published.accelerator_count(num["num_accelerators"], product, pub.lenient["num_nodes"] *
-                                        num["accels_per_node"], hwd["node_size"], tp, pp, cp, notes)
+                                        num["accels_per_node"], hwd["node_size"], tp, pp, cp, notes,
+                                        ep=np.where(model.n_experts > 0, lay_given["ep"], 1.0),
+                                        total_params=np.asarray(param_counts(model)["total"], dtype=float),
+                                        hbm_bytes=hwd["hbm_bytes"])
     local.fail(~np.isfinite(n_gpu), "num_accelerators: required (or all of tp, pp, dp), got nothing")
     clash = np.isfinite(product) & np.isfinite(num["num_accelerators"]) & (product != num["num_accelerators"])
     local.fail(clash, lambda i: f"dp: tp*pp*dp*cp={product[i]:g} must equal num_accelerators="
@@ -120,6 +123,9 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
         ("zero_stage", missing["zero_stage"] & (caps["prefers_fsdp"] > 0), 3.0, "3 (the stack shards with FSDP)"),
         ("zero_stage", missing["zero_stage"] & (caps["allows_zero"] == 0), 0.0,
          "0 (the stack has no distributed optimizer)"),
+        *((("recompute", missing["recompute"] & (caps["recompute_fill"] == code), code,
+            f"{name} (the stack's recipes recompute that way)")
+           for name, code in stacks.RECOMPUTE_FILL_CODE.items() if code >= 0)),
     )
     for f, where, value, note in fills:
         lay_given[f] = np.where(where, value, lay_given[f])

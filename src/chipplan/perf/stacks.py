@@ -17,6 +17,8 @@ says which). ``resolve`` picks a profile for each row from its ``framework`` tex
 ``optimizer_state_bytes``  optimizer state per parameter (fp32 master weights and two Adam moments: 12)
 ``allows_interleave``, ``allows_selective``, ``allows_zero``, ``prefers_fsdp``  what an empty layout field may be
                            filled with (older stacks: no virtual stages, recompute none or full)
+``recompute_fill``         the recompute an empty field is filled with where the stack's recipes state one (0 none,
+                           1 selective, 2 full), -1 where the search picks the fastest that fits
 
 ``lp_fprop`` .. ``lp_amax_bwd`` (``RECIPE_COLUMNS``) the low-precision recipe of a row (``low_precision`` in
 stacks.yaml): which GEMMs run at the matmul precision and what quantising adds (``recipe_columns``)
@@ -57,6 +59,7 @@ class Profile(BaseModel):
     expert_a2a_overlap: bool
     paired_chunk_schedule: bool = False
     a2a_node_dedup: bool = False
+    recompute_fill: Literal["fastest", "none", "selective", "full"] = "fastest"
     fsdp_prefetch_depth: int = Field(ge=1, le=4)
     optimizer_state_bytes: float = Field(gt=0, le=16)
     low_precision: dict[Literal["fp8", "int8", "fp4", "int4"], str] = Field(default_factory=dict)
@@ -292,29 +295,37 @@ def resolve_recipe(profile: str, precision: str | None, text: str | None = None)
 
 
 def recipe_columns(profiles: Any, precisions: Any, texts: Any = None) -> dict[str, np.ndarray]:
-    """Recipe columns per row (``RECIPE_COLUMNS``) and the recipe names, resolved once per distinct input."""
+    """Recipe columns per row (``RECIPE_COLUMNS``) and the recipe names (``recipe``), resolved once per distinct
+    (profile, precision, text)."""
+    import pandas as pd
+
     prof = np.asarray(profiles, dtype=object)
     n = len(prof)
-    prec = np.broadcast_to(np.asarray(precisions, dtype=object), (n,))
-    txt = np.broadcast_to(np.asarray(texts if texts is not None else None, dtype=object), (n,))
+    cols = [prof, np.broadcast_to(np.asarray(precisions, dtype=object), (n,)),
+            np.broadcast_to(np.asarray(texts if texts is not None else None, dtype=object), (n,))]
+    code = np.zeros(n, dtype=np.int64)
+    for c in cols:  # one code per distinct tuple (hashing, fast for 10⁵ rows)
+        cell, uniq = pd.factorize(np.asarray(c, dtype=object), use_na_sentinel=False)
+        code = code * (len(uniq) + 1) + cell
+    code, _ = pd.factorize(code)
+    first = np.full(int(code.max()) + 1 if n else 0, -1, dtype=np.int64)
+    first[code[::-1]] = np.arange(n)[::-1]
     recipes = table().low_precision.recipes
-    out = {k: np.empty(n) for k in RECIPE_COLUMNS}
-    names = np.empty(n, dtype=object)
-    cache: dict[tuple[str, str, str], tuple[str, dict[str, float]]] = {}
-    for i, key in enumerate(zip(prof.tolist(), prec.tolist(), txt.tolist(), strict=True)):
-        k = tuple("" if v is None or (isinstance(v, float) and not np.isfinite(v)) else str(v) for v in key)
-        if k not in cache:
-            name = resolve_recipe(k[0], k[1], k[2])
-            cache[k] = (name, recipe_values(recipes[name]))
-        names[i], vals = cache[k]
-        for c, v in vals.items():
-            out[c][i] = v
-    return {**out, "recipe": names}
+
+    def clean(v: Any) -> str:
+        return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else str(v)
+
+    names = np.array([resolve_recipe(*(clean(c[i]) for c in cols)) for i in first.tolist()], dtype=object)
+    vals = {k: np.array([recipe_values(recipes[nm])[k] for nm in names.tolist()], dtype=float)
+            for k in RECIPE_COLUMNS}
+    return {**{k: v[code] for k, v in vals.items()}, "recipe": names[code]}
 
 
 CAPABILITY_COLUMNS = ("attention_ratio", "flash", "sequence_parallel", "tp_overlap_on", "ep_overlap_on",
                       "ep_overlap_paired", "ep_node_dedup", "grad_reduce_bytes", "prefetch_depth",
-                      "optimizer_state_bytes", "allows_interleave", "allows_selective", "allows_zero", "prefers_fsdp")
+                      "optimizer_state_bytes", "allows_interleave", "allows_selective", "allows_zero", "prefers_fsdp",
+                      "recompute_fill")
+RECOMPUTE_FILL_CODE = {"fastest": -1.0, "none": 0.0, "selective": 1.0, "full": 2.0}
 
 
 def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -335,6 +346,7 @@ def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]
         "allows_selective": float(p.selective_recompute),
         "allows_zero": float(p.distributed_optimizer or p.fsdp),
         "prefers_fsdp": float(p.fsdp),
+        "recompute_fill": RECOMPUTE_FILL_CODE[p.recompute_fill],
     }
 
 
@@ -364,5 +376,5 @@ def neutral_columns(n: int = 1) -> dict[str, np.ndarray]:
     vals = {"attention_ratio": 1.0, "flash": 1.0, "sequence_parallel": 1.0, "tp_overlap_on": 1.0,
             "ep_overlap_on": 1.0, "ep_overlap_paired": 0.0, "ep_node_dedup": 0.0, "grad_reduce_bytes": 4.0,
             "prefetch_depth": 1.0, "optimizer_state_bytes": 12.0, "allows_interleave": 1.0, "allows_selective": 1.0,
-            "allows_zero": 1.0, "prefers_fsdp": 0.0}
+            "allows_zero": 1.0, "prefers_fsdp": 0.0, "recompute_fill": -1.0}
     return {k: np.full(n, v) for k, v in vals.items()}

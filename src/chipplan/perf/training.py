@@ -311,7 +311,10 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     slack = Ld * (f_d + b_d + r_d) + Lm * np.maximum(f_m + b_m + r_m - t_a2a_layer, 0.0)
     t_p2p = np.where(paired, np.maximum(t_p2p - slack, 0.0), t_p2p)
     t_micro = fwd + bwd + rec + tp_exposed + cp_exposed + ep_exposed + t_p2p + t_offload
-    bubble_slots = (pp - 1) / vpp
+    # Interleaving shrinks the bubble to (pp − 1)/vpp slots only with at least pp micro-batches in flight (Narayanan
+    # et al. 2021, section 2.2.2, run it with a multiple of pp): with fewer, each micro-batch still crosses the pp
+    # devices one chunk after another, and the step lasts at least pp slots.
+    bubble_slots = np.where(vpp > 1, np.maximum((pp - 1) / vpp, pp - n_micro), pp - 1)
     t_pipe = (n_micro + bubble_slots) * t_micro
 
     # --- data parallelism, optimizer ------------------------------------------------------------------
