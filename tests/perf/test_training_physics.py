@@ -147,6 +147,73 @@ def test_ironwood_is_two_devices_per_chip_and_megacore_chips_one():
     assert devices("tpu-v5p") == devices("tpu-v6e") == devices("b200-sxm-180gb") == 1.0
 
 
+def _einsum_step(dispatch: float, cf: float | None, *, hbm: float = 1e30, recompute: int = 0):
+    """MOE on one rank, one 256-token sequence, ideal GEMMs, no grouped-GEMM tiles."""
+    eff = efficiency.for_families(["custom"], {**IDEAL, "dp_overlap": 0.0})
+    big = hw(scale_up_bw_bytes_per_s=1e30, scale_out_bw_bytes_per_s=1e30, hbm_bw_bytes_per_s=hbm)
+    moe = {"moe_einsum_dispatch": dispatch, "capacity_factor": cf if cf else 1.0,
+           "capacity_stated": 1.0 if cf else 0.0}
+    out = step_time(Columns(MOE.to_columns()), big, lay(recompute=recompute, **moe), global_batch_seqs=1,
+                    seq_len=256, eff=eff)
+    return {k: float(np.ravel(v)[0]) for k, v in out.items()}
+
+
+def test_gshard_dispatch_and_combine_einsums_by_hand():
+    """MaxText sparse_matmul=False with capacity_factor 1.25 (GShard dispatch/combine): the sequence of 256 tokens
+    has E·C = 256·8·1.25 = 2560 capacity slots; each einsum is 2·256·2560·512 FLOP = 0.671 µs at 1 PFLOP/s.
+    Forward two einsums, backward three (dispatch input gradient; combine: expert-output and router-weight
+    gradients): 5 per MoE layer, 10 for the two layers. The expert GEMMs are the same padded slots either way."""
+    t_e = 2 * 256 * 2560 * 512 / 1e15
+    assert t_e == pytest.approx(6.71e-7, rel=1e-3)
+    grouped, einsum = _einsum_step(0.0, 1.25), _einsum_step(1.0, 1.25)
+    assert einsum["compute_s"] - grouped["compute_s"] == pytest.approx(10 * t_e, rel=1e-9)
+    # full recompute repeats the forward's two einsums
+    g2, e2 = _einsum_step(0.0, 1.25, recompute=2), _einsum_step(1.0, 1.25, recompute=2)
+    assert e2["recompute_s"] - g2["recompute_s"] == pytest.approx(2 * 2 * t_e, rel=1e-9)
+
+
+def test_gshard_dispatch_masks_in_hbm_by_hand():
+    """At 1 TB/s: the einsum path writes and reads its masks, 6 bytes per slot and token (256·2560·6 B), instead of
+    the grouped path's permutation (256 tokens · top-8 · 512 · 2 B, read and written twice); element-wise work
+    runs once forward and twice backward, in each of the two MoE layers."""
+    bw = 1e12
+    mask = 256 * 2560 * 6 / bw
+    perm = 256 * 8 * 512 * 2 * 4 / bw
+    t_e = 2 * 256 * 2560 * 512 / 1e15
+    grouped, einsum = _einsum_step(0.0, 1.25, hbm=bw), _einsum_step(1.0, 1.25, hbm=bw)
+    assert einsum["compute_s"] - grouped["compute_s"] == pytest.approx(10 * t_e + 2 * 3 * (mask - perm), rel=1e-9)
+
+
+def test_einsum_moe_without_capacity_runs_every_expert_by_hand():
+    """MaxText's einsum path without a capacity factor computes every token through all 64 experts
+    ("BSM,EMH->BSEH"): the routed GEMMs do 64/8 times the top-8 work, 3 passes (fwd + 2 bwd) in each layer."""
+    routed_fwd = 2 * 256 * mlp_params(512, 256, 1.0) / 1e15  # one expert's worth for the sequence
+    grouped, every = _einsum_step(0.0, None), _einsum_step(1.0, None)
+    assert every["compute_s"] - grouped["compute_s"] == pytest.approx(2 * 3 * (64 - 8) * routed_fwd, rel=1e-9)
+
+
+def test_sorted_dispatch_gathers_cost_a_time_per_index_by_hand():
+    """A family whose gathers cost c per index: MOE's sorted dispatch gathers 256 tokens x top-8 = 2048 rows twice
+    forward (permute, unpermute) and twice backward (their custom-VJP gathers): 4 x 2048 x c per MoE layer, 8 x for
+    the two layers; full recompute gathers twice more per layer. A chip of two devices gathers half the rows on each
+    device, in parallel. The einsum path has no gathers."""
+    c = 1e-8
+
+    def run(gather, recompute=0, devices=1.0, dispatch=0.0):
+        eff = efficiency.for_families(["custom"], {**IDEAL, "dp_overlap": 0.0, "gather_index_s": gather})
+        big = hw(scale_up_bw_bytes_per_s=1e30, scale_out_bw_bytes_per_s=1e30, devices_per_chip=devices)
+        out = step_time(Columns(MOE.to_columns()), big, lay(recompute=recompute, moe_einsum_dispatch=dispatch,
+                                                              capacity_stated=1.0), global_batch_seqs=1,
+                        seq_len=256, eff=eff)
+        return {k: float(np.ravel(v)[0]) for k, v in out.items()}
+
+    assert run(c)["compute_s"] - run(0.0)["compute_s"] == pytest.approx(2 * 4 * 2048 * c, rel=1e-9)
+    assert run(c, 2)["recompute_s"] - run(0.0, 2)["recompute_s"] == pytest.approx(2 * 2 * 2048 * c, rel=1e-9)
+    assert run(c, devices=2.0)["compute_s"] - run(0.0, devices=2.0)["compute_s"] == pytest.approx(
+        2 * 4 * 1024 * c, rel=1e-9)
+    assert run(c, dispatch=1.0)["compute_s"] == pytest.approx(run(0.0, dispatch=1.0)["compute_s"], rel=1e-12)
+
+
 def test_all_to_all_with_one_copy_per_node_by_hand():
     # 64 ranks, 8 per NVLink domain, 8 domains; 1.6 GB sent per rank. Inside a domain 7/64 of it over 400 GB/s;
     # 56/64 leaves it over 50 GB/s; sending once per node to 4 of top-8's nodes halves what leaves.

@@ -194,6 +194,14 @@ COLUMNS: tuple[Column, ...] = (
        "`remat_policies`), optionally followed by `tensor=device|offload|remat` pairs as MaxText's `custom` takes "
        "them (`custom decoder_layer_input=offload mlpwo=offload`). The saved tensors are not recomputed and, on the "
        "device, count in activation memory; activation_recompute is then full (recompute from the layer input)."),
+    _c("moe_capacity_factor", "number", "training", "MoE expert capacity as a multiple of the balanced load "
+       "(MaxText capacity_factor, Megatron moe_expert_capacity_factor): tokens beyond it are dropped and the "
+       "expert GEMMs and all-to-alls run on the padded slots; empty or 0: dropless.", unit="× balanced load"),
+    _c("moe_dispatch", "choice", "training", "How tokens reach their experts: `grouped` (sorted by expert into "
+       "a grouped GEMM: Megatron-Core, torchtitan, MaxText sparse_matmul=True; the default) or `einsum` (MaxText "
+       "sparse_matmul=False: with moe_capacity_factor, GShard-style one-hot dispatch and combine einsums over the "
+       "capacity slots of each sequence; without one, every token through every expert).",
+       allowed=("grouped", "einsum")),
     _c("attention", "text", "model", "mha, gqa, mqa or mla; only mla changes the arithmetic (so does "
        "mla_kv_lora_rank > 0).", allowed=("mha", "gqa", "mqa", "mla")),
     *_texts(

@@ -111,6 +111,7 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
     caps.update(rec_cols)
     filled_with: list[dict[str, str]] = [{} for _ in range(n)]
     remat_text = _remat_columns(sub, caps, lay_given, missing, local)
+    _moe_columns(sub, num, caps, local)
     # A stated field is kept whatever the stack: its capability is then taken as given.
     caps["allows_selective"] = np.where(missing["recompute"], caps["allows_selective"], 1.0)
     caps["allows_interleave"] = np.where(missing["vpp"], caps["allows_interleave"], 1.0)
@@ -132,6 +133,13 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
         for i in np.nonzero(where)[0].tolist():
             filled_with[i][f] = note
         missing[f] = missing[f] & ~where
+    # An MoE row that leaves ep empty ran with its stack's default expert parallelism, where the stack has one
+    # (MaxText's mesh has an expert axis only when the configuration sizes it).
+    ep_default = missing["ep"] & (caps["default_ep"] > 0)
+    lay_given["ep"] = np.where(ep_default, caps["default_ep"], lay_given["ep"])
+    for i in np.nonzero(ep_default)[0].tolist():
+        filled_with[i]["ep"] = f"{caps['default_ep'][i]:g} (the stack's default expert parallelism)"
+    missing["ep"] = missing["ep"] & ~ep_default
     # A matrix peak the family has no training share of (0 in efficiency.yaml: no stack trains in that format on
     # it, e.g. INT8 on A100) would divide by zero; the row is an error naming the precision instead.
     eff_all = efficiency.for_families(fam, engine="training")
@@ -257,6 +265,18 @@ def _remat_columns(sub: pd.DataFrame, caps: dict[str, np.ndarray], lay_given: di
     missing["recompute"] = missing["recompute"] & ~stated
     caps.update(codes)
     return np.where(stated, text, None)
+
+
+def _moe_columns(sub: pd.DataFrame, num: dict[str, np.ndarray], caps: dict[str, np.ndarray], local: Any) -> None:
+    """Read ``moe_capacity_factor`` and ``moe_dispatch`` into the engine's ``capacity_factor`` (1 where dropless)
+    and ``moe_einsum_dispatch`` (1 for ``einsum``) columns, added to ``caps`` when any row states either."""
+    cf = num["moe_capacity_factor"]
+    dispatch = coded_column(sub, "moe_dispatch", local, {"grouped": 0.0, "einsum": 1.0}, 0.0).astype(float)
+    stated = np.isfinite(cf) & (cf > 0)
+    if stated.any() or (dispatch > 0).any():
+        caps["capacity_factor"] = np.where(stated, cf, 1.0)
+        caps["capacity_stated"] = stated.astype(float)
+        caps["moe_einsum_dispatch"] = dispatch
 
 
 #: The value an open layout field holds before the search fills it (``chipplan.perf.candidates.expand``).

@@ -18,6 +18,7 @@ Each parameter is one number per family, never per run or per source:
 ``moe_layer_overhead_s``   fixed extra cost per MoE layer pass: router, token permutation, host sync of counts
 ``grouped_gemm_tile_rows`` row tile of the grouped (expert) GEMM kernel; a group starting inside a tile re-runs it
                            (0: not modelled, the family's matmul share covers it)
+``gather_index_s``         time per index of a gather beyond its HBM traffic (sorted MoE dispatch; 0: bandwidth-bound)
 ``uncertainty_log_sd``     standard deviation of log(measured/predicted), for the 80 % intervals
 """
 
@@ -57,6 +58,7 @@ class FamilyEfficiency(BaseModel):
     kernel_overhead_s: float = Field(ge=0)
     moe_layer_overhead_s: float = Field(ge=0)
     grouped_gemm_tile_rows: float = Field(default=0.0, ge=0)
+    gather_index_s: float = Field(default=0.0, ge=0)
     uncertainty_log_sd: float = Field(gt=0)
     calibrated: bool
     source: str = Field(min_length=10)

@@ -22,6 +22,8 @@ says which). ``resolve`` picks a profile for each row from its ``framework`` tex
 
 ``lp_fprop`` .. ``lp_amax_bwd`` (``RECIPE_COLUMNS``) the low-precision recipe of a row (``low_precision`` in
 stacks.yaml): which GEMMs run at the matmul precision and what quantising adds (``recipe_columns``)
+``default_ep``             the expert parallelism a run of the stack has unless its configuration sets one (0: none;
+                           a published row that leaves ``ep`` empty is read with it, the planner ignores it)
 
 Capabilities only ever remove work or add choices, so a stack with more of them is never slower
 (``tests/perf/test_stacks.py``).
@@ -63,6 +65,7 @@ class Profile(BaseModel):
     fsdp_prefetch_depth: int = Field(ge=1, le=4)
     optimizer_state_bytes: float = Field(gt=0, le=16)
     low_precision: dict[Literal["fp8", "int8", "fp4", "int4"], str] = Field(default_factory=dict)
+    expert_parallel_default: int | None = Field(default=None, ge=1)
     source: str = Field(min_length=10)
 
 
@@ -324,7 +327,7 @@ def recipe_columns(profiles: Any, precisions: Any, texts: Any = None) -> dict[st
 CAPABILITY_COLUMNS = ("attention_ratio", "flash", "sequence_parallel", "tp_overlap_on", "ep_overlap_on",
                       "ep_overlap_paired", "ep_node_dedup", "grad_reduce_bytes", "prefetch_depth",
                       "optimizer_state_bytes", "allows_interleave", "allows_selective", "allows_zero", "prefers_fsdp",
-                      "recompute_fill")
+                      "recompute_fill", "default_ep")
 RECOMPUTE_FILL_CODE = {"fastest": -1.0, "none": 0.0, "selective": 1.0, "full": 2.0}
 
 
@@ -347,6 +350,7 @@ def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]
         "allows_zero": float(p.distributed_optimizer or p.fsdp),
         "prefers_fsdp": float(p.fsdp),
         "recompute_fill": RECOMPUTE_FILL_CODE[p.recompute_fill],
+        "default_ep": float(p.expert_parallel_default or 0),
     }
 
 
@@ -376,5 +380,5 @@ def neutral_columns(n: int = 1) -> dict[str, np.ndarray]:
     vals = {"attention_ratio": 1.0, "flash": 1.0, "sequence_parallel": 1.0, "tp_overlap_on": 1.0,
             "ep_overlap_on": 1.0, "ep_overlap_paired": 0.0, "ep_node_dedup": 0.0, "grad_reduce_bytes": 4.0,
             "prefetch_depth": 1.0, "optimizer_state_bytes": 12.0, "allows_interleave": 1.0, "allows_selective": 1.0,
-            "allows_zero": 1.0, "prefers_fsdp": 0.0, "recompute_fill": -1.0}
+            "allows_zero": 1.0, "prefers_fsdp": 0.0, "recompute_fill": -1.0, "default_ep": 0.0}
     return {k: np.full(n, v) for k, v in vals.items()}

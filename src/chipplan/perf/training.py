@@ -29,7 +29,9 @@ gathers hide behind the compute of the neighbouring layers, so a layer exposes o
 takes beyond that compute, plus the first gather and the last reduce-scatter. An MoE layer pays a fixed cost per
 pass (router, permutation, the host sync of token counts: ``moe_layer_overhead_s``) whatever its number of
 local experts, and its expert GEMMs run at the efficiency of the per-expert GEMM shape (tokens per expert ×
-d_model × d_ff/tp), so a fine-grained MoE is never faster than a dense model of its active size. Tensors a
+d_model × d_ff/tp), so a fine-grained MoE is never faster than a dense model of its active size. MaxText's einsum
+MoE path (``moe_einsum_dispatch``) instead pads every expert to its capacity and moves tokens by GShard's one-hot
+dispatch and combine einsums, whose FLOP grow with the sequence length (s·k·cf slots per token). Tensors a
 stated remat policy offloads to host memory cross the host link twice per layer (``offload_exposed_s``), hidden
 behind the neighbouring layer's compute up to that compute. The optimizer step is memory-bound. Collectives are
 costed in ``chipplan.perf.collectives``.
@@ -81,6 +83,11 @@ A = Any
 ACT_COMM_BYTES = 2.0
 GRAD_REDUCE_BYTES = 4.0
 FSDP_BYTES = 2.0
+# HBM bytes per capacity slot and token of GShard-style MoE dispatch: MaxText's generate_masks builds a combine mask
+# in the activation dtype (2 bytes) and a boolean dispatch mask (1 byte) of batch x seq x experts x capacity
+# entries, each written once and read once by its einsum: 2 x (2 + 1) (AI-Hypercomputer/maxtext, MaxText/layers/
+# moe.py generate_masks, dense_matmul; tag tpu-recipes-v0.1.2, 2025).
+DISPATCH_MASK_BYTES = 6.0
 # Optimizer step traffic per fp32 master parameter: read grad (4), read/write master, m, v (24),
 # write the 16-bit copy (2).
 OPTIMIZER_TRAFFIC_BYTES_PER_PARAM = 30.0
@@ -131,7 +138,13 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     d = m.d_model
     n_dense, n_moe = layer_counts(m)
     cf = np.maximum(lay["capacity_factor"], 1.0) if "capacity_factor" in lay else 1.0
-    k_act = m.top_k * cf + m.n_shared_experts
+    # MaxText's einsum MoE path (``moe_einsum_dispatch``, sparse_matmul=False): with a capacity factor the tokens
+    # reach their experts' capacity slots by one-hot einsums (GShard dispatch/combine, costed below); without one
+    # every token runs through every expert ("BSM,EMH->BSEH"), so each token's routed work is E experts' worth.
+    einsum = (np.asarray(lay.get("moe_einsum_dispatch", 0.0)) > 0) & (m.n_experts > 0)
+    all_experts = einsum & (np.asarray(lay.get("capacity_stated", 0.0)) <= 0)
+    k_routed = np.where(all_experts, m.n_experts, m.top_k * cf)
+    k_act = k_routed + m.n_shared_experts
 
     peak_mm = hw.peak_mm_flops_per_s
     peak16 = hw.peak16_flops_per_s
@@ -170,13 +183,21 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     t_attn_proj = 2 * T * attn_p / tp / (peak_mm * gemm_efficiency(frac_mm, half, T_dev, d, qdim / tp))
     t_mlp_dense = 2 * T * mlp_params(d, dff_dense, m.gated_mlp) / tp / (
         peak_mm * gemm_efficiency(frac_mm, half, T_dev, d, dff_dense / tp))
-    tokens_per_expert = np.where(m.n_experts > 0, T_dev * m.top_k * cf * ep / np.maximum(m.n_experts, 1.0), T_dev)
+    tokens_per_expert = np.where(m.n_experts > 0, T_dev * k_routed * ep / np.maximum(m.n_experts, 1.0), T_dev)
     # The routed experts run as one grouped GEMM over the E/ep local experts; its row tiles that straddle two
-    # experts run twice (``grouped_gemm_tile_efficiency``). Shared experts are plain GEMMs.
-    routed_eff = grouped_gemm_tile_efficiency(T_dev * m.top_k * cf, np.maximum(m.n_experts / ep, 1.0),
-                                              eff.get("grouped_gemm_tile_rows", 0.0))
-    t_mlp_moe = 2 * T * (m.top_k * cf / routed_eff + m.n_shared_experts) * mlp_params(d, m.d_ff, m.gated_mlp) / tp / (
+    # experts run twice (``grouped_gemm_tile_efficiency``). Shared experts are plain GEMMs. The einsum path runs
+    # one batched GEMM per expert over its whole capacity: no shared tiles.
+    routed_eff = np.where(einsum, 1.0, grouped_gemm_tile_efficiency(
+        T_dev * m.top_k * cf, np.maximum(m.n_experts / ep, 1.0), eff.get("grouped_gemm_tile_rows", 0.0)))
+    t_mlp_moe = 2 * T * (k_routed / routed_eff + m.n_shared_experts) * mlp_params(d, m.d_ff, m.gated_mlp) / tp / (
         peak_mm * gemm_efficiency(frac_mm, half, tokens_per_expert, d, m.d_ff / tp))
+    # GShard dispatch and combine (Lepikhin et al. 2020, Algorithm 2, https://arxiv.org/abs/2006.16668; MaxText
+    # moe.py dense_matmul, "BSM,BSEC->EBCM" and "EBCM,BSEC->BSM"): each sequence is one group of s tokens with
+    # E·C = s·k·cf capacity slots, so each einsum costs 2·T·(s·k·cf)·d/tp FLOP on the matrix units, in 16 bits
+    # (MaxText keeps dispatch and combine out of quantization). Its GEMM is (s·k·cf) × s × d per sequence.
+    slots = np.where(einsum & ~all_experts, s * m.top_k * cf, 0.0)
+    t_dispatch = 2 * T * slots * d / tp / (peak16 * gemm_efficiency(eff.matmul_fraction, half, np.maximum(slots, 1.0),
+                                                                     s, d / tp))
     ctx = (s + 1) / 2  # causal: each query sees half the sequence on average, whatever the CP split
     t_scores = 2 * T * m.n_heads / tp * (qk_head_dim(m) + v_head_dim(m)) * ctx / (
         peak16 * eff.attention_fraction * attn_ratio)
@@ -212,7 +233,10 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     # one grouped GEMM (Megatron-Core moe_grouped_gemm, torchtitan's grouped_mm); the router, the permutation
     # and the device-to-host sync of the token counts that sizes the grouped GEMM and the all-to-all cost a
     # fixed time per MoE layer pass, whatever the number of local experts.
-    t_elem_moe = elementwise(m.d_ff, k_act) + T * m.top_k * d * ACT_COMM_BYTES * 4 / mem_bw
+    # The einsum path builds its masks instead (MaxText generate_masks): per token, s·k·cf entries of the 16-bit
+    # combine mask and of the boolean dispatch mask, each written once and read by its einsum.
+    t_elem_moe = elementwise(m.d_ff, k_act) + np.where(
+        einsum, T * slots * DISPATCH_MASK_BYTES, T * m.top_k * d * ACT_COMM_BYTES * 4) / mem_bw
     c_m = casts(m.d_ff, k_act)
     w_moe = w_bytes * (attn_p + (np.maximum(m.n_experts, 0.0) / np.maximum(ep, 1.0) + m.n_shared_experts)
                        * mlp_params(d, m.d_ff, m.gated_mlp)) / tp / mem_bw
@@ -246,6 +270,20 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
 
     f_d, b_d, r_d = passes(t_attn_proj + t_mlp_dense, t_elem_dense, c_d, w_dense, ko, kept_d)
     f_m, b_m, r_m = passes(t_attn_proj + t_mlp_moe, t_elem_moe, c_m, w_moe, ko_moe, kept_m)
+    # Dispatch and combine: two einsums forward; backward the dispatch's input gradient (its mask is boolean) and
+    # the combine's two (its mask carries the router weights), three; recomputed with the forward (no remat policy
+    # saves their outputs).
+    f_m = f_m + 2 * t_dispatch
+    b_m = b_m + 3 * t_dispatch
+    r_m = r_m + np.where(rc == 2, 2 * t_dispatch, 0.0)
+    # Sorted (grouped) dispatch gathers each device's T·k routed rows by index twice a pass (permute, unpermute),
+    # and its backward gathers their gradients by the inverse permutations (MaxText _sort_activations with its
+    # custom VJP): on a family whose gathers cost a time per index (``gather_index_s``) beyond their HBM traffic
+    # (counted in t_elem_moe), that is 2 × T·k indices forward, 2 backward, 2 more when the forward is recomputed.
+    t_gather = np.where(einsum | (m.n_experts <= 0), 0.0, T_dev * m.top_k * cf * eff.get("gather_index_s", 0.0))
+    f_m = f_m + 2 * t_gather
+    b_m = b_m + 2 * t_gather
+    r_m = r_m + np.where(rc == 2, 2 * t_gather, 0.0)
     # The busiest stage holds ceil(L/pp) layers when pp does not divide L (uneven stages).
     Ld, Lm = stage_layers(n_dense, n_moe, pp)
     # LM head and loss (last stage): GEMM plus ~12 bytes of logits traffic per vocabulary entry.
