@@ -63,6 +63,8 @@ from chipplan.units import GB, GIB
 if TYPE_CHECKING:  # pandas is imported by the functions that build frames, so `import chipplan` stays fast
     import pandas as pd
 
+    from chipplan.io.write import TablePrediction
+
 __all__ = ["CompareResult", "CostPerTokenResult", "ServeResult", "StrategyResult", "TcoResult", "TrainResult",
            "compare", "cost_per_token", "predict", "serve", "strategy", "tco", "train", "versions"]
 
@@ -1030,12 +1032,20 @@ def predict_rows(df: pd.DataFrame, *, detail: bool = False, allow_extra_columns:
     vocabulary's names added beside the contract's historical ones. A column the schema does not know is an
     error listing its close matches, unless ``allow_extra_columns``. ``framework`` (``--framework``) sets every
     training row's software stack (``chipplan.io.published.with_framework``)."""
-    from chipplan.io import predict_frame
+    return predict_rows_table(df, detail=detail, allow_extra_columns=allow_extra_columns, source=source,
+                              framework=framework).document()
+
+
+def predict_rows_table(df: pd.DataFrame, *, detail: bool = False, allow_extra_columns: bool = False,
+                       source: str = "df", framework: str | None = None) -> TablePrediction:
+    """:func:`predict_rows` before its rows are laid out one dict each (``.document()`` is ``predict_rows``):
+    ``chipplan predict`` prints a large table's JSON from it, one encoding per distinct configuration."""
     from chipplan.io.published import with_framework
     from chipplan.io.read import check_columns
+    from chipplan.io.write import predict_table
 
     check_columns(df.columns, source=source, allow_extra=allow_extra_columns)
-    return predict_frame(with_framework(df, framework), detail=detail, each=contract_aliases)
+    return predict_table(with_framework(df, framework), detail=detail, each=contract_aliases)
 
 
 def predict(df: pd.DataFrame, *, detail: bool = False, allow_extra_columns: bool = False) -> pd.DataFrame:

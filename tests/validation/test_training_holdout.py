@@ -1,8 +1,9 @@
 """chipplan against the training runs held out of every fit (benchmarks/data/training_holdout.csv): Ironwood TPU7x,
 MaxText on H200, B200, TPU v6e and v5p, MI325X and MI355X with no stated global batch, whole-run averages (Llama 2,
-Llama 3.1, BLOOM, DeepSeek-V2/V3, DeepSeek 67B) and published runs of 2021-2023 (BLOOM, MT-NLG 530B, PaLM 540B,
-LLaMA 1, OPT-175B). No efficiency, interval or stack profile was fitted or changed on these rows; the figures are
-printed by ``python -m benchmarks.holdout_training``."""
+Llama 3.1, BLOOM, DeepSeek-V2/V3, DeepSeek 67B, StarCoderBase, Falcon-180B, SmolLM3) and published steps of 2021-2024
+(BLOOM, MT-NLG 530B, PaLM 540B, LLaMA 1, OPT-175B, Nemotron-4 15B/340B, TinyLlama). No efficiency, interval or
+stack profile was fitted or changed on these rows; the figures are printed by ``python -m benchmarks.holdout_training``.
+"""
 
 from pathlib import Path
 
@@ -19,19 +20,20 @@ def result():
 
 
 def test_held_out_rows_are_predicted(result):
-    # 45 rows, all read: OPT-175B's 2M-token batch on dp 124 is rounded to a multiple of dp (992 sequences), and
+    # 53 rows, all read: OPT-175B's 2M-token batch on dp 124 is rounded to a multiple of dp (992 sequences), and
     # DeepSeek-V2 with pp 16, ep 8 and no accelerator count gets a default that ep can divide (128).
     s = result["overall"]["tokens_per_s_per_gpu"]
-    assert s["n_predicted"] == s["n_rows"] == 45
+    assert s["n_predicted"] == s["n_rows"] == 53
 
 
 def test_held_out_figures_are_computed_and_bounded(result):
     # Measured 2026-12-02 (see benchmarks/data/README.md): on the first 27 rows median 15.6 %, p90 35.8 %, 80 %
-    # coverage 88.9 %; with the 18 rows of 2021-2024 papers added (45 rows, 43 predicted) median 19.9 %, p90 58.5 %,
-    # coverage 72.1 %. The issue's targets (median <= 12 %, p90 <= 35 %) are not met; these bounds catch a regression.
+    # coverage 88.9 %; with 26 rows of 2021-2025 papers, logs and model cards added (53 rows, all predicted on main
+    # 81dfa16) median 17.0 %, p90 62.5 %, coverage 69.8 %. The issue's targets (median <= 12 %, p90 <= 35 %, coverage
+    # 70-90 %) are not met; these bounds catch a regression.
     s = result["overall"]["tokens_per_s_per_gpu"]
-    assert s["median_ape"] <= 0.21 and s["p90_ape"] <= 0.62
-    assert 0.70 <= s["interval_coverage"] <= 0.95
+    assert s["median_ape"] <= 0.21 and s["p90_ape"] <= 0.66
+    assert 0.65 <= s["interval_coverage"] <= 0.95
 
 
 def test_stated_remat_policies_reach_the_predictions(result):

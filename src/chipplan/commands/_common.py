@@ -10,19 +10,50 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from chipplan.errors import ChipplanError, FieldError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
 F = TypeVar("F", bound=Callable[..., Any])
-console = Console()
-err_console = Console(stderr=True)
 EXIT_USAGE = 2
+
+
+def __getattr__(name: str) -> Any:
+    """``console`` and ``err_console`` (rich consoles on stdout and stderr), made on first use: a command that
+    prints only JSON or plain text (``chipplan predict``) never loads rich."""
+    if name in ("console", "err_console"):
+        return _console(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _console(name: str = "console") -> Console:
+    """The module's ``console`` or ``err_console`` (one a test may have replaced), made on first use."""
+    con = globals().get(name)
+    if con is None:
+        from rich.console import Console
+
+        con = globals()[name] = Console(stderr=name == "err_console")
+    return con
+
+
+def _err_is_terminal() -> bool:
+    """``err_console.is_terminal``, without loading rich for a stderr that plainly is not a terminal (not a tty,
+    and neither ``TTY_COMPATIBLE=1`` nor ``FORCE_COLOR`` says otherwise: rich's own rules)."""
+    if "err_console" not in globals():
+        try:
+            tty = sys.stderr.isatty()
+        except (AttributeError, ValueError):
+            tty = False
+        if not tty and os.environ.get("TTY_COMPATIBLE", "") != "1" and "FORCE_COLOR" not in os.environ:
+            return False
+    return _console("err_console").is_terminal
 
 
 def debug_enabled() -> bool:
@@ -31,7 +62,7 @@ def debug_enabled() -> bool:
 
 def fail(message: str) -> None:
     """Print one line to stderr and exit with status 2."""
-    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    _console("err_console").print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_USAGE)
 
 
@@ -316,13 +347,15 @@ class Output:
                 write_delimited(tables[0], out, "," if self.fmt == "csv" else "\t")
             for b in self.blocks:
                 if isinstance(b, str):
-                    err_console.print(b, markup=False, highlight=False, soft_wrap=True)
+                    _console("err_console").print(b, markup=False, highlight=False, soft_wrap=True)
             return
         if self.fmt == "markdown":
             parts = [markdown(b) if isinstance(b, Block) else b for b in self.blocks]
             out.write("\n\n".join(parts) + "\n")
             return
-        con = console if file is None else Console(file=file)
+        from rich.console import Console
+
+        con = _console() if file is None else Console(file=file)
         for b in self.blocks:
             if isinstance(b, str):
                 con.print(b, markup=False, highlight=False, soft_wrap=True)
@@ -380,6 +413,8 @@ TEXT_MIN_WIDTH = 12  # a text column is cut to no fewer characters than this (or
 
 def print_table(con: Console, b: Block) -> None:
     """Print ``b`` so that it fits ``con.width`` without breaking a number (see ``Output``)."""
+    from rich.console import Console
+
     t, need = rich_table(b, con.width)
     if need > con.width:  # wider than the terminal even at its narrowest: the line runs on, no number breaks
         con = Console(file=con.file, width=need, force_terminal=con.is_terminal, color_system=con.color_system,
@@ -389,6 +424,8 @@ def print_table(con: Console, b: Block) -> None:
 
 def rich_table(b: Block, max_width: int) -> tuple[Table, int]:
     """The rich Table for ``b`` within ``max_width`` columns, and the width it needs."""
+    from rich.table import Table
+
     cells = [[cell(v, c) for v, c in zip(r, b.columns, strict=True)] for r in b.rows]
     numeric = [bool(b.rows) and all(_is_number(r[j]) or r[j] is None for r in b.rows)
                for j in range(len(b.columns))]
@@ -441,7 +478,7 @@ def rich_table(b: Block, max_width: int) -> tuple[Table, int]:
 def progress(label: str) -> Iterator[Callable[[str], None]]:
     """A status line with a spinner and the elapsed time on stderr while a slow step runs (only when stderr is
     a terminal, so logs and pipes stay clean). Yields ``step(text)`` to say which stage is running."""
-    if not err_console.is_terminal:
+    if not _err_is_terminal():
         yield lambda _text: None
         return
     import time
@@ -449,6 +486,7 @@ def progress(label: str) -> Iterator[Callable[[str], None]]:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     t0 = time.perf_counter()
+    err_console = _console("err_console")
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console,
                   transient=True) as bar:
         task = bar.add_task(label, total=None)
@@ -459,7 +497,7 @@ def progress(label: str) -> Iterator[Callable[[str], None]]:
 
 def wrote(path: Any, what: str = "chart") -> None:
     """Tell the user (on stderr) where a file went."""
-    err_console.print(f"wrote {what} to {path}", markup=False, highlight=False, soft_wrap=True)
+    _console("err_console").print(f"wrote {what} to {path}", markup=False, highlight=False, soft_wrap=True)
 
 
 @contextmanager

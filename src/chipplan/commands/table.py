@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 
@@ -18,6 +18,9 @@ from chipplan.commands._common import (
     to_json,
     wrote,
 )
+
+if TYPE_CHECKING:
+    from chipplan.io.write import TablePrediction
 
 OUT_SUFFIXES = (".csv", ".parquet", ".json")
 
@@ -59,22 +62,24 @@ def predict_command(
         raise FieldError("--out", f"must name a {', '.join(OUT_SUFFIXES)} file", str(out_file))
     f = fmt_.lower() if fmt_ else ("json" if as_json else "table")
     f = output_format(f)
-    df = read_table(path)
+    # Without --out only the columns a prediction reads are converted (the free text of the sources is not).
+    df = read_table(path, skip_unread=out_file is None)
     with progress(f"predicting {len(df):,} rows"):
-        res = api.predict_rows(df, detail=detail, allow_extra_columns=allow_extra, source=str(path),
-                               framework=framework)
+        tp = api.predict_rows_table(df, detail=detail, allow_extra_columns=allow_extra, source=str(path),
+                                    framework=framework)
     if out_file is not None:
-        _write_frame(api.predictions_beside(df, res), out_file)
+        _write_frame(api.predictions_beside(df, tp.document()), out_file)
         wrote(out_file, "predictions")
     if f == "json":
-        if len(res["rows"]) > 200:
+        if len(tp) > 200:
             import sys
 
-            sys.stdout.write(predict_json(res))
+            write_predict_json(tp, sys.stdout)
             sys.stdout.write("\n")
         else:
-            print_json(res)
+            print_json(tp.document())
         return
+    res = tp.document()
     rows = []
     for r in res["rows"]:
         p = r["prediction"] or {}
@@ -123,6 +128,39 @@ def predict_json(doc: dict[str, Any]) -> str:
     out[0] = head + out[0]
     out[-1] = out[-1] + tail
     return ", ".join(out)
+
+
+def write_predict_json(tp: TablePrediction, out: TextIO, *, rows_per_write: int = 8192) -> None:
+    """Write ``to_json(tp.document(), compact=True)`` to ``out``, byte for byte, without building a dict per row:
+    each configuration's row tail (kind, status, reason, prediction) is encoded once, every row is its encoded
+    id and its configuration's tail, and the text goes out a block of rows at a time (every tail is encoded
+    before anything is written, so a failure to encode leaves the output empty)."""
+    from json.encoder import encode_basestring_ascii as enc
+
+    import numpy as np
+
+    from chipplan import __version__
+
+    start = len('{"row_id": ""')
+
+    def tail(kind: str, status: str, reason: str | None, pred: dict[str, Any] | None) -> str:
+        # The encoding of {"row_id": "", ...} from its first value on: what follows a row's id.
+        return to_json({"row_id": "", "kind": kind, "status": status, "reason": reason, "prediction": pred},
+                       compact=True)[start:]
+
+    tails = np.empty(len(tp.per_config), dtype=object)
+    tails[:] = [tail(*c) for c in tp.per_config]
+    row_tail = tails[tp.config] if len(tp) else np.empty(0, dtype=object)
+    for i, err in tp.row_error.items():  # a repeated row_id: the row's own error, its configuration's kind
+        row_tail[i] = tail(tp.per_config[int(tp.config[i])][0], "error", err, None)
+    ids, tails_of = tp.ids, row_tail.tolist()
+    out.write('{"chipplan_version": ' + to_json(__version__, compact=True) + ', "catalog_version": '
+              + to_json(tp.catalog_version, compact=True) + ', "rows": [')
+    for a in range(0, len(ids), rows_per_write):
+        b = min(a + rows_per_write, len(ids))
+        out.write((", " if a else "") + ", ".join(['{"row_id": ' + enc(r) + t
+                                                    for r, t in zip(ids[a:b], tails_of[a:b], strict=True)]))
+    out.write("]}")
 
 
 def _write_frame(frame: object, path: Path) -> None:

@@ -31,6 +31,7 @@ from chipplan.io.schema import (
     POSITIVE_COLUMNS,
     REQUIRED_COLUMNS,
     TEXT_COLUMNS,
+    UNREAD_BY_PREDICT,
 )
 from chipplan.perf.columns import Columns
 from chipplan.perf.hardware_cols import HW_FIELDS, hardware_row
@@ -63,9 +64,14 @@ def check_columns(columns: Any, *, source: str, allow_extra: bool = False) -> No
                          "docs/columns.md, or pass --allow-extra-columns to carry them along unread")
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, *, skip_unread: bool = False) -> pd.DataFrame:
     """Read a validation-schema CSV (numbers typed, identifiers as text); a missing, unreadable, empty or
-    malformed file, or one without ``hardware_id``, is an InputFileError naming the file."""
+    malformed file, or one without ``hardware_id``, is an InputFileError naming the file.
+
+    ``skip_unread`` leaves out the schema's columns that no prediction reads (``UNREAD_BY_PREDICT``: the targets,
+    the source group, the sources' free text): the file is still parsed whole, but those columns are not
+    converted. Columns the schema does not know are kept, so ``check_columns`` still names them.
+    """
     p = Path(path)
     if not p.exists():
         raise InputFileError(f"{p}: file not found")
@@ -73,13 +79,16 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise InputFileError(f"{p}: is a directory, expected a CSV file")
     if p.stat().st_size > MAX_TABLE_BYTES:
         raise InputFileError(f"{p}: larger than {MAX_TABLE_BYTES / 2**30:g} GiB; split the table")
-    _check_header(p)
+    first = _check_header(p)
     try:
         header = pd.read_csv(p, nrows=0, engine="c").columns
         # pyarrow parses and types numeric columns in C++ (integers with gaps become floats); identifiers
         # and free text stay strings.
         opts = pacsv.ConvertOptions(column_types={c: pa.string() for c in header if c in TEXT_COLUMNS},
                                     strings_can_be_null=True)
+        include = _predicted_columns(first) if skip_unread else None
+        if include is not None:
+            opts.include_columns = include
         df = pacsv.read_csv(p, convert_options=opts).to_pandas()
     except pd.errors.EmptyDataError:
         raise InputFileError(f"{p}: empty file; expected a CSV header with at least 'hardware_id'") from None
@@ -95,8 +104,21 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def _check_header(p: Path) -> None:
-    """Refuse, before parsing the whole file, a header that repeats a column or lacks a required one."""
+def _predicted_columns(first: bytes) -> list[str] | None:
+    """The header's columns but those of ``UNREAD_BY_PREDICT``, as pyarrow names them, from the file's first line;
+    None (read every column) when there is nothing to leave out or the first line is not the whole header."""
+    try:
+        names = pacsv.read_csv(io.BytesIO(first), read_options=pacsv.ReadOptions(autogenerate_column_names=False),
+                               convert_options=pacsv.ConvertOptions(include_columns=[])).column_names
+    except Exception:  # a header that runs past its first line (a quoted newline): read every column
+        return None
+    keep = [c for c in names if c not in UNREAD_BY_PREDICT]
+    return keep if len(keep) < len(names) and len(set(names)) == len(names) else None
+
+
+def _check_header(p: Path) -> bytes:
+    """Refuse, before parsing the whole file, a header that repeats a column or lacks a required one; the first
+    line's bytes."""
     try:
         with p.open("rb") as f:
             first = f.readline(1 << 20)
@@ -117,11 +139,12 @@ def _check_header(p: Path) -> None:
         where = ", ".join(str(i + 1) for i, m in enumerate(names) if m == n)
         raise InputFileError(f"{p}: column {shown(n)} appears {k} times (columns {where}); keep one")
     if names and not any(names):
-        return  # an empty first line: the parser names it
+        return first  # an empty first line: the parser names it
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if names and missing:
         raise InputFileError(f"{p}: missing required column(s) {', '.join(missing)}; see the column schema "
                              "in docs/columns.md")
+    return first
 
 
 def distinct(values: Any) -> tuple[np.ndarray, np.ndarray]:

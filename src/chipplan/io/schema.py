@@ -311,6 +311,9 @@ TARGET_COLUMNS = tuple(c.name for c in COLUMNS if c.role == "target")
 #: the targets. Rows equal on these get the same prediction, so ``predict`` computes each distinct one once.
 PREDICTION_COLUMNS = tuple(c.name for c in COLUMNS if c.read and c.role != "target"
                            and c.name not in ("row_id", "source_group"))
+#: The schema's columns that no prediction reads: the targets, the source group and the columns not read at all
+#: (the sources' free text). ``chipplan predict`` leaves them unconverted (``read_table(skip_unread=True)``).
+UNREAD_BY_PREDICT = frozenset(c.name for c in COLUMNS if c.name not in PREDICTION_COLUMNS and c.name != "row_id")
 #: A count above this is a typo, not a configuration.
 MAX_VALUE = 1e15
 #: Limits on a table as a whole. A larger file is refused before it is parsed; distinct unknown ids beyond the

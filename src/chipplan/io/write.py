@@ -11,8 +11,11 @@ layout search among layouts that fit memory, and listed in ``prediction.filled``
 
 from __future__ import annotations
 
+import gc
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +45,123 @@ def predict_frame(df: pd.DataFrame, *, detail: bool = False,
     one ``prediction`` object (copy it before changing it). ``each`` is applied once to every distinct prediction
     (``chipplan.api`` adds its output names this way).
     """
-    _refuse_junk(df.attrs.get("source", "table"), df)
-    return _predict_frame(df, detail=detail, each=each)
+    return predict_table(df, detail=detail, each=each).document()
+
+
+@dataclass
+class TablePrediction:
+    """:func:`predict_frame`'s answer before it is laid out as one dict per row (``document()`` does that).
+
+    ``ids[i]`` is row i's id and ``config[i]`` the index of its configuration in ``per_config``, which holds each
+    distinct configuration's (kind, status, reason, prediction) once; ``row_error`` maps the rows whose own error
+    (a repeated ``row_id``) replaces their configuration's status and prediction to that error. A command that
+    prints the table as JSON encodes each configuration once from here (``chipplan.commands.table``) instead of
+    building a dict for every row.
+    """
+
+    ids: list[str]
+    config: np.ndarray
+    per_config: list[tuple[str, str, str | None, dict[str, Any] | None]]
+    row_error: dict[int, str]
+    catalog_version: str
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def status(self, i: int) -> tuple[str, str | None]:
+        """(status, reason) of row ``i``."""
+        if i in self.row_error:
+            return "error", self.row_error[i]
+        _, st, why, _ = self.per_config[int(self.config[i])]
+        return st, why
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per row (rows of one configuration share its ``prediction`` object)."""
+        per_u = self.per_config
+        out = [{"row_id": rid, "kind": k, "status": st, "reason": why, "prediction": p}
+               for rid, (k, st, why, p) in zip(self.ids, map(per_u.__getitem__, self.config.tolist()), strict=True)]
+        for i, err in self.row_error.items():
+            out[i].update(status="error", reason=err, prediction=None)
+        return out
+
+    def document(self) -> dict[str, Any]:
+        """The output of ``chipplan predict --json`` (the module docstring)."""
+        return {"chipplan_version": __version__, "catalog_version": self.catalog_version, "rows": self.rows()}
+
+
+def predict_table(df: pd.DataFrame, *, detail: bool = False, each: Callable[[dict[str, Any]], Any] | None = None,
+                  refuse_junk: bool = True) -> TablePrediction:
+    """:func:`predict_frame` as a :class:`TablePrediction` (``refuse_junk``: refuse a table whose first
+    ``JUNK_ROWS`` rows all fail, as ``predict_frame`` does)."""
+    with _gc_paused():
+        return _predict_table(df, detail=detail, each=each, refuse_junk=refuse_junk)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a table is predicted: the rows allocate many small containers and
+    none of them form cycles, so its collections would scan the whole heap for nothing (10-12 % of the time on a
+    table of 10⁵ rows). Back to its previous state afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def distinct_rows(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(position of the first row of each distinct configuration, configuration of each row), configurations
-    in order of first appearance; rows are equal when every ``PREDICTION_COLUMNS`` cell is (empty cells too)."""
+    in order of first appearance; rows are equal when every ``PREDICTION_COLUMNS`` cell is (empty cells too).
+
+    Every row's cells become one 64-bit word each (a number's bits, with every NaN one word and -0 as 0, which is
+    how ``pd.factorize`` compares them; any other column's code from ``pd.factorize``); rows are grouped by a hash
+    of their words, and the grouping is kept only when every row's words equal those of the first row of its
+    group, so it is exact: rows are grouped together exactly when all their cells are equal. Should two unequal
+    rows ever share a hash, the configurations are numbered column by column instead (``_distinct_exact``).
+    """
     n = len(df)
     keys = [c for c in df.columns if c in PREDICTION_SET]
     if n == 0 or not keys:
         return np.arange(min(n, 1)), np.zeros(n, dtype=np.int64)
+    words = np.empty((len(keys), n), dtype=np.uint64)
+    h = np.zeros(n, dtype=np.uint64)
+    mult = _multipliers(len(keys))
+    for j, c in enumerate(keys):
+        col, w = df[c], words[j]
+        if col.dtype == np.float64:
+            v = col.to_numpy() + 0.0  # -0.0 + 0.0 is 0.0
+            np.copyto(w, v.view(np.uint64))
+            w[np.isnan(v)] = _NAN_WORD
+        elif col.dtype == np.int64:
+            np.copyto(w, col.to_numpy().view(np.uint64))
+        elif col.dtype == object and col.isna().all():  # an empty column (every empty cell is one NA to factorize)
+            w[:] = 0
+        else:
+            w[:] = pd.factorize(col, use_na_sentinel=False)[0]
+        h += (w ^ (w >> np.uint64(31))) * mult[j]  # wraps modulo 2**64
+    codes, _ = pd.factorize(h)
+    first = np.full(int(codes.max()) + 1, n, dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(n))
+    if not np.array_equal(words, words[:, first[codes]]):
+        return _distinct_exact(df, keys)
+    return first, codes
+
+
+def _multipliers(k: int) -> np.ndarray:
+    """``k`` odd 64-bit multipliers, one per column of ``distinct_rows``'s hash, from a fixed seed (the same hash
+    on every run)."""
+    return np.random.default_rng(0x5EED).integers(0, 2**63, k, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+
+
+#: The word every NaN cell becomes in ``distinct_rows`` (the bits of the default NaN).
+_NAN_WORD = np.float64("nan").view(np.uint64)
+
+
+def _distinct_exact(df: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`distinct_rows` numbering the configurations column by column (exact, no hashing of rows)."""
+    n = len(df)
     codes = np.zeros(n, dtype=np.int64)
     size = 1  # the number of code values so far
     for c in keys:
@@ -62,7 +171,7 @@ def distinct_rows(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             size = len(seen)
         codes = codes * (len(uniq) + 1) + cell
         size *= len(uniq) + 1
-    codes, _ = pd.factorize(codes)  # exact (no hashing of rows): each code is one distinct tuple of cells
+    codes, _ = pd.factorize(codes)
     first = np.full(int(codes.max()) + 1, n, dtype=np.int64)
     np.minimum.at(first, codes, np.arange(n))
     return first, codes
@@ -70,34 +179,48 @@ def distinct_rows(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 def _predict_frame(df: pd.DataFrame, *, detail: bool = False, each: Callable[[dict[str, Any]], Any] | None = None,
                    dedup: bool = True) -> dict[str, Any]:
+    """:func:`predict_frame` without the junk check (``dedup=False``: every row predicted on its own)."""
+    return _predict_table(df, detail=detail, each=each, dedup=dedup).document()
+
+
+def _predict_table(df: pd.DataFrame, *, detail: bool = False, each: Callable[[dict[str, Any]], Any] | None = None,
+                   dedup: bool = True, refuse_junk: bool = False) -> TablePrediction:
     n = len(df)
     rows = Rows(n)
     row_ids = text_column(df, "row_id")
     _duplicate_ids(row_ids, rows)
-    ids = [str(r) if r is not None else str(i + 1) for i, r in enumerate(row_ids.tolist())]
+    ids = [r if type(r) is str else str(r) if r is not None else str(i + 1) for i, r in enumerate(row_ids.tolist())]
     first, inv = distinct_rows(df) if dedup else (np.arange(n), np.arange(n))
+    junk = refuse_junk and n >= JUNK_ROWS
+    if junk and int(inv[:JUNK_ROWS].max()) + 1 < len(first):
+        # The first rows hold only some of the configurations: predict those rows on their own first, so that a
+        # table of junk is refused before the rest is read.
+        _check_not_junk(df, _predict_table(df.iloc[:JUNK_ROWS]))
+        junk = False
     uniq = df.iloc[first] if len(first) < n else df
     u_rows = Rows(len(uniq))
     u_kinds, u_preds = _predict_distinct(uniq, u_rows, detail=detail)
-    out_u: list[tuple[str, str | None, dict[str, Any] | None]] = []
-    for pred, err in zip(u_preds, u_rows.error, strict=True):
+    per_u: list[tuple[str, str, str | None, dict[str, Any] | None]] = []
+    for kind, pred, err in zip(u_kinds, u_preds, u_rows.error, strict=True):
         if err is not None:
-            out_u.append(("error", err, None))
+            per_u.append((kind, "error", err, None))
             continue
         reason = None
         if pred is not None and "memory_shortfall_gb" in pred:
             reason = (f"does not fit in memory: needs {pred['memory_shortfall_gb']:.1f} GB more per accelerator "
                       "than the usable HBM")
-        if pred is not None and each is not None:
-            each(pred)
-        out_u.append(("ok", reason, pred))
-    per_u = [(kind, *o) for kind, o in zip(u_kinds, out_u, strict=True)]
-    out_rows = [{"row_id": rid, "kind": k, "status": st, "reason": why, "prediction": p}
-                for rid, (k, st, why, p) in zip(ids, map(per_u.__getitem__, inv.tolist()), strict=True)]
-    for i in np.nonzero([e is not None for e in rows.error])[0].tolist():
-        # A repeated row_id: the row's own error, whatever its configuration.
-        out_rows[i].update(status="error", reason=rows.error[i], prediction=None)
-    return {"chipplan_version": __version__, "catalog_version": catalog.load().version, "rows": out_rows}
+        per_u.append((kind, "ok", reason, pred))
+    # A repeated row_id: the row's own error, whatever its configuration.
+    row_error = {i: rows.error[i] for i in np.nonzero([e is not None for e in rows.error])[0].tolist()}
+    out = TablePrediction(ids, inv, per_u, row_error, catalog.load().version)
+    if junk:
+        # Every configuration of the table appears in its first rows: the whole table is the prediction of those.
+        _check_not_junk(df, out)
+    if each is not None:
+        for _, _, _, pred in per_u:
+            if pred is not None:
+                each(pred)
+    return out
 
 
 def _predict_distinct(df: pd.DataFrame, rows: Rows, *, detail: bool = False
@@ -168,18 +291,27 @@ def _duplicate_ids(row_ids: np.ndarray, rows: Rows) -> None:
 
 def _problems(result: dict[str, Any], limit: int = FIRST_PROBLEMS) -> str:
     bad = [r for r in result["rows"] if r["status"] == "error"][:limit]
+    return _problem_text([(r["row_id"], r["reason"]) for r in bad])
+
+
+def _problem_text(bad: list[tuple[str, str | None]]) -> str:
     # a reason is chipplan's own message (its values already capped): shortened at its end, never mid-word
-    return "; ".join(f"row {shown(r['row_id'])}: {one_line(r['reason'], 160)}" for r in bad)
+    return "; ".join(f"row {shown(rid)}: {one_line(why, 160)}" for rid, why in bad)
 
 
-def _refuse_junk(path: str | Path, df: pd.DataFrame) -> None:
-    """A table whose first ``JUNK_ROWS`` rows all fail is not one chipplan reads: say so before reading the rest."""
-    if len(df) < JUNK_ROWS:
-        return
-    head = _predict_frame(df.iloc[:JUNK_ROWS])
-    if not any(r["status"] == "ok" for r in head["rows"]):
-        of = f"first {JUNK_ROWS:,} rows (of {len(df):,})" if len(df) > JUNK_ROWS else f"{len(df):,} rows"
-        raise InputFileError(f"{path}: none of the {of} can be predicted; the first problems: {_problems(head)}")
+def _check_not_junk(df: pd.DataFrame, head: TablePrediction) -> None:
+    """A table whose first ``JUNK_ROWS`` rows all fail is not one chipplan reads: an InputFileError naming the first
+    ``FIRST_PROBLEMS`` problems (``head`` holds at least those rows' predictions)."""
+    bad: list[tuple[str, str | None]] = []
+    for i in range(min(JUNK_ROWS, len(head))):
+        st, why = head.status(i)
+        if st == "ok":
+            return
+        if len(bad) < FIRST_PROBLEMS:
+            bad.append((head.ids[i], why))
+    path = df.attrs.get("source", "table")
+    of = f"first {JUNK_ROWS:,} rows (of {len(df):,})" if len(df) > JUNK_ROWS else f"{len(df):,} rows"
+    raise InputFileError(f"{path}: none of the {of} can be predicted; the first problems: {_problem_text(bad)}")
 
 
 def predict_file(path: str | Path, *, detail: bool = False) -> dict[str, Any]:
