@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chipplan import catalog
 from chipplan.catalog import pydantic_message
 from chipplan.errors import CatalogError, FieldError
+from chipplan.specs.layout import RECOMPUTE
 
 ATTENTION = ("unfused", "flash1", "flash2", "flash3")
 ERA_DEFAULT = "era default"
@@ -328,7 +329,8 @@ CAPABILITY_COLUMNS = ("attention_ratio", "flash", "sequence_parallel", "tp_overl
                       "ep_overlap_paired", "ep_node_dedup", "grad_reduce_bytes", "prefetch_depth",
                       "optimizer_state_bytes", "allows_interleave", "allows_selective", "allows_zero", "prefers_fsdp",
                       "recompute_fill", "default_ep")
-RECOMPUTE_FILL_CODE = {"fastest": -1.0, "none": 0.0, "selective": 1.0, "full": 2.0}
+#: Engine code of each ``recompute_fill``: the layout's recompute codes (chipplan.specs.layout.RECOMPUTE), -1 to search.
+RECOMPUTE_FILL_CODE = {"fastest": -1.0, **{name: float(code) for code, name in enumerate(RECOMPUTE)}}
 
 
 def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]) -> dict[str, float]:
