@@ -14,6 +14,9 @@ says which). ``resolve`` picks a profile for each row from its ``framework`` tex
 ``ep_node_dedup``          1 when the expert dispatch sends a token once per destination node and forwards it there
 ``grad_reduce_bytes``      bytes per gradient element reduced over data-parallel ranks (4 fp32, 2 bf16)
 ``prefetch_depth``         FSDP all-gathers issued ahead of the layer that needs them
+``dp_bucket_params``, ``dp_bucket_per_rank``  the data-parallel gradient buffer's bucket size in parameters,
+                           ``max(dp_bucket_params, dp_bucket_per_rank · dp)`` (0: not stated, the reduction streams
+                           with no last bucket left exposed)
 ``optimizer_state_bytes``  optimizer state per parameter (fp32 master weights and two Adam moments: 12)
 ``allows_interleave``, ``allows_selective``, ``allows_zero``, ``prefers_fsdp``  what an empty layout field may be
                            filled with (older stacks: no virtual stages, recompute none or full)
@@ -64,6 +67,8 @@ class Profile(BaseModel):
     a2a_node_dedup: bool = False
     recompute_fill: Literal["fastest", "none", "selective", "full"] = "fastest"
     fsdp_prefetch_depth: int = Field(ge=1, le=4)
+    dp_bucket_params: float = Field(default=0.0, ge=0)
+    dp_bucket_params_per_rank: float = Field(default=0.0, ge=0)
     optimizer_state_bytes: float = Field(gt=0, le=16)
     low_precision: dict[Literal["fp8", "int8", "fp4", "int4"], str] = Field(default_factory=dict)
     expert_parallel_default: int | None = Field(default=None, ge=1)
@@ -327,8 +332,8 @@ def recipe_columns(profiles: Any, precisions: Any, texts: Any = None) -> dict[st
 
 CAPABILITY_COLUMNS = ("attention_ratio", "flash", "sequence_parallel", "tp_overlap_on", "ep_overlap_on",
                       "ep_overlap_paired", "ep_node_dedup", "grad_reduce_bytes", "prefetch_depth",
-                      "optimizer_state_bytes", "allows_interleave", "allows_selective", "allows_zero", "prefers_fsdp",
-                      "recompute_fill", "default_ep")
+                      "dp_bucket_params", "dp_bucket_per_rank", "optimizer_state_bytes", "allows_interleave",
+                      "allows_selective", "allows_zero", "prefers_fsdp", "recompute_fill", "default_ep")
 #: Engine code of each ``recompute_fill``: the layout's recompute codes (chipplan.specs.layout.RECOMPUTE), -1 to search.
 RECOMPUTE_FILL_CODE = {"fastest": -1.0, **{name: float(code) for code, name in enumerate(RECOMPUTE)}}
 
@@ -346,6 +351,8 @@ def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]
         "ep_node_dedup": float(p.a2a_node_dedup),
         "grad_reduce_bytes": 4.0 if p.grad_reduce_dtype == "fp32" else 2.0,
         "prefetch_depth": float(p.fsdp_prefetch_depth),
+        "dp_bucket_params": float(p.dp_bucket_params),
+        "dp_bucket_per_rank": float(p.dp_bucket_params_per_rank),
         "optimizer_state_bytes": float(p.optimizer_state_bytes),
         "allows_interleave": float(p.interleaved_pipeline),
         "allows_selective": float(p.selective_recompute),
@@ -381,6 +388,7 @@ def neutral_columns(n: int = 1) -> dict[str, np.ndarray]:
     """
     vals = {"attention_ratio": 1.0, "flash": 1.0, "sequence_parallel": 1.0, "tp_overlap_on": 1.0,
             "ep_overlap_on": 1.0, "ep_overlap_paired": 0.0, "ep_node_dedup": 0.0, "grad_reduce_bytes": 4.0,
-            "prefetch_depth": 1.0, "optimizer_state_bytes": 12.0, "allows_interleave": 1.0, "allows_selective": 1.0,
-            "allows_zero": 1.0, "prefers_fsdp": 0.0, "recompute_fill": -1.0, "default_ep": 0.0}
+            "prefetch_depth": 1.0, "dp_bucket_params": 0.0, "dp_bucket_per_rank": 0.0, "optimizer_state_bytes": 12.0,
+            "allows_interleave": 1.0, "allows_selective": 1.0, "allows_zero": 1.0, "prefers_fsdp": 0.0,
+            "recompute_fill": -1.0, "default_ep": 0.0}
     return {k: np.full(n, v) for k, v in vals.items()}
