@@ -144,3 +144,27 @@ def test_hai_llm_keeps_bf16_adam_moments():
             "memory_optimizer_bytes"])[0])
 
     assert optimizer_bytes(8.0) == pytest.approx(optimizer_bytes(12.0) * 8 / 12)
+
+
+def test_a_distributed_optimizer_without_parameter_sharding_is_not_filled_with_zero3():
+    """Megatron-LM's 2022-23 distributed optimizer shards the optimizer state only: an empty zero_or_fsdp field is
+    filled with ZeRO-1 at most; FSDP stacks may still shard parameters."""
+    m, h = _case("llama-3.1-8b")
+    ratios = {f: dict(v) for f, v in stacks.table().attention_kernels.ratios.items()}
+    prof = stacks.table().profiles
+    assert stacks.profile_columns(prof["megatron-2023"], "ampere", ratios)["max_zero"] == 1.0
+    assert stacks.profile_columns(prof["pytorch-fsdp"], "ampere", ratios)["max_zero"] == 3.0
+
+    def best_zero(name):
+        base = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in {**m, **h}.items()}
+        base.update({f: np.ones(1) for f in LAYOUT_FIELDS})
+        base.update({k: np.array([v]) for k, v in stacks.profile_columns(prof[name], "hopper", ratios).items()})
+        base.update(n_gpu=np.array([512.0]), dp_stated=np.zeros(1), global_batch_seqs=np.array([512.0]),
+                    seq_len=np.array([8192.0]))
+        missing = {f: np.array([f not in ("ep", "cp")]) for f in LAYOUT_FIELDS}
+        _, layout, idx = search(base, missing, efficiency.for_families(["hopper"]))
+        assert idx[0] >= 0
+        return float(np.ravel(layout["zero_stage"])[0])
+
+    assert best_zero("megatron-2023") <= 1.0
+    assert best_zero("pytorch-fsdp") == 3.0

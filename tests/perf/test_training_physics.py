@@ -278,3 +278,85 @@ def test_pipeline_bubble_by_hand(pp, vpp, n_micro, slots):
                     eff=eff)
     per_micro = float(out["compute_s"][0]) / n_micro
     assert float(out["bubble_s"][0]) == pytest.approx(slots * per_micro, rel=1e-6)
+
+
+def test_bucket_exposure_by_hand():
+    """A bucketed stream of 0.3 s over 0.25 s of compute ends 0.05 s after it; one of 0.1 s hides all but its last
+    bucket (0.02 s), which is ready only when the compute ends."""
+    from chipplan.perf.training import bucket_exposed
+
+    assert float(bucket_exposed(0.3, 0.02, 0.25)) == pytest.approx(0.05, rel=1e-12)
+    assert float(bucket_exposed(0.1, 0.02, 0.25)) == pytest.approx(0.02, rel=1e-12)
+    assert float(bucket_exposed(0.1, 0.0, 0.25)) == 0.0
+
+
+Z3 = Model(name="z3", n_layers=2, d_model=1024, n_heads=8, d_ff=4096, vocab_size=32000, gated_mlp=False)
+
+
+def _dp_step(peak: float, zero: int, **bucket):
+    eff = efficiency.for_families(["custom"], IDEAL)
+    out = step_time(Columns(Z3.to_columns()), hw(peak16_flops_per_s=peak, peak_mm_flops_per_s=peak),
+                    lay(dp=16, zero_stage=zero, **bucket), global_batch_seqs=16, seq_len=512, eff=eff)
+    return float(np.ravel(out["dp_exposed_s"])[0])
+
+
+def test_last_gradient_bucket_and_first_parameter_bucket_by_hand():
+    """The 2-layer model (untied 32,000 x 1,024 embedding and head) on 2 nodes of 8, dp 16, ZeRO-1, α = 0.
+
+    Per rank: 2 layers x 12,584,960 + final norm 1,024 + the head 32,768,000 (the larger of embedding and head)
+    = 57,938,944 parameters. A ring over 8 ranks a domain and 2 domains moves M·(7/8 / 400 GB/s + 1/2 · 1/8 / 50 GB/s)
+    = M · 3.4375e-12 s per byte (reduce-scatter or all-gather). Buckets of 10M parameters: the last bucket holds
+    the 32,768,000-parameter input embedding, larger than a bucket.
+
+    * Compute far longer than the communication (1 TFLOP/s): the backward hides every gradient bucket but the last,
+      the forward every parameter bucket but the first: 32,768,000 x (4 + 2) bytes x 3.4375e-12 = 6.7584e-4 s.
+    * No compute (1e30 FLOP/s): all of it, 57,938,944 x 6 x 3.4375e-12 = 1.194991...e-3 s, buckets or not.
+    * ZeRO-0 all-reduces (twice a reduce-scatter) the last bucket only: 2 x 32,768,000 x 4 x 3.4375e-12 = 9.0112e-4 s.
+    * A stack that states no bucket hides it all behind long compute.
+    """
+    bucket = {"dp_bucket_params": 10e6, "dp_bucket_per_rank": 0.0}
+    per_byte = 7 / 8 / 400e9 + 1 / 2 / 8 / 50e9
+    assert per_byte == pytest.approx(3.4375e-12, rel=1e-12)
+    assert _dp_step(1e12, 1, **bucket) == pytest.approx(6.7584e-4, rel=1e-9)
+    assert _dp_step(1e30, 1, **bucket) == pytest.approx(57_938_944 * 6 * 3.4375e-12, rel=1e-9)
+    assert _dp_step(1e30, 1) == pytest.approx(57_938_944 * 6 * 3.4375e-12, rel=1e-9)
+    assert _dp_step(1e12, 0, **bucket) == pytest.approx(9.0112e-4, rel=1e-9)
+    assert _dp_step(1e12, 1) == 0.0
+    # Megatron-Core's rule max(40M, 1M·dp) gives 40M parameters at dp 16: the last bucket is one bucket, capped at
+    # the rank's 57,938,944 parameters: 40e6 x 6 x 3.4375e-12 = 8.25e-4 s.
+    assert _dp_step(1e12, 1, dp_bucket_params=40e6, dp_bucket_per_rank=1e6) == pytest.approx(8.25e-4, rel=1e-9)
+
+
+def test_gradient_reduction_hides_behind_the_backward_only():
+    """The reduce-scatter cannot start before the gradients exist, nor the all-gather outlast the forward it feeds:
+    with the forward as long as the whole communication but the backward short, the old single window over
+    forward + backward would hide it all; split, what exceeds each pass shows."""
+    from chipplan.perf.training import bucket_exposed
+
+    rs, ag, fwd, bwd = 0.2, 0.1, 0.3, 0.05
+    split = bucket_exposed(rs, 0.0, bwd) + bucket_exposed(ag, 0.0, fwd)
+    assert float(split) == pytest.approx(0.15, rel=1e-12)
+    assert max(rs + ag - (fwd + bwd), 0.0) == 0.0
+
+
+@pytest.mark.parametrize("zero", [0, 1])
+def test_exposed_dp_time_never_falls_with_dp_at_fixed_per_replica_work(zero):
+    """Nemotron-4 15B, tp 8, one micro-batch of 4 per replica, Megatron-Core's stack on H100: the exposed data-parallel
+    time does not fall as the data-parallel size doubles (rings get longer, Megatron-Core's bucket grows with dp)."""
+    from chipplan import catalog
+    from chipplan.perf import stacks
+    from chipplan.perf.hardware_cols import hardware_row
+
+    m = Columns(catalog.model("nemotron-4-15b").to_columns())
+    h = Columns({k: v for k, v in hardware_row(catalog.accelerator("h100-sxm-80gb"), "bf16").items()
+                 if k != "family"})
+    ratios = {f: dict(v) for f, v in stacks.table().attention_kernels.ratios.items()}
+    caps = stacks.profile_columns(stacks.table().profiles["megatron-core-2024"], "hopper", ratios)
+    eff = efficiency.for_families(["hopper"])
+    exposed = []
+    for dp in (8, 16, 32, 64, 128, 256, 512, 1024):
+        out = step_time(m, h, lay(tp=8, dp=dp, micro_batch=4, zero_stage=zero, **caps), global_batch_seqs=4 * dp,
+                        seq_len=4096, eff=eff)
+        exposed.append(float(np.ravel(out["dp_exposed_s"])[0]))
+    assert np.all(np.diff(exposed) >= 0), exposed
+    assert exposed[-1] > exposed[0] > 0

@@ -84,7 +84,8 @@ def rule_checks(model: Columns, lay: Columns, *, n_gpu: Any, domain: Any, global
         # An empty field is filled only with what the row's software stack could run (chipplan.perf.stacks).
         10: lambda: ~(((lay.get("recompute", 0.0) == 1) & (lay.get("allows_selective", 1.0) == 0))
                       | ((lay.get("vpp", 1.0) > 1) & (lay.get("allows_interleave", 1.0) == 0))
-                      | ((lay.get("zero_stage", 0.0) > 0) & (lay.get("allows_zero", 1.0) == 0))),
+                      | ((lay.get("zero_stage", 0.0) > 0) & (lay.get("allows_zero", 1.0) == 0))
+                      | (lay.get("zero_stage", 0.0) > lay.get("max_zero", 3.0))),
     }
     return [(k, checks[k]()) for k in RULES if not (serving and k in TRAINING_ONLY)]
 

@@ -105,6 +105,8 @@ def _base(model: Model, acc: Accelerator, system: System | None, precision: str,
         for f, cap in (("recompute", "allows_selective"), ("vpp", "allows_interleave"), ("zero_stage", "allows_zero")):
             if f in fixed:
                 caps[cap] = np.ones(k)
+        if "zero_stage" in fixed:
+            caps["max_zero"] = np.full(k, 3.0)
         if "zero_stage" not in fixed and caps["prefers_fsdp"][0] > 0:
             fixed["zero_stage"] = 3.0
         if "recompute" not in fixed and caps["recompute_fill"][0] >= 0:  # what the stack's recipes run

@@ -14,9 +14,14 @@ says which). ``resolve`` picks a profile for each row from its ``framework`` tex
 ``ep_node_dedup``          1 when the expert dispatch sends a token once per destination node and forwards it there
 ``grad_reduce_bytes``      bytes per gradient element reduced over data-parallel ranks (4 fp32, 2 bf16 or fp16)
 ``prefetch_depth``         FSDP all-gathers issued ahead of the layer that needs them
+``dp_bucket_params``, ``dp_bucket_per_rank``  the data-parallel gradient buffer's bucket size in parameters,
+                           ``max(dp_bucket_params, dp_bucket_per_rank · dp)`` (0: not stated, the reduction streams
+                           with no last bucket left exposed)
 ``optimizer_state_bytes``  optimizer state per parameter (fp32 master weights and two Adam moments: 12)
 ``allows_interleave``, ``allows_selective``, ``allows_zero``, ``prefers_fsdp``  what an empty layout field may be
                            filled with (older stacks: no virtual stages, recompute none or full)
+``max_zero``               the highest ZeRO stage an empty field may be filled with (3 where the stack shards
+                           parameters; 1 for a distributed optimizer that shards only the optimizer state)
 ``recompute_fill``         the recompute an empty field is filled with where the stack's recipes state one (0 none,
                            1 selective, 2 full), -1 where the search picks the fastest that fits
 
@@ -64,6 +69,9 @@ class Profile(BaseModel):
     a2a_node_dedup: bool = False
     recompute_fill: Literal["fastest", "none", "selective", "full"] = "fastest"
     fsdp_prefetch_depth: int = Field(ge=1, le=4)
+    max_zero_stage: int = Field(default=3, ge=1, le=3)
+    dp_bucket_params: float = Field(default=0.0, ge=0)
+    dp_bucket_params_per_rank: float = Field(default=0.0, ge=0)
     optimizer_state_bytes: float = Field(gt=0, le=16)
     low_precision: dict[Literal["fp8", "int8", "fp4", "int4"], str] = Field(default_factory=dict)
     expert_parallel_default: int | None = Field(default=None, ge=1)
@@ -327,8 +335,8 @@ def recipe_columns(profiles: Any, precisions: Any, texts: Any = None) -> dict[st
 
 CAPABILITY_COLUMNS = ("attention_ratio", "flash", "sequence_parallel", "tp_overlap_on", "ep_overlap_on",
                       "ep_overlap_paired", "ep_node_dedup", "grad_reduce_bytes", "prefetch_depth",
-                      "optimizer_state_bytes", "allows_interleave", "allows_selective", "allows_zero", "prefers_fsdp",
-                      "recompute_fill", "default_ep")
+                      "dp_bucket_params", "dp_bucket_per_rank", "optimizer_state_bytes", "allows_interleave",
+                      "allows_selective", "allows_zero", "max_zero", "prefers_fsdp", "recompute_fill", "default_ep")
 #: Engine code of each ``recompute_fill``: the layout's recompute codes (chipplan.specs.layout.RECOMPUTE), -1 to search.
 RECOMPUTE_FILL_CODE = {"fastest": -1.0, **{name: float(code) for code, name in enumerate(RECOMPUTE)}}
 
@@ -346,10 +354,13 @@ def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]
         "ep_node_dedup": float(p.a2a_node_dedup),
         "grad_reduce_bytes": 4.0 if p.grad_reduce_dtype == "fp32" else 2.0,
         "prefetch_depth": float(p.fsdp_prefetch_depth),
+        "dp_bucket_params": float(p.dp_bucket_params),
+        "dp_bucket_per_rank": float(p.dp_bucket_params_per_rank),
         "optimizer_state_bytes": float(p.optimizer_state_bytes),
         "allows_interleave": float(p.interleaved_pipeline),
         "allows_selective": float(p.selective_recompute),
         "allows_zero": float(p.distributed_optimizer or p.fsdp),
+        "max_zero": float(3 if p.fsdp else p.max_zero_stage),
         "prefers_fsdp": float(p.fsdp),
         "recompute_fill": RECOMPUTE_FILL_CODE[p.recompute_fill],
         "default_ep": float(p.expert_parallel_default or 0),
@@ -381,6 +392,7 @@ def neutral_columns(n: int = 1) -> dict[str, np.ndarray]:
     """
     vals = {"attention_ratio": 1.0, "flash": 1.0, "sequence_parallel": 1.0, "tp_overlap_on": 1.0,
             "ep_overlap_on": 1.0, "ep_overlap_paired": 0.0, "ep_node_dedup": 0.0, "grad_reduce_bytes": 4.0,
-            "prefetch_depth": 1.0, "optimizer_state_bytes": 12.0, "allows_interleave": 1.0, "allows_selective": 1.0,
-            "allows_zero": 1.0, "prefers_fsdp": 0.0, "recompute_fill": -1.0, "default_ep": 0.0}
+            "prefetch_depth": 1.0, "dp_bucket_params": 0.0, "dp_bucket_per_rank": 0.0, "optimizer_state_bytes": 12.0,
+            "allows_interleave": 1.0, "allows_selective": 1.0, "allows_zero": 1.0, "max_zero": 3.0,
+            "prefers_fsdp": 0.0, "recompute_fill": -1.0, "default_ep": 0.0}
     return {k: np.full(n, v) for k, v in vals.items()}

@@ -20,13 +20,15 @@ Communication per layer: tensor-parallel all-gather/reduce-scatter (or all-reduc
 over the TP group, partly hidden (``tp_overlap``); ring-attention exchange of K/V over the CP group,
 hidden behind attention; expert all-to-all (dispatch and combine) over the EP group. The pipeline runs
 ``n_micro + (pp − 1)/vpp`` micro-batch slots (1F1B with the interleaved bubble of Narayanan et al. 2021,
-§2.2), plus point-to-point sends between stages. Data-parallel gradient reduce-scatter / all-reduce and
-parameter all-gather follow the ZeRO stage and hide behind the last micro-batch's passes
-(``dp_overlap``). ZeRO-3 (FSDP) is costed per layer (``fsdp_exposed``): each layer's parameters are
-all-gathered before its forward and again before its backward (they are resharded after the forward), and its
-gradients reduce-scattered after the backward, every micro-batch; with a prefetch depth of ``D`` layers the
-gathers hide behind the compute of the neighbouring layers, so a layer exposes only what its communication
-takes beyond that compute, plus the first gather and the last reduce-scatter. An MoE layer pays a fixed cost per
+§2.2), plus point-to-point sends between stages. Data-parallel gradient reduce-scatter / all-reduce and parameter
+all-gather follow the ZeRO stage: the gradient reduction hides behind the last micro-batch's backward, the
+parameter all-gather behind the next forward (``dp_overlap``), except, for a stack that states its bucket size, the
+last gradient bucket and the first parameter bucket (``bucket_exposed``). ZeRO-3 (FSDP) is costed per layer
+(``fsdp_exposed``): each layer's parameters are all-gathered before its forward and again before its backward (they
+are resharded after the forward), and its gradients reduce-scattered after the backward, every micro-batch; with a
+prefetch depth of ``D`` layers the gathers hide behind the compute of the neighbouring layers, so a layer exposes
+only what its communication takes beyond that compute, plus the first gather and the last reduce-scatter. An MoE
+layer pays a fixed cost per
 pass (router, permutation, the host sync of token counts: ``moe_layer_overhead_s``) whatever its number of
 local experts, and its expert GEMMs run at the efficiency of the per-expert GEMM shape (tokens per expert ×
 d_model × d_ff/tp), so a fine-grained MoE is never faster than a dense model of its active size. MaxText's einsum
@@ -41,7 +43,7 @@ share (``attention_ratio``), whether TP and expert communication overlap (``tp_o
 ``ep_overlap_on``; ``ep_overlap_paired`` for a schedule that pairs micro-batch chunks, DualPipe, under which a
 layer's expert all-to-all exposes only what exceeds the paired chunk's compute), the gradient-reduction bytes
 (``grad_reduce_bytes``) and the FSDP prefetch depth (``prefetch_depth``); absent columns mean a stack with every
-capability.
+capability; ``dp_bucket_params`` and ``dp_bucket_per_rank`` size the data-parallel buckets (absent: no bucket exposed).
 
 Definitions: MFU = model FLOP (3 × forward, causal attention) per second ÷ dense peak of the matmul
 precision; HFU adds the recomputed forward work.
@@ -368,14 +370,37 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     k_edp, n_edp = col.group_split(edp, tp * ep, dom)
     zs = lay.zero_stage
 
-    def dp_sync(nparams: A, k: A, n: A) -> A:
-        ar = col.all_reduce_time(nparams * grad_bytes, k, n, bw_up, bw_out, alpha)
-        rs_ag = (col.reduce_scatter_time(nparams * grad_bytes, k, n, bw_up, bw_out, alpha)
-                 + col.all_gather_time(nparams * ACT_COMM_BYTES, k, n, bw_up, bw_out, alpha))
-        return np.where(zs == 0, ar, rs_ag)
+    # Bucketed data-parallel reduction (``dp_exposed_s``). The gradients are reduced only once the last micro-batch's
+    # backward produces them (the earlier micro-batches run under no_sync), so the gradient all-reduce / reduce-scatter
+    # can hide only behind that backward (and its recompute); the distributed optimizer's all-gather of the updated
+    # parameters hides only behind the next step's forward (Megatron-Core overlap_grad_reduce / overlap_param_gather:
+    # "DP gradient reduce-scatter and parameter all-gather overlaps"; NeMo Communication Overlap docs, 2024-25).
+    # Buckets: under a stack that states its bucket size (``dp_bucket_params``, ``dp_bucket_per_rank``: Megatron-Core's
+    # default max(40M, 1M·dp) parameters, DistributedDataParallelConfig.bucket_size) the last bucket of the backward,
+    # which holds the input embedding (buckets are filled in reverse parameter order, close once they reach the size
+    # and never split a parameter: megatron/core/distributed/param_and_grad_buffer.py), cannot start before the
+    # backward ends, and its parameter all-gather is the first the forward waits for; it is taken as one bucket or
+    # the embedding's shard, whichever is larger. Exposed per direction: ``max(t_bucket, t_total − w·window)``
+    # (``bucket_exposed``). The ring latency stays charged once per direction, as before, not once per bucket: the
+    # engine has one α for every ring step, NVLink and network alike, and per bucket it would charge each NVLink hop
+    # a network hop's latency hundreds of times a step.
+    b_rule = np.maximum(lay.get("dp_bucket_params", 0.0), lay.get("dp_bucket_per_rank", 0.0) * dp * cp)
+    emb_first = emb_in / tp  # the input embedding's shard, on the first stage (the busiest in the reduction's timing)
+    last_bucket = np.where(b_rule > 0, np.minimum(dense_rank, np.maximum(b_rule, emb_first)), 0.0)
 
-    t_dp = dp_sync(dense_rank, k_dp, n_dp) + dp_sync(expert_rank, k_edp, n_edp)
-    window = eff.dp_overlap * (fwd + bwd)
+    def grad_sync(nparams: A, k: A, n: A) -> A:
+        return np.where(zs == 0, col.all_reduce_time(nparams * grad_bytes, k, n, bw_up, bw_out, alpha),
+                        col.reduce_scatter_time(nparams * grad_bytes, k, n, bw_up, bw_out, alpha))
+
+    def param_sync(nparams: A, k: A, n: A) -> A:
+        return np.where(zs == 0, 0.0, col.all_gather_time(nparams * ACT_COMM_BYTES, k, n, bw_up, bw_out, alpha))
+
+    t_grad = grad_sync(dense_rank, k_dp, n_dp) + grad_sync(expert_rank, k_edp, n_edp)
+    t_param = param_sync(dense_rank, k_dp, n_dp) + param_sync(expert_rank, k_edp, n_edp)
+    t_grad_last = np.where(last_bucket > 0, grad_sync(last_bucket, k_dp, n_dp), 0.0)
+    t_param_first = np.where(last_bucket > 0, param_sync(last_bucket, k_dp, n_dp), 0.0)
+    dp_split = bucket_exposed(t_grad, t_grad_last, eff.dp_overlap * (bwd + rec)) + bucket_exposed(
+        t_param, t_param_first, eff.dp_overlap * fwd)
     # ZeRO-3 / FSDP, per layer (one FSDP unit per transformer block) on the busiest stage.
     emb_rank = np.maximum(emb_in, head_p) / tp
     p_dense_layer = (attn_p + mlp_params(d, dff_dense, m.gated_mlp)) / tp
@@ -396,7 +421,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
                         b_m=b_m + r_m, window=eff.dp_overlap, prefetch=prefetch)
     # Embedding and head: gathered once per micro-batch pass each way, hidden like the layers'.
     t_z3 = t_z3 + 2 * gather(emb_rank, k_dp, n_dp) + scatter(emb_rank, k_dp, n_dp)
-    dp_exposed = np.where(zs >= 3, n_micro * t_z3, np.maximum(t_dp - window, 0.0))
+    dp_exposed = np.where(zs >= 3, n_micro * t_z3, dp_split)
     opt_params = np.where(zs >= 1, dense_rank / (dp * cp) + expert_rank / edp, dense_rank + expert_rank)
     t_opt = opt_params * OPTIMIZER_TRAFFIC_BYTES_PER_PARAM / mem_bw
 
@@ -424,6 +449,22 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
         "dp_exposed_s": dp_exposed,
         "optimizer_s": t_opt,
     }
+
+
+def bucket_exposed(t_total: A, t_bucket: A, window: A) -> A:
+    """Exposed seconds of a bucketed collective stream that overlaps ``window`` seconds of compute.
+
+    The buckets become ready as the compute runs and are communicated in order on one stream, so the stream ends
+    at least ``t_total − window`` after the compute (communication longer than the compute), and at least the
+    last bucket's own time ``t_bucket`` after it (that bucket is ready only when the compute ends; for the
+    parameter all-gather, the first bucket must arrive before the forward can start)::
+
+        exposed = max(t_bucket, t_total − window, 0)
+
+    >>> float(bucket_exposed(0.3, 0.02, 0.25)), float(bucket_exposed(0.1, 0.02, 0.25))
+    (0.04999999999999999, 0.02)
+    """
+    return np.maximum(np.maximum(t_bucket, t_total - window), 0.0)
 
 
 def fsdp_exposed(*, Ld: A, Lm: A, ag_d: A, rs_d: A, ag_m: A, rs_m: A, f_d: A, b_d: A, f_m: A, b_m: A,
