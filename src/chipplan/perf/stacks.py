@@ -334,8 +334,8 @@ def recipe_columns(profiles: Any, precisions: Any, texts: Any = None) -> dict[st
 
 CAPABILITY_COLUMNS = ("attention_ratio", "flash", "sequence_parallel", "tp_overlap_on", "ep_overlap_on",
                       "ep_overlap_paired", "ep_node_dedup", "balanced_pipeline_ends", "grad_reduce_bytes",
-                      "prefetch_depth", "optimizer_state_bytes", "allows_interleave", "allows_selective", "allows_zero", "prefers_fsdp",
-                      "recompute_fill", "zero_fill", "default_ep")
+                      "prefetch_depth", "optimizer_state_bytes", "allows_interleave", "allows_selective", "allows_zero",
+                      "prefers_fsdp", "recompute_fill", "zero_fill", "default_ep")
 #: Engine code of each ``recompute_fill``: the layout's recompute codes (chipplan.specs.layout.RECOMPUTE), -1 to search.
 RECOMPUTE_FILL_CODE = {"fastest": -1.0, **{name: float(code) for code, name in enumerate(RECOMPUTE)}}
 
