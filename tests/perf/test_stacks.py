@@ -14,7 +14,8 @@ from chipplan.perf.layout import LAYOUT_FIELDS, search
 from chipplan.perf.training import step_time
 
 CAPS = ("sequence_parallel", "interleaved_pipeline", "tp_comm_overlap", "selective_recompute",
-        "distributed_optimizer", "expert_a2a_overlap", "paired_chunk_schedule", "a2a_node_dedup")
+        "distributed_optimizer", "expert_a2a_overlap", "paired_chunk_schedule", "a2a_node_dedup",
+        "balanced_pipeline_ends")
 
 
 @pytest.mark.parametrize(("text", "year", "profile"), [
@@ -32,6 +33,7 @@ CAPS = ("sequence_parallel", "interleaved_pipeline", "tp_comm_overlap", "selecti
     ("Intel Gaudi software 1.19.0, PyTorch 2.5.1", "2025", "intel-gaudi"),
     ("Primus / Megatron-LM on ROCm", "2025", "amd-rocm"),
     ("GPT-NeoX", "2022", "gpt-neox"),
+    ("Meta internal 4D parallelism (PyTorch)", "2024", "meta-llama3"),
 ])
 def test_framework_text_selects_its_profile(text, year, profile):
     names, known = stacks.resolve([text], [year])
@@ -168,3 +170,13 @@ def test_a_distributed_optimizer_without_parameter_sharding_is_not_filled_with_z
 
     assert best_zero("megatron-2023") <= 1.0
     assert best_zero("pytorch-fsdp") == 3.0
+
+
+def test_meta_llama3_stack_shards_gradients_and_balances_the_pipeline():
+    """Dubey et al. 2024, section 3.3.2: FSDP shards optimizer states and gradients but the parameters are not
+    resharded after the forward (ZeRO stage 2), and the first and last stages run one layer fewer."""
+    st_ = stacks.table().profiles["meta-llama3"]
+    cols = stacks.profile_columns(st_, "hopper", {})
+    assert cols["zero_fill"] == 2.0 and cols["prefers_fsdp"] == 0.0
+    assert cols["balanced_pipeline_ends"] == 1.0 and cols["allows_interleave"] == 1.0
+    assert stacks.neutral_columns()["zero_fill"][0] == -1.0

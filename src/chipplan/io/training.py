@@ -123,6 +123,8 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
     fills = (
         ("vpp", missing["vpp"] & (caps["allows_interleave"] == 0), 1.0, "1 (the stack has no interleaved schedule)"),
         ("zero_stage", missing["zero_stage"] & (caps["prefers_fsdp"] > 0), 3.0, "3 (the stack shards with FSDP)"),
+        ("zero_stage", missing["zero_stage"] & (caps["zero_fill"] == 2) & (caps["prefers_fsdp"] == 0), 2.0,
+         "2 (the stack's runs shard optimizer states and gradients, not the parameters)"),
         ("zero_stage", missing["zero_stage"] & (caps["allows_zero"] == 0), 0.0,
          "0 (the stack has no distributed optimizer)"),
         *((("recompute", missing["recompute"] & (caps["recompute_fill"] == code), code,

@@ -141,30 +141,74 @@ def stage_layers(n_dense: A, n_moe: A, pp: A) -> tuple[A, A]:
     return n_dense * share, n_moe * share
 
 
-def inflight_microbatches(pp: A, n_micro: A, vpp: A = 1) -> A:
-    """Micro-batches whose activations the first pipeline stage holds at the peak of 1F1B.
+def pipeline_split(n_layers: A, pp: A, balanced: A = 0) -> dict[str, A]:
+    """Transformer layers on the first, the busiest middle and the last pipeline stage.
 
-    ``min(pp, n_micro)`` for plain 1F1B; interleaving multiplies by ``1 + (pp − 1)/(pp·vpp)``
-    (Korthikanti et al. 2022 §4.2.3).
+    Without balancing every end stage holds ``U = ceil(L/pp)`` layers beside its extra work (the first stage the
+    embedding, the last the LM head and the loss), the engine's conservative reading of an even split. A stack that
+    can size the end stages (``balanced`` > 0: Megatron-Core's ``num_layers_in_first_pipeline_stage`` /
+    ``num_layers_in_last_pipeline_stage`` and ``account_for_embedding_in_pipeline_split`` /
+    ``account_for_loss_in_pipeline_split``; torchtitan's ``input_weight`` / ``output_weight``; Meta's Llama 3 stack,
+    which "reduce[s] one Transformer layer each from the first and the last stages", Dubey et al. 2024, section
+    3.3.2) counts the LM head and the embedding as one layer each where the even split leaves room: with the
+    slack ``pp·U − L`` of at least one layer the last stage holds ``U − 1`` layers beside the head, with at least
+    two the first stage also holds ``U − 1`` beside the embedding; the middle stages share the rest (at most ``U``
+    each), so no stage holds more than without balancing. With ``pp = 1`` the one stage holds every layer.
+
+    >>> {k: float(v) for k, v in pipeline_split(126, 16, 1).items()}
+    {'first': 7.0, 'middle': 8.0, 'last': 7.0}
+    >>> {k: float(v) for k, v in pipeline_split(126, 16, 0).items()}
+    {'first': 8.0, 'middle': 8.0, 'last': 8.0}
+    """
+    L = np.asarray(n_layers, dtype=float)
+    pp = np.maximum(np.asarray(pp, dtype=float), 1.0)
+    U = np.ceil(L / pp - 1e-9)
+    slack = pp * U - L
+    bal = (np.asarray(balanced, dtype=float) > 0) & (pp > 1)
+    last = U - np.where(bal & (slack >= 1 - 1e-9), 1.0, 0.0)
+    first = U - np.where(bal & (slack >= 2 - 1e-9), 1.0, 0.0)
+    rest = np.maximum(L - first - last, 0.0)
+    middle = np.where(pp > 2, np.ceil(rest / np.maximum(pp - 2, 1.0) - 1e-9), 0.0)
+    middle = np.where(bal, middle, np.where(pp > 2, U, 0.0))
+    return {"first": first, "middle": middle, "last": last}
+
+
+def inflight_microbatches(pp: A, n_micro: A, vpp: A = 1, rank: A = 0) -> A:
+    """Micro-batches whose activations pipeline rank ``rank`` holds at the peak of 1F1B (in whole-stage units).
+
+    Plain 1F1B: rank ``r`` runs ``pp − r − 1`` warm-up forwards and one more before its first backward, so it holds
+    ``min(pp − r, n_micro)``. Interleaved (``vpp`` model chunks per rank): Megatron-Core's schedule runs
+    ``2·(pp − r − 1) + (vpp − 1)·pp`` warm-up chunk forwards, never more than the ``n_micro·vpp`` there are
+    (megatron/core/pipeline_parallel/schedules.py, ``get_pp_rank_microbatches``; Narayanan et al. 2021 §2.2.2), plus
+    one, each holding ``1/vpp`` of the stage: ``min(pp + (pp − 1 − 2r)/vpp, n_micro)``. For the first rank and
+    ``n_micro ≥ pp + (pp − 1)/vpp`` this is Korthikanti et al. 2022's ``pp·(1 + (pp − 1)/(pp·vpp))`` (§4.2.3); with
+    fewer micro-batches every one is in flight at once, and no more.
     """
     pp = np.asarray(pp, dtype=float)
     vpp = np.asarray(vpp, dtype=float)
-    base = np.minimum(pp, np.asarray(n_micro, dtype=float))
-    return base * np.where(vpp > 1, 1 + (pp - 1) / (pp * vpp), 1.0)
+    r = np.asarray(rank, dtype=float)
+    nm = np.asarray(n_micro, dtype=float)
+    plain = np.minimum(pp - r, nm)
+    inter = np.minimum(pp + (pp - 1 - 2 * r) / np.maximum(vpp, 1.0), nm)
+    return np.maximum(np.where(vpp > 1, inter, plain), np.minimum(nm, 1.0))
 
 
 def training_memory(model: Any, *, seq_len: A, micro_batch: A, n_micro: A, tp: A = 1, pp: A = 1, dp: A = 1,
                     cp: A = 1, ep: A = 1, vpp: A = 1, zero_stage: A = 1, recompute: A = 0,
                     sequence_parallel: A = True, flash: A = True, dropout: A = False, fp8: A = False,
                     weight_bytes: A = WEIGHT_BYTES_PER_PARAM, grad_bytes: A = GRAD_BYTES_PER_PARAM,
-                    optimizer_bytes: A = OPTIMIZER_BYTES_PER_PARAM, remat: dict[str, A] | None = None
-                    ) -> dict[str, A]:
-    """Peak bytes per accelerator on the most loaded (first) pipeline stage.
+                    optimizer_bytes: A = OPTIMIZER_BYTES_PER_PARAM, remat: dict[str, A] | None = None,
+                    balanced_ends: A = 0) -> dict[str, A]:
+    """Peak bytes per accelerator on the most loaded pipeline stage.
 
-    Weights and gradients of non-expert layers are divided by ``tp·pp``; routed experts by ``ep·tp·pp``.
-    ZeRO stage 1 shards optimizer states over the data-parallel group ``dp·cp``; stage 2 also gradients;
-    stage 3 (FSDP) also weights. The first stage holds the embedding, the last the LM head; with
-    ``pp = 1`` one rank holds both. Logits for the loss are counted on the last stage. ``grad_bytes`` and
+    The stages are split as ``pipeline_split`` says (``balanced_ends``: the stack sizes the end stages). Three
+    stages are costed and the largest is returned: the first (its layers, the input embedding, the most micro-batches
+    in flight), the busiest middle one (rank 1: one micro-batch fewer in flight under plain 1F1B, ``2/vpp`` fewer
+    interleaved, but no embedding and possibly one layer more than a balanced first stage) and the last (its layers,
+    the LM head, or the tied embedding's copy, and the logits of one micro-batch). In-flight micro-batches per rank
+    follow ``inflight_microbatches``. Weights and gradients of a stage are those of its layers (routed experts divided
+    by ``ep``), divided by ``tp``; ZeRO stage 1 shards optimizer states over the data-parallel group ``dp·cp``; stage 2
+    also gradients; stage 3 (FSDP) also weights. With ``pp = 1`` one rank holds everything. ``grad_bytes`` and
     ``optimizer_bytes`` follow the software stack (bf16 gradients, reduced-precision optimizer states).
     """
     m = as_columns(model)
@@ -172,39 +216,50 @@ def training_memory(model: Any, *, seq_len: A, micro_batch: A, n_micro: A, tp: A
     zs = np.asarray(zero_stage)
     p = param_counts(m)
     n_dense, n_moe = layer_counts(m)
+    L = np.maximum(n_dense + n_moe, 1.0)
     expert = p["expert"]
     non_expert_layers = p["total"] - p["embedding"] - expert
     emb_in = m.vocab_size * m.d_model + m.learned_pos_emb * m.max_seq_len * m.d_model
     emb_out = p["embedding"] - emb_in
-    # First stage: its share of layers plus the input embedding (and the head when pp == 1 or tied).
-    stage_emb = emb_in + np.where(pp == 1, emb_out, 0.0)
-    params_dense_rank = (non_expert_layers / pp + stage_emb) / tp
-    params_expert_rank = expert / (pp * ep * tp)
+    # A tied embedding is copied to the last stage for the LM head (its gradient is all-reduced with the first's).
+    head = np.where(emb_out > 0, emb_out, m.vocab_size * m.d_model)
     dp_group = dp * cp
     edp_group = np.maximum(dp * cp / ep, 1.0)  # expert data-parallel group, as in the step-time engine
 
     def sharded(n: A, group: A, stage_min: int) -> A:
         return np.where(zs >= stage_min, n / group, n)
 
-    weights = (sharded(params_dense_rank, dp_group, 3) + sharded(params_expert_rank, edp_group, 3)) * weight_bytes
-    grads = (sharded(params_dense_rank, dp_group, 2) + sharded(params_expert_rank, edp_group, 2)) \
-        * np.asarray(grad_bytes, dtype=float)
-    optim = (sharded(params_dense_rank, dp_group, 1) + sharded(params_expert_rank, edp_group, 1)) \
-        * np.asarray(optimizer_bytes, dtype=float)
     s_local = np.asarray(seq_len, dtype=float) / cp
     kw = {"sequence_parallel": sequence_parallel, "recompute": recompute, "flash": flash, "dropout": dropout,
           "fp8": fp8, "remat": remat}
     act_dense = activation_bytes_per_layer(m, s_local, micro_batch, tp, **kw)
     act_moe = activation_bytes_per_layer(m, s_local, micro_batch, tp, moe=True, **kw)
-    layers_per_stage_dense, layers_per_stage_moe = stage_layers(n_dense, n_moe, pp)
-    per_micro = layers_per_stage_dense * act_dense + layers_per_stage_moe * act_moe
-    act = per_micro * inflight_microbatches(pp, n_micro, vpp)
+    act_layer = (n_dense * act_dense + n_moe * act_moe) / L  # the model's mix of layers
     # Full recompute re-materialises one layer at a time on top of the stored inputs.
     one_layer = activation_bytes_per_layer(m, s_local, micro_batch, tp, sequence_parallel=sequence_parallel,
                                            recompute=0, flash=flash, dropout=dropout, fp8=fp8)
-    act = act + np.where(np.asarray(recompute) == 2, one_layer, 0.0)
-    logits = LOGIT_BYTES * s_local * np.asarray(micro_batch, dtype=float) * m.vocab_size / tp
-    logits = np.where(pp == 1, logits, 0.0)  # on a separate last stage it is smaller than stage 0's load
-    total = weights + grads + optim + act + logits
-    return {"weights": weights, "gradients": grads, "optimizer": optim, "activations": act, "logits": logits,
-            "total": total}
+    one_layer = np.where(np.asarray(recompute) == 2, one_layer, 0.0)
+    logits_mb = LOGIT_BYTES * s_local * np.asarray(micro_batch, dtype=float) * m.vocab_size / tp
+    split = pipeline_split(L, pp, balanced_ends)
+    single = pp == 1
+
+    def stage(layers: A, extra_params: A, rank: A, logits: A) -> dict[str, A]:
+        dense = (non_expert_layers * layers / L + extra_params) / tp
+        exp = expert * layers / L / (ep * tp)
+        weights = (sharded(dense, dp_group, 3) + sharded(exp, edp_group, 3)) * weight_bytes
+        grads = (sharded(dense, dp_group, 2) + sharded(exp, edp_group, 2)) * np.asarray(grad_bytes, dtype=float)
+        optim = (sharded(dense, dp_group, 1) + sharded(exp, edp_group, 1)) * np.asarray(optimizer_bytes, dtype=float)
+        act = layers * act_layer * inflight_microbatches(pp, n_micro, vpp, rank) + np.where(layers > 0, one_layer, 0.0)
+        return {"weights": weights, "gradients": grads, "optimizer": optim, "activations": act, "logits": logits,
+                "total": weights + grads + optim + act + logits}
+
+    zero = np.zeros_like(np.asarray(logits_mb, dtype=float))
+    stages = [stage(split["first"], emb_in + np.where(single, head, 0.0), 0.0, np.where(single, logits_mb, 0.0)),
+              stage(split["middle"], 0.0, 1.0, zero),
+              stage(np.where(single, 0.0, split["last"]), np.where(single, 0.0, head), pp - 1,
+                    np.where(single, 0.0, logits_mb))]
+    best = stages[0]
+    for st in stages[1:]:
+        more = st["total"] > best["total"]
+        best = {k: np.where(more, st[k], best[k]) for k in best}
+    return best

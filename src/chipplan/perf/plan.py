@@ -109,6 +109,8 @@ def _base(model: Model, acc: Accelerator, system: System | None, precision: str,
             caps["max_zero"] = np.full(k, 3.0)
         if "zero_stage" not in fixed and caps["prefers_fsdp"][0] > 0:
             fixed["zero_stage"] = 3.0
+        if "zero_stage" not in fixed and caps["zero_fill"][0] >= 0:  # the sharding the stack's runs state
+            fixed["zero_stage"] = float(caps["zero_fill"][0])
         if "recompute" not in fixed and caps["recompute_fill"][0] >= 0:  # what the stack's recipes run
             fixed["recompute"] = float(caps["recompute_fill"][0])
         base.update(caps)

@@ -12,6 +12,9 @@ says which). ``resolve`` picks a profile for each row from its ``framework`` tex
 ``ep_overlap_paired``      1 when the pipeline schedule pairs a forward and a backward chunk of different micro-batches
                            (DualPipe), so the expert all-to-all runs under the other chunk's compute
 ``ep_node_dedup``          1 when the expert dispatch sends a token once per destination node and forwards it there
+``balanced_pipeline_ends`` 1 when the stack sizes the first and last pipeline stages, so the embedding and the LM head
+                           with the loss each take one layer's place in the split where it has room
+                           (``chipplan.perf.memory.pipeline_split``)
 ``grad_reduce_bytes``      bytes per gradient element reduced over data-parallel ranks (4 fp32, 2 bf16 or fp16)
 ``prefetch_depth``         FSDP all-gathers issued ahead of the layer that needs them
 ``dp_bucket_params``, ``dp_bucket_per_rank``  the data-parallel gradient buffer's bucket size in parameters,
@@ -22,6 +25,8 @@ says which). ``resolve`` picks a profile for each row from its ``framework`` tex
                            filled with (older stacks: no virtual stages, recompute none or full)
 ``max_zero``               the highest ZeRO stage an empty field may be filled with (3 where the stack shards
                            parameters; 1 for a distributed optimizer that shards only the optimizer state)
+``zero_fill``              the ZeRO stage an empty field is filled with where the stack's published runs state their
+                           sharding (2: optimizer states and gradients sharded, parameters kept gathered), -1 else
 ``recompute_fill``         the recompute an empty field is filled with where the stack's recipes state one (0 none,
                            1 selective, 2 full), -1 where the search picks the fastest that fits
 
@@ -67,6 +72,8 @@ class Profile(BaseModel):
     expert_a2a_overlap: bool
     paired_chunk_schedule: bool = False
     a2a_node_dedup: bool = False
+    balanced_pipeline_ends: bool = False
+    zero_fill: Literal[2] | None = None
     recompute_fill: Literal["fastest", "none", "selective", "full"] = "fastest"
     fsdp_prefetch_depth: int = Field(ge=1, le=4)
     max_zero_stage: int = Field(default=3, ge=1, le=3)
@@ -334,9 +341,10 @@ def recipe_columns(profiles: Any, precisions: Any, texts: Any = None) -> dict[st
 
 
 CAPABILITY_COLUMNS = ("attention_ratio", "flash", "sequence_parallel", "tp_overlap_on", "ep_overlap_on",
-                      "ep_overlap_paired", "ep_node_dedup", "grad_reduce_bytes", "prefetch_depth",
-                      "dp_bucket_params", "dp_bucket_per_rank", "optimizer_state_bytes", "allows_interleave",
-                      "allows_selective", "allows_zero", "max_zero", "prefers_fsdp", "recompute_fill", "default_ep")
+                      "ep_overlap_paired", "ep_node_dedup", "balanced_pipeline_ends", "grad_reduce_bytes",
+                      "prefetch_depth", "dp_bucket_params", "dp_bucket_per_rank", "optimizer_state_bytes",
+                      "allows_interleave", "allows_selective", "allows_zero", "max_zero", "prefers_fsdp",
+                      "recompute_fill", "zero_fill", "default_ep")
 #: Engine code of each ``recompute_fill``: the layout's recompute codes (chipplan.specs.layout.RECOMPUTE), -1 to search.
 RECOMPUTE_FILL_CODE = {"fastest": -1.0, **{name: float(code) for code, name in enumerate(RECOMPUTE)}}
 
@@ -352,6 +360,7 @@ def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]
         "ep_overlap_on": float(p.expert_a2a_overlap),
         "ep_overlap_paired": float(p.expert_a2a_overlap and p.paired_chunk_schedule),
         "ep_node_dedup": float(p.a2a_node_dedup),
+        "balanced_pipeline_ends": float(p.balanced_pipeline_ends),
         "grad_reduce_bytes": 4.0 if p.grad_reduce_dtype == "fp32" else 2.0,
         "prefetch_depth": float(p.fsdp_prefetch_depth),
         "dp_bucket_params": float(p.dp_bucket_params),
@@ -363,6 +372,7 @@ def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]
         "max_zero": float(3 if p.fsdp else p.max_zero_stage),
         "prefers_fsdp": float(p.fsdp),
         "recompute_fill": RECOMPUTE_FILL_CODE[p.recompute_fill],
+        "zero_fill": float(p.zero_fill) if p.zero_fill is not None else -1.0,
         "default_ep": float(p.expert_parallel_default or 0),
     }
 
@@ -391,8 +401,8 @@ def neutral_columns(n: int = 1) -> dict[str, np.ndarray]:
     (DualPipe) and kernels, not what a stack runs unless it says so.
     """
     vals = {"attention_ratio": 1.0, "flash": 1.0, "sequence_parallel": 1.0, "tp_overlap_on": 1.0,
-            "ep_overlap_on": 1.0, "ep_overlap_paired": 0.0, "ep_node_dedup": 0.0, "grad_reduce_bytes": 4.0,
-            "prefetch_depth": 1.0, "dp_bucket_params": 0.0, "dp_bucket_per_rank": 0.0, "optimizer_state_bytes": 12.0,
-            "allows_interleave": 1.0, "allows_selective": 1.0, "allows_zero": 1.0, "max_zero": 3.0,
-            "prefers_fsdp": 0.0, "recompute_fill": -1.0, "default_ep": 0.0}
+            "ep_overlap_on": 1.0, "ep_overlap_paired": 0.0, "ep_node_dedup": 0.0, "balanced_pipeline_ends": 1.0,
+            "grad_reduce_bytes": 4.0, "prefetch_depth": 1.0, "dp_bucket_params": 0.0, "dp_bucket_per_rank": 0.0,
+            "optimizer_state_bytes": 12.0, "allows_interleave": 1.0, "allows_selective": 1.0, "allows_zero": 1.0,
+            "max_zero": 3.0, "prefers_fsdp": 0.0, "recompute_fill": -1.0, "zero_fill": -1.0, "default_ep": 0.0}
     return {k: np.full(n, v) for k, v in vals.items()}

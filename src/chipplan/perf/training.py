@@ -72,6 +72,7 @@ from chipplan.perf.efficiency import gemm_efficiency, grouped_gemm_tile_efficien
 from chipplan.perf.memory import (
     OPTIMIZER_BYTES_PER_PARAM,
     offloaded_bytes_per_layer,
+    pipeline_split,
     stage_layers,
     training_memory,
 )
@@ -286,42 +287,37 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     f_m = f_m + 2 * t_gather
     b_m = b_m + 2 * t_gather
     r_m = r_m + np.where(rc == 2, 2 * t_gather, 0.0)
-    # The busiest stage holds ceil(L/pp) layers when pp does not divide L (uneven stages).
-    Ld, Lm = stage_layers(n_dense, n_moe, pp)
     # LM head and loss (last stage): GEMM plus ~12 bytes of logits traffic per vocabulary entry.
     V = m.vocab_size
     # A recipe that keeps the LM head in 16 bits (``lp_head`` 0) runs its three GEMMs at the 16-bit rate.
     t_head_mm = 2 * T * d * V / tp / (peak_mm * gemm_efficiency(frac_mm, half, T_dev, d, V / tp))
     t_head_elem = T * V / tp * 12 / mem_bw
-    fwd = Ld * f_d + Lm * f_m + g_h * t_head_mm + t_head_elem
-    bwd = Ld * b_d + Lm * b_m + 2 * (g_h * t_head_mm + t_head_elem)
-    rec = Ld * r_d + Lm * r_m
+    head_f = g_h * t_head_mm + t_head_elem
+    head_b = 2 * (g_h * t_head_mm + t_head_elem)
 
     # Host offload (a stated remat policy's ``tensor=offload``): each layer's offloaded tensors go to host memory
     # during the forward and come back before its backward, over the host link, overlapped with the compute of the
     # neighbouring layer (the next layer's forward, the previous layer's backward and recompute); a layer exposes
     # what its transfer takes beyond that compute. An MoE layer's mlpwo is the routed tokens' expert output
     # (top_k rows per token), so offloading it costs top_k times a dense layer's.
-    t_offload = 0.0
+    off_d = off_m = 0.0
     if "remat_context" in lay:
         remat = {k: lay[k] for k in REMAT_COLUMNS if k in lay}
         host_bw = tuned.value("training", "host_offload_bw_bytes_per_s")
         t_off_d = offloaded_bytes_per_layer(m, T / mb, mb, tp, sequence_parallel=sp, remat=remat) / host_bw
         t_off_m = offloaded_bytes_per_layer(m, T / mb, mb, tp, sequence_parallel=sp, moe=True, remat=remat) / host_bw
-        t_offload = (Ld * (np.maximum(t_off_d - f_d, 0.0) + np.maximum(t_off_d - b_d - r_d, 0.0))
-                     + Lm * (np.maximum(t_off_m - f_m, 0.0) + np.maximum(t_off_m - b_m - r_m, 0.0)))
+        off_d = np.maximum(t_off_d - f_d, 0.0) + np.maximum(t_off_d - b_d - r_d, 0.0)
+        off_m = np.maximum(t_off_m - f_m, 0.0) + np.maximum(t_off_m - b_m - r_m, 0.0)
 
     # --- communication per layer --------------------------------------------------------------------
     k_tp, n_tp = col.group_split(tp, 1.0, dom)
     msg = T * d * ACT_COMM_BYTES
     n_tp_ar = 4 + np.where(rc == 2, 2, 0)  # 2 fwd + 2 bwd (+2 when the forward is recomputed)
     t_tp_layer = n_tp_ar * col.all_reduce_time(msg, k_tp, n_tp, bw_up, bw_out, alpha)
-    tp_exposed = (Ld + Lm) * t_tp_layer * (1 - tp_overlap)
     _, n_cp = col.group_split(cp, tp, dom)
     cp_bw = np.where(n_cp > 1, bw_out, bw_up)
     kv_bytes = T * (kdim + vdim) / tp * ACT_COMM_BYTES
     t_cp_layer = (cp - 1) * kv_bytes * 3 / cp_bw  # K/V forward, K/V and dK/dV backward
-    cp_exposed = (Ld + Lm) * np.maximum(t_cp_layer - (1 + attn_bwd) * t_scores, 0.0)
     k_ep, n_ep = col.group_split(ep, tp * cp, dom)
     a2a_msg = T / tp_sp * m.top_k * cf * d * ACT_COMM_BYTES
     # A dispatch that sends a token once per destination domain and forwards it inside (``ep_node_dedup``:
@@ -336,21 +332,50 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
                          np.minimum(domains / np.maximum(kc, 1e-30), 1.0), 1.0)
     # dispatch and combine, forward and backward
     t_a2a_layer = 4 * col.all_to_all_time(a2a_msg, k_ep, n_ep, bw_up, bw_out, alpha, out_share)
-    ep_exposed = Lm * t_a2a_layer * (1 - ep_overlap)
     # A paired-chunk schedule (DualPipe) runs one micro-batch's forward chunk beside another's backward chunk, so a
     # layer's all-to-all hides behind the compute of the paired chunk: only what exceeds that compute is exposed
     # (the family's overlap share still applies where it hides more).
     paired = np.asarray(lay.get("ep_overlap_paired", 0.0)) > 0
-    ep_exposed = np.where(paired, np.minimum(ep_exposed, Lm * np.maximum(t_a2a_layer - (f_m + b_m + r_m), 0.0)),
-                          ep_exposed)
     pp_stride = tp * cp * dp
     p2p_bytes = T * d * ACT_COMM_BYTES / tp_sp
-    t_p2p = np.where(pp > 1, 2 * vpp * col.p2p_time(p2p_bytes, pp_stride < dom, bw_up, bw_out, alpha), 0.0)
+    t_p2p0 = np.where(pp > 1, 2 * vpp * col.p2p_time(p2p_bytes, pp_stride < dom, bw_up, bw_out, alpha), 0.0)
 
-    # DualPipe hides the pipeline sends the same way, behind the stage compute the all-to-alls left free.
-    slack = Ld * (f_d + b_d + r_d) + Lm * np.maximum(f_m + b_m + r_m - t_a2a_layer, 0.0)
-    t_p2p = np.where(paired, np.maximum(t_p2p - slack, 0.0), t_p2p)
-    t_micro = fwd + bwd + rec + tp_exposed + cp_exposed + ep_exposed + t_p2p + t_offload
+    def stage(n_layers: A, head: A) -> dict[str, A]:
+        """One micro-batch's pass through a stage of ``n_layers`` layers (in the model's mix of dense and MoE
+        layers), with the LM head and loss where ``head`` is 1."""
+        Ld, Lm = n_dense * n_layers / L_all, n_moe * n_layers / L_all
+        ep_x = Lm * t_a2a_layer * (1 - ep_overlap)
+        ep_x = np.where(paired, np.minimum(ep_x, Lm * np.maximum(t_a2a_layer - (f_m + b_m + r_m), 0.0)), ep_x)
+        # DualPipe hides the pipeline sends the same way, behind the stage compute the all-to-alls left free.
+        free = Ld * (f_d + b_d + r_d) + Lm * np.maximum(f_m + b_m + r_m - t_a2a_layer, 0.0)
+        out = {"Ld": Ld, "Lm": Lm,
+               "fwd": Ld * f_d + Lm * f_m + head * head_f,
+               "bwd": Ld * b_d + Lm * b_m + head * head_b,
+               "rec": Ld * r_d + Lm * r_m,
+               "tp": (Ld + Lm) * t_tp_layer * (1 - tp_overlap),
+               "cp": (Ld + Lm) * np.maximum(t_cp_layer - (1 + attn_bwd) * t_scores, 0.0),
+               "ep": ep_x,
+               "p2p": np.where(paired, np.maximum(t_p2p0 - free, 0.0), t_p2p0),
+               "off": Ld * off_d + Lm * off_m}
+        out["t"] = sum(out[k] for k in ("fwd", "bwd", "rec", "tp", "cp", "ep", "p2p", "off"))
+        return out
+
+    # Pipeline stages (chipplan.perf.memory.pipeline_split): the slowest stage sets every slot of the pipeline. The
+    # first stage's embedding lookup is a gather of T·d values, not costed; the last stage runs the LM head and loss.
+    # Without balancing the last stage holds as many layers as the busiest (ceil(L/pp)) beside the head; a stack that
+    # sizes the end stages (``balanced_pipeline_ends``) gives it one layer fewer where the split has room. No stage of
+    # the balanced split holds more layers than the plain one, so balancing never slows a step. With pp = 1 the one
+    # stage holds every layer and the head.
+    L_all = np.maximum(n_dense + n_moe, 1.0)
+    split = pipeline_split(L_all, pp, lay.get("balanced_pipeline_ends", 1.0))
+    body = stage(np.where(pp > 1, np.maximum(split["first"], split["middle"]), 0.0), 0.0)
+    last = stage(split["last"], 1.0)
+    st = {k: np.where(last["t"] >= body["t"], last[k], body[k]) for k in last}
+    # The busiest stage's layers (ZeRO-3 gathers them every micro-batch): U = ceil(L/pp) either way.
+    Ld, Lm = stage_layers(n_dense, n_moe, pp)
+    fwd, bwd, rec = st["fwd"], st["bwd"], st["rec"]
+    tp_exposed, cp_exposed, ep_exposed, t_p2p, t_offload = st["tp"], st["cp"], st["ep"], st["p2p"], st["off"]
+    t_micro = st["t"]
     # Interleaving shrinks the bubble to (pp − 1)/vpp slots only with at least pp micro-batches in flight (Narayanan
     # et al. 2021, section 2.2.2, run it with a multiple of pp): with fewer, each micro-batch still crosses the pp
     # devices one chunk after another, and the step lasts at least pp slots.
@@ -499,7 +524,8 @@ def memory_and_fit(model: Columns, hw: Columns, lay: Columns, *, global_batch_se
                           flash=lay.get("flash", 1.0) > 0,
                           grad_bytes=lay.get("grad_reduce_bytes", GRAD_REDUCE_BYTES),
                           optimizer_bytes=lay.get("optimizer_state_bytes", OPTIMIZER_BYTES_PER_PARAM),
-                          remat={k: lay[k] for k in REMAT_COLUMNS if k in lay} or None)
+                          remat={k: lay[k] for k in REMAT_COLUMNS if k in lay} or None,
+                          balanced_ends=lay.get("balanced_pipeline_ends", 1.0))
     capacity = (hw.hbm_bytes * tuned.value("training", "memory_usable_fraction")
                 - tuned.value("training", "memory_reserved_bytes"))
     return {"memory_per_gpu_bytes": mem["total"], "memory_capacity_bytes": capacity,
