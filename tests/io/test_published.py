@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from chipplan import catalog
 from chipplan.cli import app
 from chipplan.io import predict_frame
 from chipplan.io.published import parse_amount, parse_batch, whole_sequences
@@ -299,3 +300,29 @@ def test_old_stacks_fill_recompute_with_their_recipes_full_recompute():
         stated = pred(**row, framework=fw, source_year=2022, activation_recompute="full")
         assert p["tokens_per_s_per_gpu"] == pytest.approx(stated["tokens_per_s_per_gpu"], rel=1e-12)
     assert pred(**row, framework="NeMo 24.09", source_year=2024)["layout"]["recompute"] == "none"
+
+
+def test_pre_flashattention_and_meta_stacks():
+    """DeepSpeed before 2023 ran Megatron's softmax on materialised scores, so the same stated step is slower than
+    with the 2023 flash kernel; metaseq (OPT) fills full recompute and keeps 8 bytes of optimizer state per
+    parameter (FP32 Adam moments, no FP32 master copy), so its memory is lower than a 12-byte stack's; the LLaMA
+    code fills selective recompute."""
+    row = dict(hardware_id="a100-sxm-80gb", model_name="gpt3-13b", seq_len=2048, num_accelerators=64, tp=2, pp=1,
+               dp=32, global_batch_seqs=512, micro_batch_size=1, activation_recompute="full", zero_stage=1)
+    old = pred(**row, framework="Megatron-DeepSpeed", source_year=2022)
+    new = pred(**row, framework="Megatron-DeepSpeed", source_year=2023)
+    assert (old["stack"], new["stack"]) == ("deepspeed-2021", "deepspeed")
+    assert old["tokens_per_s_per_gpu"] < new["tokens_per_s_per_gpu"]
+    open_row = {k: v for k, v in row.items() if k != "activation_recompute"}
+    opt = pred(**open_row, framework="Metaseq (FSDP + Megatron tensor parallelism)", source_year=2022)
+    assert opt["stack"] == "metaseq" and opt["layout"]["recompute"] == "full"
+    ds = pred(**open_row, framework="Megatron-DeepSpeed", source_year=2022)
+    # Same layout and recompute: the memory differs by the gradient buffer, fp16 against fp32 (2 bytes per
+    # parameter on each tp rank: 12.85e9 / 2 · 2 B = 12.85 GB), and the ZeRO-1 optimizer state, 8 against 12 bytes
+    # over dp 32 (12.85e9 / 2 / 32 · 4 B = 0.80 GB): 13.65 GB per accelerator.
+    n = catalog.model("gpt3-13b").published_params
+    gap = ds["memory_per_gpu_bytes"] - opt["memory_per_gpu_bytes"]
+    assert gap == pytest.approx(n / 2 * 2 + n / 64 * 4, rel=0.02)
+    llama = pred(**{k: v for k, v in open_row.items() if k != "zero_stage"},
+                 framework="Meta LLaMA training code (xformers)", source_year=2023)
+    assert llama["stack"] == "meta-llama-2023" and llama["layout"]["recompute"] == "selective"

@@ -24,7 +24,11 @@ CAPS = ("sequence_parallel", "interleaved_pipeline", "tp_comm_overlap", "selecti
     ("torchtitan (FSDP2, torch.compile optional)", "2024", "pytorch-fsdp"),
     ("NeMo 24.09/24.12 (Megatron-Core)", "2025", "megatron-core-2024"),
     ("Megatron-LM", "2022", "megatron-2023"),
-    ("Megatron-DeepSpeed", "2022", "deepspeed"),
+    ("Megatron-DeepSpeed", "2022", "deepspeed-2021"),  # before FlashAttention reached it
+    ("DeepSpeed + Megatron-LM (3D parallelism)", "2021", "deepspeed-2021"),
+    ("Megatron-DeepSpeed", "2023", "deepspeed"),
+    ("Metaseq (PyTorch FSDP with Megatron-LM tensor parallelism)", "2022", "metaseq"),  # not torch FSDP, not Megatron
+    ("Meta LLaMA training code (xformers causal attention)", "2023", "meta-llama-2023"),
     ("MaxText (JAX/XLA)", "2025", "maxtext-jax"),
     ("Intel Gaudi software 1.19.0, PyTorch 2.5.1", "2025", "intel-gaudi"),
     ("Primus / Megatron-LM on ROCm", "2025", "amd-rocm"),

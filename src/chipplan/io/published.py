@@ -129,6 +129,17 @@ def batch_column(values: Any) -> tuple[list[Batch | None], list[bool]]:
     return out, given
 
 
+def nearest_multiple(x: Any, unit: Any) -> Any:
+    """``x`` rounded to the nearest whole multiple of ``unit``, at least one ``unit`` (every data-parallel rank
+    takes whole sequences or micro-batches, so a batch is a multiple of their count). Broadcasts.
+
+    >>> nearest_multiple(1024.0, 124.0), nearest_multiple(3.0, 8.0)
+    (992.0, 8.0)
+    """
+    out = np.maximum(np.round(np.asarray(x, dtype=float) / unit), 1.0) * unit
+    return float(out) if np.ndim(out) == 0 else out
+
+
 def whole_sequences(tokens: float, binary: float, seq_len: float, unit: float = 1.0) -> tuple[float, str | None]:
     """A token batch as whole sequences of ``seq_len``, and the note saying how it was read (None when the
     decimal reading already is a whole number of sequences that ``unit`` divides). ``unit`` is the known
@@ -151,7 +162,7 @@ def whole_sequences(tokens: float, binary: float, seq_len: float, unit: float = 
             return n, (f"{n:.0f} sequences (the token batch read in binary units, {binary:,.0f} tokens = "
                        f"{n:.0f} × {seq_len:.0f})")
         q, tokens = qb, binary
-    n = float(max(round(q / u), 1) * u)
+    n = nearest_multiple(q, u)
     return n, (f"{n:.0f} sequences ({tokens:,.0f} tokens is {q:.2f} sequences of {seq_len:.0f}; rounded to a whole "
                + (f"multiple of dp × micro-batch = {u:g})" if u > 1 else "number)"))
 
@@ -382,7 +393,7 @@ def global_batch(*, seqs: np.ndarray, tokens: np.ndarray, binary: np.ndarray, se
     stated = np.isfinite(seqs) & (unit > 1) & ~np.isfinite(micro_batch)
     off = stated & (np.mod(np.where(stated, seqs, 0.0), unit) != 0)
     for i in np.nonzero(off)[0].tolist():
-        out[i] = float(max(round(seqs[i] / unit[i]), 1) * unit[i])
+        out[i] = nearest_multiple(seqs[i], unit[i])
         notes[i]["global_batch_seqs"] = (f"{out[i]:.0f} sequences ({seqs[i]:g} rounded to a multiple of dp = "
                                          f"{unit[i]:g}: each data-parallel rank takes whole sequences)")
     none = ~np.isfinite(out) & np.isfinite(seq_len) & (seq_len > 0)
@@ -394,7 +405,7 @@ def global_batch(*, seqs: np.ndarray, tokens: np.ndarray, binary: np.ndarray, se
     rest = none & ~derived
     unit = np.where(np.isfinite(dp) & (dp > 0), dp, 1.0) * np.where(np.isfinite(micro_batch), micro_batch, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        default = np.maximum(np.round(default_batch_tokens(total_params) / seq_len / unit), 1.0) * unit
+        default = nearest_multiple(default_batch_tokens(total_params) / seq_len, unit)
     out = np.where(rest, default, out)
     for i in np.nonzero(rest)[0].tolist():
         notes[i]["global_batch_seqs"] = (f"{out[i]:.0f} (not stated: chipplan's default of "

@@ -15,7 +15,7 @@ says which). ``resolve`` picks a profile for each row from its ``framework`` tex
 ``balanced_pipeline_ends`` 1 when the stack sizes the first and last pipeline stages, so the embedding and the LM head
                            with the loss each take one layer's place in the split where it has room
                            (``chipplan.perf.memory.pipeline_split``)
-``grad_reduce_bytes``      bytes per gradient element reduced over data-parallel ranks (4 fp32, 2 bf16)
+``grad_reduce_bytes``      bytes per gradient element reduced over data-parallel ranks (4 fp32, 2 bf16 or fp16)
 ``prefetch_depth``         FSDP all-gathers issued ahead of the layer that needs them
 ``optimizer_state_bytes``  optimizer state per parameter (fp32 master weights and two Adam moments: 12)
 ``allows_interleave``, ``allows_selective``, ``allows_zero``, ``prefers_fsdp``  what an empty layout field may be
@@ -63,7 +63,7 @@ class Profile(BaseModel):
     selective_recompute: bool
     distributed_optimizer: bool
     fsdp: bool
-    grad_reduce_dtype: Literal["fp32", "bf16"]
+    grad_reduce_dtype: Literal["fp32", "bf16", "fp16"]
     expert_a2a_overlap: bool
     paired_chunk_schedule: bool = False
     a2a_node_dedup: bool = False
