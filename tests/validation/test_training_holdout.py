@@ -33,11 +33,12 @@ def test_held_out_figures_are_computed_and_bounded(result):
     # coverage 88.9 %; with 26 rows of 2021-2025 papers, logs and model cards added (53 rows, all predicted on main
     # 81dfa16) median 17.0 %, p90 62.5 %, coverage 69.8 %. With the intervals rebuilt after 16 published runs were added
     # to extra_training.csv and 4 to this file (2026-12-02): 53 old rows 17.0 % / 62.5 % / 81.1 %, all 57 rows 18.0 % /
-    # 64.4 % / 82.5 %. The median and p90 targets (<= 12 %, <= 35 %) are not met; these bounds catch a
-    # regression.
+    # 64.4 % / 82.5 %. With the data-parallel buckets, the per-stage pipeline split and the metaseq, LLaMA, Llama 3
+    # and pre-FlashAttention DeepSpeed profiles (main 9a04fb5): all 57 rows 13.3 % / 55.9 % / 84.2 %. The issue's
+    # median and p90 targets (<= 12 %, <= 35 %) are not met; these bounds catch a regression.
     s = result["overall"]["tokens_per_s_per_gpu"]
-    assert s["median_ape"] <= 0.21 and s["p90_ape"] <= 0.66
-    assert 0.65 <= s["interval_coverage"] <= 0.95
+    assert s["median_ape"] <= 0.15 and s["p90_ape"] <= 0.60
+    assert 0.70 <= s["interval_coverage"] <= 0.92
 
 
 def test_stated_remat_policies_reach_the_predictions(result):
