@@ -113,10 +113,7 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
     remat_text = _remat_columns(sub, caps, lay_given, missing, local)
     _moe_columns(sub, num, caps, local)
     # A stated field is kept whatever the stack: its capability is then taken as given.
-    caps["allows_selective"] = np.where(missing["recompute"], caps["allows_selective"], 1.0)
-    caps["allows_interleave"] = np.where(missing["vpp"], caps["allows_interleave"], 1.0)
-    caps["allows_zero"] = np.where(missing["zero_stage"], caps["allows_zero"], 1.0)
-    caps["max_zero"] = np.where(missing["zero_stage"], caps["max_zero"], 3.0)
+    stacks.release_stated(caps, {f: ~missing[f] for f in stacks.STATED_RELEASES})
     # Long-context rules (tp·cp within the scale-up domain) bound what the search fills; a stated tp and cp
     # beyond it are costed over the scale-out network instead of refused.
     caps["tp_cp_stated"] = (~missing["tp"] & ~missing["cp"]).astype(float)

@@ -102,11 +102,7 @@ def _base(model: Model, acc: Accelerator, system: System | None, precision: str,
         rec.pop("recipe")
         caps.update(rec)
         # A stated field is kept whatever the stack; an FSDP stack shards with ZeRO-3 unless told otherwise.
-        for f, cap in (("recompute", "allows_selective"), ("vpp", "allows_interleave"), ("zero_stage", "allows_zero")):
-            if f in fixed:
-                caps[cap] = np.ones(k)
-        if "zero_stage" in fixed:
-            caps["max_zero"] = np.full(k, 3.0)
+        stacks.release_stated(caps, {f: np.ones(k, dtype=bool) for f in fixed})
         if "zero_stage" not in fixed and caps["prefers_fsdp"][0] > 0:
             fixed["zero_stage"] = 3.0
         if "zero_stage" not in fixed and caps["zero_fill"][0] >= 0:  # the sharding the stack's runs state

@@ -394,6 +394,22 @@ def columns(profiles: Any, families: Any) -> dict[str, np.ndarray]:
     return out
 
 
+#: What a stated layout field releases: the capabilities that bound how an empty one may be filled, and the value
+#: each takes once the field is stated (a published run that states it ran it, whatever the profile says).
+STATED_RELEASES = {"recompute": {"allows_selective": 1.0}, "vpp": {"allows_interleave": 1.0},
+                   "zero_stage": {"allows_zero": 1.0, "max_zero": 3.0}}
+
+
+def release_stated(caps: dict[str, np.ndarray], stated: dict[str, Any]) -> None:
+    """Set, in place, the fill-bounding capabilities of ``caps`` to their released value where ``stated[field]``
+    (a boolean per row) says the layout field was given; fields outside ``STATED_RELEASES`` are ignored."""
+    for field, released in STATED_RELEASES.items():
+        if field in stated:
+            given = np.asarray(stated[field], dtype=bool)
+            for cap, value in released.items():
+                caps[cap] = np.where(given, value, caps[cap])
+
+
 def neutral_columns(n: int = 1) -> dict[str, np.ndarray]:
     """Columns of a stack with every capability (the engine's behaviour when no stack is given).
 

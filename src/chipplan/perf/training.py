@@ -293,7 +293,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     t_head_mm = 2 * T * d * V / tp / (peak_mm * gemm_efficiency(frac_mm, half, T_dev, d, V / tp))
     t_head_elem = T * V / tp * 12 / mem_bw
     head_f = g_h * t_head_mm + t_head_elem
-    head_b = 2 * (g_h * t_head_mm + t_head_elem)
+    head_b = 2 * head_f
 
     # Host offload (a stated remat policy's ``tensor=offload``): each layer's offloaded tensors go to host memory
     # during the forward and come back before its backward, over the host link, overlapped with the compute of the
@@ -348,8 +348,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
         ep_x = np.where(paired, np.minimum(ep_x, Lm * np.maximum(t_a2a_layer - (f_m + b_m + r_m), 0.0)), ep_x)
         # DualPipe hides the pipeline sends the same way, behind the stage compute the all-to-alls left free.
         free = Ld * (f_d + b_d + r_d) + Lm * np.maximum(f_m + b_m + r_m - t_a2a_layer, 0.0)
-        out = {"Ld": Ld, "Lm": Lm,
-               "fwd": Ld * f_d + Lm * f_m + head * head_f,
+        out = {"fwd": Ld * f_d + Lm * f_m + head * head_f,
                "bwd": Ld * b_d + Lm * b_m + head * head_b,
                "rec": Ld * r_d + Lm * r_m,
                "tp": (Ld + Lm) * t_tp_layer * (1 - tp_overlap),
