@@ -424,8 +424,9 @@ def layout_fills(caps: dict[str, np.ndarray], missing: dict[str, np.ndarray]
             "2 (the stack's runs shard optimizer states and gradients, not the parameters)"),
            ("zero_stage", zero & ~fsdp & (caps["zero_fill"] != 2) & (caps["allows_zero"] == 0), 0.0,
             "0 (the stack has no distributed optimizer)")]
-    out += [("recompute", rc & (caps["recompute_fill"] == code), code, f"{name} (the stack's recipes recompute that way)")
-            for name, code in RECOMPUTE_FILL_CODE.items() if code >= 0]
+    out += [("recompute", rc & (caps["recompute_fill"] == code), code,
+             f"{name} (the stack's recipes recompute that way)") for name, code in RECOMPUTE_FILL_CODE.items()
+            if code >= 0]
     return out
 
 
