@@ -1,6 +1,7 @@
 """Software-stack profiles: resolution from the table's words, and capabilities that never slow a stack down."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,6 +35,11 @@ CAPS = ("sequence_parallel", "interleaved_pipeline", "tp_comm_overlap", "selecti
     ("Primus / Megatron-LM on ROCm", "2025", "amd-rocm"),
     ("GPT-NeoX", "2022", "gpt-neox"),
     ("Meta internal 4D parallelism (PyTorch)", "2024", "meta-llama3"),
+    # A stack named only as Meta's: by its era (Llama 2 adopts Llama 1's setting; metaseq still matches first).
+    ("Meta custom training libraries", "2023", "meta-llama-2023"),
+    ("Meta internal (PyTorch, 4D parallelism)", "2024", "meta-llama3"),
+    ("metaseq (Meta)", "2022", "metaseq"),
+    ("EasyLM (JAX)", "2023", "easylm"),  # before the JAX catch-all of MaxText
 ])
 def test_framework_text_selects_its_profile(text, year, profile):
     names, known = stacks.resolve([text], [year])
@@ -180,3 +186,30 @@ def test_meta_llama3_stack_shards_gradients_and_balances_the_pipeline():
     assert cols["zero_fill"] == 2.0 and cols["prefers_fsdp"] == 0.0
     assert cols["balanced_pipeline_ends"] == 1.0 and cols["allows_interleave"] == 1.0
     assert stacks.neutral_columns()["zero_fill"][0] == -1.0
+
+
+@pytest.mark.parametrize("stack", ["easylm", "metaseq", "meta-llama3", "megatron-lm-2021", "pytorch-fsdp"])
+def test_the_planner_and_a_table_row_fill_a_stack_alike(stack):
+    """stacks.layout_fills is the one place both paths take a stack's fills from: a table row that leaves the
+    layout empty and the planner with nothing fixed get the same ZeRO stage and recompute."""
+    from chipplan import api
+    from chipplan.perf import plan
+
+    row = {"row_id": "r", "hardware_id": "a100-sxm-80gb", "model_name": "llama-2-7b", "num_accelerators": 64,
+           "seq_len": 4096, "global_batch_seqs": 512, "precision": "bf16", "framework": stack}
+    got = api.predict_rows(pd.DataFrame([row]), detail=True)["rows"][0]
+    assert got["status"] == "ok", got["reason"]
+    cols = stacks.columns(np.array([stack], dtype=object), np.array(["ampere"], dtype=object))
+    missing = {f: np.ones(1, dtype=bool) for f in LAYOUT_FIELDS}
+    fills = {f: v for f, where, v, _ in stacks.layout_fills(cols, missing) if where[0]}
+    assert fills  # each of these stacks fills something
+    lay = got["prediction"]["layout"]
+    codes = {"none": 0.0, "selective": 1.0, "full": 2.0}
+    if "zero_stage" in fills:
+        assert lay["zero_stage"] == fills["zero_stage"]
+    if "recompute" in fills:
+        assert codes[lay["recompute"]] == fills["recompute"]
+    acc, system = catalog.hardware("a100-sxm-80gb")
+    base, _ = plan._base(catalog.model("llama-2-7b"), acc, system, "bf16", [64], 512, 4096, stack=stack)
+    for f, v in fills.items():
+        assert base[f][0] == v

@@ -88,13 +88,18 @@ def fit_families(df: pd.DataFrame, families: list[str] | None = None, *, max_eva
     """Refit ``FREE`` efficiencies of each family in ``families`` (default: all with rows in ``df``) on the
     rows of ``df`` with a target; writes them into ``eff`` (the live catalog section unless given) and
     returns them (as the family's ``training`` values). Nelder–Mead in log space from the current values,
-    clipped to ``BOUNDS``."""
+    clipped to ``BOUNDS``. Rows whose ``throughput_basis`` is ``run`` are left out of the fit."""
     from scipy.optimize import minimize
 
     eff = catalog.load().efficiency if eff is None else eff
     target = pd.to_numeric(df.get(TARGET), errors="coerce").to_numpy(dtype=float)
-    df = df[np.isfinite(target) & (target > 0)].reset_index(drop=True)
-    target = target[np.isfinite(target) & (target > 0)]
+    # Whole-run averages (``throughput_basis`` run) mix campaign overheads the run model only partly covers
+    # (evaluation, data stalls, rounded durations) into their residual: they are predicted and their residuals
+    # feed the interval table, but they do not pull the step efficiencies.
+    basis = df["throughput_basis"].astype(str).str.strip().str.lower().to_numpy() \
+        if "throughput_basis" in df.columns else np.full(len(df), "", dtype=object)
+    usable = np.isfinite(target) & (target > 0) & (basis != "run")
+    df, target = df[usable].reset_index(drop=True), target[usable]
     fam = row_families(df)
     groups = df["source_group"].fillna("(none)").astype(str).to_numpy(dtype=object) \
         if "source_group" in df.columns else np.full(len(df), "(none)", dtype=object)

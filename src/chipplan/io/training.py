@@ -117,17 +117,7 @@ def predict_training(df: pd.DataFrame, rows: Rows, idx: np.ndarray, *, detail: b
     # Long-context rules (tp·cp within the scale-up domain) bound what the search fills; a stated tp and cp
     # beyond it are costed over the scale-out network instead of refused.
     caps["tp_cp_stated"] = (~missing["tp"] & ~missing["cp"]).astype(float)
-    fills = (
-        ("vpp", missing["vpp"] & (caps["allows_interleave"] == 0), 1.0, "1 (the stack has no interleaved schedule)"),
-        ("zero_stage", missing["zero_stage"] & (caps["prefers_fsdp"] > 0), 3.0, "3 (the stack shards with FSDP)"),
-        ("zero_stage", missing["zero_stage"] & (caps["zero_fill"] == 2) & (caps["prefers_fsdp"] == 0), 2.0,
-         "2 (the stack's runs shard optimizer states and gradients, not the parameters)"),
-        ("zero_stage", missing["zero_stage"] & (caps["allows_zero"] == 0), 0.0,
-         "0 (the stack has no distributed optimizer)"),
-        *((("recompute", missing["recompute"] & (caps["recompute_fill"] == code), code,
-            f"{name} (the stack's recipes recompute that way)")
-           for name, code in stacks.RECOMPUTE_FILL_CODE.items() if code >= 0)),
-    )
+    fills = stacks.layout_fills(caps, missing)
     for f, where, value, note in fills:
         lay_given[f] = np.where(where, value, lay_given[f])
         for i in np.nonzero(where)[0].tolist():

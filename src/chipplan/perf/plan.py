@@ -101,14 +101,12 @@ def _base(model: Model, acc: Accelerator, system: System | None, precision: str,
         rec = stacks.recipe_columns(np.full(k, stack, dtype=object), precision)
         rec.pop("recipe")
         caps.update(rec)
-        # A stated field is kept whatever the stack; an FSDP stack shards with ZeRO-3 unless told otherwise.
+        # A stated field is kept whatever the stack.
         stacks.release_stated(caps, {f: np.ones(k, dtype=bool) for f in fixed})
-        if "zero_stage" not in fixed and caps["prefers_fsdp"][0] > 0:
-            fixed["zero_stage"] = 3.0
-        if "zero_stage" not in fixed and caps["zero_fill"][0] >= 0:  # the sharding the stack's runs state
-            fixed["zero_stage"] = float(caps["zero_fill"][0])
-        if "recompute" not in fixed and caps["recompute_fill"][0] >= 0:  # what the stack's recipes run
-            fixed["recompute"] = float(caps["recompute_fill"][0])
+        # The stack's own fills of the fields left open (the same as a table row's), then the search.
+        for f, where, value, _ in stacks.layout_fills(caps, {f: np.full(k, f not in fixed) for f in LAYOUT_FIELDS}):
+            if where[0]:
+                fixed[f] = value
         base.update(caps)
     for f in LAYOUT_FIELDS:  # open fields: 1, or none for ZeRO and recompute (which every stack can run)
         base[f] = np.full(k, float(fixed.get(f, 0 if f in ("zero_stage", "recompute") else 1)))

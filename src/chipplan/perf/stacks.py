@@ -410,6 +410,26 @@ def release_stated(caps: dict[str, np.ndarray], stated: dict[str, Any]) -> None:
                 caps[cap] = np.where(given, value, caps[cap])
 
 
+def layout_fills(caps: dict[str, np.ndarray], missing: dict[str, np.ndarray]
+                 ) -> list[tuple[str, np.ndarray, float, str]]:
+    """What the stack fills an empty layout field with, before any search: ``(field, rows, value, note)`` per fill,
+    ``rows`` a boolean per row where ``missing[field]`` and the stack's capabilities (``columns``) decide the value.
+    Fills of one field are exclusive. The table path (chipplan.io.training) and the planner (chipplan.perf.plan)
+    both apply these, so a stack fills the same way in both."""
+    zero, vpp, rc = missing["zero_stage"], missing["vpp"], missing["recompute"]
+    fsdp = caps["prefers_fsdp"] > 0
+    out = [("vpp", vpp & (caps["allows_interleave"] == 0), 1.0, "1 (the stack has no interleaved schedule)"),
+           ("zero_stage", zero & fsdp, 3.0, "3 (the stack shards with FSDP)"),
+           ("zero_stage", zero & ~fsdp & (caps["zero_fill"] == 2), 2.0,
+            "2 (the stack's runs shard optimizer states and gradients, not the parameters)"),
+           ("zero_stage", zero & ~fsdp & (caps["zero_fill"] != 2) & (caps["allows_zero"] == 0), 0.0,
+            "0 (the stack has no distributed optimizer)")]
+    out += [("recompute", rc & (caps["recompute_fill"] == code), code,
+             f"{name} (the stack's recipes recompute that way)") for name, code in RECOMPUTE_FILL_CODE.items()
+            if code >= 0]
+    return out
+
+
 def neutral_columns(n: int = 1) -> dict[str, np.ndarray]:
     """Columns of a stack with every capability (the engine's behaviour when no stack is given).
 
