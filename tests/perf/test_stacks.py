@@ -40,6 +40,7 @@ CAPS = ("sequence_parallel", "interleaved_pipeline", "tp_comm_overlap", "selecti
     ("Meta internal (PyTorch, 4D parallelism)", "2024", "meta-llama3"),
     ("metaseq (Meta)", "2022", "metaseq"),
     ("EasyLM (JAX)", "2023", "easylm"),  # before the JAX catch-all of MaxText
+    ("nanotron (Hugging Face)", "2025", "nanotron"),
 ])
 def test_framework_text_selects_its_profile(text, year, profile):
     names, known = stacks.resolve([text], [year])
@@ -188,7 +189,7 @@ def test_meta_llama3_stack_shards_gradients_and_balances_the_pipeline():
     assert stacks.neutral_columns()["zero_fill"][0] == -1.0
 
 
-@pytest.mark.parametrize("stack", ["easylm", "metaseq", "meta-llama3", "megatron-lm-2021", "pytorch-fsdp"])
+@pytest.mark.parametrize("stack", ["easylm", "metaseq", "meta-llama3", "megatron-lm-2021", "pytorch-fsdp", "nanotron"])
 def test_the_planner_and_a_table_row_fill_a_stack_alike(stack):
     """stacks.layout_fills is the one place both paths take a stack's fills from: a table row that leaves the
     layout empty and the planner with nothing fixed get the same ZeRO stage and recompute."""
