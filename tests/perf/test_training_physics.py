@@ -293,10 +293,10 @@ def test_bucket_exposure_by_hand():
 Z3 = Model(name="z3", n_layers=2, d_model=1024, n_heads=8, d_ff=4096, vocab_size=32000, gated_mlp=False)
 
 
-def _dp_step(peak: float, zero: int, **bucket):
+def _dp_step(peak: float, zero: int, gbs: int = 16, **bucket):
     eff = efficiency.for_families(["custom"], IDEAL)
     out = step_time(Columns(Z3.to_columns()), hw(peak16_flops_per_s=peak, peak_mm_flops_per_s=peak),
-                    lay(dp=16, zero_stage=zero, **bucket), global_batch_seqs=16, seq_len=512, eff=eff)
+                    lay(dp=16, zero_stage=zero, **bucket), global_batch_seqs=gbs, seq_len=512, eff=eff)
     return float(np.ravel(out["dp_exposed_s"])[0])
 
 
@@ -360,3 +360,25 @@ def test_exposed_dp_time_never_falls_with_dp_at_fixed_per_replica_work(zero):
         exposed.append(float(np.ravel(out["dp_exposed_s"])[0]))
     assert np.all(np.diff(exposed) >= 0), exposed
     assert exposed[-1] > exposed[0] > 0
+
+
+def test_deepspeed_zero_reductions_by_hand():
+    """DeepSpeed's ZeRO on the 2-layer model of the test above (57,938,944 parameters a rank, 3.4375e-12 s a byte
+    for a reduce-scatter or all-gather on 2 nodes of 8), with no compute to hide behind, 4 micro-batches a step.
+
+    * ZeRO-2 reducing after every backward: 4 gradient reduce-scatters (fp32) and one parameter all-gather (bf16),
+      57,938,944 x (4 x 4 + 2) x 3.4375e-12 s; once a step it is 57,938,944 x (4 + 2) x 3.4375e-12 s.
+    * ZeRO-1 reducing with an all-reduce (twice a reduce-scatter): 57,938,944 x (2 x 4 + 2) x 3.4375e-12 s; a
+      ZeRO-1 step is not touched by the every-micro-batch rule.
+    """
+    per = 57_938_944 * 3.4375e-12
+    every = {"zero2_every_micro": 1.0}
+    assert _dp_step(1e30, 2, gbs=64) == pytest.approx(per * 6, rel=1e-9)
+    assert _dp_step(1e30, 2, gbs=64, **every) == pytest.approx(per * 18, rel=1e-9)
+    assert _dp_step(1e30, 1, gbs=64, **every) == pytest.approx(per * 6, rel=1e-9)
+    assert _dp_step(1e30, 1, gbs=64, zero_all_reduce=1.0) == pytest.approx(per * 10, rel=1e-9)
+    from chipplan.perf import stacks
+    prof = stacks.table().profiles
+    for name in ("deepspeed", "deepspeed-2021", "gpt-neox"):
+        assert prof[name].zero_grad_all_reduce and prof[name].zero2_reduce_every_microbatch
+    assert not prof["pytorch-fsdp"].zero2_reduce_every_microbatch  # FSDP's no_sync keeps full gradients instead

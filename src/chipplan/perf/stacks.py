@@ -34,6 +34,11 @@ says which). ``resolve`` picks a profile for each row from its ``framework`` tex
 stacks.yaml): which GEMMs run at the matmul precision and what quantising adds (``recipe_columns``)
 ``default_ep``             the expert parallelism a run of the stack has unless its configuration sets one (0: none;
                            a published row that leaves ``ep`` empty is read with it, the planner ignores it)
+``zero_all_reduce``        1 where ZeRO-1/2 reduce gradients with an all-reduce rather than a reduce-scatter
+                           (DeepSpeed's stage_1_and_2.py), so the step moves all-reduce volume plus the parameter
+                           all-gather
+``zero2_every_micro``      1 where ZeRO-2 reduces the gradients after every micro-batch's backward rather than once
+                           per step (DeepSpeed: each rank keeps only its partition's accumulated gradients)
 
 Capabilities only ever remove work or add choices, so a stack with more of them is never slower
 (``tests/perf/test_stacks.py``).
@@ -77,6 +82,8 @@ class Profile(BaseModel):
     recompute_fill: Literal["fastest", "none", "selective", "full"] = "fastest"
     fsdp_prefetch_depth: int = Field(ge=1, le=4)
     max_zero_stage: int = Field(default=3, ge=1, le=3)
+    zero_grad_all_reduce: bool = False
+    zero2_reduce_every_microbatch: bool = False
     dp_bucket_params: float = Field(default=0.0, ge=0)
     dp_bucket_params_per_rank: float = Field(default=0.0, ge=0)
     optimizer_state_bytes: float = Field(gt=0, le=16)
@@ -344,7 +351,7 @@ CAPABILITY_COLUMNS = ("attention_ratio", "flash", "sequence_parallel", "tp_overl
                       "ep_overlap_paired", "ep_node_dedup", "balanced_pipeline_ends", "grad_reduce_bytes",
                       "prefetch_depth", "dp_bucket_params", "dp_bucket_per_rank", "optimizer_state_bytes",
                       "allows_interleave", "allows_selective", "allows_zero", "max_zero", "prefers_fsdp",
-                      "recompute_fill", "zero_fill", "default_ep")
+                      "recompute_fill", "zero_fill", "default_ep", "zero_all_reduce", "zero2_every_micro")
 #: Engine code of each ``recompute_fill``: the layout's recompute codes (chipplan.specs.layout.RECOMPUTE), -1 to search.
 RECOMPUTE_FILL_CODE = {"fastest": -1.0, **{name: float(code) for code, name in enumerate(RECOMPUTE)}}
 
@@ -374,6 +381,8 @@ def profile_columns(p: Profile, family: str, ratios: dict[str, dict[str, float]]
         "recompute_fill": RECOMPUTE_FILL_CODE[p.recompute_fill],
         "zero_fill": float(p.zero_fill) if p.zero_fill is not None else -1.0,
         "default_ep": float(p.expert_parallel_default or 0),
+        "zero_all_reduce": float(p.zero_grad_all_reduce),
+        "zero2_every_micro": float(p.zero2_reduce_every_microbatch),
     }
 
 
@@ -440,5 +449,6 @@ def neutral_columns(n: int = 1) -> dict[str, np.ndarray]:
             "ep_overlap_on": 1.0, "ep_overlap_paired": 0.0, "ep_node_dedup": 0.0, "balanced_pipeline_ends": 1.0,
             "grad_reduce_bytes": 4.0, "prefetch_depth": 1.0, "dp_bucket_params": 0.0, "dp_bucket_per_rank": 0.0,
             "optimizer_state_bytes": 12.0, "allows_interleave": 1.0, "allows_selective": 1.0, "allows_zero": 1.0,
-            "max_zero": 3.0, "prefers_fsdp": 0.0, "recompute_fill": -1.0, "zero_fill": -1.0, "default_ep": 0.0}
+            "max_zero": 3.0, "prefers_fsdp": 0.0, "recompute_fill": -1.0, "zero_fill": -1.0, "default_ep": 0.0,
+            "zero_all_reduce": 0.0, "zero2_every_micro": 0.0}
     return {k: np.full(n, v) for k, v in vals.items()}

@@ -412,8 +412,15 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     emb_first = emb_in / tp  # the input embedding's shard, on the first stage (the busiest in the reduction's timing)
     last_bucket = np.where(b_rule > 0, np.minimum(dense_rank, np.maximum(b_rule, emb_first)), 0.0)
 
+    # DeepSpeed's ZeRO-1/2 reduce the gradients with an all-reduce, not a reduce-scatter (``zero_all_reduce``), and
+    # its ZeRO-2 reduces them after every micro-batch's backward, each hidden behind that backward
+    # (``zero2_every_micro``): a rank keeps only its partition's accumulated gradients (DeepSpeed issues 2252 and
+    # 5758, maintainers' answers, 2022 and 2024).
+    zero_ar = np.asarray(lay.get("zero_all_reduce", 0.0)) > 0
+    every_micro = (np.asarray(lay.get("zero2_every_micro", 0.0)) > 0) & (zs == 2)
+
     def grad_sync(nparams: A, k: A, n: A) -> A:
-        return np.where(zs == 0, col.all_reduce_time(nparams * grad_bytes, k, n, bw_up, bw_out, alpha),
+        return np.where((zs == 0) | zero_ar, col.all_reduce_time(nparams * grad_bytes, k, n, bw_up, bw_out, alpha),
                         col.reduce_scatter_time(nparams * grad_bytes, k, n, bw_up, bw_out, alpha))
 
     def param_sync(nparams: A, k: A, n: A) -> A:
@@ -423,8 +430,8 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     t_param = param_sync(dense_rank, k_dp, n_dp) + param_sync(expert_rank, k_edp, n_edp)
     t_grad_last = np.where(last_bucket > 0, grad_sync(last_bucket, k_dp, n_dp), 0.0)
     t_param_first = np.where(last_bucket > 0, param_sync(last_bucket, k_dp, n_dp), 0.0)
-    dp_split = bucket_exposed(t_grad, t_grad_last, eff.dp_overlap * (bwd + rec)) + bucket_exposed(
-        t_param, t_param_first, eff.dp_overlap * fwd)
+    dp_split = np.where(every_micro, n_micro, 1.0) * bucket_exposed(t_grad, t_grad_last, eff.dp_overlap * (bwd + rec)) \
+        + bucket_exposed(t_param, t_param_first, eff.dp_overlap * fwd)
     # ZeRO-3 / FSDP, per layer (one FSDP unit per transformer block) on the busiest stage.
     emb_rank = np.maximum(emb_in, head_p) / tp
     p_dense_layer = (attn_p + mlp_params(d, dff_dense, m.gated_mlp)) / tp
