@@ -1,8 +1,9 @@
 """Held-out training figures: ``python -m benchmarks.holdout_training [CSV]``.
 
-Predicts ``benchmarks/data/training_holdout.csv`` (rows kept out of every fit: no efficiency, interval or stack
-profile was fitted or changed on them) and prints the share predicted, the median and 90th-percentile absolute
-percentage error, and how many measured values the 80 % interval holds, overall and by source group.
+Predicts ``benchmarks/data/training_holdout.csv`` (rows kept out of every fit: no efficiency or interval table
+was fitted on them, though some mechanisms were looked for because one of them missed; ``benchmarks/data/README.md``
+lists which) and prints the share predicted, the median and 90th-percentile absolute percentage error, and how
+many measured values the 80 % interval holds, overall and by source group.
 """
 
 from __future__ import annotations
