@@ -124,6 +124,9 @@ class AcceleratorEntry(Sourced):
     n_dies: PosInt = 1
     devices_per_chip: PosInt = Field(default=1, description="devices the framework addresses per chip "
                                      "(TensorCores without megacore)")
+    matrix_unit_width: NonNegInt = Field(default=0, description="side of the systolic matrix unit (TPU MXU), "
+                                         "elements; an attention contraction or output dimension below it is "
+                                         "padded to a multiple of it (0: no padding modelled)")
     launch_year: Annotated[int, NotBool, Field(ge=2010, le=2035)]
     price_usd: NonNeg = 0.0
     notes: str = ""
@@ -159,7 +162,8 @@ class AcceleratorEntry(Sourced):
             scale_up_domain=self.scale_up.domain_size,
             scale_out_bw_bytes_per_s=gbps_to_bytes_per_s(self.scale_out_gbps),
             tdp_w=self.tdp_w, process_node=self.process_node, die_area_mm2=self.die_area_mm2,
-            n_dies=self.n_dies, devices_per_chip=self.devices_per_chip, launch_year=self.launch_year,
+            n_dies=self.n_dies, devices_per_chip=self.devices_per_chip,
+            matrix_unit_width=self.matrix_unit_width, launch_year=self.launch_year,
             price_usd=self.price_usd,
             aliases=tuple(self.aliases),
         )

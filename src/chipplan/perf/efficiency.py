@@ -191,6 +191,22 @@ def grouped_gemm_tile_efficiency(rows: Any, groups: Any, tile_rows: Any) -> Any:
     return np.where((tm > 0) & (rows > 0), rows / np.maximum(tiles * np.maximum(tm, 1.0), 1e-30), 1.0)
 
 
+def matrix_unit_fill(dim: Any, width: Any) -> Any:
+    """Share of a systolic matrix unit of side ``width`` that a matmul dimension ``dim`` keeps busy.
+
+    A weight-stationary systolic array of ``width`` x ``width`` multiply-accumulators maps a matmul's contraction
+    dimension onto its rows and its output dimension onto its columns; a dimension that is not a multiple of the
+    side is padded to one ("smaller axes are padded to 128", 256 on TPU v6e, J. Austin et al., How to Scale Your
+    Model, Google DeepMind 2025, part 2 "How to Think About TPUs"), so the unit runs ``dim / (ceil(dim/width) ·
+    width)`` of its multiply-accumulators. In attention the head dimension is the contraction of Q·Kᵀ and the
+    output of P·V (and, in the backward, of dP = dO·Vᵀ and dQ, dK, dV). A width of 0 (no systolic unit modelled,
+    GPUs) gives 1.0; so does any ``dim >= width`` that is a multiple of it."""
+    d = np.asarray(dim, dtype=float)
+    w = np.asarray(width, dtype=float)
+    padded = np.ceil(d / np.maximum(w, 1.0)) * np.maximum(w, 1.0)
+    return np.where((w > 0) & (d > 0), d / np.maximum(padded, 1e-30), 1.0)
+
+
 def interval_log_sd(family_sd: Any, *, n_experts: Any, n_gpu: Any, precision: Any, serving: bool = False
                     ) -> np.ndarray:
     """Standard deviation of log(measured/predicted) used for a prediction's 80 % interval."""

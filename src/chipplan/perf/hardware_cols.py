@@ -8,7 +8,8 @@ from chipplan.errors import FieldError
 from chipplan.specs import Accelerator, System
 
 HW_FIELDS = ("peak16_flops_per_s", "peak_mm_flops_per_s", "peak8_flops_per_s", "fp8", "fp4", "hbm_bw_bytes_per_s",
-             "hbm_bytes", "scale_up_bw_bytes_per_s", "scale_up_domain", "scale_out_bw_bytes_per_s", "devices_per_chip")
+             "hbm_bytes", "scale_up_bw_bytes_per_s", "scale_up_domain", "scale_out_bw_bytes_per_s", "devices_per_chip",
+             "matrix_unit_width")
 
 
 def hardware_row(acc: Accelerator, precision: str, system: System | None = None) -> dict[str, Any]:
@@ -35,6 +36,8 @@ def hardware_row(acc: Accelerator, precision: str, system: System | None = None)
         "scale_out_bw_bytes_per_s": out_bw,
         # TensorCores a framework addresses as separate devices (no megacore): each runs its share of the tokens
         "devices_per_chip": float(acc.devices_per_chip),
+        # side of the systolic matrix unit (TPU MXU); attention's head dimension is padded to it (0: none)
+        "matrix_unit_width": float(acc.matrix_unit_width),
         "family": acc.family,
     }
 

@@ -5,7 +5,9 @@ One micro-batch on one pipeline stage runs, per layer, a forward and a backward 
 * GEMMs at ``peak · matmul_fraction · n/(n + matmul_half_dim)`` where ``n`` is the GEMM's smallest
   dimension (small matrices cannot fill the matrix units);
 * fused attention at ``peak₁₆ · attention_fraction`` (FP8 runs keep attention in BF16, as Transformer
-  Engine does);
+  Engine does), its FLOP counted with the head dimensions padded to a multiple of the systolic matrix unit's side
+  (``matrix_unit_width``: 128 on TPU v3-v5p, 256 on v6e and TPU7x; none on GPUs), since the head dimension is the
+  contraction of Q·Kᵀ and the output of P·V;
 * element-wise work (norms, residuals, RoPE, activation functions, FP8 casts) at
   ``HBM bandwidth · hbm_fraction``;
 * for an 8-bit or 4-bit row, the low-precision recipe (``lp_*`` columns from ``chipplan.perf.stacks``): which of
@@ -68,7 +70,12 @@ from chipplan.perf.arithmetic import (
     v_head_dim,
 )
 from chipplan.perf.columns import Columns
-from chipplan.perf.efficiency import gemm_efficiency, grouped_gemm_tile_efficiency, matmul_fraction
+from chipplan.perf.efficiency import (
+    gemm_efficiency,
+    grouped_gemm_tile_efficiency,
+    matmul_fraction,
+    matrix_unit_fill,
+)
 from chipplan.perf.memory import (
     OPTIMIZER_BYTES_PER_PARAM,
     offloaded_bytes_per_layer,
@@ -202,8 +209,13 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     t_dispatch = 2 * T * slots * d / tp / (peak16 * gemm_efficiency(eff.matmul_fraction, half, np.maximum(slots, 1.0),
                                                                      s, d / tp))
     ctx = (s + 1) / 2  # causal: each query sees half the sequence on average, whatever the CP split
-    t_scores = 2 * T * m.n_heads / tp * (qk_head_dim(m) + v_head_dim(m)) * ctx / (
-        peak16 * eff.attention_fraction * attn_ratio)
+    # On a systolic matrix unit (``matrix_unit_width``, the TPU MXU side) the scores' contraction (the Q/K head
+    # dimension) and the context's output dimension (the V head dimension) are padded to a multiple of the side:
+    # each of the two products runs at its padded FLOP (``matrix_unit_fill``); a width of 0 pads nothing.
+    mxu = hw.get("matrix_unit_width", 0.0)
+    dqk, dv = qk_head_dim(m), v_head_dim(m)
+    padded_dims = dqk / matrix_unit_fill(dqk, mxu) + dv / matrix_unit_fill(dv, mxu)
+    t_scores = 2 * T * m.n_heads / tp * padded_dims * ctx / (peak16 * eff.attention_fraction * attn_ratio)
     tp_sp = np.where(sp, tp, 1.0)
     act_w = np.where(m.gated_mlp > 0, 3.0, 2.0)
 

@@ -47,6 +47,7 @@ class Accelerator:
     die_area_mm2: float = 0.0
     n_dies: int = 1
     devices_per_chip: int = 1
+    matrix_unit_width: int = 0
     launch_year: int = 0
     price_usd: float = 0.0
     aliases: tuple[str, ...] = field(default=())
@@ -68,6 +69,7 @@ class Accelerator:
         positive_int(f"{p}.scale_up_domain", self.scale_up_domain)
         positive_int(f"{p}.n_dies", self.n_dies)
         positive_int(f"{p}.devices_per_chip", self.devices_per_chip)
+        positive_int(f"{p}.matrix_unit_width", self.matrix_unit_width, allow_zero=True)
 
     def peak_flops_per_s(self, precision: str) -> float:
         """Dense matrix peak for ``precision``; bf16 falls back to fp16 and vice versa."""
