@@ -40,9 +40,11 @@ def test_held_out_figures_are_computed_and_bounded(result):
     # and pre-FlashAttention DeepSpeed profiles (main 9a04fb5): all 57 rows 13.3 % / 55.9 % / 84.2 %. The issue's
     # median and p90 targets (<= 12 %, <= 35 %) are not met; these bounds catch a regression. With the 10 MLPerf rows
     # and the MLPerf v6.0 MI355X MXFP4 row (2026-12-03, on b1377b6, intervals not rebuilt): all 68 rows 12.5 % /
-    # 34.8 % / 77.9 %, the 11 new rows 17.1 % / 26.4 % / 36.4 %.
+    # 34.8 % / 77.9 %, the 11 new rows 17.1 % / 26.4 % / 36.4 %. With the TPU MXU head-dimension padding and the
+    # intervals rebuilt on 425 fit rows: all 68 rows 12.9 % / 34.8 % / 79.4 %, the 11 new rows 17.1 % / 26.4 % /
+    # 36.4 %. The bounds sit a little outside today's figures so that a regression fails.
     s = result["overall"]["tokens_per_s_per_gpu"]
-    assert s["median_ape"] <= 0.15 and s["p90_ape"] <= 0.60
+    assert s["median_ape"] <= 0.14 and s["p90_ape"] <= 0.45
     assert 0.70 <= s["interval_coverage"] <= 0.92
 
 
