@@ -45,6 +45,10 @@ def test_extra_catalog_file_adds_a_chip(tmp_path, monkeypatch):
     (ACC.replace("hbm_gb: 96", "hbm_gb: .nan"), "accelerators.my-chip.hbm_gb"),
     (ACC.replace("family: custom", "family: quantum"), "accelerators.my-chip.family"),
     (ACC.replace("accelerators:", "chips:"), "unknown section 'chips'"),
+    (ACC.replace("    launch_year: 2027\n", "    launch_year: 2027\n    matrix_unit_width: 5000\n"),
+     "accelerators.my-chip.matrix_unit_width: Input should be less than or equal to 4096"),
+    (ACC.replace("    launch_year: 2027\n", "    launch_year: 2027\n    matrix_unit_width: 1.5\n"),
+     "accelerators.my-chip.matrix_unit_width"),
     (ACC.replace("    launch_year: 2027\n", "    launch_year: 2027\n    colour: red\n"), "colour"),
 ])
 def test_bad_catalog_files_name_the_field(tmp_path, text, message):
@@ -52,6 +56,18 @@ def test_bad_catalog_files_name_the_field(tmp_path, text, message):
     f.write_text(text)
     with pytest.raises(CatalogError, match=message.replace("(", r"\(").replace(".", r"\.")):
         build([f])
+
+
+@pytest.mark.parametrize(("family", "stated", "width"), [
+    ("tpu", None, 128),  # an unstated TPU gets the smallest TPU MXU side (pads least)
+    ("tpu", 256, 256), ("custom", None, 0), ("custom", 64, 64), ("hopper", None, 0), ("tpu", 0, 0)])
+def test_matrix_unit_width_default_follows_the_family(tmp_path, family, stated, width):
+    text = ACC.replace("family: custom", f"family: {family}")
+    if stated is not None:
+        text = text.replace("    launch_year: 2027\n", f"    launch_year: 2027\n    matrix_unit_width: {stated}\n")
+    f = tmp_path / "mine.yaml"
+    f.write_text(text)
+    assert build([*sorted(catalog.DATA_DIR.glob("*.yaml")), f]).accelerator("my-chip").matrix_unit_width == width
 
 
 def test_unreadable_file(tmp_path):

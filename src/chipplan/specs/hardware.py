@@ -11,6 +11,11 @@ from chipplan.units import PRECISIONS
 # Hardware families share the named efficiency parameters of ``catalog/data/efficiency.yaml``.
 FAMILIES = ("volta", "ampere", "hopper", "blackwell", "cdna2", "cdna3", "cdna4", "tpu", "gaudi", "wafer-scale",
             "custom")
+# Every TPU generation's MXU is at least 128 x 128 ("256 x 256 (TPU v6e) or 128 x 128 (TPU versions prior to v6e)",
+# Cloud TPU "TPU architecture" page), so a TPU-family accelerator that states no side gets the smaller one: it pads
+# least. Other families model no systolic padding unless they state a side.
+TPU_MIN_MATRIX_UNIT_WIDTH = 128
+MAX_MATRIX_UNIT_WIDTH = 4096
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -47,7 +52,7 @@ class Accelerator:
     die_area_mm2: float = 0.0
     n_dies: int = 1
     devices_per_chip: int = 1
-    matrix_unit_width: int = 0
+    matrix_unit_width: int | None = None  # None: TPU_MIN_MATRIX_UNIT_WIDTH for family tpu, else 0
     launch_year: int = 0
     price_usd: float = 0.0
     aliases: tuple[str, ...] = field(default=())
@@ -69,7 +74,12 @@ class Accelerator:
         positive_int(f"{p}.scale_up_domain", self.scale_up_domain)
         positive_int(f"{p}.n_dies", self.n_dies)
         positive_int(f"{p}.devices_per_chip", self.devices_per_chip)
+        if self.matrix_unit_width is None:  # frozen: set once, here
+            object.__setattr__(self, "matrix_unit_width", TPU_MIN_MATRIX_UNIT_WIDTH if self.family == "tpu" else 0)
         positive_int(f"{p}.matrix_unit_width", self.matrix_unit_width, allow_zero=True)
+        if self.matrix_unit_width > MAX_MATRIX_UNIT_WIDTH:
+            raise FieldError(f"{p}.matrix_unit_width", f"must be 0 to {MAX_MATRIX_UNIT_WIDTH} (elements)",
+                             self.matrix_unit_width)
 
     def peak_flops_per_s(self, precision: str) -> float:
         """Dense matrix peak for ``precision``; bf16 falls back to fp16 and vice versa."""
