@@ -61,6 +61,9 @@ PARAMS: tuple[Param, ...] = (
     Param("cores", 128, 1, 1e7, True, help="physical cores (SMs, CUs, tensor cores, wafer PEs)"),
     Param("cores_enabled", 0, 0, 1e7, True, help="cores the product enables (0: all)"),
     Param("macs_per_core", 1024, 1, 1e6, True, help="16-bit multiply-accumulates per core per clock"),
+    Param("matrix_unit_width", 0, 0, 1024, True,
+          help="side of a systolic matrix unit in MACs (TPU MXU: 128, 256 on v6e); attention pads its head "
+               "dimensions to it (0: tensor-core tiles, no padding)"),
     Param("clock_ghz", 1.5, 0.05, 6.0, help="matrix clock"),
     Param("fp8_rate", 0, 0, 8, help="FP8 throughput as a multiple of 16-bit (0: no FP8)"),
     Param("int8_rate", 0, 0, 8, help="INT8 throughput multiple (0: as FP8)"),
@@ -200,8 +203,8 @@ def derive(c: dict[str, np.ndarray], k: Constants | None = None) -> dict[str, np
     ``sram_bytes``, ``scale_up_bw_bytes_per_s``, ``scale_out_bw_bytes_per_s``, the area blocks
     ``area_<block>_mm2``, ``die_area_mm2`` (per compute die), ``base_die_area_mm2``, ``silicon_area_mm2``,
     ``n_dies``, power blocks ``power_<block>_w``, ``power_full_w`` (at the stated clock), ``tdp_w`` (after the
-    cap), ``clock_eff_ghz``, and the "≤ 0" constraint columns ``reticle_excess_mm2``, ``area_budget_excess_mm2``
-    and ``power_excess_w``.
+    cap), ``clock_eff_ghz``, and the "≤ 0" constraint columns ``reticle_excess_mm2``, ``area_budget_excess_mm2``,
+    ``power_excess_w`` and ``matrix_unit_excess_macs``.
     """
     k = k or load_constants()
     K = k.k
@@ -325,6 +328,8 @@ def derive(c: dict[str, np.ndarray], k: Constants | None = None) -> dict[str, np
         "reticle_excess_mm2": reticle_excess,
         "area_budget_excess_mm2": budget_excess,
         "power_excess_w": fixed - cap,
+        # a W x W systolic array is W² MACs of one core: a wider side than the core's MACs cannot be built
+        "matrix_unit_excess_macs": c["matrix_unit_width"] ** 2 - c["macs_per_core"],
     }
 
 
@@ -351,6 +356,12 @@ def check(c: dict[str, np.ndarray], d: dict[str, np.ndarray], *, prefix: str = "
         raise FieldError(f"{prefix}.dies", f"a die of {np.ravel(d['die_area_mm2'])[i]:,.0f} mm² exceeds {limit}; "
                          "use more dies (dies: 0 picks enough), base dies or wafer_scale: 1",
                          int(np.ravel(d["n_dies"])[i]))
+    bad = d["matrix_unit_excess_macs"] > 0
+    if np.any(bad):
+        i = first(bad)
+        raise FieldError(f"{prefix}.matrix_unit_width", "a systolic array of this side needs side² MACs per core, "
+                         f"more than macs_per_core ({np.ravel(c['macs_per_core'])[i]:g})",
+                         int(np.ravel(c["matrix_unit_width"])[i]))
     bad = d["power_excess_w"] >= 0
     if np.any(bad):
         i = first(bad)

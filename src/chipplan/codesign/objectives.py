@@ -107,7 +107,9 @@ def hardware_columns(hw: dict[str, Any], precision: str) -> Columns:
                     "hbm_bw_bytes_per_s": hw["hbm_bw_bytes_per_s"], "hbm_bytes": hw["hbm_bytes"],
                     "scale_up_bw_bytes_per_s": hw["scale_up_bw_bytes_per_s"],
                     "scale_up_domain": hw["scale_up_domain"],
-                    "scale_out_bw_bytes_per_s": hw["scale_out_bw_bytes_per_s"]})
+                    "scale_out_bw_bytes_per_s": hw["scale_out_bw_bytes_per_s"],
+                    # systolic matrix-unit side: the training engine pads attention's head dimensions to it
+                    "matrix_unit_width": np.asarray(hw.get("matrix_unit_width", 0.0), dtype=float)})
 
 
 def efficiencies(families: Any) -> Columns:

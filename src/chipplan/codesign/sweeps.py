@@ -295,7 +295,8 @@ def catalog_columns(acc_id: str) -> dict[str, Any]:
     return {"peak_bf16_flops_per_s": acc.peak_flops_per_s("bf16"), "peak_fp8_flops_per_s": acc.peak_fp8_flops_per_s,
             "peak_fp4_flops_per_s": acc.peak_fp4_flops_per_s, "hbm_bytes": acc.hbm_bytes,
             "hbm_bw_bytes_per_s": acc.hbm_bw_bytes_per_s, "scale_up_bw_bytes_per_s": acc.scale_up_bw_bytes_per_s,
-            "scale_up_domain": float(acc.scale_up_domain), "scale_out_bw_bytes_per_s": acc.scale_out_bw_bytes_per_s}
+            "scale_up_domain": float(acc.scale_up_domain), "scale_out_bw_bytes_per_s": acc.scale_out_bw_bytes_per_s,
+            "matrix_unit_width": float(acc.matrix_unit_width)}
 
 
 def evaluate_catalog(acc_id: str, cfg: SweepConfig, *, baseline: dict[str, float] | None = None
@@ -330,7 +331,7 @@ def price_designs(params: dict[str, Any], cfg: SweepConfig, n: int) -> tuple[dic
     econ = economics_of(cfg)
     money = unit_cost(c, d, econ)
     srv = server_economics(money["price_usd"], d["tdp_w"], econ)
-    return c, d, money, srv, {**d, "scale_up_domain": c["scale_up_domain"]}
+    return c, d, money, srv, {**d, **{k_: c[k_] for k_ in ("scale_up_domain", "matrix_unit_width")}}
 
 
 def evaluate_params(params: dict[str, Any], cfg: SweepConfig, n: int, baseline: dict[str, float] | None
@@ -352,6 +353,7 @@ def evaluate_params(params: dict[str, Any], cfg: SweepConfig, n: int, baseline: 
     out["constraint_reticle_mm2"] = d["reticle_excess_mm2"]
     out["constraint_power_w"] = d["power_excess_w"]
     out["constraint_area_budget_mm2"] = d["area_budget_excess_mm2"]
+    out["constraint_matrix_unit_macs"] = d["matrix_unit_excess_macs"]
     for col, b in cfg.constraints.items():
         if col not in out:
             raise FieldError(f"constraints.{col}", f"unknown column; known: {', '.join(sorted(out))}")
