@@ -36,6 +36,7 @@ import numpy as np
 from chipplan.codesign.constants import Constants
 from chipplan.codesign.constants import load as load_constants
 from chipplan.errors import FieldError
+from chipplan.specs.hardware import MAX_MATRIX_UNIT_WIDTH
 from chipplan.units import GIB, MIB
 
 A = Any
@@ -61,7 +62,7 @@ PARAMS: tuple[Param, ...] = (
     Param("cores", 128, 1, 1e7, True, help="physical cores (SMs, CUs, tensor cores, wafer PEs)"),
     Param("cores_enabled", 0, 0, 1e7, True, help="cores the product enables (0: all)"),
     Param("macs_per_core", 1024, 1, 1e6, True, help="16-bit multiply-accumulates per core per clock"),
-    Param("matrix_unit_width", 0, 0, 1024, True,
+    Param("matrix_unit_width", 0, 0, MAX_MATRIX_UNIT_WIDTH, True,
           help="side of a systolic matrix unit in MACs (TPU MXU: 128, 256 on v6e); attention pads its head "
                "dimensions to it (0: tensor-core tiles, no padding)"),
     Param("clock_ghz", 1.5, 0.05, 6.0, help="matrix clock"),
