@@ -57,7 +57,7 @@ def test_default_width_leaves_a_sweep_unchanged(make_config):
     # ... and equal to the engine run on hardware columns without the width (as before the parameter existed)
     c, _, _, _, hw = sw.price_designs(sw.sample(sw.load_config(cfg), 0, 64), sw.load_config(cfg), 64)
     w = sw.workloads_of(sw.load_config(cfg)).train
-    eff = ob.efficiencies(c["family"])
+    eff = ob.efficiencies(c["family"], engine="training")
     before = ob.train({k: v for k, v in hw.items() if k != "matrix_unit_width"}, eff, w)
     assert np.array_equal(before["train_tokens_per_s_per_accelerator"], tok)
 
@@ -65,7 +65,7 @@ def test_default_width_leaves_a_sweep_unchanged(make_config):
 def test_width_pads_attention_by_hand():
     cfg, c, hw = _designs()
     w = sw.workloads_of(cfg).train
-    eff = ob.efficiencies(c["family"])
+    eff = ob.efficiencies(c["family"], engine="training")
     m = _model(64)
     tok = ob.train(hw, eff, w, model=Columns(m))["train_tokens_per_s_per_accelerator"]
     # width 256 < width 128 < width 0 for head_dim 64 (a quarter, a half, all of the unit busy)
@@ -94,7 +94,7 @@ def test_width_pads_attention_by_hand():
 def test_head_dim_that_fills_the_unit_is_not_padded():
     cfg, c, hw = _designs()
     w = sw.workloads_of(cfg).train
-    tok = ob.train(hw, ob.efficiencies(c["family"]), w, model=Columns(_model(256)))
+    tok = ob.train(hw, ob.efficiencies(c["family"], engine="training"), w, model=Columns(_model(256)))
     assert np.all(tok["train_tokens_per_s_per_accelerator"] == tok["train_tokens_per_s_per_accelerator"][0])
 
 
@@ -139,3 +139,30 @@ def test_cli_bad_width_exit_2(tmp_path, make_config):
     res = CliRunner().invoke(app, ["codesign", "sweep", str(f), "--designs", "8", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2
     assert "fixed.matrix_unit_width" in res.output and len(res.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("acc_id", ["h100-sxm-80gb", "a100-sxm-80gb", "tpu-v5p"])
+def test_a_catalog_chip_trains_in_codesign_as_the_training_engine_predicts_it(acc_id):
+    """Co-design scores training with the families' training efficiencies (their ``training:`` overrides), the
+    ones ``chipplan train`` uses: the same chip, model and layout give the same step through either path."""
+    from chipplan.perf.efficiency import for_families
+
+    train = {**TRAIN, "accelerators": 8, "layouts": [{"tp": 8, "pp": 1}]}  # fits in memory on each chip: dp 1
+    cfg = sw.load_config({"workloads": {"train": train},
+                          "objectives": {"train_tokens_per_s_per_accelerator": "max"}})
+    w = sw.workloads_of(cfg).train
+    acc = catalog.accelerator(acc_id)
+    got = ob.train(sw.catalog_columns(acc_id), ob.efficiencies([acc.family], engine="training"), w)
+    m = ob._model(w.model)
+    lay = Columns({**ob.LAYOUT_DEFAULTS, **w.layouts[0], "dp": 1.0})
+    row = {k: v for k, v in hardware_row(acc, w.precision).items() if not isinstance(v, str)}
+    h = {**row, "devices_per_chip": 1.0}  # co-design addresses each chip as one device
+    want = tr.step_time(m, Columns(h), lay, global_batch_seqs=w.global_batch_seqs, seq_len=w.seq_len,
+                        eff=for_families([acc.family], engine="training"))["tokens_per_s_per_gpu"]
+    assert float(np.ravel(got["train_tokens_per_s_per_accelerator"])[0]) == pytest.approx(float(np.ravel(want)[0]),
+                                                                                        rel=1e-9)
+    # ... and not with the serving ones where the two differ (hopper's and the TPU's training values)
+    if acc.family in ("hopper", "tpu"):
+        serving = ob.train(sw.catalog_columns(acc_id), ob.efficiencies([acc.family], engine="serving"), w)
+        assert float(np.ravel(serving["train_tokens_per_s_per_accelerator"])[0]) != pytest.approx(
+            float(np.ravel(want)[0]), rel=1e-3)

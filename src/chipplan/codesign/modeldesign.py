@@ -98,7 +98,7 @@ def codesign_model(config: Any, *, compute_flop: float | None = None, budget_usd
     cfg = cfg.model_copy(update={"seed": seed})
     p = sample(cfg, 0, designs)
     c, _, money, srv, hw = price_designs(p, cfg, designs)
-    eff = efficiencies(c["family"])
+    eff = efficiencies(c["family"], engine="training")
     rate = srv["owned_usd_per_accelerator_hour"]
     if compute_flop is not None:
         opt = optimal(compute_flop, law_name)

@@ -112,16 +112,17 @@ def hardware_columns(hw: dict[str, Any], precision: str) -> Columns:
                     "matrix_unit_width": np.asarray(hw.get("matrix_unit_width", 0.0), dtype=float)})
 
 
-def efficiencies(families: Any) -> Columns:
-    """Per-family efficiencies aligned with ``families`` (each distinct family looked up once)."""
+def efficiencies(families: Any, *, engine: str) -> Columns:
+    """Per-family efficiencies aligned with ``families`` (each distinct family looked up once), as ``engine``
+    (``"training"`` or ``"serving"``) reads them, so a catalog chip trains here as ``chipplan train`` predicts it."""
     from chipplan.codesign.design import Cat
 
     if isinstance(families, Cat):
-        e = for_families(np.asarray(families.values, dtype=object))
+        e = for_families(np.asarray(families.values, dtype=object), engine=engine)
         return Columns({key: np.asarray(v)[families.idx] for key, v in e.items()})
     f = np.asarray(families, dtype=object)
     uniq, inv = np.unique(f.astype(str).ravel(), return_inverse=True)
-    e = for_families(uniq)
+    e = for_families(uniq, engine=engine)
     return Columns({key: np.asarray(v)[inv].reshape(f.shape) for key, v in e.items()})
 
 
@@ -189,12 +190,11 @@ def objectives(hw: dict[str, Any], money: dict[str, Any], work: Workloads, *, fa
     ``hw``: derived hardware columns (``design.derive`` or ``catalog_columns``); ``money``: ``tdp_w``,
     ``owned_usd_per_accelerator_hour``; ``baseline``: the same workload results for the H100 (for
     ``h100e_per_unit``)."""
-    eff = efficiencies(families)
     out: dict[str, np.ndarray] = {}
     rate = np.asarray(money["owned_usd_per_accelerator_hour"], dtype=float)
     tdp = np.asarray(money["tdp_w"], dtype=float)
     if work.train is not None:
-        t = train(hw, eff, work.train)
+        t = train(hw, efficiencies(families, engine="training"), work.train)
         tok = t["train_tokens_per_s_per_accelerator"]
         with np.errstate(divide="ignore", invalid="ignore"):
             acc_s = np.where(tok > 0, work.train.tokens / tok, np.inf)  # accelerator-seconds for the run
@@ -205,7 +205,7 @@ def objectives(hw: dict[str, Any], money: dict[str, Any], work: Workloads, *, fa
             out["train_run_days"] = acc_s / work.train.accelerators / SECONDS_PER_DAY
         out["constraint_train_memory_bytes"] = np.where(t["train_fits"], -1.0, t["train_memory_shortfall_bytes"])
     if work.serve is not None:
-        s = serve(hw, eff, work.serve)
+        s = serve(hw, efficiencies(families, engine="serving"), work.serve)
         tok = s["serve_tokens_per_s_per_accelerator"]
         with np.errstate(divide="ignore", invalid="ignore"):
             out.update(s)
