@@ -141,7 +141,7 @@ def test_cli_bad_width_exit_2(tmp_path, make_config):
     assert "fixed.matrix_unit_width" in res.output and len(res.output.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("acc_id", ["h100-sxm-80gb", "a100-sxm-80gb", "tpu-v5p"])
+@pytest.mark.parametrize("acc_id", ["h100-sxm-80gb", "a100-sxm-80gb", "tpu-v5p", "tpu7x"])
 def test_a_catalog_chip_trains_in_codesign_as_the_training_engine_predicts_it(acc_id):
     """Co-design scores training with the families' training efficiencies (their ``training:`` overrides), the
     ones ``chipplan train`` uses: the same chip, model and layout give the same step through either path."""
@@ -155,8 +155,7 @@ def test_a_catalog_chip_trains_in_codesign_as_the_training_engine_predicts_it(ac
     got = ob.train(sw.catalog_columns(acc_id), ob.efficiencies([acc.family], engine="training"), w)
     m = ob._model(w.model)
     lay = Columns({**ob.LAYOUT_DEFAULTS, **w.layouts[0], "dp": 1.0})
-    row = {k: v for k, v in hardware_row(acc, w.precision).items() if not isinstance(v, str)}
-    h = {**row, "devices_per_chip": 1.0}  # co-design addresses each chip as one device
+    h = {k: v for k, v in hardware_row(acc, w.precision).items() if not isinstance(v, str)}
     want = tr.step_time(m, Columns(h), lay, global_batch_seqs=w.global_batch_seqs, seq_len=w.seq_len,
                         eff=for_families([acc.family], engine="training"))["tokens_per_s_per_gpu"]
     assert float(np.ravel(got["train_tokens_per_s_per_accelerator"])[0]) == pytest.approx(float(np.ravel(want)[0]),
@@ -166,3 +165,21 @@ def test_a_catalog_chip_trains_in_codesign_as_the_training_engine_predicts_it(ac
         serving = ob.train(sw.catalog_columns(acc_id), ob.efficiencies([acc.family], engine="serving"), w)
         assert float(np.ravel(serving["train_tokens_per_s_per_accelerator"])[0]) != pytest.approx(
             float(np.ravel(want)[0]), rel=1e-3)
+
+
+def test_catalog_chips_reach_the_engines_with_the_columns_hardware_row_gives():
+    """Co-design's path for a catalog chip (``catalog_columns`` → ``hardware_columns``) and the engines' own
+    (``hardware_row``) give the same numbers for every chip and every precision it has: one mapping per fact."""
+    checked = 0
+    for acc in catalog.load().accelerators.values():
+        for prec in ("bf16", "fp8", "int8", "fp4"):
+            try:
+                want = hardware_row(acc, prec)
+            except FieldError:
+                continue  # the chip lacks the format: the engines refuse it, co-design falls back to BF16
+            got = ob.hardware_columns(sw.catalog_columns(acc.id), prec)
+            for key, value in want.items():
+                if not isinstance(value, str):
+                    assert float(np.ravel(got[key])[0]) == pytest.approx(float(value), rel=1e-12), (acc.id, prec, key)
+            checked += 1
+    assert checked > 40

@@ -93,21 +93,26 @@ def hardware_columns(hw: dict[str, Any], precision: str) -> Columns:
     """Design (or catalog chip) columns → the hardware columns the perf engines read (as ``hardware_row``).
     A precision the design lacks runs at the 16-bit peak (its GEMMs fall back to BF16)."""
     p16 = np.asarray(hw["peak_bf16_flops_per_s"], dtype=float)
-    p8 = np.asarray(hw.get("peak_fp8_flops_per_s", 0.0), dtype=float)
+    pf8 = np.asarray(hw.get("peak_fp8_flops_per_s", 0.0), dtype=float)
+    pi8 = np.asarray(hw.get("peak_int8_flops_per_s", 0.0), dtype=float)
     p4 = np.asarray(hw.get("peak_fp4_flops_per_s", 0.0), dtype=float)
     if precision in ("fp8", "int8"):
-        mm, f8, f4 = np.where(p8 > 0, p8, p16), (p8 > 0).astype(float), 0.0
+        low = pf8 if precision == "fp8" else pi8
+        mm, f8, f4 = np.where(low > 0, low, p16), (low > 0).astype(float), 0.0
     elif precision in ("fp4", "int4"):
-        mm = np.where(p4 > 0, p4, np.where(p8 > 0, p8, p16))
-        f8, f4 = ((p4 > 0) | (p8 > 0)).astype(float), (p4 > 0).astype(float)
+        mm = np.where(p4 > 0, p4, np.where(pf8 > 0, pf8, p16))
+        f8, f4 = ((p4 > 0) | (pf8 > 0)).astype(float), (p4 > 0).astype(float)
     else:
         mm, f8, f4 = p16, 0.0, 0.0
     return Columns({"peak16_flops_per_s": p16, "peak_mm_flops_per_s": mm,
-                    "peak8_flops_per_s": np.where(p8 > 0, p8, p16), "fp8": f8, "fp4": f4,
+                    # 8-bit products (an FP8 KV cache's attention) at the FP8, else INT8, else 16-bit peak
+                    "peak8_flops_per_s": np.where(pf8 > 0, pf8, np.where(pi8 > 0, pi8, p16)), "fp8": f8, "fp4": f4,
                     "hbm_bw_bytes_per_s": hw["hbm_bw_bytes_per_s"], "hbm_bytes": hw["hbm_bytes"],
                     "scale_up_bw_bytes_per_s": hw["scale_up_bw_bytes_per_s"],
                     "scale_up_domain": hw["scale_up_domain"],
                     "scale_out_bw_bytes_per_s": hw["scale_out_bw_bytes_per_s"],
+                    # TensorCores addressed as separate devices (TPU7x: 2); a design is one device per chip
+                    "devices_per_chip": np.asarray(hw.get("devices_per_chip", 1.0), dtype=float),
                     # systolic matrix-unit side: the training engine pads attention's head dimensions to it
                     "matrix_unit_width": np.asarray(hw.get("matrix_unit_width", 0.0), dtype=float)})
 

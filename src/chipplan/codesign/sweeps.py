@@ -296,6 +296,7 @@ def catalog_columns(acc_id: str) -> dict[str, Any]:
             "peak_fp4_flops_per_s": acc.peak_fp4_flops_per_s, "hbm_bytes": acc.hbm_bytes,
             "hbm_bw_bytes_per_s": acc.hbm_bw_bytes_per_s, "scale_up_bw_bytes_per_s": acc.scale_up_bw_bytes_per_s,
             "scale_up_domain": float(acc.scale_up_domain), "scale_out_bw_bytes_per_s": acc.scale_out_bw_bytes_per_s,
+            "peak_int8_flops_per_s": acc.peak_int8_flops_per_s, "devices_per_chip": float(acc.devices_per_chip),
             "matrix_unit_width": float(acc.matrix_unit_width)}
 
 
