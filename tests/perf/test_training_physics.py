@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from ideal_columns import IDEAL, hw, lay
 
 from chipplan.perf import collectives as col
 from chipplan.perf import efficiency
@@ -9,21 +10,6 @@ from chipplan.perf.arithmetic import attention_params_per_layer, mlp_params
 from chipplan.perf.columns import Columns
 from chipplan.perf.training import FSDP_BYTES, fsdp_exposed, step_time
 from chipplan.specs import Model
-
-IDEAL = dict(matmul_fraction=1.0, matmul_fraction_fp8=1.0, matmul_half_dim=0.0, attention_fraction=1.0,
-             hbm_fraction=1.0, scale_up_fraction=1.0, scale_out_fraction=1.0, collective_latency_s=0.0,
-             tp_overlap=0.0, dp_overlap=1.0, kernel_overhead_s=0.0, moe_layer_overhead_s=0.0)
-
-
-def hw(**kw):
-    base = dict(peak16_flops_per_s=1e15, peak_mm_flops_per_s=1e15, fp8=0.0, hbm_bw_bytes_per_s=1e30,
-                hbm_bytes=80e9, scale_up_bw_bytes_per_s=400e9, scale_up_domain=8.0, scale_out_bw_bytes_per_s=50e9)
-    return Columns({**base, **kw})
-
-
-def lay(**kw):
-    base = dict(tp=1, pp=1, dp=1, cp=1, ep=1, vpp=1, micro_batch=1, zero_stage=0, recompute=0, sequence_parallel=1)
-    return Columns({**base, **kw})
 
 
 def test_ring_all_gather_on_two_nodes_by_hand():
