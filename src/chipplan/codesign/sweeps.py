@@ -292,12 +292,9 @@ def economics_of(cfg: SweepConfig) -> Economics:
 def catalog_columns(acc_id: str) -> dict[str, Any]:
     """A catalog accelerator as the same hardware columns a design derives."""
     acc = catalog.accelerator(acc_id)
-    return {"peak_bf16_flops_per_s": acc.peak_flops_per_s("bf16"), "peak_fp8_flops_per_s": acc.peak_fp8_flops_per_s,
-            "peak_fp4_flops_per_s": acc.peak_fp4_flops_per_s, "hbm_bytes": acc.hbm_bytes,
-            "hbm_bw_bytes_per_s": acc.hbm_bw_bytes_per_s, "scale_up_bw_bytes_per_s": acc.scale_up_bw_bytes_per_s,
-            "scale_up_domain": float(acc.scale_up_domain), "scale_out_bw_bytes_per_s": acc.scale_out_bw_bytes_per_s,
-            "peak_int8_flops_per_s": acc.peak_int8_flops_per_s, "devices_per_chip": float(acc.devices_per_chip),
-            "matrix_unit_width": float(acc.matrix_unit_width)}
+    # every numeric field of the spec under its own name (a hand-kept list of them dropped fields the engines
+    # read); the 16-bit peak falls back to FP16 as the engines' does
+    return {**acc.to_columns(), "peak_bf16_flops_per_s": acc.peak_flops_per_s("bf16")}
 
 
 def evaluate_catalog(acc_id: str, cfg: SweepConfig, *, baseline: dict[str, float] | None = None
