@@ -5,7 +5,7 @@ import pytest
 
 from chipplan.perf import efficiency
 
-RATIO = 0.98  # the header's rule
+RATIO = 1.02  # the header's rule
 
 
 def test_the_rule_matches_the_calibrated_fits():
@@ -14,7 +14,7 @@ def test_the_rule_matches_the_calibrated_fits():
     for fam in ("hopper", "blackwell"):
         tr = table[fam].for_engine("training")
         ratios.append(tr.matmul_fraction_fp8 / tr.matmul_fraction)
-    # hopper 0.606 / 0.615, blackwell 0.703 / 0.721: the rule is their mean, to two digits
+    # hopper 0.606 / 0.615, blackwell 0.579 / 0.550: the rule is their mean, to two digits
     assert sum(ratios) / len(ratios) == pytest.approx(RATIO, abs=0.005)
 
 

@@ -43,10 +43,13 @@ def test_held_out_figures_are_computed_and_bounded(result):
     # and the MLPerf v6.0 MI355X MXFP4 row (2026-12-03, on b1377b6, intervals not rebuilt): all 68 rows 12.5 % /
     # 34.8 % / 77.9 %, the 11 new rows 17.1 % / 26.4 % / 36.4 %. With the TPU MXU head-dimension padding and the
     # intervals rebuilt on 425 fit rows: all 68 rows 12.9 % / 34.8 % / 79.4 %, the 11 new rows 17.1 % / 26.4 % /
-    # 36.4 %. The bounds sit a little outside today's figures so that a regression fails.
+    # 36.4 %. With the Blackwell family refitted on all its fit rows (the MLPerf rows of extra_training.csv had
+    # joined the file without a refit), the 8-bit rule at 1.02 and the intervals rebuilt: all 68 rows 9.9 % / 31.8 % /
+    # 86.8 %, the 11 new rows 3.6 % / 16.1 % / 72.7 %, which meets the targets (<= 12 %, <= 35 %, 70-90 %).
+    # The bounds are the targets, with room on the median and p90 for small changes elsewhere.
     s = result["overall"]["tokens_per_s_per_gpu"]
-    assert s["median_ape"] <= 0.14 and s["p90_ape"] <= 0.45
-    assert 0.70 <= s["interval_coverage"] <= 0.92
+    assert s["median_ape"] <= 0.12 and s["p90_ape"] <= 0.35
+    assert 0.70 <= s["interval_coverage"] <= 0.90
 
 
 def test_stated_remat_policies_reach_the_predictions(result):
