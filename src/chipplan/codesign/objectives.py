@@ -126,9 +126,8 @@ def efficiencies(families: Any, *, engine: str) -> Columns:
         e = for_families(np.asarray(families.values, dtype=object), engine=engine)
         return Columns({key: np.asarray(v)[families.idx] for key, v in e.items()})
     f = np.asarray(families, dtype=object)
-    uniq, inv = np.unique(f.astype(str).ravel(), return_inverse=True)
-    e = for_families(uniq, engine=engine)
-    return Columns({key: np.asarray(v)[inv].reshape(f.shape) for key, v in e.items()})
+    e = for_families(f, engine=engine)  # groups the distinct families itself; atleast_1d, so restore f's shape
+    return Columns({key: np.asarray(v).reshape(f.shape) for key, v in e.items()})
 
 
 def _model(mid: str) -> Columns:
