@@ -139,6 +139,7 @@ def test_cli_bad_width_exit_2(tmp_path, make_config):
     res = CliRunner().invoke(app, ["codesign", "sweep", str(f), "--designs", "8", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2
     assert "fixed.matrix_unit_width" in res.output and len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()  # nothing half-written
 
 
 @pytest.mark.parametrize("acc_id", ["h100-sxm-80gb", "a100-sxm-80gb", "tpu-v5p", "tpu7x"])
